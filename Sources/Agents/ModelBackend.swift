@@ -1,0 +1,129 @@
+import Store
+
+/// Where a model call is in its job: enough for a scripted model to pick its reply and for the
+/// transcript to say which call this was.
+public struct CallContext: Sendable, Equatable {
+    public var jobID: String
+    public var role: Role
+    /// Zero-based step index; nil for calls that are not about one step (planning, verifying).
+    public var step: Int?
+    /// Zero-based attempt of the step; for the critic, the attempt it judges.
+    public var attempt: Int?
+    /// How many re-plans came before this call.
+    public var replan: Int
+    /// Zero-based count of earlier replies to this same call that did not parse.
+    public var reask: Int
+    /// Whether the input carries a critic's feedback (a rerun).
+    public var hasFeedback: Bool
+    public var goal: String
+
+    public init(
+        jobID: String, role: Role, step: Int?, attempt: Int?, replan: Int, reask: Int, hasFeedback: Bool, goal: String
+    ) {
+        self.jobID = jobID
+        self.role = role
+        self.step = step
+        self.attempt = attempt
+        self.replan = replan
+        self.reask = reask
+        self.hasFeedback = hasFeedback
+        self.goal = goal
+    }
+}
+
+/// One chat message of a model request.
+public struct ChatMessage: Sendable, Equatable {
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+
+    public var json: JSON { .object([("role", .string(role)), ("content", .string(content))]) }
+}
+
+/// The full request an agent sends to its model. What the transcript records as the call's input.
+public struct ModelRequest: Sendable, Equatable {
+    public var model: String
+    public var messages: [ChatMessage]
+    public var temperature: Double
+    /// The JSON shape the reply must have, for roles whose reply is structured.
+    public var responseSchema: JSON?
+    public var context: CallContext
+
+    public init(model: String, messages: [ChatMessage], temperature: Double, responseSchema: JSON?, context: CallContext) {
+        self.model = model
+        self.messages = messages
+        self.temperature = temperature
+        self.responseSchema = responseSchema
+        self.context = context
+    }
+
+    /// The request as recorded and as sent to a `command` model on stdin.
+    public var json: JSON {
+        var members: [(String, JSON)] = [
+            ("model", .string(model)),
+            ("role", .string(context.role.rawValue)),
+            ("messages", .array(messages.map(\.json))),
+            ("temperature", .number(temperature)),
+        ]
+        if let step = context.step { members.append(("step", .int(step))) }
+        if let attempt = context.attempt { members.append(("attempt", .int(attempt))) }
+        if let responseSchema { members.append(("response_schema", responseSchema)) }
+        return .object(members)
+    }
+}
+
+/// What a model answered: its raw text, and token usage where the backend reports it.
+public struct ModelReply: Sendable, Equatable {
+    public var content: String
+    public var usage: TokenUsage?
+    /// The backend's raw response when it has more than the content (e.g. an HTTP body).
+    public var raw: JSON?
+
+    public init(content: String, usage: TokenUsage? = nil, raw: JSON? = nil) {
+        self.content = content
+        self.usage = usage
+        self.raw = raw
+    }
+}
+
+public struct TokenUsage: Sendable, Equatable {
+    public var input: Int
+    public var output: Int
+
+    public init(input: Int, output: Int) {
+        self.input = input
+        self.output = output
+    }
+}
+
+/// Why a model call failed: a reason for the transcript, and what the backend saw on the side
+/// (e.g. a child's stderr).
+public struct ModelCallError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case timeout, exit, badReply = "bad_reply", spawn, cancelled, unavailable
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var stderr: String?
+
+    public init(_ kind: Kind, _ message: String, stderr: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.stderr = stderr
+    }
+
+    public var description: String { message }
+}
+
+/// A model endpoint as agents see it. Implementations: `ScriptedBackend` (here) and the
+/// `command` backend (in Orchestrator, on the event loop).
+///
+/// `complete` is called on the event loop; an implementation must not block it.
+public protocol ModelBackend: Sendable {
+    func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply
+}

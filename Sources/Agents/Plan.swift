@@ -1,0 +1,126 @@
+import Store
+
+/// A validated plan file: the job template a client submits with a goal and inputs.
+///
+/// A plan names its model endpoints, configures the four roles, optionally fixes the steps (otherwise
+/// the planner makes them), and sets the policy that bounds reruns and re-plans. `PlanLoader` builds it
+/// from YAML and reports errors with file, line and field; `Plan.json` / `Plan(json:)` give the
+/// snapshot stored with each job, so a job never depends on the plan file still existing.
+public struct Plan: Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    public var models: [String: ModelSpec]
+    public var planner: RoleSpec?
+    public var actor: RoleSpec
+    public var critic: RoleSpec
+    public var verifier: VerifierSpec
+    /// Fixed steps; when nil the planner makes them.
+    public var steps: [String]?
+    public var policy: Policy
+
+    public init(
+        name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
+        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, policy: Policy
+    ) {
+        self.name = name
+        self.description = description
+        self.models = models
+        self.planner = planner
+        self.actor = actor
+        self.critic = critic
+        self.verifier = verifier
+        self.steps = steps
+        self.policy = policy
+    }
+
+    /// The role configuration for `role`, when the plan has one (the verifier has one only when it is
+    /// a model).
+    public func roleSpec(_ role: Role) -> RoleSpec? {
+        switch role {
+        case .planner: return planner
+        case .actor: return actor
+        case .critic: return critic
+        case .verifier:
+            if case let .model(spec) = verifier { return spec }
+            return nil
+        }
+    }
+}
+
+/// One configured role: which model answers it, its system prompt and its tools.
+public struct RoleSpec: Sendable, Equatable {
+    public var model: String
+    public var prompt: String
+    public var tools: [String]
+    /// Sampling temperature of the first attempt; reruns raise it (see `Policy.retryTemperatureStep`).
+    public var temperature: Double
+
+    public init(model: String, prompt: String, tools: [String] = [], temperature: Double = 0.2) {
+        self.model = model
+        self.prompt = prompt
+        self.tools = tools
+        self.temperature = temperature
+    }
+}
+
+/// How the job's success is decided: a command whose exit status decides, or a model.
+public enum VerifierSpec: Sendable, Equatable {
+    case command(CommandSpec)
+    case model(RoleSpec)
+}
+
+/// A command run without a shell: argv, an optional working directory, a timeout.
+public struct CommandSpec: Sendable, Equatable {
+    /// Each entry may contain `{goal}` or `{input.NAME}`; each is substituted within its own argv
+    /// entry, so inputs never become shell syntax.
+    public var argv: [String]
+    public var cwd: String?
+    public var timeoutSeconds: Double
+
+    public init(argv: [String], cwd: String? = nil, timeoutSeconds: Double) {
+        self.argv = argv
+        self.cwd = cwd
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// A model endpoint a role can name.
+public struct ModelSpec: Sendable, Equatable {
+    public enum Backend: Sendable, Equatable {
+        /// Deterministic replies from the plan (or a fixture file it names).
+        case scripted(Script)
+        /// One subprocess per call: the request as JSON on stdin, the reply as JSON on stdout.
+        case command(CommandSpec)
+    }
+
+    public var backend: Backend
+
+    public init(backend: Backend) {
+        self.backend = backend
+    }
+
+    public var backendName: String {
+        switch backend {
+        case .scripted: return "scripted"
+        case .command: return "command"
+        }
+    }
+}
+
+/// Bounds on reruns, re-plans and time.
+public struct Policy: Sendable, Equatable {
+    /// Attempts per step, the first included.
+    public var maxAttempts: Int = 3
+    /// Re-plans per job after a step exhausts its attempts.
+    public var maxReplans: Int = 1
+    /// How often a call whose reply does not parse (a verdict, a plan) is asked again.
+    public var maxInvalidReplies: Int = 2
+    /// Per agent call.
+    public var callTimeoutSeconds: Double = 120
+    /// Per job, from when it starts running; 0 means no limit.
+    public var jobTimeoutSeconds: Double = 0
+    /// Added to a role's temperature on each rerun so a retry differs.
+    public var retryTemperatureStep: Double = 0.2
+
+    public init() {}
+}

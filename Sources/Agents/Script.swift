@@ -1,0 +1,110 @@
+import Store
+
+/// Deterministic replies for the `scripted` backend, keyed by role, step and attempt.
+///
+/// For each role, rules are tried in order and the first whose conditions all match answers. A reply
+/// is a JSON value (encoded as the model's text) or a raw string; `{step}`, `{attempt}`, `{replan}` and
+/// `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based).
+public struct Script: Sendable, Equatable {
+    public var rules: [Role: [ScriptRule]]
+
+    public init(rules: [Role: [ScriptRule]]) {
+        self.rules = rules
+    }
+}
+
+public struct ScriptRule: Sendable, Equatable {
+    public var steps: Set<Int>?
+    public var attempts: Set<Int>?
+    public var replans: Set<Int>?
+    public var reasks: Set<Int>?
+    public var feedback: Bool?
+    public var reply: ScriptReply
+
+    public init(
+        steps: Set<Int>? = nil, attempts: Set<Int>? = nil, replans: Set<Int>? = nil, reasks: Set<Int>? = nil,
+        feedback: Bool? = nil, reply: ScriptReply
+    ) {
+        self.steps = steps
+        self.attempts = attempts
+        self.replans = replans
+        self.reasks = reasks
+        self.feedback = feedback
+        self.reply = reply
+    }
+
+    public func matches(_ c: CallContext) -> Bool {
+        if let steps, !(c.step.map(steps.contains) ?? false) { return false }
+        if let attempts, !(c.attempt.map(attempts.contains) ?? false) { return false }
+        if let replans, !replans.contains(c.replan) { return false }
+        if let reasks, !reasks.contains(c.reask) { return false }
+        if let feedback, feedback != c.hasFeedback { return false }
+        return true
+    }
+}
+
+public enum ScriptReply: Sendable, Equatable {
+    case json(JSON)
+    case raw(String)
+}
+
+/// The `scripted` model backend: answers instantly from a `Script`. Used by tests, the demo and W1.
+public struct ScriptedBackend: ModelBackend {
+    public let script: Script
+
+    public init(script: Script) {
+        self.script = script
+    }
+
+    public func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        try reply(to: request.context)
+    }
+
+    /// The reply for a call, computed synchronously (the backend never waits).
+    public func reply(to c: CallContext) throws(ModelCallError) -> ModelReply {
+        guard let rule = script.rules[c.role]?.first(where: { $0.matches(c) }) else {
+            throw ModelCallError(
+                .badReply,
+                "scripted model has no reply for \(c.role.rawValue) step \(c.step.map(String.init) ?? "-") attempt \(c.attempt.map(String.init) ?? "-")")
+        }
+        switch rule.reply {
+        case let .json(value): return ModelReply(content: Self.fill(value, c).encoded)
+        case let .raw(text): return ModelReply(content: Self.fill(text, c))
+        }
+    }
+
+    static func fill(_ value: JSON, _ c: CallContext) -> JSON {
+        switch value {
+        case let .string(s): return .string(fill(s, c))
+        case let .array(items): return .array(items.map { fill($0, c) })
+        case let .object(members): return .object(members.map { ($0.0, fill($0.1, c)) })
+        default: return value
+        }
+    }
+
+    static func fill(_ text: String, _ c: CallContext) -> String {
+        guard text.utf8.contains(UInt8(ascii: "{")) else { return text }
+        var out = text
+        out = out.replacingAll("{step}", with: c.step.map(String.init) ?? "")
+        out = out.replacingAll("{attempt}", with: c.attempt.map(String.init) ?? "")
+        out = out.replacingAll("{replan}", with: String(c.replan))
+        out = out.replacingAll("{goal}", with: c.goal)
+        return out
+    }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced, without Foundation.
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty, self.firstRange(of: target) != nil else { return self }
+        var result = ""
+        var rest = self[...]
+        while let range = rest.firstRange(of: target) {
+            result += rest[..<range.lowerBound]
+            result += replacement
+            rest = rest[range.upperBound...]
+        }
+        result += rest
+        return result
+    }
+}
