@@ -11,9 +11,10 @@ extension JSON {
     /// exhaust the stack.
     public static func parse(_ text: String, maxDepth: Int = 256) throws(JSONParseError) -> JSON {
         var text = text
-        return try text.withUTF8 { bytes throws(JSONParseError) in
-            try parse(bytes: bytes, maxDepth: maxDepth)
+        let result = text.withUTF8 { bytes in
+            Result { () throws(JSONParseError) -> JSON in try parse(bytes: bytes, maxDepth: maxDepth) }
         }
+        return try result.get()
     }
 
     /// Parses JSON from raw UTF-8 bytes.
@@ -27,9 +28,10 @@ extension JSON {
     }
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 256) throws(JSONParseError) -> JSON {
-        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            try parse(bytes: buffer, maxDepth: maxDepth)
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(JSONParseError) -> JSON in try parse(bytes: buffer, maxDepth: maxDepth) }
         }
+        return try result.get()
     }
 }
 

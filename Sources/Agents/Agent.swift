@@ -1,0 +1,71 @@
+import Store
+
+/// What an agent made of its model's reply.
+public enum Interpretation: Sendable, Equatable {
+    case plan([String])
+    case output(String)
+    case verdict(Verdict)
+    case verification(verified: Bool, reason: String?)
+    /// The reply did not have the shape the role requires.
+    case invalid(ReplyError)
+}
+
+/// An agent's answer to one call: the model's reply (or why the call failed) and its interpretation.
+public struct AgentReply: Sendable, Equatable {
+    public var reply: Result<ModelReply, ModelCallError>
+    public var interpretation: Interpretation?
+    public var durationNanos: UInt64
+
+    public init(reply: Result<ModelReply, ModelCallError>, interpretation: Interpretation?, durationNanos: UInt64) {
+        self.reply = reply
+        self.interpretation = interpretation
+        self.durationNanos = durationNanos
+    }
+}
+
+/// One agent (planner, actor, critic or verifier) serving one job, as an actor on the bus.
+///
+/// It receives a full model request, asks its model, and interprets the reply for its role. It runs on
+/// the executor it is given (the daemon's event loop), so it must never block; its backend does its
+/// I/O on the same loop.
+public actor Agent {
+    public nonisolated let id: AgentID
+    private let backend: any ModelBackend
+    private nonisolated let executor: UnownedSerialExecutor
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
+
+    public init(id: AgentID, backend: any ModelBackend, executor: UnownedSerialExecutor) {
+        self.id = id
+        self.backend = backend
+        self.executor = executor
+    }
+
+    public func handle(_ request: ModelRequest) async -> AgentReply {
+        let start = monotonicNanos()
+        let reply: Result<ModelReply, ModelCallError>
+        do {
+            reply = .success(try await backend.complete(request))
+        } catch {
+            reply = .failure(error)
+        }
+        let interpretation = (try? reply.get()).map { Self.interpret($0.content, role: id.role) }
+        return AgentReply(reply: reply, interpretation: interpretation, durationNanos: monotonicNanos() - start)
+    }
+
+    /// Reads a reply as the role requires; never throws: a bad reply is `.invalid`.
+    public static func interpret(_ text: String, role: Role) -> Interpretation {
+        do throws(ReplyError) {
+            switch role {
+            case .planner: return .plan(try PlanReply.parse(text))
+            case .actor: return .output(try ActorReply.parse(text))
+            case .critic: return .verdict(try Verdict.parse(text))
+            case .verifier:
+                let r = try VerifierReply.parse(text)
+                return .verification(verified: r.verified, reason: r.reason)
+            }
+        } catch {
+            return .invalid(error)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Store
+
+/// The plan as a JSON document in the plan-file format, and back.
+///
+/// This is the snapshot stored with each job, so a job never depends on its plan file still existing
+/// or being unchanged. JSON is YAML, so the snapshot is itself a valid plan file:
+/// `PlanLoader.parse(yaml: plan.json.encoded, file: "<snapshot>", baseDirectory: nil)` returns a plan
+/// equal to `plan`. The document is self-contained and canonical: a `script_file` appears inlined as
+/// `script`, durations are numbers of seconds, defaults are written out, models are sorted by name,
+/// script roles follow `Role.allCases`, and rule conditions are sorted.
+extension Plan {
+    /// The snapshot document (see the extension's description). Pure; safe from any thread.
+    public var json: JSON {
+        var members: [(String, JSON)] = [("name", .string(name))]
+        if let description { members.append(("description", .string(description))) }
+        members.append(("models", .object(models.keys.sorted().map { ($0, models[$0]!.json) })))
+        var roles: [(String, JSON)] = []
+        if let planner { roles.append(("planner", planner.json)) }
+        roles.append(("actor", actor.json))
+        roles.append(("critic", critic.json))
+        roles.append(("verifier", verifier.json))
+        members.append(("roles", .object(roles)))
+        if let steps { members.append(("steps", .array(steps.map(JSON.string)))) }
+        members.append(("policy", policy.json))
+        return .object(members)
+    }
+
+    /// The plan a snapshot document describes, validated like a plan file.
+    ///
+    /// - Throws: `PlanError` with file `<snapshot>` when the document is not a valid plan.
+    public init(json: JSON) throws(PlanError) {
+        self = try PlanLoader.parse(yaml: json.encoded, file: "<snapshot>", baseDirectory: nil)
+    }
+}
+
+extension RoleSpec {
+    /// `{model, prompt, tools, temperature}`, as in a plan file's `roles` section.
+    public var json: JSON {
+        .object([
+            ("model", .string(model)),
+            ("prompt", .string(prompt)),
+            ("tools", .array(tools.map(JSON.string))),
+            ("temperature", .number(temperature)),
+        ])
+    }
+}
+
+extension VerifierSpec {
+    /// A model role, or `{command, cwd?, timeout}` for a command.
+    public var json: JSON {
+        switch self {
+        case let .command(command): return .object(command.jsonMembers)
+        case let .model(role): return role.json
+        }
+    }
+}
+
+extension CommandSpec {
+    /// `command`, `cwd` when set, and `timeout` in seconds.
+    var jsonMembers: [(String, JSON)] {
+        var members: [(String, JSON)] = [("command", .array(argv.map(JSON.string)))]
+        if let cwd { members.append(("cwd", .string(cwd))) }
+        members.append(("timeout", .number(timeoutSeconds)))
+        return members
+    }
+}
+
+extension ModelSpec {
+    /// `{backend: scripted, script}` or `{backend: command, command, cwd?, timeout}`.
+    public var json: JSON {
+        switch backend {
+        case let .scripted(script):
+            return .object([("backend", "scripted"), ("script", script.json)])
+        case let .command(command):
+            return .object([("backend", "command")] + command.jsonMembers)
+        }
+    }
+}
+
+extension Script {
+    /// Role -> list of rules, roles in `Role.allCases` order.
+    public var json: JSON {
+        .object(Role.allCases.compactMap { role in
+            rules[role].map { (role.rawValue, .array($0.map(\.json))) }
+        })
+    }
+}
+
+extension ScriptRule {
+    /// The rule's conditions (one index as a number, several as a sorted list), then `reply` or `raw`.
+    public var json: JSON {
+        func indexes(_ set: Set<Int>) -> JSON {
+            set.count == 1 ? .int(set.first!) : .array(set.sorted().map(JSON.int))
+        }
+        var members: [(String, JSON)] = []
+        if let steps { members.append(("step", indexes(steps))) }
+        if let attempts { members.append(("attempt", indexes(attempts))) }
+        if let replans { members.append(("replan", indexes(replans))) }
+        if let reasks { members.append(("reask", indexes(reasks))) }
+        if let feedback { members.append(("feedback", .bool(feedback))) }
+        switch reply {
+        case let .json(value): members.append(("reply", value))
+        case let .raw(text): members.append(("raw", .string(text)))
+        }
+        return .object(members)
+    }
+}
+
+extension Policy {
+    /// Every policy key, durations in seconds.
+    public var json: JSON {
+        .object([
+            ("max_attempts", .int(maxAttempts)),
+            ("max_replans", .int(maxReplans)),
+            ("max_invalid_replies", .int(maxInvalidReplies)),
+            ("call_timeout", .number(callTimeoutSeconds)),
+            ("job_timeout", .number(jobTimeoutSeconds)),
+            ("retry_temperature_step", .number(retryTemperatureStep)),
+        ])
+    }
+}

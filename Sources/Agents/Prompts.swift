@@ -1,0 +1,148 @@
+import Store
+
+/// An earlier attempt at a step that the critic rejected: what a rerun's input carries.
+public struct RejectedAttempt: Sendable, Equatable {
+    public var attempt: Int
+    public var output: String
+    public var feedback: String
+    public var suggestion: String?
+
+    public init(attempt: Int, output: String, feedback: String, suggestion: String?) {
+        self.attempt = attempt
+        self.output = output
+        self.feedback = feedback
+        self.suggestion = suggestion
+    }
+}
+
+/// What a re-plan is told: what was done, which step failed and why.
+public struct ReplanContext: Sendable, Equatable {
+    public var completed: [(step: String, output: String)]
+    public var failedStep: String
+    public var lastFeedback: String
+
+    public init(completed: [(step: String, output: String)], failedStep: String, lastFeedback: String) {
+        self.completed = completed
+        self.failedStep = failedStep
+        self.lastFeedback = lastFeedback
+    }
+
+    public static func == (a: ReplanContext, b: ReplanContext) -> Bool {
+        a.failedStep == b.failedStep && a.lastFeedback == b.lastFeedback
+            && a.completed.map(\.step) == b.completed.map(\.step) && a.completed.map(\.output) == b.completed.map(\.output)
+    }
+}
+
+/// Builds each role's model request from the job's state. Pure: the same state gives the same
+/// request, which is what lets a recovered job match its recorded calls.
+public struct Prompts: Sendable {
+    public let plan: Plan
+    public let jobID: String
+    public let goal: String
+    public let inputs: JSON
+
+    public init(plan: Plan, jobID: String, goal: String, inputs: JSON) {
+        self.plan = plan
+        self.jobID = jobID
+        self.goal = goal
+        self.inputs = inputs
+    }
+
+    private var goalText: String {
+        var text = "Goal: \(goal)"
+        if case let .object(members) = inputs, !members.isEmpty {
+            text += "\nInputs: \(inputs.encoded)"
+        }
+        return text
+    }
+
+    private func context(_ role: Role, step: Int?, attempt: Int?, replan: Int, reask: Int, feedback: Bool) -> CallContext {
+        CallContext(jobID: jobID, role: role, step: step, attempt: attempt, replan: replan, reask: reask, hasFeedback: feedback, goal: goal)
+    }
+
+    private func temperature(_ spec: RoleSpec, attempt: Int) -> Double {
+        min(2, spec.temperature + Double(attempt) * plan.policy.retryTemperatureStep)
+    }
+
+    /// The planner's request: the first plan, or a re-plan of the remaining work.
+    public func planner(replan: Int, context replanContext: ReplanContext?) -> ModelRequest {
+        let spec = plan.planner!
+        var user = goalText
+        if let replanContext {
+            user += "\nCompleted steps:"
+            for (i, done) in replanContext.completed.enumerated() {
+                user += "\n\(i + 1). \(done.step) => \(done.output)"
+            }
+            if replanContext.completed.isEmpty { user += " none" }
+            user += "\nThis step failed after every attempt: \(replanContext.failedStep)"
+            user += "\nCritic feedback: \(replanContext.lastFeedback)"
+            user += "\nPlan the remaining work as new steps."
+        }
+        return ModelRequest(
+            model: spec.model,
+            messages: [
+                ChatMessage(role: "system", content: spec.prompt + "\nAnswer with JSON: {\"steps\": [\"...\"]}."),
+                ChatMessage(role: "user", content: user),
+            ],
+            temperature: spec.temperature, responseSchema: PlanReply.schema,
+            context: context(.planner, step: nil, attempt: nil, replan: replan, reask: 0, feedback: replanContext != nil))
+    }
+
+    /// The actor's request for one attempt at a step; a rerun carries the rejected outputs and the
+    /// critic's feedback.
+    public func actor(steps: [String], index: Int, attempt: Int, replan: Int, rejected: [RejectedAttempt]) -> ModelRequest {
+        let spec = plan.actor
+        var user = "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])"
+        for r in rejected {
+            user += "\nAttempt \(r.attempt + 1) was rejected.\nRejected output: \(r.output)\nCritic feedback: \(r.feedback)"
+            if let s = r.suggestion { user += "\nSuggestion: \(s)" }
+        }
+        if !rejected.isEmpty { user += "\nRevise the output using the feedback." }
+        return ModelRequest(
+            model: spec.model,
+            messages: [ChatMessage(role: "system", content: spec.prompt), ChatMessage(role: "user", content: user)],
+            temperature: temperature(spec, attempt: attempt), responseSchema: nil,
+            context: context(.actor, step: index, attempt: attempt, replan: replan, reask: 0, feedback: !rejected.isEmpty))
+    }
+
+    /// The critic's request to judge one attempt's output.
+    public func critic(steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
+        let spec = plan.critic
+        let user = "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)"
+        return ModelRequest(
+            model: spec.model,
+            messages: [
+                ChatMessage(
+                    role: "system",
+                    content: spec.prompt
+                        + "\nAnswer with JSON: {\"verdict\": \"pass\" or \"fail\", \"score\": 0..1, \"feedback\": \"...\", \"suggestion\": \"...\"}."),
+                ChatMessage(role: "user", content: user),
+            ],
+            temperature: spec.temperature, responseSchema: Verdict.schema,
+            context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
+    }
+
+    /// A model verifier's request: the goal and every step's accepted output.
+    public func verifier(spec: RoleSpec, results: [(step: String, output: String)], replan: Int) -> ModelRequest {
+        var user = "\(goalText)\nResults:"
+        for (i, r) in results.enumerated() { user += "\n\(i + 1). \(r.step) => \(r.output)" }
+        return ModelRequest(
+            model: spec.model,
+            messages: [
+                ChatMessage(role: "system", content: spec.prompt + "\nAnswer with JSON: {\"verified\": true or false, \"reason\": \"...\"}."),
+                ChatMessage(role: "user", content: user),
+            ],
+            temperature: spec.temperature, responseSchema: VerifierReply.schema,
+            context: context(.verifier, step: nil, attempt: nil, replan: replan, reask: 0, feedback: false))
+    }
+
+    /// The same request asked again after a reply that did not parse: the bad reply and the error are
+    /// appended so the model can correct itself.
+    public func reask(_ request: ModelRequest, badReply: String, error: ReplyError) -> ModelRequest {
+        var next = request
+        next.messages.append(ChatMessage(role: "assistant", content: badReply))
+        next.messages.append(ChatMessage(role: "user", content: "That reply was invalid: \(error.message). Answer again with JSON that matches the schema."))
+        next.context.reask += 1
+        return next
+    }
+}

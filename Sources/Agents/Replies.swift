@@ -1,0 +1,175 @@
+import Store
+
+/// Why a model's reply is not what its role must answer: names the field and what was wrong.
+public struct ReplyError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A critic's judgement of one attempt (the schema of DESIGN.md).
+public struct Verdict: Sendable, Equatable {
+    public enum Outcome: String, Sendable { case pass, fail }
+
+    public var outcome: Outcome
+    /// 0...1
+    public var score: Double
+    public var feedback: String
+    public var suggestion: String?
+    /// Where the first wrong part is.
+    public var firstError: String?
+    /// 0...1
+    public var confidence: Double?
+    public var failureModes: [String]?
+
+    public init(
+        outcome: Outcome, score: Double, feedback: String, suggestion: String? = nil, firstError: String? = nil,
+        confidence: Double? = nil, failureModes: [String]? = nil
+    ) {
+        self.outcome = outcome
+        self.score = score
+        self.feedback = feedback
+        self.suggestion = suggestion
+        self.firstError = firstError
+        self.confidence = confidence
+        self.failureModes = failureModes
+    }
+
+    /// The JSON Schema a critic's reply must satisfy.
+    public static let schema: JSON = [
+        "type": "object",
+        "required": ["verdict", "score", "feedback"],
+        "properties": [
+            "verdict": ["type": "string", "enum": ["pass", "fail"]],
+            "score": ["type": "number", "minimum": 0, "maximum": 1],
+            "feedback": ["type": "string"],
+            "suggestion": ["type": "string"],
+            "first_error": ["type": "string"],
+            "confidence": ["type": "number", "minimum": 0, "maximum": 1],
+            "failure_modes": ["type": "array", "items": ["type": "string"]],
+        ],
+    ]
+
+    /// Parses and validates a critic's raw reply. Anything that is not a valid verdict is an error —
+    /// never a pass.
+    public static func parse(_ text: String) throws(ReplyError) -> Verdict {
+        let object = try parseObject(text, what: "verdict")
+        guard let word = object["verdict"] else { throw ReplyError("verdict: missing field 'verdict'") }
+        guard let outcome = word.stringValue.flatMap(Outcome.init(rawValue:)) else {
+            throw ReplyError("verdict: field 'verdict' must be \"pass\" or \"fail\", got \(word.encoded.prefix(40))")
+        }
+        let score = try unitNumber(object, "score", required: true)!
+        guard let feedback = object["feedback"]?.stringValue else {
+            throw ReplyError("verdict: field 'feedback' must be a string\(object["feedback"].map { ", got \($0.typeName)" } ?? " (missing)")")
+        }
+        let suggestion = try optionalString(object, "suggestion")
+        let firstError = try optionalString(object, "first_error")
+        let confidence = try unitNumber(object, "confidence", required: false)
+        var failureModes: [String]?
+        if let modes = object["failure_modes"], !modes.isNull {
+            guard let items = modes.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+                throw ReplyError("verdict: field 'failure_modes' must be an array of strings")
+            }
+            failureModes = items.compactMap(\.stringValue)
+        }
+        return Verdict(
+            outcome: outcome, score: score, feedback: feedback, suggestion: suggestion, firstError: firstError,
+            confidence: confidence, failureModes: failureModes)
+    }
+
+    private static func unitNumber(_ object: JSON, _ key: String, required: Bool) throws(ReplyError) -> Double? {
+        guard let value = object[key], !value.isNull else {
+            if required { throw ReplyError("verdict: missing field '\(key)'") }
+            return nil
+        }
+        guard let n = value.doubleValue, n >= 0, n <= 1 else {
+            throw ReplyError("verdict: field '\(key)' must be a number from 0 to 1, got \(value.encoded.prefix(40))")
+        }
+        return n
+    }
+
+    private static func optionalString(_ object: JSON, _ key: String) throws(ReplyError) -> String? {
+        guard let value = object[key], !value.isNull else { return nil }
+        guard let s = value.stringValue else { throw ReplyError("verdict: field '\(key)' must be a string, got \(value.typeName)") }
+        return s
+    }
+
+    public var json: JSON {
+        var members: [(String, JSON)] = [
+            ("verdict", .string(outcome.rawValue)), ("score", .number(score)), ("feedback", .string(feedback)),
+        ]
+        if let suggestion { members.append(("suggestion", .string(suggestion))) }
+        if let firstError { members.append(("first_error", .string(firstError))) }
+        if let confidence { members.append(("confidence", .number(confidence))) }
+        if let failureModes { members.append(("failure_modes", .array(failureModes.map(JSON.string)))) }
+        return .object(members)
+    }
+}
+
+/// The planner's reply: the steps, in order.
+public enum PlanReply {
+    public static let maxSteps = 100
+
+    public static let schema: JSON = [
+        "type": "object",
+        "required": ["steps"],
+        "properties": ["steps": ["type": "array", "minItems": 1, "items": ["type": "string"]]],
+    ]
+
+    public static func parse(_ text: String) throws(ReplyError) -> [String] {
+        let object = try parseObject(text, what: "plan")
+        guard let items = object["steps"]?.arrayValue else { throw ReplyError("plan: field 'steps' must be an array of strings") }
+        guard !items.isEmpty else { throw ReplyError("plan: 'steps' is empty") }
+        guard items.count <= maxSteps else { throw ReplyError("plan: \(items.count) steps, more than \(maxSteps)") }
+        var steps: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let s = item.stringValue, !s.isEmpty else { throw ReplyError("plan: steps[\(i)] must be a non-empty string") }
+            steps.append(s)
+        }
+        return steps
+    }
+}
+
+/// The actor's reply: `{"output": "..."}`, or plain text taken as the output.
+public enum ActorReply {
+    public static func parse(_ text: String) throws(ReplyError) -> String {
+        if let value = try? JSON.parse(text), case .object = value {
+            guard let output = value["output"] else { throw ReplyError("actor: JSON reply has no 'output' field") }
+            return output.stringValue ?? output.encoded
+        }
+        guard !text.allSatisfy(\.isWhitespace) else { throw ReplyError("actor: empty reply") }
+        return text
+    }
+}
+
+/// A model verifier's reply: `{"verified": true|false, "reason": "..."}`.
+public enum VerifierReply {
+    public static let schema: JSON = [
+        "type": "object",
+        "required": ["verified"],
+        "properties": ["verified": ["type": "boolean"], "reason": ["type": "string"]],
+    ]
+
+    public static func parse(_ text: String) throws(ReplyError) -> (verified: Bool, reason: String?) {
+        let object = try parseObject(text, what: "verification")
+        guard let verified = object["verified"]?.boolValue else {
+            throw ReplyError("verification: field 'verified' must be true or false")
+        }
+        return (verified, object["reason"]?.stringValue)
+    }
+}
+
+private func parseObject(_ text: String, what: String) throws(ReplyError) -> JSON {
+    let value: JSON
+    do {
+        value = try JSON.parse(text)
+    } catch {
+        throw ReplyError("\(what): reply is not JSON (\(error)): \(text.prefix(80))")
+    }
+    guard case .object = value else { throw ReplyError("\(what): reply must be a JSON object, got \(value.typeName)") }
+    return value
+}

@@ -1,0 +1,121 @@
+import Agents
+import Store
+
+/// The in-process message bus between a job's runner and its agents.
+///
+/// A call travels as two persisted messages: the request (`call.started`, the full model request) is
+/// committed before the agent sees it, and the agent's reply (`call.completed` or `call.failed`, raw
+/// output and interpretation) is committed before the runner sees it.
+/// ```
+///   runner ──request──▶ [commit call.started] ──▶ Agent(role/job).handle ──reply──▶ [commit call.completed] ──▶ runner
+/// ```
+/// On a recovered job a call whose reply is in the log is answered from the log and not made again; a
+/// call that started but never completed is made again (at least once), noted by `call.restarted`.
+///
+/// Loop thread only.
+final class Bus: @unchecked Sendable {
+    private let loop: EventLoop
+    private var agents: [AgentID: Agent] = [:]
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    var agentCount: Int { agents.count }
+
+    /// Registers the agents of a job.
+    func register(_ agent: Agent) {
+        agents[agent.id] = agent
+    }
+
+    /// Drops every agent serving `jobID`.
+    func unregister(jobID: String) {
+        for role in Role.allCases { agents[AgentID(role: role, key: jobID)] = nil }
+    }
+
+    /// Sends `request` to the agent `to` and returns its reply, both persisted first.
+    /// `mayStart` is asked before the agent gets the request and `keepsReply` after it answers: when
+    /// either says no (the job was cancelled, timed out, or the daemon is stopping) the call is
+    /// abandoned unrecorded and `CallAbandoned` is thrown.
+    func call(
+        _ request: ModelRequest, to id: AgentID, callID: String, log: JobLog, mayStart: () -> Bool, keepsReply: () -> Bool
+    ) async throws -> AgentReply {
+        let c = request.context
+        let started = EventDraft(
+            EventKind.callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+            payload: .object([("agent", .string(id.description)), ("reask", .int(c.reask)), ("request", request.json)]))
+        let (_, startedWasRecorded) = try await log.emit(started)
+
+        if let recorded = log.nextRecorded, recorded.callID == callID,
+           recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
+        {
+            try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
+            return Self.reply(from: recorded, role: id.role)
+        }
+        if startedWasRecorded {
+            _ = try await log.append([EventDraft(
+                "call.restarted", role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                payload: ["reason": "the daemon stopped before this call completed; it is made again"])])
+        }
+        guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
+        let reply = await agent.handle(request)
+        guard keepsReply() else { throw CallAbandoned() }
+        try await log.emit(Self.completion(reply, id: id, context: c, callID: callID))
+        return reply
+    }
+
+    /// The event that records an agent's reply.
+    static func completion(_ reply: AgentReply, id: AgentID, context c: CallContext, callID: String) -> EventDraft {
+        let durationMs = JSON.number((Double(reply.durationNanos) / 1e4).rounded() / 100)
+        switch reply.reply {
+        case let .success(model):
+            var members: [(String, JSON)] = [("reply", .string(model.content))]
+            if let usage = model.usage {
+                members.append(("usage", ["input_tokens": .int(usage.input), "output_tokens": .int(usage.output)]))
+            }
+            if let raw = model.raw { members.append(("raw", raw)) }
+            members.append(("duration_ms", durationMs))
+            switch reply.interpretation {
+            case let .verdict(v)?: members.append(("verdict", v.json))
+            case let .plan(steps)?: members.append(("steps", .array(steps.map(JSON.string))))
+            case let .verification(verified, reason)?:
+                members.append(("verified", .bool(verified)))
+                if let reason { members.append(("reason", .string(reason))) }
+            case let .invalid(error)?: members.append(("invalid", .string(error.message)))
+            case .output?, nil: break
+            }
+            return EventDraft(
+                EventKind.callCompleted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                payload: .object(members))
+        case let .failure(error):
+            var members: [(String, JSON)] = [("error", .string(error.kind.rawValue)), ("message", .string(error.message))]
+            if let stderr = error.stderr { members.append(("stderr", .string(stderr))) }
+            members.append(("duration_ms", durationMs))
+            return EventDraft(
+                EventKind.callFailed, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                payload: .object(members))
+        }
+    }
+
+    /// Rebuilds an agent's reply from its recorded event (the interpretation is recomputed: it is a
+    /// pure function of the raw reply).
+    static func reply(from event: EventRecord, role: Role) -> AgentReply {
+        let duration = UInt64(max(0, (event.payload["duration_ms"]?.doubleValue ?? 0) * 1e6))
+        if event.kind == EventKind.callFailed {
+            let kind = event.payload["error"]?.stringValue.flatMap(ModelCallError.Kind.init(rawValue:)) ?? .badReply
+            let error = ModelCallError(
+                kind, event.payload["message"]?.stringValue ?? "failed", stderr: event.payload["stderr"]?.stringValue)
+            return AgentReply(reply: .failure(error), interpretation: nil, durationNanos: duration)
+        }
+        let content = event.payload["reply"]?.stringValue ?? ""
+        var usage: TokenUsage?
+        if let u = event.payload["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
+            usage = TokenUsage(input: i, output: o)
+        }
+        let model = ModelReply(content: content, usage: usage, raw: event.payload["raw"])
+        return AgentReply(reply: .success(model), interpretation: Agent.interpret(content, role: role), durationNanos: duration)
+    }
+}
+
+/// A call whose reply is no longer wanted: its job was cancelled or the daemon is stopping.
+struct CallAbandoned: Error {}

@@ -1,0 +1,111 @@
+import Agents
+import Foundation
+import Store
+
+/// The `command` model backend: one subprocess per call, spawned on the loop with `uv_spawn`.
+///
+/// The child gets the model request as one JSON object on stdin and must print one JSON object on
+/// stdout: `{"content": "<the model's text>"}` optionally with `"usage": {"input_tokens": n,
+/// "output_tokens": n}`, or any other object, which is then taken as the reply itself (so a script can
+/// print a verdict directly). A non-zero exit, a signal, the timeout or output that is not a JSON
+/// object fails the call, with the child's stderr recorded.
+struct CommandBackend: ModelBackend {
+    let loop: EventLoop
+    let spec: CommandSpec
+    let baseDirectory: String?
+
+    func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        var payload = request.json
+        payload = payload.setting("job", .string(request.context.jobID))
+        payload = payload.setting("goal", .string(request.context.goal))
+        payload = payload.setting("reask", .int(request.context.reask))
+        var stdin = [UInt8]()
+        payload.write(to: &stdin)
+        stdin.append(0x0A)
+        let result: ProcessResult
+        do {
+            result = try await ChildProcess.run(loop: loop, .init(
+                argv: spec.argv, cwd: spec.cwd ?? baseDirectory, stdin: stdin,
+                timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: 4 << 20))
+        } catch {
+            throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(error.message)")
+        }
+        let stderr = result.stderrText.isEmpty ? nil : result.stderrText
+        if result.cancelled { throw ModelCallError(.cancelled, "cancelled", stderr: stderr) }
+        if result.timedOut { throw ModelCallError(.timeout, "model command timed out after \(spec.timeoutSeconds)s", stderr: stderr) }
+        guard result.succeeded else {
+            throw ModelCallError(.exit, "model command failed: \(result.summary(timeoutSeconds: spec.timeoutSeconds))", stderr: stderr)
+        }
+        let reply: JSON
+        do {
+            reply = try JSON.parse(result.stdout)
+        } catch {
+            throw ModelCallError(.badReply, "model command printed invalid JSON (\(error)): \(result.stdoutText.prefix(80))", stderr: stderr)
+        }
+        guard case .object = reply else {
+            throw ModelCallError(.badReply, "model command printed JSON \(reply.typeName), expected an object", stderr: stderr)
+        }
+        var usage: TokenUsage?
+        if let u = reply["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
+            usage = TokenUsage(input: i, output: o)
+        }
+        if let content = reply["content"]?.stringValue {
+            return ModelReply(content: content, usage: usage)
+        }
+        return ModelReply(content: reply.encoded, usage: usage)
+    }
+}
+
+/// The verifier as a command: its exit status decides (0 = verified). Runs as the verifier agent's
+/// backend so the command and its result are recorded like any other call.
+struct VerifierCommand: ModelBackend {
+    let loop: EventLoop
+    let argv: [String]
+    let cwd: String?
+    let timeoutSeconds: Double
+
+    /// The recorded request of a command verifier: the argv it runs.
+    static func request(_ spec: CommandSpec, jobID: String, goal: String, replan: Int) -> ModelRequest {
+        ModelRequest(
+            model: "command",
+            messages: [ChatMessage(role: "user", content: "run \(JSON.array(spec.argv.map(JSON.string)).encoded)")],
+            temperature: 0, responseSchema: nil,
+            context: CallContext(jobID: jobID, role: .verifier, step: nil, attempt: nil, replan: replan, reask: 0, hasFeedback: false, goal: goal))
+    }
+
+    /// `{goal}` and `{input.NAME}` substituted inside each argv entry; never split, never a shell.
+    static func substitute(_ argv: [String], goal: String, inputs: JSON) -> [String] {
+        argv.map { arg in
+            guard arg.contains("{") else { return arg }
+            var out = arg.replacingOccurrences(of: "{goal}", with: goal)
+            if case let .object(members) = inputs {
+                for (k, v) in members {
+                    out = out.replacingOccurrences(of: "{input.\(k)}", with: v.stringValue ?? v.encoded)
+                }
+            }
+            return out
+        }
+    }
+
+    func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        let result: ProcessResult
+        do {
+            result = try await ChildProcess.run(loop: loop, .init(
+                argv: argv, cwd: cwd, timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: 64 << 10))
+        } catch {
+            throw ModelCallError(.spawn, "cannot start verifier \(argv[0]): \(error.message)")
+        }
+        if result.cancelled { throw ModelCallError(.cancelled, "cancelled") }
+        let summary = result.summary(timeoutSeconds: timeoutSeconds)
+        let reason = result.succeeded ? "verifier command passed (exit status 0)" : "verifier command failed: \(summary)"
+        let raw: JSON = .object([
+            ("argv", .array(argv.map(JSON.string))), ("cwd", cwd.map(JSON.string) ?? .null),
+            ("exit_status", .int(Int(result.exitStatus))), ("signal", .int(Int(result.termSignal))),
+            ("timed_out", .bool(result.timedOut)),
+            ("stdout", .string(result.stdoutText)), ("stdout_truncated", .bool(result.stdoutTruncated)),
+            ("stderr", .string(result.stderrText)), ("stderr_truncated", .bool(result.stderrTruncated)),
+        ])
+        let content: JSON = ["verified": .bool(result.succeeded), "reason": .string(reason)]
+        return ModelReply(content: content.encoded, raw: raw)
+    }
+}

@@ -1,0 +1,497 @@
+import Agents
+import Logging
+import Store
+
+/// The daemon's core: admits jobs, schedules them, runs them, and answers questions about them.
+///
+/// ```
+///  job.submit ─▶ [commit job row + job.submitted] ─▶ reply "queued" ─▶ queue ─▶ JobRunner (≤ maxRunning)
+///                                                                              │ events ─▶ EventHub ─▶ watchers
+///                                                                              └ terminal ─▶ waiters, next job
+/// ```
+/// Every answer a client gets describes committed state. Reads go to the store's reader thread;
+/// writes to its writer. Loop thread only: every method must be called on the loop and none blocks.
+public final class Engine: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Jobs running at once; more wait in the queue.
+        public var maxRunning: Int = 256
+        public init() {}
+    }
+
+    /// Loop-confined like the engine.
+    private final class ActiveJob: @unchecked Sendable {
+        var record: JobRecord
+        let plan: Plan
+        let log: JobLog
+        var runner: JobRunner?
+        var task: Task<Void, Never>?
+        var timer: LoopTimer?
+        var durable = false
+        var durableWaiters: [(StoreError?) -> Void] = []
+
+        init(record: JobRecord, plan: Plan, log: JobLog) {
+            self.record = record
+            self.plan = plan
+            self.log = log
+        }
+    }
+
+    let loop: EventLoop
+    let writer: StoreWriter
+    let reader: StoreReader
+    let hub = EventHub()
+    private let bus: Bus
+    private let plans = PlanLibrary()
+    private let clock: any WallClock
+    private let ids: JobIDGenerator
+    private let logger: Logger
+    private let configuration: Configuration
+    private var active: [String: ActiveJob] = [:]
+    private var queue: [String] = []
+    private var queueHead = 0
+    private var running = 0
+    private var idempotency: [String: String] = [:]
+    private(set) var accepting = true
+    private var drained: [() -> Void] = []
+    private let startedAt: Int64
+    private var finishedCount = 0
+
+    public init(
+        loop: EventLoop, writer: StoreWriter, reader: StoreReader, clock: any WallClock, logger: Logger,
+        configuration: Configuration = .init()
+    ) {
+        self.loop = loop
+        self.writer = writer
+        self.reader = reader
+        self.clock = clock
+        self.ids = JobIDGenerator(clock: clock)
+        self.logger = logger
+        self.configuration = configuration
+        self.bus = Bus(loop: loop)
+        self.startedAt = clock.nowMillis()
+    }
+
+    // MARK: Recovery
+
+    /// What recovery found for one unfinished job, read before the loop serves (see `Daemon`).
+    public struct Unfinished: Sendable {
+        public let record: JobRecord
+        public let events: [EventRecord]
+
+        public init(record: JobRecord, events: [EventRecord]) {
+            self.record = record
+            self.events = events
+        }
+    }
+
+    /// Re-admits jobs that were queued or running when the daemon last stopped. A running job's
+    /// runner replays its log: completed calls are not made again.
+    public func recover(_ jobs: [Unfinished]) {
+        loop.assertInLoop()
+        for job in jobs {
+            let plan: Plan
+            do {
+                plan = try PlanLibrary.fromSnapshot(job.record.plan)
+            } catch {
+                logger.error("cannot recover job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
+                continue
+            }
+            let lastSeq = job.events.last?.seq ?? 0
+            let entry = ActiveJob(record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
+            entry.durable = true
+            active[job.record.id] = entry
+            if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
+            queue.append(job.record.id)
+        }
+        if !jobs.isEmpty { logger.info("recovered unfinished jobs", metadata: ["jobs": "\(jobs.count)"]) }
+        pump()
+    }
+
+    private func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
+        JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, writer: writer, clock: clock) { [hub] events in
+            hub.publish(events)
+        }
+    }
+
+    // MARK: Submission
+
+    public struct Submission: Sendable {
+        public var planPath: String?
+        public var planText: String?
+        public var planName: String?
+        public var baseDirectory: String?
+        public var goal: String
+        public var inputs: JSON
+        public var cwd: String?
+        public var idempotencyKey: String?
+
+        public init(
+            planPath: String? = nil, planText: String? = nil, planName: String? = nil, baseDirectory: String? = nil,
+            goal: String, inputs: JSON = .object([]), cwd: String? = nil, idempotencyKey: String? = nil
+        ) {
+            self.planPath = planPath
+            self.planText = planText
+            self.planName = planName
+            self.baseDirectory = baseDirectory
+            self.goal = goal
+            self.inputs = inputs
+            self.cwd = cwd
+            self.idempotencyKey = idempotencyKey
+        }
+    }
+
+    /// Admits a job and returns it once it is durable. A repeated idempotency key returns the job the
+    /// key first created (`created` false).
+    public func submit(_ s: Submission) async throws(RPCError) -> (job: JobRecord, created: Bool) {
+        guard accepting else { throw .shuttingDown }
+        if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
+            return (existing, false)
+        }
+        let loaded: LoadedPlan
+        do {
+            if let path = s.planPath {
+                loaded = try await plans.load(path: path)
+            } else if let text = s.planText {
+                loaded = try await plans.parse(text: text, name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory)
+            } else {
+                throw RPCError.invalidParams("give 'plan_path' or 'plan'")
+            }
+        } catch let error as PlanError {
+            throw .invalidPlan(error.description)
+        } catch {
+            throw error as! RPCError
+        }
+        guard accepting else { throw .shuttingDown }
+        // The awaits above let other submissions in: look again before creating.
+        if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
+            return (existing, false)
+        }
+        let now = clock.nowMillis()
+        let record = JobRecord(
+            id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: s.goal, inputs: s.inputs, cwd: s.cwd,
+            idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
+        let entry = ActiveJob(record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []))
+        active[record.id] = entry
+        if let key = s.idempotencyKey { idempotency[key] = record.id }
+        var payload: [(String, JSON)] = [("plan", .string(record.planName)), ("goal", .string(record.goal)), ("inputs", record.inputs)]
+        if let key = s.idempotencyKey { payload.append(("idempotency_key", .string(key))) }
+        do {
+            _ = try await entry.log.append(
+                [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
+        } catch {
+            active[record.id] = nil
+            if let key = s.idempotencyKey { idempotency[key] = nil }
+            let storeError = error as? StoreError
+            entry.durableWaiters.forEach { $0(storeError) }
+            throw .storage("\(error)")
+        }
+        entry.durable = true
+        entry.durableWaiters.forEach { $0(nil) }
+        entry.durableWaiters = []
+        queue.append(record.id)
+        pump()
+        return (record, true)
+    }
+
+    private func existingJob(forKey key: String) async throws(RPCError) -> JobRecord? {
+        if let id = idempotency[key] {
+            if let entry = active[id] {
+                if !entry.durable {
+                    let error: StoreError? = await withUnsafeContinuation { c in entry.durableWaiters.append { c.resume(returning: $0) } }
+                    if let error { throw .storage(error.description) }
+                }
+                return entry.record
+            }
+            return try await storedJob(id)
+        }
+        do {
+            return try await reader.read { try $0.job(idempotencyKey: key) }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
+    // MARK: Scheduling
+
+    private func pump() {
+        while running < configuration.maxRunning, accepting, queueHead < queue.count {
+            let id = queue[queueHead]
+            queueHead += 1
+            if queueHead > 1024, queueHead * 2 > queue.count {
+                queue.removeFirst(queueHead)
+                queueHead = 0
+            }
+            guard let entry = active[id], entry.runner == nil, !entry.record.status.isTerminal else { continue }
+            start(entry)
+        }
+    }
+
+    private var queuedCount: Int { queue.count - queueHead }
+
+    private func start(_ entry: ActiveJob) {
+        let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus)
+        entry.runner = runner
+        running += 1
+        for agent in makeAgents(for: entry) { bus.register(agent) }
+        entry.record.status = .running
+        if entry.plan.policy.jobTimeoutSeconds > 0 {
+            let timer = LoopTimer(loop: loop)
+            timer.start(after: UInt64(entry.plan.policy.jobTimeoutSeconds * 1000)) { [weak entry] in
+                guard let entry else { return }
+                entry.runner?.requestStop(.timedOut)
+                entry.task?.cancel()
+            }
+            entry.timer = timer
+        }
+        entry.task = Task(executorPreference: loop) { [self] in
+            let outcome = await runner.run()
+            ended(entry, outcome)
+        }
+    }
+
+    private func makeAgents(for entry: ActiveJob) -> [Agent] {
+        var backends: [String: any ModelBackend] = [:]
+        for (name, model) in entry.plan.models {
+            switch model.backend {
+            case let .scripted(script): backends[name] = ScriptedBackend(script: script)
+            case let .command(spec): backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
+            }
+        }
+        let executor = loop.asUnownedSerialExecutor()
+        var agents: [Agent] = []
+        for role in Role.allCases {
+            let id = AgentID(role: role, key: entry.record.id)
+            if role == .verifier, case let .command(command) = entry.plan.verifier {
+                let argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+                let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
+                agents.append(Agent(
+                    id: id, backend: VerifierCommand(loop: loop, argv: argv, cwd: cwd, timeoutSeconds: command.timeoutSeconds),
+                    executor: executor))
+            } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
+                agents.append(Agent(id: id, backend: backend, executor: executor))
+            }
+        }
+        return agents
+    }
+
+    static func resolve(_ path: String?, against base: String?) -> String? {
+        guard let path else { return base }
+        if path.hasPrefix("/") || base == nil { return path }
+        return base! + "/" + path
+    }
+
+    private func ended(_ entry: ActiveJob, _ outcome: JobRunner.Outcome) {
+        running -= 1
+        entry.timer?.close()
+        entry.timer = nil
+        entry.task = nil
+        entry.runner = nil
+        bus.unregister(jobID: entry.record.id)
+        switch outcome {
+        case let .finished(status, reason):
+            entry.record.status = status
+            entry.record.reason = reason
+            entry.record.finishedAt = clock.nowMillis()
+            active[entry.record.id] = nil
+            finishedCount += 1
+            hub.finished(jobID: entry.record.id, status: status, reason: reason)
+            logger.info("job finished", metadata: ["job.id": "\(entry.record.id)", "job.status": "\(status.rawValue)"])
+        case .suspended:
+            // Left as recorded; the next start resumes it.
+            active[entry.record.id] = nil
+        }
+        if running == 0, !accepting {
+            let callbacks = drained
+            drained = []
+            callbacks.forEach { $0() }
+        }
+        pump()
+    }
+
+    // MARK: Cancel
+
+    /// Cancels a job that has not finished; its running call is abandoned and its child processes are
+    /// killed. Returns the job as it now stands (a finished job is returned unchanged).
+    public func cancel(_ id: String) async throws(RPCError) -> JobRecord {
+        guard let entry = active[id] else { return try await requireStoredJob(id) }
+        if entry.record.status.isTerminal { return entry.record }
+        let from = entry.record.status
+        entry.record.status = .cancelled
+        entry.record.reason = "cancelled by request"
+        entry.runner?.requestStop(.cancelled)
+        entry.task?.cancel()
+        do {
+            _ = try await entry.log.append(
+                [EventDraft(EventKind.jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])],
+                ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
+        } catch {
+            throw .storage("\(error)")
+        }
+        entry.record.finishedAt = clock.nowMillis()
+        if entry.runner == nil {
+            // Never started: nothing else will finish it.
+            active[id] = nil
+            finishedCount += 1
+        }
+        hub.finished(jobID: id, status: .cancelled, reason: entry.record.reason)
+        return entry.record
+    }
+
+    // MARK: Queries
+
+    /// The job as currently known: live state for active jobs, the stored row otherwise.
+    public func job(_ id: String) async throws(RPCError) -> JobRecord {
+        if let entry = active[id], entry.durable { return entry.record }
+        return try await requireStoredJob(id)
+    }
+
+    private func storedJob(_ id: String) async throws(RPCError) -> JobRecord? {
+        do {
+            return try await reader.read { try $0.job(id) }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
+    private func requireStoredJob(_ id: String) async throws(RPCError) -> JobRecord {
+        guard let job = try await storedJob(id) else { throw .jobNotFound(id) }
+        return job
+    }
+
+    public func list(status: JobStatus?, limit: Int) async throws(RPCError) -> [JobRecord] {
+        do {
+            return try await reader.read { try $0.jobs(status: status, limit: limit) }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
+    public func events(_ id: String, afterSeq: Int, limit: Int) async throws(RPCError) -> [EventRecord] {
+        _ = try await job(id)
+        do {
+            return try await reader.read { try $0.events(jobID: id, afterSeq: afterSeq, limit: limit) }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
+    public func completedCalls(_ id: String) async throws(RPCError) -> [String: Int] {
+        do {
+            return try await reader.read { try $0.completedCalls(jobID: id) }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
+    /// Returns once the job is terminal.
+    public func wait(_ id: String) async throws(RPCError) -> JobRecord {
+        if active[id] != nil {
+            let _: Void = await withUnsafeContinuation { c in hub.wait(jobID: id) { _, _ in c.resume() } }
+        }
+        return try await job(id)
+    }
+
+    /// Streams a job's committed events after `since` to `deliver`, history first, then live, in
+    /// `seq` order without gaps or repeats; returns the job once it is terminal and everything up to
+    /// its final event was delivered. `isOpen` is polled so a closed connection ends the watch.
+    public func watch(
+        _ id: String, since: Int, deliver: @escaping (EventRecord) -> Void, isOpen: @escaping () -> Bool
+    ) async throws(RPCError) -> JobRecord {
+        var record = try await job(id)
+        var lastSent = since
+        var buffered: [EventRecord] = []
+        var live = false
+        var finished: UnsafeContinuation<Void, Never>?
+        var terminalSeen = record.status.isTerminal
+        let subscription = hub.subscribe(jobID: id) { event in
+            guard isOpen() else { return }
+            if !live {
+                buffered.append(event)
+                return
+            }
+            guard event.seq > lastSent else { return }
+            lastSent = event.seq
+            deliver(event)
+            if Self.isTerminal(event), let f = finished {
+                finished = nil
+                f.resume()
+            } else if Self.isTerminal(event) {
+                terminalSeen = true
+            }
+        }
+        defer { hub.unsubscribe(subscription) }
+        let history: [EventRecord]
+        do {
+            history = try await reader.read { try $0.events(jobID: id, afterSeq: since) }
+        } catch {
+            throw .storage(error.description)
+        }
+        for event in history + buffered where event.seq > lastSent {
+            guard isOpen() else { break }
+            lastSent = event.seq
+            deliver(event)
+            if Self.isTerminal(event) { terminalSeen = true }
+        }
+        buffered = []
+        live = true
+        if !terminalSeen, active[id] != nil {
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                if terminalSeen { c.resume() } else { finished = c }
+            }
+        }
+        record = try await job(id)
+        return record
+    }
+
+    private static func isTerminal(_ event: EventRecord) -> Bool {
+        guard event.kind == EventKind.jobState, let to = event.payload["to"]?.stringValue else { return false }
+        return JobStatus(rawValue: to)?.isTerminal ?? false
+    }
+
+    // MARK: Status and lifecycle
+
+    public func status() async throws(RPCError) -> JSON {
+        let counts: [JobStatus: Int]
+        do {
+            counts = try await reader.read { try $0.statusCounts() }
+        } catch {
+            throw .storage(error.description)
+        }
+        let stats = writer.currentStats
+        return .object([
+            ("accepting", .bool(accepting)),
+            ("uptime_ms", .number(Double(clock.nowMillis() - startedAt))),
+            ("running", .int(running)),
+            ("queued", .int(queuedCount)),
+            ("watchers", .int(hub.subscriberCount)),
+            ("jobs", .object(JobStatus.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })),
+            ("store", .object([
+                ("path", .string(writer.path)), ("commits", .int(stats.commits)), ("events", .int(stats.events)),
+                ("failures", .int(stats.failures)), ("last_error", stats.lastError.map(JSON.string) ?? .null),
+            ])),
+        ])
+    }
+
+    /// Stops admitting and starting jobs and lets running calls finish. `done` runs once every runner
+    /// has stopped at a call boundary (their jobs stay `running` and resume at the next start).
+    public func drain(_ done: @escaping () -> Void) {
+        accepting = false
+        for entry in active.values { entry.runner?.requestStop(.shutdown) }
+        if running == 0 {
+            done()
+        } else {
+            drained.append(done)
+        }
+    }
+
+    /// After the drain deadline: abandons in-flight calls (unrecorded; they run again at the next
+    /// start) and kills their child processes.
+    public func abandonInFlight() {
+        for entry in active.values {
+            entry.runner?.requestStop(.forced)
+            entry.task?.cancel()
+        }
+    }
+
+    public var runningCount: Int { running }
+}

@@ -1,0 +1,222 @@
+import CLibUV
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's one libuv loop, on its own thread, and the Swift executor that runs work on it.
+///
+/// ```
+///   any thread ── enqueue(job) / execute(body) ──▶ pending ──uv_async_send──▶ loop thread
+///                                                                             drain(): run each
+///   loop thread: uv_run ── sockets, timers, signals, child processes, drained work
+/// ```
+/// `EventLoop` is a `SerialExecutor` and a `TaskExecutor`: actors whose `unownedExecutor` is this loop
+/// (the engine, job runners, agents) run on the loop thread, serialised with libuv's callbacks, so loop
+/// state needs no locks. Nothing that runs here may block: SQLite work goes to the store's threads.
+///
+/// Other threads reach the loop only through `uv_async_send`; sends coalesce and the drain empties the
+/// whole queue (bounded rounds, so I/O is polled between long bursts of work).
+public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable {
+    private enum Work {
+        case job(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    private struct Pending {
+        var items: [Work] = []
+        /// A wake-up is requested or the drain is running: further work needs no new `uv_async_send`.
+        var awake = false
+        var closed = false
+    }
+
+    /// The libuv loop. Loop thread only.
+    let uv: UnsafeMutablePointer<uv_loop_t>
+    private let wakeup: UnsafeMutablePointer<uv_async_t>
+    private let pending = Mutex(Pending())
+    private let threadID = Mutex<pthread_t?>(nil)
+    private let finished = Mutex(false)
+    private var thread: pthread_t?
+
+    public init() {
+        uv = .allocate(capacity: 1)
+        precondition(uv_loop_init(uv) == 0, "uv_loop_init failed")
+        wakeup = allocateHandle(uv_async_t.self)
+        precondition(uv_async_init(uv, wakeup, eventLoopWakeup) == 0, "uv_async_init failed")
+        wakeup.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        uv.deallocate()
+    }
+
+    // MARK: Thread
+
+    /// Starts the loop thread. Returns at once.
+    public func start() {
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            let loop = Unmanaged<EventLoop>.fromOpaque(raw!).takeRetainedValue()
+            loop.runOnThisThread()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = tid
+    }
+
+    /// Waits until the loop thread has ended (after `shutdown`).
+    public func join() {
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    /// Runs the loop on the calling thread until `shutdown` has closed every handle, then closes the
+    /// loop. Traps if a handle was leaked (the loop cannot close).
+    public func runOnThisThread() {
+        threadID.withLock { $0 = pthread_self() }
+        uv_run(uv, UV_RUN_DEFAULT)
+        // Run close callbacks of handles closed in the last iteration.
+        uv_run(uv, UV_RUN_DEFAULT)
+        let rc = uv_loop_close(uv)
+        precondition(rc == 0, "uv_loop_close: handles still open (\(String(cString: uv_strerror(rc))))")
+        finished.withLock { $0 = true }
+    }
+
+    /// Whether the caller is on the loop thread.
+    public var inLoop: Bool {
+        threadID.withLock { id in id.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+    }
+
+    /// Traps unless called on the loop thread; the contract of every loop-only API.
+    public func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inLoop, "must run on the event loop thread", file: file, line: line)
+    }
+
+    /// Stops the loop: closes its wake-up handle so `uv_run` returns once every other handle is
+    /// closed. Work enqueued afterwards is dropped. Runs on the loop.
+    public func shutdown() {
+        execute { [self] in
+            pending.withLock { $0.closed = true }
+            uv_close(asHandle(wakeup)) { handle in UnsafeMutableRawPointer(handle)?.deallocate() }
+        }
+    }
+
+    // MARK: Executor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        schedule(.job(UnownedJob(job)))
+    }
+
+    /// Runs `body` on the loop thread soon. Callable from any thread.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        schedule(.closure(body))
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
+    }
+
+    public func checkIsolated() {
+        precondition(inLoop, "expected to run on the agentd event loop thread")
+    }
+
+    public func isIsolatingCurrentContext() -> Bool? {
+        inLoop
+    }
+
+    private func schedule(_ work: Work) {
+        let wake = pending.withLock { p -> Bool in
+            if p.closed { return false }
+            p.items.append(work)
+            if p.awake { return false }
+            p.awake = true
+            return true
+        }
+        if wake { uv_async_send(wakeup) }
+    }
+
+    /// Runs queued work. Loop thread only.
+    fileprivate func drain() {
+        let serial = asUnownedSerialExecutor()
+        let task = asUnownedTaskExecutor()
+        for round in 0..<16 {
+            let batch = pending.withLock { p -> [Work] in
+                if p.items.isEmpty {
+                    p.awake = false
+                    return []
+                }
+                let b = p.items
+                p.items = []
+                p.items.reserveCapacity(b.count)
+                return b
+            }
+            if batch.isEmpty { return }
+            for work in batch {
+                switch work {
+                case let .job(job): job.runSynchronously(isolatedTo: serial, taskExecutor: task)
+                case let .closure(body): body()
+                }
+            }
+            if round == 15 {
+                // Still busy: come back after the loop has polled I/O.
+                let more = pending.withLock { !$0.items.isEmpty && !$0.closed }
+                if more { uv_async_send(wakeup) } else { pending.withLock { $0.awake = false } }
+            }
+        }
+    }
+}
+
+private func eventLoopWakeup(_ handle: UnsafeMutablePointer<uv_async_t>?) {
+    guard let data = handle?.pointee.data else { return }
+    Unmanaged<EventLoop>.fromOpaque(data).takeUnretainedValue().drain()
+}
+
+// MARK: - Handle helpers (used only by the files that wrap libuv)
+
+/// A zeroed libuv handle or request of type `H`, to be freed in its close callback.
+func allocateHandle<H>(_: H.Type) -> UnsafeMutablePointer<H> {
+    let p = UnsafeMutablePointer<H>.allocate(capacity: 1)
+    UnsafeMutableRawPointer(p).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<H>.stride)
+    return p
+}
+
+func asHandle<H>(_ p: UnsafeMutablePointer<H>) -> UnsafeMutablePointer<uv_handle_t> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: uv_handle_t.self)
+}
+
+func asStream<H>(_ p: UnsafeMutablePointer<H>) -> UnsafeMutablePointer<uv_stream_t> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: uv_stream_t.self)
+}
+
+/// Closes a handle and frees its memory once libuv is done with it.
+func closeAndFree<H>(_ p: UnsafeMutablePointer<H>) {
+    let handle = asHandle(p)
+    if uv_is_closing(handle) != 0 { return }
+    uv_close(handle) { handle in UnsafeMutableRawPointer(handle)?.deallocate() }
+}
+
+/// A libuv error code as a message.
+func uvMessage(_ code: Int32) -> String {
+    String(cString: uv_strerror(code))
+}
+
+/// A failure from a libuv call: the operation and libuv's message.
+public struct LoopError: Error, Sendable, CustomStringConvertible {
+    public let operation: String
+    public let code: Int32
+    public let message: String
+
+    init(_ operation: String, _ code: Int32) {
+        self.operation = operation
+        self.code = code
+        self.message = uvMessage(code)
+    }
+
+    public var description: String { "\(operation): \(message)" }
+}

@@ -1,0 +1,106 @@
+import Store
+
+/// An event a job is about to write; the log gives it its `seq` and time.
+struct EventDraft: Sendable {
+    var kind: String
+    var role: String?
+    var step: Int?
+    var attempt: Int?
+    var callID: String?
+    var payload: JSON
+
+    init(_ kind: String, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil, payload: JSON) {
+        self.kind = kind
+        self.role = role
+        self.step = step
+        self.attempt = attempt
+        self.callID = callID
+        self.payload = payload
+    }
+}
+
+/// The recorded history of a job diverged from what its runner does on replay.
+struct ReplayDivergence: Error, CustomStringConvertible {
+    let seq: Int
+    let expected: String
+    let recorded: String
+
+    var description: String { "recovery diverged at event \(seq): the runner expected \(expected), the log has \(recorded)" }
+}
+
+/// One job's append-only event log as its runner sees it: numbering, commit-before-deliver, replay.
+///
+/// `emit` gives each event the job's next `seq`, commits it through the store's writer and only then
+/// returns and publishes it to watchers. After a restart the log is created with the job's recorded
+/// events: while recorded events remain, `emit` matches the next one instead of writing, so a
+/// recovered runner re-derives its state without doing anything twice. Events that only recovery
+/// writes (`job.resumed`, `call.restarted`) are skipped by that matching.
+///
+/// Loop thread only.
+final class JobLog: @unchecked Sendable {
+    /// Kinds the runner's deterministic sequence does not include: written at submission, or only by
+    /// recovery.
+    static let notFromRunner: Set<String> = [EventKind.jobSubmitted, "job.resumed", "call.restarted"]
+
+    let jobID: String
+    private let writer: StoreWriter
+    private let clock: any WallClock
+    private let publish: ([EventRecord]) -> Void
+    private(set) var nextSeq: Int
+    private var recorded: [EventRecord]
+    private var cursor = 0
+
+    init(jobID: String, lastSeq: Int, recorded: [EventRecord], writer: StoreWriter, clock: any WallClock,
+         publish: @escaping ([EventRecord]) -> Void)
+    {
+        self.jobID = jobID
+        self.nextSeq = lastSeq + 1
+        self.recorded = recorded.filter { !Self.notFromRunner.contains($0.kind) }
+        self.writer = writer
+        self.clock = clock
+        self.publish = publish
+    }
+
+    /// The current time, for timestamps written with the log's events.
+    func now() -> Int64 { clock.nowMillis() }
+
+    /// Whether recorded events remain to be matched.
+    var isReplaying: Bool { cursor < recorded.count }
+
+    /// The next recorded event, without consuming it.
+    var nextRecorded: EventRecord? { isReplaying ? recorded[cursor] : nil }
+
+    /// Appends `draft` (with `ops` in the same transaction) and returns once committed; during replay
+    /// consumes the matching recorded event instead. Returns the event and whether it was replayed.
+    @discardableResult
+    func emit(_ draft: EventDraft, ops: [WriteOp] = []) async throws -> (event: EventRecord, replayed: Bool) {
+        if let next = nextRecorded {
+            guard next.kind == draft.kind, next.callID == draft.callID else {
+                throw ReplayDivergence(
+                    seq: next.seq, expected: "\(draft.kind) \(draft.callID ?? "")", recorded: "\(next.kind) \(next.callID ?? "")")
+            }
+            cursor += 1
+            return (next, true)
+        }
+        let events = try await append([draft], ops: ops)
+        return (events[0], false)
+    }
+
+    /// Writes events unconditionally (recovery notes, cancellation), committed before returning.
+    func append(_ drafts: [EventDraft], ops: [WriteOp] = []) async throws -> [EventRecord] {
+        let now = clock.nowMillis()
+        var records: [EventRecord] = []
+        records.reserveCapacity(drafts.count)
+        for d in drafts {
+            records.append(EventRecord(
+                jobID: jobID, seq: nextSeq, at: now, kind: d.kind, role: d.role, step: d.step, attempt: d.attempt,
+                callID: d.callID, payload: d.payload))
+            nextSeq += 1
+        }
+        var all = ops
+        all.append(contentsOf: records.map(WriteOp.append))
+        try await writer.write(all)
+        publish(records)
+        return records
+    }
+}

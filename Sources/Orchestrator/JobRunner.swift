@@ -1,0 +1,298 @@
+import Agents
+import Store
+
+/// Runs one job: the state machine from plan to verdict.
+///
+/// ```
+///            ┌──────────────── re-plan (bounded) ◀─────────────┐
+///            ▼                                                   │ attempts exhausted
+///  plan ─▶ step i: act ─▶ critique ─┬─ pass ─▶ next step ─…─▶ verify ─▶ succeeded | failed
+///                    ▲              └─ fail ─▶ rerun with feedback (while attempts remain)
+///                    └───────────────────────┘
+/// ```
+/// Every transition goes through the job's `JobLog` (committed before it takes effect) and every
+/// agent call through the `Bus`. The runner is deterministic given its agents' replies, so a job
+/// recovered after a crash replays its log to the point where it stopped and goes on from there.
+/// Only the verifier decides success; an invalid verdict is recorded and asked again, never a pass.
+///
+/// Loop thread only: `run()` is awaited from a task on the loop.
+final class JobRunner: @unchecked Sendable {
+    enum Stop: Equatable {
+        /// By request; the engine records the cancellation.
+        case cancelled
+        /// The daemon is draining: finish the call in flight, start no other.
+        case shutdown
+        /// The drain deadline passed: abandon the call in flight unrecorded.
+        case forced
+        /// The job's time limit passed: abandon the call in flight and fail the job.
+        case timedOut
+    }
+
+    /// How the run ended.
+    enum Outcome: Equatable {
+        case finished(JobStatus, String?)
+        /// The daemon is stopping: the job stays `running` and resumes at the next start.
+        case suspended
+    }
+
+    private struct Failure: Error {
+        let reason: String
+    }
+
+    let job: JobRecord
+    let plan: Plan
+    let log: JobLog
+    private let prompts: Prompts
+    private let bus: Bus
+    private(set) var stop: Stop?
+    private var callCount = 0
+    private let wasRunning: Bool
+
+    init(job: JobRecord, plan: Plan, log: JobLog, bus: Bus) {
+        self.job = job
+        self.plan = plan
+        self.log = log
+        self.bus = bus
+        self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs)
+        self.wasRunning = job.status == .running
+    }
+
+    /// Asks the run to stop. The caller records what a cancellation means.
+    func requestStop(_ reason: Stop) {
+        switch (stop, reason) {
+        case (nil, _), (.shutdown?, .forced), (_, .cancelled): stop = reason
+        default: break
+        }
+    }
+
+    /// Whether another call may start.
+    private var live: Bool { stop == nil }
+
+    /// Whether the reply of a call that was in flight is still recorded and acted on.
+    private var keepsReply: Bool { stop == nil || stop == .shutdown }
+
+    func run() async -> Outcome {
+        do {
+            if log.isReplaying || wasRunning {
+                _ = try await log.append([EventDraft("job.resumed", payload: ["replaying_events": .int(log.nextSeq - 1)])])
+            }
+            try await log.emit(
+                EventDraft(EventKind.jobState, payload: ["from": "queued", "to": "running"]),
+                ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: log.now())])
+            let (status, reason) = try await execute()
+            if !keepsReply { throw CallAbandoned() }
+            try await log.emit(
+                EventDraft(EventKind.jobState, payload: .object([
+                    ("from", "running"), ("to", .string(status.rawValue)), ("reason", reason.map(JSON.string) ?? .null),
+                ])),
+                ops: [.setStatus(jobID: job.id, status: status, reason: reason, at: log.now())])
+            return .finished(status, reason)
+        } catch let failure as Failure {
+            return await finishFailed(failure.reason)
+        } catch is CallAbandoned {
+            return await abandoned()
+        } catch let divergence as ReplayDivergence {
+            return await finishFailed(divergence.description)
+        } catch {
+            // The store refused a write: leave the job as recorded; it resumes at the next start.
+            return .suspended
+        }
+    }
+
+    private func abandoned() async -> Outcome {
+        switch stop {
+        case .cancelled?: return .finished(.cancelled, "cancelled by request")
+        case .timedOut?: return await writeFailed("job exceeded its time limit of \(plan.policy.jobTimeoutSeconds)s")
+        case .shutdown?, .forced?, nil: return .suspended
+        }
+    }
+
+    /// A failure the job's own history determined: recorded unless the job was cancelled meanwhile.
+    private func finishFailed(_ reason: String) async -> Outcome {
+        if stop == .cancelled { return .finished(.cancelled, "cancelled by request") }
+        return await writeFailed(reason)
+    }
+
+    private func writeFailed(_ reason: String) async -> Outcome {
+        do {
+            try await log.emit(
+                EventDraft(EventKind.jobState, payload: ["from": "running", "to": "failed", "reason": .string(reason)]),
+                ops: [.setStatus(jobID: job.id, status: .failed, reason: reason, at: log.now())])
+        } catch {
+            return .suspended
+        }
+        return .finished(.failed, reason)
+    }
+
+    private func checkLive() async throws {
+        if !live { throw CallAbandoned() }
+    }
+
+    // MARK: The state machine
+
+    private func execute() async throws -> (JobStatus, String?) {
+        var steps: [String]
+        if let fixed = plan.steps {
+            steps = fixed
+        } else {
+            steps = try await makePlan(replan: 0, context: nil)
+        }
+        var results: [(step: String, output: String)] = []
+        var replans = 0
+        var index = 0
+        while index < steps.count {
+            try await checkLive()
+            switch try await runStep(steps: steps, index: index, replan: replans) {
+            case let .passed(output):
+                results.append((steps[index], output))
+                index += 1
+            case let .exhausted(feedback):
+                guard plan.planner != nil, replans < plan.policy.maxReplans else {
+                    let why = plan.planner == nil ? "the plan has no planner to re-plan" : "re-plan budget of \(plan.policy.maxReplans) used"
+                    throw Failure(reason: "step \(index + 1) (\(steps[index])) failed \(plan.policy.maxAttempts) attempts and \(why); last feedback: \(feedback)")
+                }
+                replans += 1
+                let context = ReplanContext(completed: results, failedStep: steps[index], lastFeedback: feedback)
+                let newSteps = try await makePlan(replan: replans, context: context)
+                try await log.emit(EventDraft(
+                    EventKind.jobReplanned, role: Role.planner.rawValue, step: index,
+                    payload: .object([
+                        ("replan", .int(replans)), ("from_step", .int(index)),
+                        ("steps", .array(newSteps.map(JSON.string))),
+                    ])))
+                steps = Array(steps[..<index]) + newSteps
+            }
+        }
+        return try await verify(results: results, replans: replans)
+    }
+
+    private enum StepOutcome {
+        case passed(String)
+        case exhausted(lastFeedback: String)
+    }
+
+    private func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
+        var rejected: [RejectedAttempt] = []
+        var lastFeedback = ""
+        for attempt in 0..<plan.policy.maxAttempts {
+            try await checkLive()
+            let request = prompts.actor(steps: steps, index: index, attempt: attempt, replan: replan, rejected: rejected)
+            let reply = try await call(request, role: .actor)
+            let output: String
+            switch (reply.reply, reply.interpretation) {
+            case let (.success, .output(text)?):
+                output = text
+            case let (.success, .invalid(error)?):
+                lastFeedback = "the actor's reply was unusable: \(error.message)"
+                rejected.append(RejectedAttempt(attempt: attempt, output: "", feedback: lastFeedback, suggestion: nil))
+                continue
+            case let (.failure(error), _):
+                lastFeedback = "the actor's call failed: \(error.message)"
+                rejected.append(RejectedAttempt(attempt: attempt, output: "", feedback: lastFeedback, suggestion: nil))
+                continue
+            default:
+                throw Failure(reason: "internal: unexpected actor reply")
+            }
+            if let same = rejected.first(where: { $0.output == output }) {
+                // Identical to a rejected output: not judged again as if it were new.
+                lastFeedback = same.feedback
+                try await log.emit(EventDraft(
+                    "attempt.duplicate", role: Role.actor.rawValue, step: index, attempt: attempt,
+                    payload: ["same_as_attempt": .int(same.attempt), "feedback": .string(same.feedback)]))
+                rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: same.feedback, suggestion: same.suggestion))
+                continue
+            }
+            let verdict = try await judge(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+            if verdict.outcome == .pass { return .passed(output) }
+            lastFeedback = verdict.feedback
+            rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: verdict.feedback, suggestion: verdict.suggestion))
+        }
+        try await log.emit(EventDraft(
+            EventKind.stepExhausted, step: index,
+            payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
+        return .exhausted(lastFeedback: lastFeedback)
+    }
+
+    /// The critic's verdict on one output. A reply that is not a valid verdict is asked again within
+    /// the policy's budget; past it the attempt counts as failed — never as passed.
+    private func judge(steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws -> Verdict {
+        var request = prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        var problem = ""
+        for _ in 0...plan.policy.maxInvalidReplies {
+            try await checkLive()
+            let reply = try await call(request, role: .critic)
+            switch (reply.reply, reply.interpretation) {
+            case let (.success, .verdict(verdict)?):
+                return verdict
+            case let (.success(model), .invalid(error)?):
+                problem = error.message
+                request = prompts.reask(request, badReply: model.content, error: error)
+            case let (.failure(error), _):
+                problem = "the critic's call failed: \(error.message)"
+            default:
+                problem = "internal: unexpected critic reply"
+            }
+        }
+        return Verdict(
+            outcome: .fail, score: 0, feedback: "no valid verdict after \(plan.policy.maxInvalidReplies + 1) tries: \(problem)",
+            failureModes: ["invalid_verdict"])
+    }
+
+    private func makePlan(replan: Int, context: ReplanContext?) async throws -> [String] {
+        var request = prompts.planner(replan: replan, context: context)
+        var problem = ""
+        for _ in 0...plan.policy.maxInvalidReplies {
+            try await checkLive()
+            let reply = try await call(request, role: .planner)
+            switch (reply.reply, reply.interpretation) {
+            case let (.success, .plan(steps)?):
+                return steps
+            case let (.success(model), .invalid(error)?):
+                problem = error.message
+                request = prompts.reask(request, badReply: model.content, error: error)
+            case let (.failure(error), _):
+                problem = error.message
+            default:
+                problem = "internal: unexpected planner reply"
+            }
+        }
+        throw Failure(reason: "the planner gave no valid plan after \(plan.policy.maxInvalidReplies + 1) tries: \(problem)")
+    }
+
+    private func verify(results: [(step: String, output: String)], replans: Int) async throws -> (JobStatus, String?) {
+        let request: ModelRequest
+        var tries = plan.policy.maxInvalidReplies
+        switch plan.verifier {
+        case let .model(spec):
+            request = prompts.verifier(spec: spec, results: results, replan: replans)
+        case let .command(command):
+            request = VerifierCommand.request(command, jobID: job.id, goal: job.goal, replan: replans)
+            tries = 0  // a command's verdict is its exit status; running it again would not change it
+        }
+        var current = request
+        var problem = ""
+        for _ in 0...tries {
+            try await checkLive()
+            let reply = try await call(current, role: .verifier)
+            switch (reply.reply, reply.interpretation) {
+            case let (.success, .verification(verified, reason)?):
+                return verified ? (.succeeded, reason) : (.failed, "verifier rejected the result: \(reason ?? "no reason given")")
+            case let (.success(model), .invalid(error)?):
+                problem = error.message
+                current = prompts.reask(current, badReply: model.content, error: error)
+            case let (.failure(error), _):
+                problem = error.message
+            default:
+                problem = "internal: unexpected verifier reply"
+            }
+        }
+        return (.failed, "verifier gave no decision: \(problem)")
+    }
+
+    private func call(_ request: ModelRequest, role: Role) async throws -> AgentReply {
+        callCount += 1
+        return try await bus.call(
+            request, to: AgentID(role: role, key: job.id), callID: "c\(callCount)", log: log,
+            mayStart: { [unowned self] in live }, keepsReply: { [unowned self] in keepsReply })
+    }
+}

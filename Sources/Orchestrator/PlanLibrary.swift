@@ -1,0 +1,86 @@
+import Agents
+import Dispatch
+import Foundation
+import Store
+
+/// A plan as a job uses it: validated, its snapshot text, where it came from.
+struct LoadedPlan: Sendable {
+    let plan: Plan
+    /// `plan.json`, encoded once: stored in each job's row.
+    let snapshot: String
+}
+
+/// Loads and validates plan files off the loop, caching them by path, size and modification time
+/// (or by text, for inline plans), so a burst of submissions of one plan parses it once.
+///
+/// Thread-safe: loading runs on a Dispatch queue; the cache is behind that queue.
+final class PlanLibrary: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "agentd.plans")
+    private var byPath: [String: (stamp: String, plan: LoadedPlan)] = [:]
+    private var byText: [String: LoadedPlan] = [:]
+    private let limit = 256
+
+    /// Loads a plan file. `path` must be absolute (clients resolve it against their directory).
+    func load(path: String) async throws(PlanError) -> LoadedPlan {
+        let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { () throws(PlanError) in try self.loadNow(path: path) }) }
+        }
+        return try result.get()
+    }
+
+    /// Parses an inline plan (YAML or JSON text); relative paths in it resolve against `baseDirectory`.
+    func parse(text: String, name: String, baseDirectory: String?) async throws(PlanError) -> LoadedPlan {
+        let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: Result { () throws(PlanError) in
+                    let key = (baseDirectory ?? "") + "\u{0}" + text
+                    if let hit = self.byText[key] { return hit }
+                    let plan = try PlanLoader.parse(yaml: text, file: name, baseDirectory: baseDirectory)
+                    let loaded = Self.prepare(plan, directory: baseDirectory)
+                    if self.byText.count >= self.limit { self.byText.removeAll() }
+                    self.byText[key] = loaded
+                    return loaded
+                })
+            }
+        }
+        return try result.get()
+    }
+
+    private func loadNow(path: String) throws(PlanError) -> LoadedPlan {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw PlanError(file: path, line: nil, column: nil, field: "", message: "cannot read plan file: \(String(cString: strerror(errno)))")
+        }
+        let stamp = "\(st.st_size):\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec)"
+        if let hit = byPath[path], hit.stamp == stamp { return hit.plan }
+        let plan = try PlanLoader.load(path: path)
+        let loaded = Self.prepare(plan, directory: (path as NSString).deletingLastPathComponent)
+        if byPath.count >= limit { byPath.removeAll() }
+        byPath[path] = (stamp, loaded)
+        return loaded
+    }
+
+    /// Pins what depends on where the plan file was: a `command` model with no `cwd` runs in the
+    /// plan's directory, so the snapshot stays valid wherever the daemon runs it.
+    static func prepare(_ plan: Plan, directory: String?) -> LoadedPlan {
+        var plan = plan
+        if let directory {
+            for (name, model) in plan.models {
+                if case var .command(spec) = model.backend {
+                    if spec.cwd == nil {
+                        spec.cwd = directory
+                    } else if let cwd = spec.cwd, !cwd.hasPrefix("/") {
+                        spec.cwd = directory + "/" + cwd
+                    }
+                    plan.models[name] = ModelSpec(backend: .command(spec))
+                }
+            }
+        }
+        return LoadedPlan(plan: plan, snapshot: plan.json.encoded)
+    }
+
+    /// Rebuilds a plan from a job's stored snapshot (recovery).
+    static func fromSnapshot(_ text: String) throws(PlanError) -> Plan {
+        try PlanLoader.parse(yaml: text, file: "<stored plan>", baseDirectory: nil)
+    }
+}

@@ -1,0 +1,237 @@
+import Agents
+import Store
+
+/// JSON-RPC 2.0 over the daemon's connections: decodes each frame, dispatches it to the engine and
+/// writes the reply (after what it reports is committed).
+///
+/// Every malformed input gets an error reply naming the problem and the connection keeps serving:
+/// bad JSON (-32700), a frame that is not a request object (-32600), an unknown method (-32601), bad
+/// params (-32602), an oversized frame (-32001). Requests on one connection may be answered out of
+/// order; match replies by `id`. Loop thread only.
+public final class RPCServer: @unchecked Sendable {
+    public struct Info: Sendable {
+        public var version: String
+        public var socketPath: String
+        public var pid: Int32
+        public init(version: String, socketPath: String, pid: Int32) {
+            self.version = version
+            self.socketPath = socketPath
+            self.pid = pid
+        }
+    }
+
+    private let engine: Engine
+    private let loop: EventLoop
+    private let info: Info
+    private let frameLimit: Int
+
+    public init(engine: Engine, loop: EventLoop, info: Info, frameLimit: Int) {
+        self.engine = engine
+        self.loop = loop
+        self.info = info
+        self.frameLimit = frameLimit
+    }
+
+    /// Serves `connection` until it closes.
+    public func attach(_ connection: Connection) {
+        connection.onFrame = { [unowned self, unowned connection] frame in
+            switch frame {
+            case .oversized:
+                reply(connection, id: .null, error: .frameTooLarge(limit: frameLimit))
+            case let .frame(bytes):
+                handle(bytes, on: connection)
+            }
+        }
+    }
+
+    private func handle(_ bytes: [UInt8], on connection: Connection) {
+        let message: JSON
+        do {
+            message = try JSON.parse(bytes)
+        } catch {
+            reply(connection, id: .null, error: .parse(error.description))
+            return
+        }
+        guard case .object = message else {
+            reply(connection, id: .null, error: .invalidRequest("a request must be a JSON object, got \(message.typeName)"))
+            return
+        }
+        let id = message["id"]
+        if let id, !Self.isValidID(id) {
+            reply(connection, id: .null, error: .invalidRequest("'id' must be a string, a number or null"))
+            return
+        }
+        guard message["jsonrpc"]?.stringValue == "2.0" else {
+            reply(connection, id: id ?? .null, error: .invalidRequest("'jsonrpc' must be \"2.0\""))
+            return
+        }
+        guard let method = message["method"]?.stringValue else {
+            reply(connection, id: id ?? .null, error: .invalidRequest("'method' must be a string"))
+            return
+        }
+        let params = message["params"] ?? .object([])
+        guard case .object = params else {
+            reply(connection, id: id ?? .null, error: .invalidParams("'params' must be an object"))
+            return
+        }
+        guard let handler = Self.methods[method] else {
+            reply(connection, id: id ?? .null, error: .methodNotFound(method))
+            return
+        }
+        // A request without an id is a notification: run it, send nothing back.
+        Task(executorPreference: loop) { [self] in
+            do throws(RPCError) {
+                let result = try await handler(self, Params(params), connection)
+                if let id { reply(connection, id: id, result: result) }
+            } catch {
+                if let id { reply(connection, id: id, error: error) }
+            }
+        }
+    }
+
+    private static func isValidID(_ id: JSON) -> Bool {
+        switch id {
+        case .string, .number, .null: return true
+        default: return false
+        }
+    }
+
+    private func reply(_ connection: Connection, id: JSON, result: JSON) {
+        send(connection, .object([("jsonrpc", "2.0"), ("id", id), ("result", result)]))
+    }
+
+    private func reply(_ connection: Connection, id: JSON, error: RPCError) {
+        send(connection, .object([("jsonrpc", "2.0"), ("id", id), ("error", error.json)]))
+    }
+
+    private func send(_ connection: Connection, _ message: JSON) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        message.write(to: &bytes)
+        bytes.append(0x0A)
+        connection.send(bytes)
+    }
+
+    // MARK: Methods
+
+    typealias Handler = @Sendable (RPCServer, Params, Connection) async throws(RPCError) -> JSON
+
+    static let methods: [String: Handler] = [
+        "job.submit": { s, p, _ throws(RPCError) in try await s.submit(p) },
+        "job.get": { s, p, _ throws(RPCError) in try await s.get(p) },
+        "job.list": { s, p, _ throws(RPCError) in try await s.list(p) },
+        "job.cancel": { s, p, _ throws(RPCError) in WireJob.json(try await s.engine.cancel(try p.jobID())) },
+        "job.wait": { s, p, _ throws(RPCError) in WireJob.json(try await s.engine.wait(try p.jobID())) },
+        "job.watch": { s, p, c throws(RPCError) in try await s.watch(p, c) },
+        "job.transcript": { s, p, _ throws(RPCError) in try await s.transcript(p) },
+        "daemon.status": { s, _, _ throws(RPCError) in try await s.status() },
+    ]
+
+    private func submit(_ p: Params) async throws(RPCError) -> JSON {
+        let planPath = try p.string("plan_path")
+        let planText = try p.string("plan")
+        guard (planPath == nil) != (planText == nil) else {
+            throw .invalidParams("give exactly one of 'plan_path' (an absolute path) or 'plan' (the plan's text)")
+        }
+        if let planPath, !planPath.hasPrefix("/") { throw .invalidParams("'plan_path' must be absolute, got \(planPath)") }
+        let inputs = p.raw["inputs"] ?? .object([])
+        guard case .object = inputs else { throw .invalidParams("'inputs' must be an object") }
+        let submission = Engine.Submission(
+            planPath: planPath, planText: planText, planName: try p.string("plan_name"),
+            baseDirectory: try p.string("base_dir"), goal: try p.string("goal") ?? "", inputs: inputs,
+            cwd: try p.string("cwd"), idempotencyKey: try p.string("idempotency_key"))
+        let (job, created) = try await engine.submit(submission)
+        return WireJob.json(job).setting("created", .bool(created))
+    }
+
+    private func get(_ p: Params) async throws(RPCError) -> JSON {
+        let id = try p.jobID()
+        let job = try await engine.job(id)
+        let calls = try await engine.completedCalls(id)
+        return WireJob.json(job).setting("completed_calls", .object(calls.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))
+    }
+
+    private func list(_ p: Params) async throws(RPCError) -> JSON {
+        var status: JobStatus?
+        if let word = try p.string("status") {
+            guard let s = JobStatus(rawValue: word) else {
+                throw .invalidParams("unknown status '\(word)' (one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            status = s
+        }
+        let limit = try p.int("limit", default: 100, range: 1...100_000)
+        let jobs = try await engine.list(status: status, limit: limit)
+        return ["jobs": .array(jobs.map(WireJob.json))]
+    }
+
+    private func watch(_ p: Params, _ connection: Connection) async throws(RPCError) -> JSON {
+        let id = try p.jobID()
+        let since = try p.int("since", default: 0, range: 0...Int(Int32.max))
+        let job = try await engine.watch(id, since: since, deliver: { [unowned self, weak connection] event in
+            guard let connection else { return }
+            send(connection, .object([("jsonrpc", "2.0"), ("method", "job.event"), ("params", event.json)]))
+        }, isOpen: { [weak connection] in connection?.isOpen ?? false })
+        return WireJob.json(job)
+    }
+
+    private func transcript(_ p: Params) async throws(RPCError) -> JSON {
+        let id = try p.jobID()
+        let after = try p.int("after_seq", default: 0, range: 0...Int(Int32.max))
+        let limit = try p.int("limit", default: 10_000, range: 1...100_000)
+        let job = try await engine.job(id)
+        let events = try await engine.events(id, afterSeq: after, limit: limit)
+        var result: [(String, JSON)] = [("job", WireJob.json(job)), ("events", .array(events.map(\.json)))]
+        if events.count == limit, let last = events.last { result.append(("next_after_seq", .int(last.seq))) }
+        return .object(result)
+    }
+
+    private func status() async throws(RPCError) -> JSON {
+        var status = try await engine.status()
+        status = status.setting("version", .string(info.version))
+        status = status.setting("pid", .int(Int(info.pid)))
+        status = status.setting("socket", .string(info.socketPath))
+        return status
+    }
+}
+
+/// Request params with typed accessors whose errors name the field.
+struct Params: Sendable {
+    let raw: JSON
+
+    init(_ raw: JSON) {
+        self.raw = raw
+    }
+
+    func string(_ key: String) throws(RPCError) -> String? {
+        guard let value = raw[key], !value.isNull else { return nil }
+        guard let s = value.stringValue else { throw .invalidParams("'\(key)' must be a string, got \(value.typeName)") }
+        return s
+    }
+
+    func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(RPCError) -> Int {
+        guard let value = raw[key], !value.isNull else { return fallback }
+        guard let n = value.intValue, range.contains(n) else {
+            throw .invalidParams("'\(key)' must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    func jobID() throws(RPCError) -> String {
+        guard let id = try string("id"), !id.isEmpty else { throw .invalidParams("'id' (the job id) is required") }
+        return id
+    }
+}
+
+/// A job as the protocol shows it.
+public enum WireJob {
+    public static func json(_ job: JobRecord) -> JSON {
+        .object([
+            ("id", .string(job.id)), ("plan", .string(job.planName)), ("goal", .string(job.goal)),
+            ("status", .string(job.status.rawValue)), ("reason", job.reason.map(JSON.string) ?? .null),
+            ("inputs", job.inputs), ("idempotency_key", job.idempotencyKey.map(JSON.string) ?? .null),
+            ("created_at", .number(Double(job.createdAt))),
+            ("started_at", job.startedAt.map { .number(Double($0)) } ?? .null),
+            ("finished_at", job.finishedAt.map { .number(Double($0)) } ?? .null),
+        ])
+    }
+}

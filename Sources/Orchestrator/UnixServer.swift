@@ -1,0 +1,208 @@
+import CLibUV
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection on the daemon's Unix socket: newline-delimited frames in, bytes out.
+///
+/// Reads are split into frames by a `FrameDecoder` (oversized frames reported, never buffered).
+/// Writes go out at once when the socket takes them (`uv_try_write`), the rest queued with
+/// `uv_write`; a client that stops reading while more than `maxPendingWrite` bytes wait is
+/// disconnected so it cannot hold the daemon's memory. Loop thread only.
+public final class Connection: @unchecked Sendable {
+    public let id: Int
+    private let pipe: UnsafeMutablePointer<uv_pipe_t>
+    private var decoder: FrameDecoder
+    private let readBuffer: UnsafeMutablePointer<CChar>
+    private let readBufferSize = 64 * 1024
+    private let maxPendingWrite: Int
+    private(set) public var isOpen = true
+    var onFrame: ((FrameDecoder.Frame) -> Void)?
+    private var closeHandlers: [() -> Void] = []
+
+    /// Runs `handler` when the connection closes (at once if it already has).
+    func whenClosed(_ handler: @escaping () -> Void) {
+        if isOpen { closeHandlers.append(handler) } else { handler() }
+    }
+
+    init(id: Int, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int) {
+        self.id = id
+        self.pipe = pipe
+        self.decoder = FrameDecoder(limit: frameLimit)
+        self.maxPendingWrite = maxPendingWrite
+        self.readBuffer = .allocate(capacity: readBufferSize)
+        // The handle holds the connection alive until its close callback.
+        pipe.pointee.data = Unmanaged.passRetained(self).toOpaque()
+    }
+
+    deinit {
+        readBuffer.deallocate()
+    }
+
+    func startReading() {
+        uv_read_start(asStream(pipe), { handle, _, buf in
+            guard let data = handle?.pointee.data else { return }
+            let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+            buf?.pointee = uv_buf_init(conn.readBuffer, UInt32(conn.readBufferSize))
+        }, { stream, nread, _ in
+            guard let data = stream?.pointee.data else { return }
+            let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+            conn.didRead(nread)
+        })
+    }
+
+    private func didRead(_ nread: Int) {
+        if nread < 0 {
+            close()
+            return
+        }
+        guard nread > 0 else { return }
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(readBuffer).assumingMemoryBound(to: UInt8.self), count: nread)
+        for frame in decoder.feed(bytes) {
+            guard isOpen else { return }
+            onFrame?(frame)
+        }
+    }
+
+    /// Sends bytes (one or more whole frames). Dropped when the connection is closed.
+    public func send(_ bytes: [UInt8]) {
+        guard isOpen, !bytes.isEmpty else { return }
+        let stream = asStream(pipe)
+        var offset = 0
+        if uv_stream_get_write_queue_size(stream) == 0 {
+            let written = bytes.withUnsafeBufferPointer { buf -> Int32 in
+                var b = uv_buf_init(UnsafeMutableRawPointer(mutating: buf.baseAddress!).assumingMemoryBound(to: CChar.self), UInt32(buf.count))
+                return uv_try_write(stream, &b, 1)
+            }
+            if written == Int32(bytes.count) { return }
+            if written > 0 { offset = Int(written) } else if written != UV_EAGAIN.rawValue {
+                close()
+                return
+            }
+        }
+        if uv_stream_get_write_queue_size(stream) + (bytes.count - offset) > maxPendingWrite {
+            close()
+            return
+        }
+        let count = bytes.count - offset
+        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: count)
+        bytes.withUnsafeBufferPointer { buf in
+            UnsafeMutableRawPointer(copy).copyMemory(from: buf.baseAddress! + offset, byteCount: count)
+        }
+        let request = allocateHandle(uv_write_t.self)
+        request.pointee.data = UnsafeMutableRawPointer(copy)
+        var b = uv_buf_init(copy, UInt32(count))
+        let rc = uv_write(request, stream, &b, 1) { req, _ in
+            guard let req else { return }
+            req.pointee.data?.deallocate()
+            UnsafeMutableRawPointer(req).deallocate()
+        }
+        if rc != 0 {
+            copy.deallocate()
+            UnsafeMutableRawPointer(request).deallocate()
+            close()
+        }
+    }
+
+    /// Closes the connection; the close handlers run once.
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        uv_read_stop(asStream(pipe))
+        let handlers = closeHandlers
+        onFrame = nil
+        closeHandlers = []
+        handlers.forEach { $0() }
+        uv_close(asHandle(pipe)) { handle in
+            guard let handle else { return }
+            if let data = handle.pointee.data {
+                Unmanaged<Connection>.fromOpaque(data).release()
+            }
+            UnsafeMutableRawPointer(handle).deallocate()
+        }
+    }
+}
+
+/// The listening Unix socket. Loop thread only.
+///
+/// The socket file is created with mode 0600 (the process umask is tightened around `bind`), so only
+/// the daemon's user can connect.
+public final class UnixListener: @unchecked Sendable {
+    public struct Limits: Sendable {
+        public var frameLimit = 1 << 20
+        public var maxConnections = 1024
+        public var maxPendingWrite = 64 << 20
+        public init() {}
+    }
+
+    private let loop: EventLoop
+    private let handle = allocateHandle(uv_pipe_t.self)
+    private let limits: Limits
+    private let onConnection: (Connection) -> Void
+    private var nextID = 0
+    private(set) public var connections: [Int: Connection] = [:]
+    private var closed = false
+    public let path: String
+
+    public init(loop: EventLoop, path: String, limits: Limits, onConnection: @escaping (Connection) -> Void) throws(LoopError) {
+        loop.assertInLoop()
+        self.loop = loop
+        self.path = path
+        self.limits = limits
+        self.onConnection = onConnection
+        uv_pipe_init(loop.uv, handle, 0)
+        let old = umask(0o177)
+        let rc = uv_pipe_bind(handle, path)
+        umask(old)
+        if rc != 0 {
+            closeAndFree(handle)
+            throw LoopError("bind \(path)", rc)
+        }
+        chmod(path, 0o600)
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let lrc = uv_listen(asStream(handle), 511) { server, status in
+            guard status == 0, let data = server?.pointee.data else { return }
+            Unmanaged<UnixListener>.fromOpaque(data).takeUnretainedValue().accept()
+        }
+        if lrc != 0 {
+            handle.pointee.data = nil
+            closeAndFree(handle)
+            unlink(path)
+            throw LoopError("listen \(path)", lrc)
+        }
+    }
+
+    private func accept() {
+        let client = allocateHandle(uv_pipe_t.self)
+        uv_pipe_init(loop.uv, client, 0)
+        guard uv_accept(asStream(handle), asStream(client)) == 0 else {
+            closeAndFree(client)
+            return
+        }
+        nextID += 1
+        let conn = Connection(id: nextID, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite)
+        if connections.count >= limits.maxConnections {
+            conn.send(Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
+            conn.close()
+            return
+        }
+        connections[conn.id] = conn
+        conn.whenClosed { [weak self, id = conn.id] in self?.connections[id] = nil }
+        onConnection(conn)
+        conn.startReading()
+    }
+
+    /// Stops accepting and removes the socket file. Open connections stay until `closeConnections`.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        handle.pointee.data = nil
+        closeAndFree(handle)
+        unlink(path)
+    }
+
+    public func closeConnections() {
+        for conn in Array(connections.values) { conn.close() }
+    }
+}

@@ -1,0 +1,38 @@
+import Store
+
+/// A JSON-RPC 2.0 error as sent on the wire: a code, a one-line message, optional data.
+///
+/// Codes -32700…-32600 are JSON-RPC's own; -32000…-32099 are agentd's (see docs/protocol.md).
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: Int
+    public let message: String
+    public let data: JSON?
+
+    public init(code: Int, message: String, data: JSON? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    public var description: String { message }
+
+    public static func parse(_ message: String) -> RPCError { RPCError(code: -32700, message: "parse error: \(message)") }
+    public static func invalidRequest(_ message: String) -> RPCError { RPCError(code: -32600, message: "invalid request: \(message)") }
+    public static func methodNotFound(_ method: String) -> RPCError { RPCError(code: -32601, message: "method not found: \(method)") }
+    public static func invalidParams(_ message: String) -> RPCError { RPCError(code: -32602, message: "invalid params: \(message)") }
+    public static func internalError(_ message: String) -> RPCError { RPCError(code: -32603, message: "internal error: \(message)") }
+    public static func frameTooLarge(limit: Int) -> RPCError {
+        RPCError(code: -32001, message: "frame too large: a request line may be at most \(limit) bytes")
+    }
+    public static func jobNotFound(_ id: String) -> RPCError { RPCError(code: -32002, message: "no such job: \(id)") }
+    public static func invalidPlan(_ message: String) -> RPCError { RPCError(code: -32003, message: "invalid plan: \(message)") }
+    public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
+    public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
+    public static func conflict(_ message: String) -> RPCError { RPCError(code: -32006, message: message) }
+
+    public var json: JSON {
+        var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]
+        if let data { members.append(("data", data)) }
+        return .object(members)
+    }
+}

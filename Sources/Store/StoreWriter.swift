@@ -1,0 +1,197 @@
+import Foundation
+import Synchronization
+
+/// One change to the store. A request is a list of these, applied atomically.
+public enum WriteOp: Sendable {
+    case insertJob(JobRecord)
+    case append(EventRecord)
+    /// Sets a job's status and reason; stamps `started_at` on `running` and `finished_at` on a
+    /// terminal status.
+    case setStatus(jobID: String, status: JobStatus, reason: String?, at: Int64)
+}
+
+/// The single writer of an agentd database, on its own thread, with group commit.
+///
+/// ```
+///  loop thread ──submit(ops, done)──▶ queue ──▶ writer thread: BEGIN; all queued requests; COMMIT
+///                                                              └──▶ done(nil) for each request
+/// ```
+/// Requests that arrive while a transaction commits are gathered into the next one, so concurrent jobs
+/// share commits while each request's completion still runs only after its changes are durable
+/// (commit before deliver). A request that fails is isolated: the batch is retried one request per
+/// transaction so the others still commit, and the failing request alone gets the error.
+///
+/// Thread-safe. `submit` never blocks on SQLite; completions run on the writer thread and must be
+/// quick (resume a continuation, hop to the loop).
+public final class StoreWriter: @unchecked Sendable {
+    public typealias Completion = @Sendable (StoreError?) -> Void
+
+    private struct Request {
+        let ops: [WriteOp]
+        let done: Completion
+    }
+
+    /// Figures for `daemon.status`.
+    public struct Stats: Sendable {
+        public var commits: Int = 0
+        public var requests: Int = 0
+        public var events: Int = 0
+        public var failures: Int = 0
+        public var lastError: String?
+    }
+
+    private let condition = NSCondition()
+    private var queue: [Request] = []
+    private var stopping = false
+    private var stopped = false
+    private let stats = Mutex(Stats())
+    private let db: Database
+    private var thread: Thread?
+
+    private let insertJob: Statement
+    private let appendEvent: Statement
+    private let setStatus: Statement
+    private var encodeBuffer: [UInt8] = []
+
+    /// Opens the database for writing and migrates it. Runs on the caller's thread (at start-up).
+    public init(path: String, clock: any WallClock) throws(StoreError) {
+        db = try Database(path: path)
+        try Migrations.migrate(db, now: clock.nowMillis())
+        insertJob = try db.prepare("""
+            INSERT INTO jobs(id, plan_name, plan, goal, inputs, cwd, idempotency_key, status, reason, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        appendEvent = try db.prepare("""
+            INSERT INTO events(job_id, seq, at, kind, role, step, attempt, call_id, payload)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        setStatus = try db.prepare("""
+            UPDATE jobs SET status = ?1, reason = ?2,
+                started_at = CASE WHEN ?1 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END,
+                finished_at = CASE WHEN ?1 IN ('succeeded','failed','cancelled') THEN ?3 ELSE finished_at END
+            WHERE id = ?4
+            """)
+    }
+
+    public var path: String { db.path }
+
+    /// Starts the writer thread.
+    public func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "agentd-store-writer"
+        thread.qualityOfService = .userInitiated
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Queues `ops` for the next commit; `done` runs on the writer thread once they are durable (nil)
+    /// or have failed.
+    public func submit(_ ops: [WriteOp], done: @escaping Completion) {
+        condition.lock()
+        if stopped {
+            condition.unlock()
+            done(StoreError(code: 21, operation: "write", message: "the store is closed"))
+            return
+        }
+        queue.append(Request(ops: ops, done: done))
+        if queue.count == 1 { condition.signal() }
+        condition.unlock()
+    }
+
+    /// Writes `ops` and returns once they are committed.
+    public func write(_ ops: [WriteOp]) async throws(StoreError) {
+        let error: StoreError? = await withUnsafeContinuation { continuation in
+            submit(ops) { continuation.resume(returning: $0) }
+        }
+        if let error { throw error }
+    }
+
+    /// Commits what is queued, stops the thread, checkpoints the WAL. Blocks the caller until done.
+    public func close() {
+        condition.lock()
+        stopping = true
+        condition.signal()
+        while !stopped { condition.wait() }
+        condition.unlock()
+        try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    public var currentStats: Stats { stats.withLock { $0 } }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            let finished = batch.isEmpty && stopping
+            if finished {
+                stopped = true
+                condition.broadcast()
+            }
+            condition.unlock()
+            if finished { return }
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Request]) {
+        var events = 0
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+            for request in batch {
+                events += try apply(request.ops)
+            }
+            try db.execute("COMMIT")
+            stats.withLock {
+                $0.commits += 1
+                $0.requests += batch.count
+                $0.events += events
+            }
+            for request in batch { request.done(nil) }
+        } catch {
+            try? db.execute("ROLLBACK")
+            if batch.count == 1 {
+                stats.withLock {
+                    $0.failures += 1
+                    $0.lastError = error.description
+                }
+                batch[0].done(error)
+                return
+            }
+            // Isolate the failing request: one transaction each.
+            for request in batch { commit([request]) }
+        }
+    }
+
+    private func apply(_ ops: [WriteOp]) throws(StoreError) -> Int {
+        var events = 0
+        for op in ops {
+            switch op {
+            case let .insertJob(job):
+                try insertJob.bind([
+                    .text(job.id), .text(job.planName), .text(job.plan), .text(job.goal), .text(job.inputs.encoded),
+                    job.cwd.map(SQLValue.text) ?? .null, job.idempotencyKey.map(SQLValue.text) ?? .null,
+                    .text(job.status.rawValue), job.reason.map(SQLValue.text) ?? .null, .int(job.createdAt),
+                ])
+                _ = try insertJob.step()
+            case let .append(event):
+                try appendEvent.bind([
+                    .text(event.jobID), .int(Int64(event.seq)), .int(event.at), .text(event.kind),
+                    event.role.map(SQLValue.text) ?? .null,
+                    event.step.map { .int(Int64($0)) } ?? .null,
+                    event.attempt.map { .int(Int64($0)) } ?? .null,
+                    event.callID.map(SQLValue.text) ?? .null,
+                ])
+                encodeBuffer.removeAll(keepingCapacity: true)
+                event.payload.write(to: &encodeBuffer)
+                try appendEvent.bindText(encodeBuffer, at: 9)
+                _ = try appendEvent.step()
+                events += 1
+            case let .setStatus(jobID, status, reason, at):
+                try setStatus.run([.text(status.rawValue), reason.map(SQLValue.text) ?? .null, .int(at), .text(jobID)])
+            }
+        }
+        return events
+    }
+}

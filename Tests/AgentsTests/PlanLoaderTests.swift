@@ -1,0 +1,567 @@
+import Foundation
+import Store
+import XCTest
+
+@testable import Agents
+
+final class PlanLoaderTests: XCTestCase {
+    // MARK: Fixtures
+
+    /// A plan using every key of the format; `fixtures/script.yaml` (below) must sit next to it.
+    static let everything = """
+        name: everything
+        description: "Uses every key of the format."
+        models:
+          script:
+            backend: scripted
+            script:
+              planner:
+                - replan: [0, 1]
+                  reply: {steps: ["a", "b"]}
+              actor:
+                - step: 1
+                  attempt: [0, 2]
+                  reask: 0
+                  feedback: false
+                  reply:
+                    output: "step {step}"
+                    nothing: ~
+                    empty:
+                    flag: yes
+                    on: true
+                    count: 42
+                    ratio: 0.5
+                    hex: 0x1F
+                    big: 1e3
+                    quoted: "42"
+                    single: 'true'
+                    list: [1, two, null]
+                    nested: {z: 1, a: 2}
+                - raw: "not json at all"
+          fixture:
+            backend: scripted
+            script_file: fixtures/script.yaml
+          helper:
+            backend: command
+            command: [python3, agent.py, "{goal}"]
+            cwd: tools
+            timeout: 1.5m
+        roles:
+          planner: {model: script, prompt: "You plan.", tools: [search, read], temperature: 0.7}
+          actor: {model: helper, prompt: "You act."}
+          critic:
+            model: fixture
+            prompt: |
+              You judge.
+              Be strict.
+            temperature: 0
+          verifier:
+            command: [sh, -c, "test -f out.txt"]
+            cwd: /tmp
+            timeout: 250ms
+        steps:
+          - "step 0: gather"
+          - "step 1: write"
+        policy:
+          max_attempts: 5
+          max_replans: 0
+          max_invalid_replies: 1
+          call_timeout: 30s
+          job_timeout: 1h
+          retry_temperature_step: 0.1
+
+        """
+
+    static let everythingScript = """
+        critic:
+          - step: [1, 3]
+            attempt: 0
+            reply: {verdict: fail, score: 0.35, feedback: "step {step}: more"}
+          - reply: {verdict: pass, score: 0.9, feedback: ok}
+
+        """
+
+    static var everythingPlan: Plan {
+        let actorReply: JSON = [
+            "output": "step {step}", "nothing": nil, "empty": nil, "flag": "yes", "on": true, "count": 42,
+            "ratio": 0.5, "hex": 31, "big": 1000, "quoted": "42", "single": "true", "list": [1, "two", nil],
+            "nested": ["z": 1, "a": 2],
+        ]
+        let script = Script(rules: [
+            .planner: [ScriptRule(replans: [0, 1], reply: .json(["steps": ["a", "b"]]))],
+            .actor: [
+                ScriptRule(steps: [1], attempts: [0, 2], reasks: [0], feedback: false, reply: .json(actorReply)),
+                ScriptRule(reply: .raw("not json at all")),
+            ],
+        ])
+        let fixture = Script(rules: [
+            .critic: [
+                ScriptRule(
+                    steps: [1, 3], attempts: [0],
+                    reply: .json(["verdict": "fail", "score": 0.35, "feedback": "step {step}: more"])),
+                ScriptRule(reply: .json(["verdict": "pass", "score": 0.9, "feedback": "ok"])),
+            ]
+        ])
+        var policy = Policy()
+        policy.maxAttempts = 5
+        policy.maxReplans = 0
+        policy.maxInvalidReplies = 1
+        policy.callTimeoutSeconds = 30
+        policy.jobTimeoutSeconds = 3600
+        policy.retryTemperatureStep = 0.1
+        return Plan(
+            name: "everything",
+            description: "Uses every key of the format.",
+            models: [
+                "script": ModelSpec(backend: .scripted(script)),
+                "fixture": ModelSpec(backend: .scripted(fixture)),
+                "helper": ModelSpec(
+                    backend: .command(CommandSpec(argv: ["python3", "agent.py", "{goal}"], cwd: "tools", timeoutSeconds: 90))),
+            ],
+            planner: RoleSpec(model: "script", prompt: "You plan.", tools: ["search", "read"], temperature: 0.7),
+            actor: RoleSpec(model: "helper", prompt: "You act."),
+            critic: RoleSpec(model: "fixture", prompt: "You judge.\nBe strict.\n", temperature: 0),
+            verifier: .command(CommandSpec(argv: ["sh", "-c", "test -f out.txt"], cwd: "/tmp", timeoutSeconds: 0.25)),
+            steps: ["step 0: gather", "step 1: write"],
+            policy: policy)
+    }
+
+    /// A small valid plan; the error tests change one line of it. Line numbers matter.
+    static let minimal = """
+        name: t
+        models:
+          m:
+            backend: scripted
+            script:
+              actor:
+                - reply: {output: x}
+        roles:
+          actor: {model: m, prompt: act}
+          critic: {model: m, prompt: judge}
+          verifier: {command: [sh, -c, "exit 0"]}
+        steps: [one]
+
+        """
+
+    var tempDirectory: URL!
+
+    override func setUpWithError() throws {
+        tempDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("plan-loader-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(
+            at: tempDirectory.appendingPathComponent("fixtures"), withIntermediateDirectories: true)
+        try Self.everythingScript.write(
+            to: tempDirectory.appendingPathComponent("fixtures/script.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: tempDirectory)
+    }
+
+    /// `minimal` with line `number` (one-based) replaced by `replacement` (which may span lines).
+    func minimal(replacing number: Int, with replacement: String) -> String {
+        minimal(replacing: number...number, with: replacement)
+    }
+
+    /// `minimal` with the lines `numbers` (one-based) replaced by `replacement`.
+    func minimal(replacing numbers: ClosedRange<Int>, with replacement: String) -> String {
+        var lines = Self.minimal.components(separatedBy: "\n")
+        lines.replaceSubrange((numbers.lowerBound - 1)...(numbers.upperBound - 1), with: [replacement])
+        return lines.joined(separator: "\n")
+    }
+
+    /// The error parsing `yaml` throws; fails the test when it parses.
+    func parseError(_ yaml: String, base: String? = nil, file: StaticString = #filePath, line: UInt = #line) -> PlanError? {
+        do {
+            let plan = try PlanLoader.parse(yaml: yaml, file: "t.yaml", baseDirectory: base)
+            XCTFail("expected an error, got \(plan)", file: file, line: line)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func assertError(
+        _ yaml: String, field: String, line expectedLine: Int, contains text: String, base: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        guard let error = parseError(yaml, base: base, file: file, line: line) else { return }
+        XCTAssertEqual(error.file, "t.yaml", file: file, line: line)
+        XCTAssertEqual(error.field, field, "\(error)", file: file, line: line)
+        XCTAssertEqual(error.line, expectedLine, "\(error)", file: file, line: line)
+        XCTAssertNotNil(error.column, "\(error)", file: file, line: line)
+        XCTAssertTrue(error.message.contains(text), "'\(error.message)' does not contain '\(text)'", file: file, line: line)
+    }
+
+    // MARK: Valid plans
+
+    func testMinimalPlanTakesDefaults() throws {
+        let plan = try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil)
+        XCTAssertEqual(plan.name, "t")
+        XCTAssertNil(plan.description)
+        XCTAssertNil(plan.planner)
+        XCTAssertEqual(plan.actor, RoleSpec(model: "m", prompt: "act", tools: [], temperature: 0.2))
+        XCTAssertEqual(plan.verifier, .command(CommandSpec(argv: ["sh", "-c", "exit 0"], timeoutSeconds: 300)))
+        XCTAssertEqual(plan.steps, ["one"])
+        XCTAssertEqual(plan.policy, Policy())
+        XCTAssertEqual(plan.models["m"], ModelSpec(backend: .scripted(Script(rules: [.actor: [ScriptRule(reply: .json(["output": "x"]))]]))))
+    }
+
+    func testPlanUsingEveryFeature() throws {
+        let plan = try PlanLoader.parse(yaml: Self.everything, file: "everything.yaml", baseDirectory: tempDirectory.path)
+        XCTAssertEqual(plan, Self.everythingPlan)
+        // Key order of a reply survives (JSON equality compares it).
+        guard case let .scripted(script) = plan.models["script"]?.backend, case let .json(reply)? = script.rules[.actor]?.first?.reply
+        else { return XCTFail("no actor reply") }
+        XCTAssertEqual(reply.objectValue?.map(\.0).first, "output")
+        XCTAssertEqual(reply["nested"]?.objectValue?.map(\.0), ["z", "a"])
+    }
+
+    func testLoadResolvesScriptFileAgainstThePlansDirectory() throws {
+        let path = tempDirectory.appendingPathComponent("everything.yaml").path
+        try Self.everything.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try PlanLoader.load(path: path), Self.everythingPlan)
+    }
+
+    func testModelCommandTimeoutDefaultsTo120Seconds() throws {
+        let yaml = minimal(replacing: 3, with: "  h: {backend: command, command: [./agent]}\n  m:")
+        let plan = try PlanLoader.parse(yaml: yaml, file: "t.yaml", baseDirectory: nil)
+        XCTAssertEqual(plan.models["h"], ModelSpec(backend: .command(CommandSpec(argv: ["./agent"], timeoutSeconds: 120))))
+    }
+
+    func testDurations() throws {
+        let cases: [(String, Double)] = [
+            ("250ms", 0.25), ("30s", 30), ("2m", 120), ("1h", 3600), ("1.5s", 1.5), ("7", 7), ("0.5", 0.5), ("'10s'", 10),
+        ]
+        for (text, seconds) in cases {
+            let plan = try PlanLoader.parse(yaml: Self.minimal + "policy: {call_timeout: \(text)}\n", file: "t.yaml", baseDirectory: nil)
+            XCTAssertEqual(plan.policy.callTimeoutSeconds, seconds, text)
+        }
+        let plan = try PlanLoader.parse(yaml: Self.minimal + "policy: {job_timeout: 0}\n", file: "t.yaml", baseDirectory: nil)
+        XCTAssertEqual(plan.policy.jobTimeoutSeconds, 0)
+    }
+
+    func testModelVerifierAndPlannerRequiredWithoutSteps() throws {
+        let yaml = minimal(replacing: 11, with: "  verifier: {model: m, prompt: check, temperature: 1}\n  planner: {model: m, prompt: plan}")
+            .replacingOccurrences(of: "steps: [one]\n", with: "")
+        let plan = try PlanLoader.parse(yaml: yaml, file: "t.yaml", baseDirectory: nil)
+        XCTAssertNil(plan.steps)
+        XCTAssertEqual(plan.planner, RoleSpec(model: "m", prompt: "plan"))
+        XCTAssertEqual(plan.verifier, .model(RoleSpec(model: "m", prompt: "check", temperature: 1)))
+        XCTAssertEqual(plan.roleSpec(.verifier), RoleSpec(model: "m", prompt: "check", temperature: 1))
+    }
+
+    // MARK: Snapshot round trip
+
+    func testRoundTripOfEveryFeature() throws {
+        let plan = Self.everythingPlan
+        let snapshot = plan.json.encoded
+        XCTAssertFalse(snapshot.contains("script_file"))
+        XCTAssertEqual(try PlanLoader.parse(yaml: snapshot, file: "<snapshot>", baseDirectory: nil), plan)
+        XCTAssertEqual(try Plan(json: plan.json), plan)
+        // The snapshot is canonical: encoding the reloaded plan gives the same text.
+        XCTAssertEqual(try Plan(json: plan.json).json.encoded, snapshot)
+    }
+
+    func testRoundTripOfAwkwardStrings() throws {
+        var plan = try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil)
+        plan.description = "tab\there \"quoted\" back\\slash\nnew line, unicode é ✓ 🚀, # not a comment, {step}: ~ null 12"
+        plan.actor.prompt = ""
+        plan.steps = ["- dash", "yes", "1e3", "null", "'single'", "key: value", "[x]"]
+        plan.models["m"] = ModelSpec(
+            backend: .scripted(Script(rules: [
+                .verifier: [ScriptRule(reply: .json(["n": 0.1, "m": -3, "big": 12345678901234, "s": "007", "e": [:], "a": []]))],
+                .critic: [],
+            ])))
+        XCTAssertEqual(try Plan(json: plan.json), plan)
+    }
+
+    func testShippedPlansLoadAndRoundTrip() throws {
+        let directory = Self.plansDirectory
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertTrue(files.contains("w1.yaml") && files.contains("demo.yaml"), "\(files)")
+        for name in files {
+            let plan = try PlanLoader.load(path: directory.appendingPathComponent(name).path)
+            XCTAssertEqual(try PlanLoader.parse(yaml: plan.json.encoded, file: "<snapshot>", baseDirectory: nil), plan, name)
+        }
+    }
+
+    func testReadmeExampleLoads() throws {
+        let readme = try String(contentsOf: Self.plansDirectory.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try XCTUnwrap(readme.range(of: "```yaml\n"))
+        let end = try XCTUnwrap(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let plan = try PlanLoader.parse(yaml: String(readme[start.upperBound..<end.lowerBound]), file: "README.md", baseDirectory: nil)
+        XCTAssertEqual(plan.name, "review")
+        XCTAssertEqual(plan.policy.callTimeoutSeconds, 30)
+    }
+
+    // MARK: Shipped plans behave as specified
+
+    /// Runs the W1 workflow against the plan's scripted model and checks every reply BENCH-W1.md fixes.
+    func testW1PlanAnswersAsTheBenchmarkSpecifies() throws {
+        let plan = try loadShipped("w1")
+        XCTAssertNil(plan.steps)
+        XCTAssertEqual(plan.policy.maxAttempts, 3)
+        let run = try simulate(plan)
+        XCTAssertEqual(run.calls, 14)
+        XCTAssertEqual(run.steps, (0..<4).map { "step \($0): do part \($0) of the task" })
+        XCTAssertEqual(run.attempts, [1, 2, 1, 2])
+        XCTAssertEqual(run.replies[.actor]?[1], #"{"output":"output for step 1, attempt 0"}"#)
+        XCTAssertEqual(run.replies[.actor]?[2], #"{"output":"output for step 1, attempt 1 (revised after feedback)"}"#)
+        XCTAssertEqual(
+            run.replies[.critic]?[1], #"{"verdict":"fail","score":0.35,"feedback":"step 1: missing detail, be more specific"}"#)
+        XCTAssertEqual(run.replies[.critic]?[0], #"{"verdict":"pass","score":0.9,"feedback":"ok"}"#)
+        XCTAssertEqual(run.replies[.verifier], [#"{"verified":true}"#])
+    }
+
+    func testDemoPlanFailsStepOneOnceThenVerifies() throws {
+        let plan = try loadShipped("demo")
+        let run = try simulate(plan)
+        XCTAssertEqual(run.steps.count, 3)
+        XCTAssertEqual(run.attempts, [1, 2, 1])
+        let fail = try JSON.parse(run.replies[.critic]![1])
+        XCTAssertEqual(fail["verdict"], "fail")
+        XCTAssertNotNil(fail["suggestion"]?.stringValue)
+        let verdict = try JSON.parse(run.replies[.verifier]![0])
+        XCTAssertEqual(verdict["verified"], true)
+        XCTAssertNotNil(verdict["reason"]?.stringValue)
+    }
+
+    /// The repository's `plans` directory.
+    static var plansDirectory: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("plans")
+    }
+
+    func loadShipped(_ name: String) throws -> Plan {
+        try PlanLoader.load(path: Self.plansDirectory.appendingPathComponent("\(name).yaml").path)
+    }
+
+    /// The plan's scripted replies for one job: plan, then per step actor and critic until a pass.
+    func simulate(_ plan: Plan) throws -> (calls: Int, steps: [String], attempts: [Int], replies: [Role: [String]]) {
+        var replies: [Role: [String]] = [:]
+        var calls = 0
+        func call(_ role: Role, step: Int?, attempt: Int?, feedback: Bool) throws -> String {
+            guard let spec = plan.roleSpec(role), case let .scripted(script)? = plan.models[spec.model]?.backend else {
+                throw PlanError(file: "", message: "\(role) is not scripted")
+            }
+            let context = CallContext(
+                jobID: "j", role: role, step: step, attempt: attempt, replan: 0, reask: 0, hasFeedback: feedback, goal: "g")
+            let text = try ScriptedBackend(script: script).reply(to: context).content
+            replies[role, default: []].append(text)
+            calls += 1
+            return text
+        }
+        let planned = try JSON.parse(call(.planner, step: nil, attempt: nil, feedback: false))
+        let steps = try XCTUnwrap(planned["steps"]?.arrayValue?.compactMap(\.stringValue))
+        var attempts: [Int] = []
+        for step in steps.indices {
+            var attempt = 0
+            while true {
+                _ = try call(.actor, step: step, attempt: attempt, feedback: attempt > 0)
+                let verdict = try JSON.parse(call(.critic, step: step, attempt: attempt, feedback: false))
+                attempt += 1
+                if verdict["verdict"] == "pass" { break }
+                XCTAssertLessThan(attempt, plan.policy.maxAttempts)
+            }
+            attempts.append(attempt)
+        }
+        _ = try call(.verifier, step: nil, attempt: nil, feedback: false)
+        return (calls, steps, attempts, replies)
+    }
+
+    // MARK: Errors, one per kind
+
+    func testMissingRequiredField() {
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m}"), field: "roles.critic.prompt", line: 10,
+            contains: "missing required key 'prompt'")
+        // In block style the error points at the key that owns the incomplete mapping.
+        assertError(
+            minimal(replacing: 10, with: "  critic:\n    prompt: judge"), field: "roles.critic.model", line: 10,
+            contains: "missing required key 'model'")
+        assertError(minimal(replacing: 1, with: "# no name"), field: "name", line: 2, contains: "missing required key 'name'")
+    }
+
+    func testPlannerRequiredWithoutSteps() {
+        assertError(
+            Self.minimal.replacingOccurrences(of: "steps: [one]\n", with: ""), field: "roles.planner", line: 8,
+            contains: "missing required key 'planner'")
+    }
+
+    func testUnknownKey() {
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, temprature: 0.5}"), field: "roles.critic.temprature",
+            line: 10, contains: "unknown key 'temprature' in a role (allowed: model, prompt, tools, temperature)")
+        assertError(
+            minimal(replacing: 12, with: "stpes: [one]"), field: "stpes", line: 12,
+            contains: "allowed: name, description, models, roles, steps, policy")
+        assertError(
+            minimal(replacing: 11, with: "  verifier: {command: [x], model: m}"), field: "roles.verifier.model", line: 11,
+            contains: "unknown key 'model' in a command verifier")
+        assertError(
+            minimal(replacing: 4, with: "    backend: scripted\n    command: [x]"), field: "models.m.command", line: 5,
+            contains: "allowed: backend, script, script_file")
+    }
+
+    func testWrongType() {
+        assertError(minimal(replacing: 1, with: "name: [a]"), field: "name", line: 1, contains: "expected a string, found a list")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, temperature: hot}"), field: "roles.critic.temperature",
+            line: 10, contains: "expected a number, found string 'hot'")
+        assertError(
+            minimal(replacing: 11, with: "  verifier: {command: [sleep, 5]}"), field: "roles.verifier.command[1]", line: 11,
+            contains: "expected a string, found integer 5")
+        assertError(
+            minimal(replacing: 7, with: "          - {step: first, reply: 1}"), field: "models.m.script.actor[0].step", line: 7,
+            contains: "found string 'first'")
+        assertError(
+            minimal(replacing: 7, with: "          - {feedback: 1, reply: 1}"), field: "models.m.script.actor[0].feedback", line: 7,
+            contains: "expected true or false, found integer 1")
+        assertError(minimal(replacing: 2...7, with: "models: []"), field: "models", line: 2, contains: "(a mapping), found a list")
+    }
+
+    func testUnknownModelReference() {
+        let yaml = minimal(replacing: 10, with: "  critic: {model: gpt, prompt: judge}")
+        assertError(yaml, field: "roles.critic.model", line: 10, contains: "unknown model 'gpt' (known: m)")
+        XCTAssertEqual(
+            parseError(yaml)?.description, "t.yaml:10:19: roles.critic.model: unknown model 'gpt' (known: m)")
+    }
+
+    func testUnknownBackend() {
+        assertError(
+            minimal(replacing: 4, with: "    backend: openai"), field: "models.m.backend", line: 4,
+            contains: "unknown backend 'openai' (allowed: scripted, command)")
+    }
+
+    func testBadDuration() {
+        for text in ["30 sec", "10x", "ms", "s5", "[1]"] {
+            assertError(
+                Self.minimal + "policy:\n  call_timeout: \(text)\n", field: "policy.call_timeout", line: 14,
+                contains: "expected a duration")
+        }
+        assertError(Self.minimal + "policy:\n  call_timeout: 0\n", field: "policy.call_timeout", line: 14, contains: "greater than zero")
+        assertError(Self.minimal + "policy:\n  job_timeout: -1s\n", field: "policy.job_timeout", line: 14, contains: "must not be negative")
+        assertError(
+            minimal(replacing: 11, with: "  verifier: {command: [x], timeout: soon}"), field: "roles.verifier.timeout", line: 11,
+            contains: "expected a duration")
+    }
+
+    func testEmptyStepsList() {
+        assertError(minimal(replacing: 12, with: "steps: []"), field: "steps", line: 12, contains: "at least one step")
+        assertError(minimal(replacing: 12, with: "steps:\n  - a\n  - ''"), field: "steps[1]", line: 14, contains: "must not be empty")
+    }
+
+    func testBothReplyAndRawInARule() {
+        assertError(
+            minimal(replacing: 7, with: "          - reply: {output: x}\n            raw: \"y\""), field: "models.m.script.actor[0].raw",
+            line: 8, contains: "either 'reply' or 'raw', not both")
+        assertError(
+            minimal(replacing: 7, with: "          - step: 0"), field: "models.m.script.actor[0]", line: 7,
+            contains: "needs 'reply' (a value) or 'raw' (a string)")
+    }
+
+    func testMaxAttemptsOutOfRange() {
+        for value in ["0", "101", "-1"] {
+            assertError(
+                Self.minimal + "policy:\n  max_replans: 1\n  max_attempts: \(value)\n", field: "policy.max_attempts", line: 15,
+                contains: "must be between 1 and 100, found \(value)")
+        }
+        assertError(
+            Self.minimal + "policy: {max_attempts: 2.5}\n", field: "policy.max_attempts", line: 13,
+            contains: "expected an integer, found number 2.5")
+        assertError(
+            Self.minimal + "policy: {retry_temperature_step: 3}\n", field: "policy.retry_temperature_step", line: 13,
+            contains: "must be between 0 and 2, found 3")
+    }
+
+    func testYAMLSyntaxError() {
+        assertErrorAtLine(minimal(replacing: 9, with: "  actor: model: m"), line: 9, contains: "YAML syntax error")
+        assertErrorAtLine(minimal(replacing: 12, with: "steps: [one"), line: 13, contains: "YAML syntax error")
+        assertErrorAtLine(minimal(replacing: 5, with: "      script:"), line: 5, contains: "YAML syntax error")
+        assertErrorAtLine(minimal(replacing: 12, with: "name: again"), line: 12, contains: "duplicate key 'name' in a mapping (first at line 1)")
+        assertErrorAtLine(
+            minimal(replacing: 9, with: "  actor: {model: m, prompt: a, model: n}"), line: 9, contains: "duplicate key 'model'")
+        assertErrorAtLine(Self.minimal + "---\nname: u\n", line: 13, contains: "expected a single document")
+    }
+
+    func assertErrorAtLine(_ yaml: String, line expectedLine: Int, contains text: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let error = parseError(yaml, file: file, line: line) else { return }
+        XCTAssertEqual(error.field, "", "\(error)", file: file, line: line)
+        XCTAssertEqual(error.line, expectedLine, "\(error)", file: file, line: line)
+        XCTAssertTrue(error.message.contains(text), "\(error)", file: file, line: line)
+    }
+
+    func testMissingScriptFile() {
+        let yaml = minimal(replacing: 5...7, with: "    script_file: fixtures/missing.yaml")
+        assertError(
+            yaml, field: "models.m.script_file", line: 5, contains: "fixtures/missing.yaml': No such file or directory",
+            base: tempDirectory.path)
+    }
+
+    func testErrorInsideAScriptFileNamesThatFile() throws {
+        let path = tempDirectory.appendingPathComponent("fixtures/bad.yaml").path
+        try "critic:\n  - reply: 1\n  - step: -1\n    reply: 2\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let yaml = minimal(replacing: 5...7, with: "    script_file: fixtures/bad.yaml")
+        let error = try XCTUnwrap(parseError(yaml, base: tempDirectory.path))
+        XCTAssertEqual(error.file, path)
+        XCTAssertEqual(error.field, "critic[1].step")
+        XCTAssertEqual(error.line, 3)
+        XCTAssertTrue(error.message.contains("must be at least 0"), "\(error)")
+    }
+
+    func testBothScriptAndScriptFile() {
+        assertError(
+            minimal(replacing: 4, with: "    backend: scripted\n    script_file: x.yaml"), field: "models.m.script", line: 6,
+            contains: "either 'script' or 'script_file', not both")
+    }
+
+    func testReplyScalarsFollowTheCoreSchema() {
+        assertError(
+            minimal(replacing: 7, with: "          - reply: {n: .inf}"), field: "models.m.script.actor[0].reply.n", line: 7,
+            contains: "no infinity or NaN")
+        assertError(
+            minimal(replacing: 7, with: "          - step: !!int x\n            reply: 1"), field: "models.m.script.actor[0].step", line: 7,
+            contains: "'x' is not a valid int")
+    }
+
+    func testAliasesExpandWithinABudget() {
+        var yaml = "name: t\nmodels:\n  m:\n    backend: scripted\n    script:\n      actor:\n        - reply:\n"
+        yaml += "            a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...6 {
+            let previous = "*a\(level - 1)"
+            yaml += "            a\(level): &a\(level) [\(Array(repeating: previous, count: 10).joined(separator: ", "))]\n"
+        }
+        yaml += "roles: {}\n"
+        // 10^7 values once expanded; the loader stops at its budget instead.
+        let error = parseError(yaml)
+        XCTAssertEqual(error?.field.hasPrefix("models.m.script.actor[0].reply.a"), true, "\(String(describing: error))")
+        XCTAssertEqual(error?.message.contains("more than 100000 values"), true, "\(String(describing: error))")
+    }
+
+    func testUnreadablePlanFile() {
+        let path = tempDirectory.appendingPathComponent("nope.yaml").path
+        XCTAssertThrowsError(try PlanLoader.load(path: path)) { error in
+            guard let error = error as? PlanError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.file, path)
+            XCTAssertNil(error.line)
+            XCTAssertEqual(error.description, "\(path): cannot read the plan file: No such file or directory")
+        }
+        XCTAssertThrowsError(try PlanLoader.load(path: tempDirectory.path)) { error in
+            XCTAssertTrue("\(error)".hasSuffix("Is a directory"), "\(error)")
+        }
+    }
+
+    func testEmptyDocument() {
+        let error = parseError("# nothing here\n")
+        XCTAssertEqual(error?.description, "t.yaml: the file is empty; expected a plan")
+    }
+
+    func testErrorDescription() {
+        XCTAssertEqual(
+            PlanError(file: "plans/x.yaml", line: 12, column: 5, field: "roles.critic.model", message: "unknown model 'gpt' (known: script)")
+                .description,
+            "plans/x.yaml:12:5: roles.critic.model: unknown model 'gpt' (known: script)")
+        XCTAssertEqual(PlanError(file: "x.yaml", line: 3, field: "", message: "bad").description, "x.yaml:3: bad")
+        XCTAssertEqual(PlanError(file: "", field: "steps[2]", message: "bad").description, "steps[2]: bad")
+    }
+}
