@@ -42,7 +42,6 @@ public final class Daemon: @unchecked Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let clock: any WallClock = SystemClock()
-    private var lockFD: Int32 = -1
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -55,8 +54,8 @@ public final class Daemon: @unchecked Sendable {
         let dbPath = configuration.databasePath
         try Paths.ensureDirectory(Paths.directory(of: socketPath), private: true)
         try Paths.ensureDirectory(Paths.directory(of: dbPath), private: false)
-        try takeLock(dbPath)
-        defer { releaseLock() }
+        let lock = try DatabaseLock(databasePath: dbPath)
+        defer { lock.release() }
         try Paths.clearStaleSocket(socketPath)
 
         let writer: StoreWriter
@@ -148,32 +147,6 @@ public final class Daemon: @unchecked Sendable {
             state.listener?.closeConnections()
             state.signals.forEach { $0.close() }
             loop.shutdown()
-        }
-    }
-
-    // MARK: One daemon per database
-
-    private func takeLock(_ dbPath: String) throws(DaemonError) {
-        let lockPath = dbPath + ".lock"
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw DaemonError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            var buf = [CChar](repeating: 0, count: 32)
-            let n = read(fd, &buf, 31)
-            let holder = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self).prefix { $0.isNumber } : "?"
-            close(fd)
-            throw DaemonError("another agentd (pid \(holder)) is already serving the database \(dbPath)")
-        }
-        ftruncate(fd, 0)
-        let pid = "\(getpid())\n"
-        _ = pid.withCString { write(fd, $0, strlen($0)) }
-        lockFD = fd
-    }
-
-    private func releaseLock() {
-        if lockFD >= 0 {
-            close(lockFD)
-            lockFD = -1
         }
     }
 }

@@ -167,8 +167,9 @@ public final class Engine: @unchecked Sendable {
             return (existing, false)
         }
         let now = clock.nowMillis()
+        let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
         let record = JobRecord(
-            id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: s.goal, inputs: s.inputs, cwd: s.cwd,
+            id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: goal, inputs: s.inputs, cwd: s.cwd,
             idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
         let entry = ActiveJob(record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []))
         active[record.id] = entry
@@ -339,10 +340,9 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: Queries
 
-    /// The job as currently known: live state for active jobs, the stored row otherwise.
+    /// The job as committed (a job is visible only once its submission is durable).
     public func job(_ id: String) async throws(RPCError) -> JobRecord {
-        if let entry = active[id], entry.durable { return entry.record }
-        return try await requireStoredJob(id)
+        try await requireStoredJob(id)
     }
 
     private func storedJob(_ id: String) async throws(RPCError) -> JobRecord? {

@@ -1,0 +1,51 @@
+import Logging
+import Store
+
+/// `agentd run`: one job in this process, with the same engine, store and loop as the daemon but no
+/// socket. The job is recorded in the database like any other.
+public enum LocalRun {
+    /// Runs the plan to the end, passing each committed event (as the protocol shows it) to `onEvent`
+    /// on the loop thread; returns the finished job.
+    public static func run(
+        submission: Engine.Submission, databasePath: String, logger: Logger, onEvent: @escaping @Sendable (JSON) -> Void
+    ) throws(DaemonError) -> JobRecord {
+        try Paths.ensureDirectory(Paths.directory(of: databasePath), private: false)
+        let lock = try DatabaseLock(databasePath: databasePath)
+        defer { lock.release() }
+        let clock = SystemClock()
+        let writer: StoreWriter
+        let reader: StoreReader
+        do {
+            writer = try StoreWriter(path: databasePath, clock: clock)
+            reader = try StoreReader(path: databasePath)
+        } catch {
+            throw DaemonError("cannot open the database \(databasePath): \(error)")
+        }
+        writer.start()
+        let loop = EventLoop()
+        let outcome = Outcome()
+        loop.execute {
+            let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger)
+            Task(executorPreference: loop) {
+                do throws(RPCError) {
+                    let (job, _) = try await engine.submit(submission)
+                    outcome.job = try await engine.watch(job.id, since: 0, deliver: { onEvent($0.json) }, isOpen: { true })
+                } catch {
+                    outcome.error = error
+                }
+                loop.shutdown()
+            }
+        }
+        loop.start()
+        loop.join()
+        writer.close()
+        if let error = outcome.error { throw DaemonError(error.message) }
+        guard let job = outcome.job else { throw DaemonError("the job did not finish") }
+        return job
+    }
+
+    private final class Outcome: @unchecked Sendable {
+        var job: JobRecord?
+        var error: RPCError?
+    }
+}

@@ -1,0 +1,278 @@
+import ArgumentParser
+import Orchestrator
+import Store
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Queue a job from a plan file. With --wait or --watch, exit 0 only if the job succeeded.")
+
+    @Argument(help: "The plan file (YAML).")
+    var plan: String
+
+    @Option(help: "The job's goal (default: the plan's description).")
+    var goal: String?
+
+    @Option(name: .customLong("input"), help: "An input as NAME=VALUE; repeatable.")
+    var inputs: [String] = []
+
+    @Option(help: "A key that makes resubmission safe: the same key returns the same job.")
+    var idempotencyKey: String?
+
+    @Flag(help: "Wait until the job finishes.")
+    var wait = false
+
+    @Flag(help: "Show live progress until the job finishes.")
+    var watch = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    func validate() throws {
+        if wait && watch { throw ValidationError("use --wait or --watch, not both") }
+        for input in inputs where !input.contains("=") {
+            throw ValidationError("--input takes NAME=VALUE, got '\(input)'")
+        }
+    }
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        var inputMembers: [(String, JSON)] = []
+        for input in inputs {
+            let parts = input.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            inputMembers.append((String(parts[0]), .string(String(parts[1]))))
+        }
+        var params: [(String, JSON)] = [
+            ("plan_path", .string(Paths.absolute(plan))), ("inputs", .object(inputMembers)),
+            ("cwd", .string(Paths.currentDirectory())),
+        ]
+        if let goal { params.append(("goal", .string(goal))) }
+        if let idempotencyKey { params.append(("idempotency_key", .string(idempotencyKey))) }
+        let job = try failing { try client.call("job.submit", .object(params)) }
+        let id = job["id"]?.stringValue ?? "?"
+        if watch {
+            if !json { emit("job \(id) \(job["created"]?.boolValue == false ? "(already submitted with this key)" : "queued")") }
+            try watchJob(client, id: id, json: json)
+        } else if wait {
+            let final = try failing { try client.call("job.wait", ["id": .string(id)]) }
+            try report(final, json: json)
+        } else if json {
+            emit(job.encoded)
+        } else {
+            emit(id)
+        }
+    }
+}
+
+/// Streams a job's progress; exits non-zero unless it succeeded.
+func watchJob(_ client: RPCClient, id: String, json: Bool, since: Int = 0) throws {
+    var printer = ProgressPrinter()
+    let final = try failing {
+        try client.call("job.watch", ["id": .string(id), "since": .int(since)]) { note in
+            guard let event = note["params"] else { return }
+            if json {
+                emit(event.encoded)
+            } else {
+                for line in printer.lines(for: event) { emit(line) }
+            }
+        }
+    }
+    try report(final, json: json, quietJSON: json)
+}
+
+/// Prints a finished job and sets the exit status: 0 only when it succeeded.
+func report(_ job: JSON, json: Bool, quietJSON: Bool = false) throws {
+    let status = job["status"]?.stringValue ?? "?"
+    if json {
+        if !quietJSON { emit(job.encoded) }
+    } else {
+        var line = "job \(job["id"]?.stringValue ?? "?") \(status)"
+        if let reason = job["reason"]?.stringValue { line += ": \(reason)" }
+        emit(line)
+    }
+    if status != "succeeded" { throw ExitCode(1) }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List jobs, newest last.")
+
+    @Option(help: "Only jobs in this state: queued, running, awaiting_approval, succeeded, failed, cancelled.")
+    var status: String?
+
+    @Option(help: "How many of the newest jobs.")
+    var limit = 50
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        var params: [(String, JSON)] = [("limit", .int(limit))]
+        if let status { params.append(("status", .string(status))) }
+        let result = try failing { try client.call("job.list", .object(params)) }
+        let jobs = result["jobs"]?.arrayValue ?? []
+        if json {
+            emit(JSON.array(jobs).encoded)
+            return
+        }
+        emit("\(pad("ID", 19)) \(pad("STATUS", 18)) \(pad("PLAN", 12)) GOAL")
+        for job in jobs {
+            emit("\(pad(job["id"]?.stringValue ?? "", 19)) \(pad(job["status"]?.stringValue ?? "", 18)) \(pad(job["plan"]?.stringValue ?? "", 12)) \(oneLine(job["goal"]?.stringValue ?? "", 60))")
+        }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one job.")
+
+    @Argument(help: "The job id.")
+    var job: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        let result = try failing { try client.call("job.get", ["id": .string(job)]) }
+        if json {
+            emit(result.encoded)
+            return
+        }
+        for key in ["id", "plan", "goal", "status", "reason", "idempotency_key"] {
+            if let value = result[key], !value.isNull { emit("\(pad(key + ":", 17)) \(value.stringValue ?? value.encoded)") }
+        }
+        for key in ["created_at", "started_at", "finished_at"] {
+            if let ms = result[key]?.doubleValue { emit("\(pad(key + ":", 17)) \(formatTime(ms))") }
+        }
+        if let start = result["started_at"]?.doubleValue, let end = result["finished_at"]?.doubleValue {
+            emit("\(pad("duration:", 17)) \(Int(end - start)) ms")
+        }
+        if case let .object(calls)? = result["completed_calls"] {
+            let total = calls.reduce(0) { $0 + ($1.1.intValue ?? 0) }
+            emit("\(pad("completed calls:", 17)) \(total) (" + calls.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", ") + ")")
+        }
+        if case let .object(inputs)? = result["inputs"], !inputs.isEmpty {
+            emit("inputs:")
+            for (k, v) in inputs { emit("  \(k) = \(v.stringValue ?? v.encoded)") }
+        }
+    }
+}
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Follow a job's progress live; exit 0 only if it succeeded.")
+
+    @Argument(help: "The job id.")
+    var job: String
+
+    @Option(help: "Resume after this event sequence number.")
+    var since = 0
+
+    @Flag(help: "Print each event as JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        try watchJob(client, id: job, json: json, since: since)
+    }
+}
+
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a job that has not finished.")
+
+    @Argument(help: "The job id.")
+    var job: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        let result = try failing { try client.call("job.cancel", ["id": .string(job)]) }
+        if json { emit(result.encoded) } else { emit("job \(job) \(result["status"]?.stringValue ?? "?")") }
+    }
+}
+
+struct Transcript: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print everything a job's agents did, from the log.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, jsonl
+    }
+
+    @Argument(help: "The job id.")
+    var job: String
+
+    @Option(help: "text (readable) or jsonl (one JSON object per event).")
+    var format: Format = .text
+
+    @OptionGroup var socket: SocketOption
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        var after = 0
+        var printer = ProgressPrinter(detailed: true)
+        while true {
+            let page = try failing { try client.call("job.transcript", ["id": .string(job), "after_seq": .int(after)]) }
+            for event in page["events"]?.arrayValue ?? [] {
+                switch format {
+                case .jsonl: emit(event.encoded)
+                case .text: for line in printer.lines(for: event) { emit(line) }
+                }
+            }
+            guard let next = page["next_after_seq"]?.intValue else { break }
+            after = next
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show whether the daemon runs, and its figures.")
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        let status = try failing { try client.call("daemon.status") }
+        if json {
+            emit(status.encoded)
+            return
+        }
+        emit("agentd \(status["version"]?.stringValue ?? "?") pid \(status["pid"]?.intValue ?? 0) on \(status["socket"]?.stringValue ?? "?")")
+        emit("accepting jobs: \(status["accepting"]?.boolValue == true ? "yes" : "no")")
+        emit("running \(status["running"]?.intValue ?? 0), queued \(status["queued"]?.intValue ?? 0), watchers \(status["watchers"]?.intValue ?? 0)")
+        if case let .object(jobs)? = status["jobs"] {
+            emit("jobs: " + jobs.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", "))
+        }
+        if let store = status["store"] {
+            emit("store: \(store["path"]?.stringValue ?? "?"), \(store["commits"]?.intValue ?? 0) commits, \(store["events"]?.intValue ?? 0) events written")
+            if let error = store["last_error"]?.stringValue { emit("last storage error: \(error)") }
+        }
+    }
+}
+
+func formatTime(_ ms: Double) -> String {
+    var t = time_t(ms / 1000)
+    var tm = Glibc.tm()
+    gmtime_r(&t, &tm)
+    let millis = Int(ms.truncatingRemainder(dividingBy: 1000))
+    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    let ms3 = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+    return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday)) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(ms3) UTC"
+}

@@ -1,0 +1,121 @@
+import Store
+
+/// Turns job events (as the protocol sends them) into lines a person can follow live:
+/// step i of n, attempt, role, verdict. Steps and attempts are shown one-based.
+struct ProgressPrinter {
+    /// Also show each call's prompt and raw reply (the `transcript --format text` view).
+    var detailed = false
+    private var stepCount: Int?
+
+    init(detailed: Bool = false) {
+        self.detailed = detailed
+    }
+
+    mutating func lines(for event: JSON) -> [String] {
+        let kind = event["kind"]?.stringValue ?? "?"
+        let role = event["role"]?.stringValue
+        let step = event["step"]?.intValue
+        let attempt = event["attempt"]?.intValue
+        let payload = event["payload"] ?? .null
+        let seq = event["seq"]?.intValue ?? 0
+        var out: [String] = []
+        let seqText = String(seq)
+        let prefix = "[" + String(repeating: " ", count: max(0, 3 - seqText.count)) + seqText + "] "
+        func stepLabel() -> String {
+            guard let step else { return pad("", 10) }
+            return pad("step \(step + 1)/\(stepCount.map(String.init) ?? "?")", 10)
+        }
+        func roleLabel() -> String { pad(role ?? "", 8) }
+        func attemptLabel() -> String { attempt.map { "attempt \($0 + 1)" } ?? "" }
+
+        switch kind {
+        case EventKind.jobSubmitted:
+            out.append(prefix + "queued     plan \(payload["plan"]?.stringValue ?? "?"): \(payload["goal"]?.stringValue ?? "")")
+        case EventKind.jobState:
+            let to = payload["to"]?.stringValue ?? "?"
+            var line = prefix + to
+            if let reason = payload["reason"]?.stringValue { line = prefix + pad(to, 10) + " \(reason)" }
+            out.append(line)
+        case "job.resumed":
+            out.append(prefix + "resumed    after a restart; completed calls are not made again")
+        case EventKind.jobReplanned:
+            let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let from = payload["from_step"]?.intValue ?? 0
+            stepCount = from + steps.count
+            out.append(prefix + "re-plan    #\(payload["replan"]?.intValue ?? 0) from step \(from + 1): \(steps.count) new steps")
+            for (i, s) in steps.enumerated() { out.append("           \(from + i + 1). \(s)") }
+        case EventKind.callStarted:
+            let reask = payload["reask"]?.intValue ?? 0
+            if role == "actor", let a = attempt, a > 0 {
+                out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  rerun with the critic's feedback")
+            } else if reask > 0 {
+                out.append(prefix + "\(stepLabel()) \(roleLabel()) asked again after an invalid reply (\(reask))")
+            } else if detailed {
+                out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  called")
+            }
+            if detailed, let messages = payload["request"]?["messages"]?.arrayValue {
+                for m in messages {
+                    out.append("           \(m["role"]?.stringValue ?? "?"): \(oneLine(m["content"]?.stringValue ?? "", 300))")
+                }
+            }
+        case "call.restarted":
+            out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
+        case EventKind.callCompleted:
+            out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
+            if detailed {
+                out.append("           reply: \(oneLine(payload["reply"]?.stringValue ?? "", 300))")
+            }
+        case EventKind.callFailed:
+            var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
+            if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
+            out.append(line)
+        case "attempt.duplicate":
+            out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again")
+        case EventKind.stepExhausted:
+            out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")
+        default:
+            out.append(prefix + kind)
+        }
+        return out
+    }
+
+    private mutating func completed(_ payload: JSON, _ stepLabel: String, _ roleLabel: String, _ attemptLabel: String) -> String {
+        if let invalid = payload["invalid"]?.stringValue {
+            return "\(stepLabel) \(roleLabel) \(attemptLabel)  invalid reply: \(oneLine(invalid, 160))"
+        }
+        if let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) {
+            if stepCount == nil { stepCount = steps.count }
+            var line = "\(stepLabel) \(roleLabel) plan of \(steps.count) steps"
+            for (i, s) in steps.enumerated() { line += "\n           \(i + 1). \(s)" }
+            return line
+        }
+        if let verdict = payload["verdict"] {
+            let pass = verdict["verdict"]?.stringValue == "pass"
+            let score = verdict["score"]?.doubleValue.map { " (score \(fmt($0)))" } ?? ""
+            var line = "\(stepLabel) \(roleLabel) \(attemptLabel)  \(pass ? "PASS" : "FAIL")\(score) \(oneLine(verdict["feedback"]?.stringValue ?? "", 160))"
+            if let s = verdict["suggestion"]?.stringValue { line += "\n           suggestion: \(oneLine(s, 160))" }
+            return line
+        }
+        if let verified = payload["verified"]?.boolValue {
+            let reason = payload["reason"]?.stringValue.map { ": \(oneLine($0, 160))" } ?? ""
+            return "\(stepLabel) \(roleLabel) \(verified ? "VERIFIED" : "REJECTED")\(reason)"
+        }
+        let reply = payload["reply"]?.stringValue ?? ""
+        let output = (try? JSON.parse(reply))?["output"]?.stringValue ?? reply
+        return "\(stepLabel) \(roleLabel) \(attemptLabel)  output: \(oneLine(output, 120))"
+    }
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+}
+
+func oneLine(_ s: String, _ limit: Int) -> String {
+    let flat = s.split(whereSeparator: \.isNewline).joined(separator: " ")
+    return flat.count > limit ? String(flat.prefix(limit - 1)) + "…" : flat
+}
+
+func fmt(_ d: Double) -> String {
+    let r = (d * 100).rounded() / 100
+    return String(r)
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Logging
+import Orchestrator
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: serve the socket, run jobs, resume unfinished ones. SIGTERM/SIGINT stop it gracefully.")
+
+    @OptionGroup var socket: SocketOption
+    @OptionGroup var database: DatabaseOption
+
+    @Option(help: "Jobs that run at once; more wait in the queue.")
+    var maxRunning = 256
+
+    @Option(help: "Seconds that running calls get to finish after SIGTERM before they are abandoned (and rerun at the next start).")
+    var drainSeconds = 10.0
+
+    @Option(help: "Largest request line accepted, in bytes.")
+    var maxFrameBytes = 1 << 20
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    mutating func run() throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw failingMessage("unknown --log-level '\(logLevel)'")
+        }
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var configuration = Daemon.Configuration(socketPath: Paths.absolute(socket.path), databasePath: database.path)
+        configuration.maxRunning = max(1, maxRunning)
+        configuration.drainSeconds = max(0, drainSeconds)
+        configuration.limits.frameLimit = max(1024, maxFrameBytes)
+        configuration.version = Agentd.version
+        let daemon = Daemon(configuration: configuration, logger: makeLogger("agentd", level: level))
+        try failing { try daemon.run() }
+    }
+}
+
+func failingMessage(_ message: String) -> Error {
+    printError(message)
+    return ExitCode(2)
+}
