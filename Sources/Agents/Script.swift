@@ -82,29 +82,51 @@ public struct ScriptedBackend: ModelBackend {
         }
     }
 
+    /// Substitutes `{step}`, `{attempt}`, `{replan}` and `{goal}` in one pass over the bytes (this runs
+    /// for every scripted reply, so it avoids repeated searching).
     static func fill(_ text: String, _ c: CallContext) -> String {
-        guard text.utf8.contains(UInt8(ascii: "{")) else { return text }
-        var out = text
-        out = out.replacingAll("{step}", with: c.step.map(String.init) ?? "")
-        out = out.replacingAll("{attempt}", with: c.attempt.map(String.init) ?? "")
-        out = out.replacingAll("{replan}", with: String(c.replan))
-        out = out.replacingAll("{goal}", with: c.goal)
-        return out
-    }
-}
-
-extension String {
-    /// Every occurrence of `target` replaced, without Foundation.
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty, self.firstRange(of: target) != nil else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
+        let bytes = Array(text.utf8)
+        guard bytes.contains(UInt8(ascii: "{")) else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 16)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "{"), let (name, length) = placeholder(bytes, at: i) {
+                switch name {
+                case .step: out.append(contentsOf: (c.step.map(String.init) ?? "").utf8)
+                case .attempt: out.append(contentsOf: (c.attempt.map(String.init) ?? "").utf8)
+                case .replan: out.append(contentsOf: String(c.replan).utf8)
+                case .goal: out.append(contentsOf: c.goal.utf8)
+                }
+                i += length
+            } else {
+                out.append(b)
+                i += 1
+            }
         }
-        result += rest
-        return result
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private enum Placeholder: CaseIterable {
+        case step, attempt, replan, goal
+
+        var token: [UInt8] {
+            switch self {
+            case .step: return Array("{step}".utf8)
+            case .attempt: return Array("{attempt}".utf8)
+            case .replan: return Array("{replan}".utf8)
+            case .goal: return Array("{goal}".utf8)
+            }
+        }
+    }
+
+    private static let tokens = Placeholder.allCases.map { ($0, $0.token) }
+
+    private static func placeholder(_ bytes: [UInt8], at i: Int) -> (Placeholder, Int)? {
+        for (name, token) in tokens where i + token.count <= bytes.count {
+            if bytes[i..<(i + token.count)].elementsEqual(token) { return (name, token.count) }
+        }
+        return nil
     }
 }

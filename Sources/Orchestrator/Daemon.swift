@@ -58,11 +58,12 @@ public final class Daemon: @unchecked Sendable {
         defer { lock.release() }
         try Paths.clearStaleSocket(socketPath)
 
+        let loop = EventLoop()
         let writer: StoreWriter
         let reader: StoreReader
         let unfinished: [Engine.Unfinished]
         do {
-            writer = try StoreWriter(path: dbPath, clock: clock)
+            writer = try StoreWriter(path: dbPath, clock: clock, deliver: loop.deliverer)
             reader = try StoreReader(path: dbPath)
             // Before the loop serves: read what must resume. This thread is not the loop.
             unfinished = try reader.readNow { db in
@@ -73,7 +74,6 @@ public final class Daemon: @unchecked Sendable {
         }
         writer.start()
 
-        let loop = EventLoop()
         let state = ServeState()
         loop.execute { [self] in
             do {

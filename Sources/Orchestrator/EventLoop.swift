@@ -1,4 +1,5 @@
 import CLibUV
+import Store
 import Synchronization
 
 #if canImport(Glibc)
@@ -112,6 +113,15 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// Runs `body` on the loop thread soon. Callable from any thread.
     public func execute(_ body: @escaping @Sendable () -> Void) {
         schedule(.closure(body))
+    }
+
+    /// Hands a batch of store-write completions to the loop in one hop (see `StoreWriter`).
+    public var deliverer: @Sendable ([StoreWriter.Completion], [StoreError?]) -> Void {
+        { [self] done, results in
+            execute {
+                for (d, r) in zip(done, results) { d(r) }
+            }
+        }
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {

@@ -13,16 +13,16 @@ public enum LocalRun {
         let lock = try DatabaseLock(databasePath: databasePath)
         defer { lock.release() }
         let clock = SystemClock()
+        let loop = EventLoop()
         let writer: StoreWriter
         let reader: StoreReader
         do {
-            writer = try StoreWriter(path: databasePath, clock: clock)
+            writer = try StoreWriter(path: databasePath, clock: clock, deliver: loop.deliverer)
             reader = try StoreReader(path: databasePath)
         } catch {
             throw DaemonError("cannot open the database \(databasePath): \(error)")
         }
         writer.start()
-        let loop = EventLoop()
         let outcome = Outcome()
         loop.execute {
             let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger)

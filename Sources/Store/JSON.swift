@@ -129,8 +129,8 @@ extension JSON {
     /// Appends the compact encoding to `out`.
     public func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])
-        case let .bool(b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
+        case .null: JSON.writeLiteral("null", to: &out)
+        case let .bool(b): JSON.writeLiteral(b ? "true" : "false", to: &out)
         case let .number(n): JSON.writeNumber(n, to: &out)
         case let .string(s): JSON.writeString(s, to: &out)
         case let .array(items):
@@ -152,31 +152,59 @@ extension JSON {
         }
     }
 
+    static func writeLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
     static func writeNumber(_ n: Double, to out: inout [UInt8]) {
         if n.isNaN || n.isInfinite {
             // JSON has no NaN or infinity; null is the conventional stand-in.
-            out.append(contentsOf: Array("null".utf8))
+            writeLiteral("null", to: &out)
         } else if n.rounded() == n && abs(n) < 9.0e15 {
-            out.append(contentsOf: Array(String(Int64(n)).utf8))
+            var v = Int64(n)
+            if v == 0 {
+                out.append(UInt8(ascii: "0"))
+                return
+            }
+            if v < 0 {
+                out.append(UInt8(ascii: "-"))
+                v = -v
+            }
+            var digits: [UInt8] = []
+            while v > 0 {
+                digits.append(UInt8(ascii: "0") + UInt8(v % 10))
+                v /= 10
+            }
+            out.append(contentsOf: digits.reversed())
         } else {
-            out.append(contentsOf: Array("\(n)".utf8))
+            out.append(contentsOf: "\(n)".utf8)
         }
     }
 
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)
-            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: out.append(byte)
+        var s = s
+        s.withUTF8 { bytes in
+            // Copy runs that need no escaping in one go.
+            var runStart = 0
+            for i in 0..<bytes.count {
+                let byte = bytes[i]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
+                runStart = i + 1
+                switch byte {
+                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)
+                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
+                case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+                default:
+                    let hex: StaticString = "0123456789abcdef"
+                    let h = hex.utf8Start
+                    out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, h[Int(byte >> 4)], h[Int(byte & 0xF)]])
+                }
             }
+            if bytes.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count])) }
         }
         out.append(UInt8(ascii: "\""))
     }

@@ -48,13 +48,24 @@ public final class StoreWriter: @unchecked Sendable {
     private let db: Database
     private var thread: Thread?
 
+    private let deliver: @Sendable ([Completion], [StoreError?]) -> Void
+
     private let insertJob: Statement
     private let appendEvent: Statement
     private let setStatus: Statement
     private var encodeBuffer: [UInt8] = []
 
     /// Opens the database for writing and migrates it. Runs on the caller's thread (at start-up).
-    public init(path: String, clock: any WallClock) throws(StoreError) {
+    ///
+    /// `deliver` receives the completions of each commit with their results, on the writer thread; the
+    /// default calls them there. The daemon hands them to its loop in one hop per commit.
+    public init(
+        path: String, clock: any WallClock,
+        deliver: @escaping @Sendable ([Completion], [StoreError?]) -> Void = { done, results in
+            for (d, r) in zip(done, results) { d(r) }
+        }
+    ) throws(StoreError) {
+        self.deliver = deliver
         db = try Database(path: path)
         try Migrations.migrate(db, now: clock.nowMillis())
         insertJob = try db.prepare("""
@@ -90,7 +101,7 @@ public final class StoreWriter: @unchecked Sendable {
         condition.lock()
         if stopped {
             condition.unlock()
-            done(StoreError(code: 21, operation: "write", message: "the store is closed"))
+            deliver([done], [StoreError(code: 21, operation: "write", message: "the store is closed")])
             return
         }
         queue.append(Request(ops: ops, done: done))
@@ -148,7 +159,7 @@ public final class StoreWriter: @unchecked Sendable {
                 $0.requests += batch.count
                 $0.events += events
             }
-            for request in batch { request.done(nil) }
+            deliver(batch.map(\.done), [StoreError?](repeating: nil, count: batch.count))
         } catch {
             try? db.execute("ROLLBACK")
             if batch.count == 1 {
@@ -156,7 +167,7 @@ public final class StoreWriter: @unchecked Sendable {
                     $0.failures += 1
                     $0.lastError = error.description
                 }
-                batch[0].done(error)
+                deliver([batch[0].done], [error])
                 return
             }
             // Isolate the failing request: one transaction each.

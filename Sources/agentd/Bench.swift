@@ -1,2 +1,67 @@
 import ArgumentParser
-struct Bench: ParsableCommand {}
+import Foundation
+import Orchestrator
+import Store
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (use a release build: swift build -c release).",
+        subcommands: [W1.self])
+
+    struct W1: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "w1",
+            abstract: "The W1 critic-retry benchmark of BENCH-W1.md: a real daemon, jobs over the socket, completeness checked, the floor beside it.")
+
+        @Option(help: "seq (one job after another) or conc (all submitted at once); both when omitted.")
+        var mode: W1Benchmark.Mode?
+
+        @Option(help: "Jobs per mode (default: 200 for seq, 10000 for conc).")
+        var jobs: Int?
+
+        @Option(help: "The W1 plan file.")
+        var plan = "plans/w1.yaml"
+
+        @Option(help: "Where the benchmark's daemons keep their sockets and databases (default: a new temp directory).")
+        var dir: String?
+
+        @Flag(help: "Print one JSON line per mode.")
+        var json = false
+
+        mutating func run() throws {
+            let modes = mode.map { [$0] } ?? W1Benchmark.Mode.allCases
+            let directory = dir ?? (NSTemporaryDirectory() + "agentd-bench-\(getpid())")
+            let planPath = Paths.absolute(plan)
+            guard FileManager.default.fileExists(atPath: planPath) else {
+                throw CLIFailure("no plan at \(planPath); run from the repository or pass --plan")
+            }
+            let agentd = try failing { () throws -> String in
+                guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+                    throw CLIFailure("cannot find this executable")
+                }
+                return exe
+            }
+            let quiet = json
+            for mode in modes {
+                let count = jobs ?? (mode == .seq ? 200 : 10_000)
+                let result = try failing {
+                    try W1Benchmark.run(mode: mode, jobs: count, agentd: agentd, planPath: planPath, directory: directory) { line in
+                        if !quiet { printError(line) }
+                    }
+                }
+                if json {
+                    emit(result.json.encoded)
+                } else {
+                    emit(String(
+                        format: "w1 %@: %d jobs in %.2f s = %.0f jobs/s, %.0f agent calls/s; latency p50 %.2f ms, p99 %.2f ms; daemon peak RSS %.1f MiB; %d DB bytes/job; floor %.0f jobs/s (efficiency %.2f)",
+                        mode.rawValue, count, result.seconds, result.jobsPerSecond, result.callsPerSecond, result.percentile(50),
+                        result.percentile(99), Double(result.peakRSSBytes) / 1_048_576, result.databaseBytes / count,
+                        result.floor.jobsPerSecond, result.jobsPerSecond / result.floor.jobsPerSecond))
+                }
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+}
+
+extension W1Benchmark.Mode: ExpressibleByArgument {}

@@ -1,0 +1,232 @@
+import Foundation
+import Store
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Jobs and the daemon over time: cancellation, resubmission, failure, crash and restart, shutdown.
+final class LifecycleTests: EndToEndTestCase {
+    /// Cancelling a job whose actor is a sleeping command: the job is cancelled and the child process
+    /// (and its process group) is gone.
+    func testCancelKillsRunningCommand() throws {
+        try harness.start()
+        let plan = try harness.preparePlan("cancel-sleep.yaml")
+        let id = try submit(plan)
+        try harness.waitForEvent(id, "actor call.started") {
+            $0["kind"]?.stringValue == "call.started" && $0["role"]?.stringValue == "actor"
+        }
+        var children: [ProcessTable.Entry] = []
+        XCTAssertTrue(
+            waitUntil(timeout: 10) {
+                children = ProcessTable.alive(containing: harness.marker)
+                return !children.isEmpty
+            }, "the actor's command is running")
+        let groups = Set(children.map(\.processGroup))
+
+        let cancel = try harness.cli("cancel", id)
+        XCTAssertEqual(cancel.status, 0, "\(cancel)")
+        XCTAssertEqual(cancel.stdoutLines, ["job \(id) cancelled"], "\(cancel)")
+
+        let show = try harness.cli("show", id, "--json")
+        XCTAssertEqual(show.status, 0, "\(show)")
+        let job = try parseJSON(show.stdout)
+        XCTAssertEqual(job["status"]?.stringValue, "cancelled")
+        XCTAssertNotNil(job["finished_at"]?.doubleValue, "a cancelled job has finished")
+
+        let gone = waitUntil(timeout: 5) {
+            ProcessTable.alive(containing: harness.marker).isEmpty && groups.allSatisfy { ProcessTable.alive(inGroup: $0).isEmpty }
+        }
+        XCTAssertTrue(
+            gone, "the sleeping command is killed: still alive: "
+                + (ProcessTable.alive(containing: harness.marker) + groups.flatMap { ProcessTable.alive(inGroup: $0) })
+                .map { "\($0.pid) \($0.commandLine)" }.joined(separator: "; "))
+
+        // job.wait returns at once, the job stays cancelled, and a second cancel changes nothing.
+        XCTAssertEqual(try harness.waitForJob(id, timeout: 5)["status"]?.stringValue, "cancelled")
+        let again = try harness.cli("cancel", id, "--json")
+        XCTAssertEqual(again.status, 0, "\(again)")
+        XCTAssertEqual(try parseJSON(again.stdout)["status"]?.stringValue, "cancelled")
+
+        let events = try harness.events(id)
+        assertContiguous(events)
+        let terminal = self.events(events, kind: "job.state").filter {
+            ["succeeded", "failed", "cancelled"].contains($0["payload"]?["to"]?.stringValue ?? "")
+        }
+        XCTAssertEqual(terminal.count, 1, "one terminal state change:\n\(dump(events))")
+        XCTAssertEqual(terminal.first?["payload"]?["to"]?.stringValue, "cancelled")
+        XCTAssertEqual(self.events(events, kind: "call.completed").count, 0, dump(events))
+        XCTAssertNotNil(try harness.rpc("daemon.status")["pid"], "the daemon still serves")
+    }
+
+    /// The same idempotency key returns the same job, and only one job exists. Uses AGENTD_SOCKET.
+    func testIdempotentResubmit() throws {
+        try harness.start()
+        let env = ["AGENTD_SOCKET": harness.socketPath]
+        let plan = Locations.shippedPlans + "/w1.yaml"
+        let first = try harness.cli(["submit", plan, "--idempotency-key", "key-1", "--json"], socket: false, env: env)
+        XCTAssertEqual(first.status, 0, "\(first)")
+        let second = try harness.cli(["submit", plan, "--idempotency-key", "key-1", "--json"], socket: false, env: env)
+        XCTAssertEqual(second.status, 0, "\(second)")
+        let a = try parseJSON(first.stdout)
+        let b = try parseJSON(second.stdout)
+        let id = try XCTUnwrap(a["id"]?.stringValue)
+        XCTAssertEqual(b["id"]?.stringValue, id, "the same key gives the same job")
+        XCTAssertEqual(a["created"]?.boolValue, true)
+        XCTAssertEqual(b["created"]?.boolValue, false, "the second submit says it created nothing")
+        XCTAssertEqual(b["idempotency_key"]?.stringValue, "key-1")
+
+        let list = try harness.cli(["ls", "--json"], socket: false, env: env)
+        XCTAssertEqual(list.status, 0, "\(list)")
+        let jobs = try XCTUnwrap(try parseJSON(list.stdout).arrayValue, "ls --json prints an array")
+        XCTAssertEqual(jobs.count, 1, "one job: \(list.stdout)")
+        XCTAssertEqual(jobs.first?["id"]?.stringValue, id)
+
+        // Still the same job after it finished.
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+        let third = try harness.cli(["submit", plan, "--idempotency-key", "key-1", "--json"], socket: false, env: env)
+        XCTAssertEqual(try parseJSON(third.stdout)["id"]?.stringValue, id)
+        XCTAssertEqual(try parseJSON(third.stdout)["created"]?.boolValue, false)
+        let list2 = try harness.cli(["ls", "--json"], socket: false, env: env)
+        XCTAssertEqual(try parseJSON(list2.stdout).arrayValue?.count, 1)
+    }
+
+    /// A command verifier that exits 3: the job fails, says why, and the transcript keeps the exit
+    /// status and stderr.
+    func testVerifierCommandFailure() throws {
+        try harness.start()
+        let plan = try harness.preparePlan("verifier-fails.yaml")
+        let result = try harness.cli("submit", plan, "--wait", "--json")
+        XCTAssertEqual(result.status, 1, "submit --wait exits 1 when the job failed: \(result)")
+        let job = try parseJSON(result.stdout)
+        XCTAssertEqual(job["status"]?.stringValue, "failed")
+        let reason = try XCTUnwrap(job["reason"]?.stringValue)
+        XCTAssertTrue(reason.contains("exit status 3"), "the reason names the exit status: \(reason)")
+
+        let id = try XCTUnwrap(job["id"]?.stringValue)
+        let events = try harness.events(id)
+        let verifier = self.events(events, kind: "call.completed", role: "verifier")
+        XCTAssertEqual(verifier.count, 1, dump(events))
+        let payload = try XCTUnwrap(verifier.first?["payload"])
+        XCTAssertEqual(payload["verified"]?.boolValue, false)
+        XCTAssertEqual(payload["raw"]?["exit_status"]?.intValue, 3, payload.encoded)
+        XCTAssertEqual(payload["raw"]?["stderr"]?.stringValue, "broken\n", payload.encoded)
+        XCTAssertEqual(payload["raw"]?["argv"], ["sh", "-c", "echo broken >&2; exit 3"])
+        let started = self.events(events, kind: "call.started", role: "verifier")
+        XCTAssertEqual(started.count, 1)
+        XCTAssertTrue(started.first?["payload"]?["request"]?.encoded.contains("exit 3") == true, "the command is recorded as the request")
+
+        // The text views say the same.
+        let text = try harness.cli("submit", plan, "--wait")
+        XCTAssertEqual(text.status, 1)
+        XCTAssertTrue(text.stdoutLines.last?.contains(" failed: ") == true && text.stdout.contains("exit status 3"), "\(text)")
+    }
+
+    /// SIGKILL while a command actor's call is in flight, restart on the same database: the job
+    /// resumes, completed calls are not made again, the interrupted one is made once more.
+    func testCrashRecoveryResumesJob() throws {
+        try harness.start()
+        let plan = try harness.preparePlan("crash-resume.yaml")
+        let counter = harness.dir + "/counter.txt"
+        let id = try submit(plan)
+
+        func counted() -> [String] {
+            CommandResult.lines((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "")
+        }
+        // Step 1's first execution has started (and sleeps).
+        XCTAssertTrue(waitUntil(timeout: 20) { counted().contains("step=1 attempt=0") }, "step 1's call started: \(counted())")
+        let inFlight = try harness.waitForEvent(id, "step 1 actor call.started") {
+            $0["kind"]?.stringValue == "call.started" && $0["role"]?.stringValue == "actor" && $0["step"]?.intValue == 1
+        }
+        let interruptedCall = try XCTUnwrap(inFlight["call"]?.stringValue)
+        XCTAssertEqual(counted(), ["step=0 attempt=0", "step=1 attempt=0"])
+
+        try harness.crash()
+        // A crash of the machine would take the model process with it; do the same to the orphan.
+        for orphan in ProcessTable.alive(containing: counter) { kill(orphan.pid, SIGKILL) }
+        XCTAssertTrue(waitUntil(timeout: 5) { ProcessTable.alive(containing: counter).isEmpty })
+
+        try harness.restart()
+        let job = try harness.waitForJob(id, timeout: 30)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded", "\(job.encoded)")
+        XCTAssertEqual(
+            counted(), ["step=0 attempt=0", "step=1 attempt=0", "step=1 attempt=0", "step=2 attempt=0"],
+            "every completed call ran once; the interrupted one ran twice")
+
+        let events = try harness.events(id)
+        let summary = dump(events)
+        assertContiguous(events)
+        XCTAssertEqual(self.events(events, kind: "job.resumed").count, 1, summary)
+        let restarted = self.events(events, kind: "call.restarted")
+        XCTAssertEqual(restarted.count, 1, summary)
+        XCTAssertEqual(restarted.first?["call"]?.stringValue, interruptedCall)
+        XCTAssertEqual(restarted.first?["role"]?.stringValue, "actor")
+        XCTAssertEqual(restarted.first?["step"]?.intValue, 1)
+
+        var completions: [String: Int] = [:]
+        var starts: [String: Int] = [:]
+        for e in events {
+            guard let call = e["call"]?.stringValue else { continue }
+            switch e["kind"]?.stringValue {
+            case "call.completed", "call.failed": completions[call, default: 0] += 1
+            case "call.started": starts[call, default: 0] += 1
+            default: break
+            }
+        }
+        XCTAssertEqual(completions.filter { $0.value > 1 }, [:], "no call completed twice:\n\(summary)")
+        XCTAssertEqual(starts.filter { $0.value > 1 }, [:], "no call recorded as started twice:\n\(summary)")
+        XCTAssertEqual(Set(completions.keys), Set(starts.keys), "every started call completed:\n\(summary)")
+        XCTAssertEqual(self.events(events, kind: "call.completed", role: "actor").map { $0["step"]?.intValue ?? -1 }, [0, 1, 2])
+        let show = try parseJSON(try harness.cli("show", id, "--json").stdout)
+        XCTAssertEqual(show["completed_calls"]?["actor"]?.intValue, 3)
+    }
+
+    /// SIGTERM on an idle daemon: exit 0 and the socket file is removed.
+    func testSigtermWhileIdle() throws {
+        try harness.start()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: harness.socketPath))
+        harness.sendSignal(SIGTERM)
+        let exit = try harness.waitForExit(timeout: 10)
+        XCTAssertEqual(exit.signal, 0, "serve is not killed by the signal")
+        XCTAssertEqual(exit.status, 0, "serve exits 0 on SIGTERM; log:\n\(harness.daemonLog())")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: harness.socketPath), "the socket file is removed")
+        let status = try harness.cli("status")
+        XCTAssertEqual(status.status, 3, "nothing answers any more: \(status)")
+        // The database lock was released: a new daemon starts on it.
+        try harness.restart()
+        XCTAssertNotNil(try harness.rpc("daemon.status")["pid"])
+    }
+
+    /// A second `serve` on the same database refuses to start; the first keeps serving.
+    func testSecondServeOnSameDatabaseFails() throws {
+        try harness.start()
+        let firstPID = try XCTUnwrap(harness.daemonPID)
+        let otherSocket = harness.dir + "/other.sock"
+        let second = try harness.launchServe(socket: otherSocket)
+        let exit = try DaemonHarness.waitForExit(second, timeout: 10)
+        XCTAssertNotEqual(exit.status, 0, "the second serve fails")
+        XCTAssertEqual(exit.signal, 0)
+        let log = try String(contentsOfFile: try XCTUnwrap(harness.logPaths.last), encoding: .utf8)
+        let errors = CommandResult.lines(log).filter { $0.hasPrefix("agentd: ") }
+        XCTAssertEqual(errors.count, 1, "one error line: \(log)")
+        let message = errors.first ?? ""
+        XCTAssertTrue(message.contains(harness.dbPath), "names the database: \(message)")
+        XCTAssertTrue(message.contains("already"), "says it is in use: \(message)")
+        XCTAssertTrue(message.contains("\(firstPID)"), "names the running daemon's pid: \(message)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: otherSocket), "the second serve does not listen")
+
+        // The first daemon is untouched.
+        let status = try harness.cli("status", "--json")
+        XCTAssertEqual(status.status, 0, "\(status)")
+        XCTAssertEqual(try parseJSON(status.stdout)["pid"]?.intValue, Int(firstPID))
+        XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
+
+        // A second serve on the same socket (another database) is refused too.
+        let third = try harness.launchServe(db: harness.dir + "/other.db")
+        XCTAssertNotEqual(try DaemonHarness.waitForExit(third, timeout: 10).status, 0)
+        let thirdLog = try String(contentsOfFile: try XCTUnwrap(harness.logPaths.last), encoding: .utf8)
+        XCTAssertTrue(thirdLog.contains("agentd: ") && thirdLog.contains(harness.socketPath), thirdLog)
+        XCTAssertEqual(try harness.rpc("daemon.status")["pid"]?.intValue, Int(firstPID), "the first daemon still serves its socket")
+    }
+}

@@ -1,0 +1,572 @@
+import Foundation
+import Store
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure of the test machinery itself (a daemon that never answers, a missing binary...).
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+// MARK: - Locations
+
+/// Where the built `agentd` binary, the repository and the test fixtures are.
+enum Locations {
+    /// `Tests/agentdTests/Support/DaemonHarness.swift` -> the repository root.
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static var fixtures: String { repoRoot + "/Tests/Fixtures" }
+    static var fixturePlans: String { fixtures + "/plans" }
+    static var fixtureScripts: String { fixtures + "/scripts" }
+    static var shippedPlans: String { repoRoot + "/plans" }
+
+    /// The `agentd` executable built next to the test bundle (same products directory).
+    /// `AGENTD_E2E_BINARY` overrides the search.
+    static func agentdExecutable() throws -> String {
+        let fm = FileManager.default
+        var candidates: [String] = []
+        if let override = ProcessInfo.processInfo.environment["AGENTD_E2E_BINARY"], !override.isEmpty {
+            candidates.append(override)
+        }
+        var directories: [URL] = []
+        let bundle = Bundle.main.bundleURL
+        directories.append(bundle.hasDirectoryPath && bundle.pathExtension != "xctest" ? bundle : bundle.deletingLastPathComponent())
+        directories.append(bundle.deletingLastPathComponent())
+        if let exe = Bundle.main.executableURL { directories.append(exe.deletingLastPathComponent()) }
+        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            directories.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+        }
+        if let arg0 = CommandLine.arguments.first, arg0.contains("/") {
+            directories.append(URL(fileURLWithPath: arg0).deletingLastPathComponent())
+        }
+        for directory in directories {
+            // On macOS the bundle is `X.xctest/Contents/MacOS/X`; walk up to the products directory.
+            var dir = directory
+            for _ in 0..<4 {
+                candidates.append(dir.appendingPathComponent("agentd").path)
+                dir.deleteLastPathComponent()
+            }
+        }
+        for path in candidates {
+            var isDirectory: ObjCBool = false
+            if fm.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue, fm.isExecutableFile(atPath: path) {
+                return path
+            }
+        }
+        throw HarnessError(
+            "cannot find the agentd executable next to the test bundle (looked at: "
+                + Array(Set(candidates)).sorted().joined(separator: ", ")
+                + "); build it first with `swift build --scratch-path .build-e2e` or set AGENTD_E2E_BINARY")
+    }
+
+    /// A Python 3 interpreter for the fixture scripts (the system one if there is one: it starts fastest).
+    static func python() throws -> String {
+        for path in ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
+        where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let path = "\(dir)/python3"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw HarnessError("the end-to-end tests need python3 for their fixture scripts; none found")
+    }
+}
+
+// MARK: - Running commands
+
+/// What a finished command left behind.
+struct CommandResult: CustomStringConvertible {
+    let arguments: [String]
+    let status: Int32
+    /// The signal that ended it, or 0.
+    let signal: Int32
+    let stdout: String
+    let stderr: String
+
+    var stdoutLines: [String] { Self.lines(stdout) }
+    var stderrLines: [String] { Self.lines(stderr) }
+
+    static func lines(_ text: String) -> [String] {
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+
+    var description: String {
+        "`agentd \(arguments.joined(separator: " "))` exited \(status)\(signal != 0 ? " (signal \(signal))" : "")\n"
+            + "--- stdout ---\n\(stdout)--- stderr ---\n\(stderr)--------------"
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes. Polling is the waiting mechanism; it is never
+/// an assertion by itself.
+@discardableResult
+func waitUntil(timeout: Double, interval: Double = 0.01, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if try condition() { return true }
+        if Date() >= deadline { return false }
+        usleep(useconds_t(interval * 1_000_000))
+    }
+}
+
+// MARK: - The daemon under test
+
+/// One daemon in its own short-named temporary directory: starts `agentd serve` as a child process,
+/// runs CLI commands against it, signals and restarts it, and removes everything afterwards.
+final class DaemonHarness: @unchecked Sendable {
+    /// `/tmp/agentd-e2e-XXXXXX`: short, because a Unix socket path is limited to ~100 bytes.
+    let dir: String
+    let socketPath: String
+    let dbPath: String
+    let agentd: String
+    /// A word unique to this harness; fixture commands carry it in their argv so their processes can be
+    /// found (and cleaned up) through /proc.
+    let marker: String
+
+    private(set) var daemon: Process?
+    private var starts = 0
+    private var commands = 0
+    private(set) var logPaths: [String] = []
+
+    init() throws {
+        agentd = try Locations.agentdExecutable()
+        var template = Array("/tmp/agentd-e2e-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw HarnessError("mkdtemp failed: \(String(cString: strerror(errno)))")
+        }
+        dir = String(cString: made)
+        socketPath = dir + "/d.sock"
+        dbPath = dir + "/agentd.db"
+        marker = "agentd-e2e-marker-" + (dir as NSString).lastPathComponent.replacingOccurrences(of: "agentd-e2e-", with: "")
+        // A vanished peer must give EPIPE, not kill the test process.
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// The environment for every child: the caller's, without agentd's own variables (tests pass
+    /// `--socket` / `--db` or set them explicitly).
+    func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["AGENTD_SOCKET"] = nil
+        env["AGENTD_DB"] = nil
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
+    // MARK: Daemon lifecycle
+
+    /// Starts `agentd serve` on this harness's socket and database and waits until it answers.
+    func start(extraArguments: [String] = [], timeout: Double = 15) throws {
+        precondition(daemon?.isRunning != true, "a daemon is already running")
+        daemon = try launchServe(extraArguments: extraArguments)
+        try waitUntilReady(timeout: timeout)
+    }
+
+    /// Starts another `agentd serve` (not tracked as the harness's daemon) and returns it at once.
+    func launchServe(socket: String? = nil, db: String? = nil, extraArguments: [String] = []) throws -> Process {
+        starts += 1
+        let log = dir + "/serve-\(starts).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        logPaths.append(log)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: agentd)
+        process.arguments = ["serve", "--socket", socket ?? socketPath, "--db", db ?? dbPath, "--drain-seconds", "2"] + extraArguments
+        process.environment = environment()
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? handle.close()
+        return process
+    }
+
+    /// Waits until the socket answers `daemon.status`; fails early if the daemon exits.
+    func waitUntilReady(timeout: Double = 15) throws {
+        var lastError = "no attempt"
+        let ok = waitUntil(timeout: timeout, interval: 0.02) {
+            if let daemon, !daemon.isRunning { return true }
+            do {
+                let connection = try WireConnection(path: socketPath)
+                let status = try connection.call("daemon.status", timeout: 5)
+                return status["pid"]?.intValue != nil
+            } catch {
+                lastError = "\(error)"
+                return false
+            }
+        }
+        if let daemon, !daemon.isRunning {
+            throw HarnessError("agentd serve exited with status \(daemon.terminationStatus) before answering; log:\n\(daemonLog())")
+        }
+        if !ok { throw HarnessError("agentd serve did not answer daemon.status within \(timeout)s (\(lastError)); log:\n\(daemonLog())") }
+    }
+
+    var daemonPID: Int32? { daemon.map { $0.processIdentifier } }
+
+    func sendSignal(_ signal: Int32) {
+        guard let daemon, daemon.isRunning else { return }
+        kill(daemon.processIdentifier, signal)
+    }
+
+    /// Waits for the daemon to exit; returns (exit status, terminating signal or 0).
+    func waitForExit(timeout: Double = 15) throws -> (status: Int32, signal: Int32) {
+        guard let daemon else { throw HarnessError("no daemon was started") }
+        return try Self.waitForExit(daemon, timeout: timeout)
+    }
+
+    static func waitForExit(_ process: Process, timeout: Double) throws -> (status: Int32, signal: Int32) {
+        guard waitUntil(timeout: timeout, interval: 0.01, { !process.isRunning }) else {
+            throw HarnessError("process \(process.processIdentifier) did not exit within \(timeout)s")
+        }
+        if process.terminationReason == .uncaughtSignal { return (-1, process.terminationStatus) }
+        return (process.terminationStatus, 0)
+    }
+
+    /// SIGKILL, as a crash would: nothing is drained or cleaned up.
+    func crash() throws {
+        sendSignal(SIGKILL)
+        _ = try waitForExit(timeout: 10)
+    }
+
+    /// Starts a new daemon on the same socket and database.
+    func restart(timeout: Double = 15) throws {
+        if let daemon, daemon.isRunning { throw HarnessError("restart: the daemon is still running") }
+        daemon = nil
+        try start(timeout: timeout)
+    }
+
+    /// The logs of every daemon this harness started, for failure messages.
+    func daemonLog() -> String {
+        logPaths.map { path in
+            "== \(path) ==\n" + ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "(unreadable)")
+        }.joined(separator: "\n")
+    }
+
+    // MARK: CLI
+
+    /// Runs `agentd ARGS --socket SOCKET` (unless `socket` is false) and captures everything.
+    func cli(_ arguments: [String], socket: Bool = true, cwd: String? = nil, env: [String: String] = [:], timeout: Double = 30)
+        throws -> CommandResult
+    {
+        try run(arguments + (socket ? ["--socket", socketPath] : []), cwd: cwd, env: env, timeout: timeout)
+    }
+
+    func cli(_ arguments: String..., timeout: Double = 30) throws -> CommandResult {
+        try cli(arguments, timeout: timeout)
+    }
+
+    /// Runs the agentd binary with exactly these arguments.
+    func run(_ arguments: [String], cwd: String? = nil, env: [String: String] = [:], timeout: Double = 30) throws -> CommandResult {
+        commands += 1
+        let out = dir + "/cmd-\(commands).out"
+        let err = dir + "/cmd-\(commands).err"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: agentd)
+        process.arguments = arguments
+        process.environment = environment(env)
+        process.currentDirectoryURL = URL(fileURLWithPath: cwd ?? Locations.repoRoot)
+        let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        process.standardOutput = outHandle
+        process.standardError = errHandle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? outHandle.close()
+        try? errHandle.close()
+        if !waitUntil(timeout: timeout, interval: 0.005, { !process.isRunning }) {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw HarnessError(
+                "`agentd \(arguments.joined(separator: " "))` did not finish within \(timeout)s; stdout:\n"
+                    + ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "") + "\nstderr:\n"
+                    + ((try? String(contentsOfFile: err, encoding: .utf8)) ?? ""))
+        }
+        let signaled = process.terminationReason == .uncaughtSignal
+        return CommandResult(
+            arguments: arguments, status: signaled ? -1 : process.terminationStatus, signal: signaled ? process.terminationStatus : 0,
+            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    // MARK: Socket
+
+    func connect() throws -> WireConnection {
+        try WireConnection(path: socketPath)
+    }
+
+    /// One call on a fresh connection; throws `RPCFailure` for an error reply.
+    func rpc(_ method: String, _ params: JSON = .object([]), timeout: Double = 15) throws -> JSON {
+        try connect().call(method, params, timeout: timeout)
+    }
+
+    /// Every event of a job, in order, paging through `job.transcript`.
+    func events(_ jobID: String) throws -> [JSON] {
+        var all: [JSON] = []
+        var after = 0
+        while true {
+            let page = try rpc("job.transcript", ["id": .string(jobID), "after_seq": .int(after)])
+            all += page["events"]?.arrayValue ?? []
+            guard let next = page["next_after_seq"]?.intValue else { return all }
+            after = next
+        }
+    }
+
+    /// Polls the transcript until an event satisfies `predicate`; returns it.
+    @discardableResult
+    func waitForEvent(_ jobID: String, timeout: Double = 15, _ what: String, where predicate: (JSON) -> Bool) throws -> JSON {
+        var found: JSON?
+        _ = try waitUntil(timeout: timeout, interval: 0.01) {
+            found = try events(jobID).first(where: predicate)
+            return found != nil
+        }
+        guard let found else {
+            throw HarnessError("no \(what) event for job \(jobID) within \(timeout)s; events so far:\n"
+                + ((try? events(jobID).map(\.encoded).joined(separator: "\n")) ?? "(unreadable)"))
+        }
+        return found
+    }
+
+    /// `job.wait`: the job once it is terminal.
+    func waitForJob(_ jobID: String, timeout: Double = 30) throws -> JSON {
+        try rpc("job.wait", ["id": .string(jobID)], timeout: timeout)
+    }
+
+    // MARK: Plans
+
+    /// Copies a fixture plan into this harness's directory with its `@NAME@` placeholders filled in
+    /// (`@PYTHON@`, `@SCRIPTS@`, `@WORK@`, `@MARKER@`, plus `values`). Returns the new file's path.
+    func preparePlan(_ fixture: String, values: [String: String] = [:]) throws -> String {
+        var text = try String(contentsOfFile: Locations.fixturePlans + "/" + fixture, encoding: .utf8)
+        var all = values
+        if text.contains("@PYTHON@") { all["PYTHON"] = try Locations.python() }
+        all["SCRIPTS"] = Locations.fixtureScripts
+        all["WORK"] = dir
+        all["MARKER"] = marker
+        for (key, value) in all { text = text.replacingOccurrences(of: "@\(key)@", with: value) }
+        if let range = text.range(of: #"@[A-Z_]+@"#, options: .regularExpression) {
+            throw HarnessError("plan fixture \(fixture) has an unfilled placeholder \(text[range])")
+        }
+        let path = dir + "/" + fixture
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    // MARK: Cleanup
+
+    /// Kills the daemon and every process carrying this harness's directory or marker in its argv,
+    /// then removes the directory.
+    func cleanUp() {
+        if let daemon, daemon.isRunning {
+            kill(daemon.processIdentifier, SIGKILL)
+            _ = try? Self.waitForExit(daemon, timeout: 10)
+        }
+        killLeftovers()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Every process started for this harness that is still alive: found by marker or directory in its
+    /// argv, killed by pid.
+    func killLeftovers() {
+        for process in ProcessTable.all() where process.isAlive && (process.commandLine.contains(marker) || process.commandLine.contains(dir)) {
+            kill(process.pid, SIGKILL)
+        }
+    }
+}
+
+// MARK: - /proc
+
+/// A read of /proc: which processes exist, with their state, process group and argv.
+enum ProcessTable {
+    struct Entry {
+        let pid: Int32
+        let state: Character
+        let processGroup: Int32
+        let commandLine: String
+
+        var isAlive: Bool { state != "Z" && state != "X" }
+    }
+
+    static func all() -> [Entry] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { name in
+            guard let pid = Int32(name) else { return nil }
+            return entry(pid)
+        }
+    }
+
+    static func entry(_ pid: Int32) -> Entry? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 3, let state = fields[0].first, let group = Int32(fields[2]) else { return nil }
+        let argv = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        let commandLine = String(decoding: argv.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        return Entry(pid: pid, state: state, processGroup: group, commandLine: commandLine)
+    }
+
+    /// Live processes whose argv contains `text`.
+    static func alive(containing text: String) -> [Entry] {
+        all().filter { $0.isAlive && $0.commandLine.contains(text) }
+    }
+
+    /// Live processes in process group `group`.
+    static func alive(inGroup group: Int32) -> [Entry] {
+        all().filter { $0.isAlive && $0.processGroup == group }
+    }
+}
+
+// MARK: - A JSON-RPC connection with timeouts
+
+/// A JSON-RPC error reply.
+struct RPCFailure: Error, CustomStringConvertible {
+    let code: Int
+    let message: String
+    let response: JSON
+    var description: String { "JSON-RPC error \(code): \(message)" }
+}
+
+/// One connection to the daemon's socket, speaking newline-delimited JSON-RPC, where every read has a
+/// deadline (so a daemon that never answers fails the test instead of hanging it) and raw bytes can
+/// be sent.
+final class WireConnection {
+    let path: String
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private var nextID = 0
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            Glibc.close(fd)
+            throw HarnessError("socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if rc != 0 {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw HarnessError("connect \(path): \(message)")
+        }
+        var sendTimeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close() }
+
+    func close() {
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+    }
+
+    /// Sends bytes exactly as given.
+    func send(raw bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw HarnessError("send to \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+    }
+
+    /// Sends `text` followed by a newline.
+    func send(line text: String) throws {
+        try send(raw: Array(text.utf8) + [0x0A])
+    }
+
+    /// Reads the next message (one line of JSON), waiting at most `timeout` seconds.
+    func readMessage(timeout: Double = 15) throws -> JSON {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let nl = buffer.firstIndex(of: 0x0A) {
+                let line = Array(buffer[..<nl])
+                buffer.removeFirst(nl + 1)
+                do {
+                    return try JSON.parse(line)
+                } catch {
+                    throw HarnessError("the daemon sent a line that is not JSON (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
+                }
+            }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw HarnessError("no message from the daemon within \(timeout)s") }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, Int32(min(remaining * 1000, 1000)) + 1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw HarnessError("poll: \(String(cString: strerror(errno)))")
+            }
+            if ready == 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw HarnessError("read from \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw HarnessError("the daemon closed the connection") }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Sends a request and returns the whole response object (result or error). Notifications that
+    /// arrive first go to `onNotification`.
+    func request(_ method: String, _ params: JSON = .object([]), timeout: Double = 15, onNotification: (JSON) -> Void = { _ in })
+        throws -> JSON
+    {
+        nextID += 1
+        let id = nextID
+        let message: JSON = .object([("jsonrpc", "2.0"), ("id", .int(id)), ("method", .string(method)), ("params", params)])
+        try send(line: message.encoded)
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { throw HarnessError("no reply to \(method) within \(timeout)s") }
+            let reply = try readMessage(timeout: remaining)
+            if reply["id"] == nil, reply["method"] != nil {
+                onNotification(reply)
+                continue
+            }
+            guard reply["id"]?.intValue == id else {
+                throw HarnessError("reply to \(method) has an unexpected id: \(reply.encoded)")
+            }
+            return reply
+        }
+    }
+
+    /// Sends a request and returns its result; an error reply throws `RPCFailure`.
+    func call(_ method: String, _ params: JSON = .object([]), timeout: Double = 15, onNotification: (JSON) -> Void = { _ in })
+        throws -> JSON
+    {
+        let reply = try request(method, params, timeout: timeout, onNotification: onNotification)
+        if let error = reply["error"] {
+            throw RPCFailure(code: error["code"]?.intValue ?? 0, message: error["message"]?.stringValue ?? "", response: reply)
+        }
+        guard let result = reply["result"] else { throw HarnessError("reply to \(method) has neither result nor error: \(reply.encoded)") }
+        return result
+    }
+}

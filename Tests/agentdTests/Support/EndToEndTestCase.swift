@@ -1,0 +1,74 @@
+import Foundation
+import Store
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Base class: every test gets its own harness (temporary directory, socket, database), and every
+/// process it started is killed and the directory removed afterwards, whatever happened.
+class EndToEndTestCase: XCTestCase {
+    private var _harness: DaemonHarness?
+
+    var harness: DaemonHarness {
+        guard let _harness else { fatalError("setUp did not create the harness") }
+        return _harness
+    }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        continueAfterFailure = false
+        _harness = try DaemonHarness()
+    }
+
+    override func tearDown() {
+        if let harness = _harness {
+            if let run = testRun, run.failureCount + run.unexpectedExceptionCount > 0 {
+                print("daemon logs of the failed test \(name):\n\(harness.daemonLog())")
+            }
+            harness.cleanUp()
+        }
+        _harness = nil
+        super.tearDown()
+    }
+
+    // MARK: Helpers
+
+    /// Parses one line of output as JSON, failing the test with the line if it does not parse.
+    func parseJSON(_ text: String, _ what: String = "output", file: StaticString = #filePath, line: UInt = #line) throws -> JSON {
+        do {
+            return try JSON.parse(text)
+        } catch {
+            XCTFail("\(what) is not JSON (\(error)): \(text)", file: file, line: line)
+            throw error
+        }
+    }
+
+    /// Submits `plan` with the CLI (`submit PLAN --json`, no waiting) and returns the job id.
+    func submit(_ plan: String, _ extra: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let result = try harness.cli(["submit", plan, "--json"] + extra)
+        XCTAssertEqual(result.status, 0, "submit failed: \(result)", file: file, line: line)
+        let job = try parseJSON(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --json output", file: file, line: line)
+        return try XCTUnwrap(job["id"]?.stringValue, "submit --json printed no id: \(result)", file: file, line: line)
+    }
+
+    /// The events of `kind` among `events`.
+    func events(_ events: [JSON], kind: String, role: String? = nil) -> [JSON] {
+        events.filter { $0["kind"]?.stringValue == kind && (role == nil || $0["role"]?.stringValue == role) }
+    }
+
+    /// A readable dump of a transcript for failure messages.
+    func dump(_ events: [JSON]) -> String {
+        events.map { e in
+            "\(e["seq"]?.intValue ?? -1) \(e["kind"]?.stringValue ?? "?") role=\(e["role"]?.stringValue ?? "-") step=\(e["step"]?.intValue.map(String.init) ?? "-") attempt=\(e["attempt"]?.intValue.map(String.init) ?? "-") call=\(e["call"]?.stringValue ?? "-") \(String((e["payload"]?.encoded ?? "").prefix(200)))"
+        }.joined(separator: "\n")
+    }
+
+    /// Asserts that `events` are numbered 1, 2, 3... without gaps, the way a full transcript must be.
+    func assertContiguous(_ events: [JSON], from first: Int = 1, file: StaticString = #filePath, line: UInt = #line) {
+        let seqs = events.compactMap { $0["seq"]?.intValue }
+        XCTAssertEqual(seqs.count, events.count, "every event has a seq", file: file, line: line)
+        XCTAssertEqual(seqs, Array(first..<(first + seqs.count)), "seq numbers run without gaps from \(first)", file: file, line: line)
+    }
+}
