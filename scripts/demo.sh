@@ -17,10 +17,11 @@ for _ in $(seq 100); do "$agentd" status >/dev/null 2>&1 && break; sleep 0.1; do
 "$agentd" status
 
 echo
-echo "== agentd submit plans/demo.yaml --watch"
+echo "== agentd submit plans/demo.yaml, then agentd watch"
+id=$("$agentd" submit plans/demo.yaml --goal "write release notes for agentd 0.1")
+echo "submitted job $id"
 status=0
-"$agentd" submit plans/demo.yaml --goal "write release notes for agentd 0.1" --watch || status=$?
-id=$("$agentd" ls --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+"$agentd" watch "$id" || status=$?
 
 echo
 echo "== agentd transcript $id"

@@ -73,6 +73,7 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError("cannot open the database \(dbPath): \(error)")
         }
         writer.start()
+        loop.spinHint = { [writer] in writer.hasInFlight }
 
         let state = ServeState()
         loop.execute { [self] in

@@ -246,7 +246,7 @@ public final class Engine: @unchecked Sendable {
         }
         entry.task = Task(executorPreference: loop) { [self] in
             let outcome = await runner.run()
-            ended(entry, outcome)
+            ended(entry, runner, outcome)
         }
     }
 
@@ -281,7 +281,7 @@ public final class Engine: @unchecked Sendable {
         return base! + "/" + path
     }
 
-    private func ended(_ entry: ActiveJob, _ outcome: JobRunner.Outcome) {
+    private func ended(_ entry: ActiveJob, _ runner: JobRunner, _ outcome: JobRunner.Outcome) {
         running -= 1
         entry.timer?.close()
         entry.timer = nil
@@ -289,13 +289,17 @@ public final class Engine: @unchecked Sendable {
         entry.runner = nil
         bus.unregister(jobID: entry.record.id)
         switch outcome {
-        case let .finished(status, reason):
-            entry.record.status = status
-            entry.record.reason = reason
-            entry.record.finishedAt = clock.nowMillis()
+        case let .finished(status, reason, at):
+            entry.record.startedAt = runner.startedAt ?? entry.record.startedAt
+            if status != .cancelled {
+                // A cancellation was recorded (and announced) by `cancel`.
+                entry.record.status = status
+                entry.record.reason = reason
+                entry.record.finishedAt = at
+                hub.finished(entry.record)
+            }
             active[entry.record.id] = nil
             finishedCount += 1
-            hub.finished(jobID: entry.record.id, status: status, reason: reason)
             logger.info("job finished", metadata: ["job.id": "\(entry.record.id)", "job.status": "\(status.rawValue)"])
         case .suspended:
             // Left as recorded; the next start resumes it.
@@ -316,25 +320,31 @@ public final class Engine: @unchecked Sendable {
     public func cancel(_ id: String) async throws(RPCError) -> JobRecord {
         guard let entry = active[id] else { return try await requireStoredJob(id) }
         if entry.record.status.isTerminal { return entry.record }
+        if entry.runner?.isFinalizing == true {
+            // The runner is writing the job's final state: report that instead.
+            return try await wait(id)
+        }
         let from = entry.record.status
         entry.record.status = .cancelled
         entry.record.reason = "cancelled by request"
         entry.runner?.requestStop(.cancelled)
         entry.task?.cancel()
+        let events: [EventRecord]
         do {
-            _ = try await entry.log.append(
+            events = try await entry.log.append(
                 [EventDraft(EventKind.jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])],
                 ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
         } catch {
             throw .storage("\(error)")
         }
-        entry.record.finishedAt = clock.nowMillis()
+        entry.record.finishedAt = events.last?.at
+        if let runner = entry.runner { entry.record.startedAt = runner.startedAt }
         if entry.runner == nil {
             // Never started: nothing else will finish it.
             active[id] = nil
             finishedCount += 1
         }
-        hub.finished(jobID: id, status: .cancelled, reason: entry.record.reason)
+        hub.finished(entry.record)
         return entry.record
     }
 
@@ -386,7 +396,7 @@ public final class Engine: @unchecked Sendable {
     /// Returns once the job is terminal.
     public func wait(_ id: String) async throws(RPCError) -> JobRecord {
         if active[id] != nil {
-            let _: Void = await withUnsafeContinuation { c in hub.wait(jobID: id) { _, _ in c.resume() } }
+            return await withUnsafeContinuation { c in hub.wait(jobID: id) { c.resume(returning: $0) } }
         }
         return try await job(id)
     }

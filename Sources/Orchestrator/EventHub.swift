@@ -17,7 +17,7 @@ final class EventHub: @unchecked Sendable {
     }
 
     private var subscribers: [String: [Subscription]] = [:]
-    private var waiters: [String: [(JobStatus, String?) -> Void]] = [:]
+    private var waiters: [String: [(JobRecord) -> Void]] = [:]
 
     var subscriberCount: Int { subscribers.values.reduce(0) { $0 + $1.count } }
 
@@ -40,13 +40,13 @@ final class EventHub: @unchecked Sendable {
         }
     }
 
-    /// Calls `waiter` once the job reaches a terminal state.
-    func wait(jobID: String, _ waiter: @escaping (JobStatus, String?) -> Void) {
+    /// Calls `waiter` with the job's committed final record once it reaches a terminal state.
+    func wait(jobID: String, _ waiter: @escaping (JobRecord) -> Void) {
         waiters[jobID, default: []].append(waiter)
     }
 
-    func finished(jobID: String, status: JobStatus, reason: String?) {
-        guard let list = waiters.removeValue(forKey: jobID) else { return }
-        for w in list { w(status, reason) }
+    func finished(_ job: JobRecord) {
+        guard let list = waiters.removeValue(forKey: job.id) else { return }
+        for w in list { w(job) }
     }
 }

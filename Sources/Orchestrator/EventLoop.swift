@@ -27,6 +27,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     private struct Pending {
         var items: [Work] = []
+        /// Mirrors `items.count` for lock-free polling while spinning.
+        let queued = AtomicCounter()
         /// A wake-up is requested or the drain is running: further work needs no new `uv_async_send`.
         var awake = false
         var closed = false
@@ -39,6 +41,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     private let threadID = Mutex<pthread_t?>(nil)
     private let finished = Mutex(false)
     private var thread: pthread_t?
+    /// Says whether work is about to arrive (see `drain`). Set before `start()`.
+    public var spinHint: (@Sendable () -> Bool)?
+    private let spinNanos: UInt64 = 150_000
 
     public init() {
         uv = .allocate(capacity: 1)
@@ -144,6 +149,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         let wake = pending.withLock { p -> Bool in
             if p.closed { return false }
             p.items.append(work)
+            p.queued.increment()
             if p.awake { return false }
             p.awake = true
             return true
@@ -152,34 +158,72 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     }
 
     /// Runs queued work. Loop thread only.
+    ///
+    /// When the queue empties while `spinHint` says an answer is imminent (a store commit in flight),
+    /// the loop polls for up to `spinNanos` before returning to `epoll_wait`: a commit takes tens of
+    /// microseconds, and sleeping through it would add a wake-up to every write a job waits on.
     fileprivate func drain() {
         let serial = asUnownedSerialExecutor()
         let task = asUnownedTaskExecutor()
-        for round in 0..<16 {
+        var rounds = 0
+        while true {
             let batch = pending.withLock { p -> [Work] in
-                if p.items.isEmpty {
-                    p.awake = false
-                    return []
-                }
                 let b = p.items
                 p.items = []
-                p.items.reserveCapacity(b.count)
+                p.queued.reset()
                 return b
             }
-            if batch.isEmpty { return }
+            if batch.isEmpty {
+                if spinForWork() { continue }
+                let done = pending.withLock { p -> Bool in
+                    guard p.items.isEmpty else { return false }
+                    p.awake = false
+                    return true
+                }
+                if done { return }
+                continue
+            }
             for work in batch {
                 switch work {
                 case let .job(job): job.runSynchronously(isolatedTo: serial, taskExecutor: task)
                 case let .closure(body): body()
                 }
             }
-            if round == 15 {
+            rounds += 1
+            if rounds == 16 {
                 // Still busy: come back after the loop has polled I/O.
-                let more = pending.withLock { !$0.items.isEmpty && !$0.closed }
-                if more { uv_async_send(wakeup) } else { pending.withLock { $0.awake = false } }
+                let more = pending.withLock { p -> Bool in
+                    if p.items.isEmpty || p.closed {
+                        p.awake = false
+                        return false
+                    }
+                    return true
+                }
+                if more { uv_async_send(wakeup) }
+                return
             }
         }
     }
+
+    private func spinForWork() -> Bool {
+        guard let hint = spinHint, hint() else { return false }
+        let queued = pending.withLock { $0.queued }
+        let until = monotonicNanos() + spinNanos
+        while monotonicNanos() < until {
+            if queued.current > 0 { return true }
+            if !hint() { return false }
+        }
+        return false
+    }
+}
+
+/// A shareable atomic counter (an `Atomic` cannot be copied out of the lock that guards `Pending`).
+final class AtomicCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func increment() { value.add(1, ordering: .releasing) }
+    func reset() { value.store(0, ordering: .relaxed) }
+    var current: Int { value.load(ordering: .acquiring) }
 }
 
 private func eventLoopWakeup(_ handle: UnsafeMutablePointer<uv_async_t>?) {

@@ -97,7 +97,11 @@ final class JobLog: @unchecked Sendable {
                 callID: d.callID, payload: d.payload))
             nextSeq += 1
         }
-        var all = ops
+        // A status change is stamped with the same time as the events written with it.
+        var all = ops.map { op -> WriteOp in
+            if case let .setStatus(jobID, status, reason, _) = op { return .setStatus(jobID: jobID, status: status, reason: reason, at: now) }
+            return op
+        }
         all.append(contentsOf: records.map(WriteOp.append))
         try await writer.write(all)
         publish(records)

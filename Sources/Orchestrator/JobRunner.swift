@@ -30,7 +30,8 @@ final class JobRunner: @unchecked Sendable {
 
     /// How the run ended.
     enum Outcome: Equatable {
-        case finished(JobStatus, String?)
+        /// The terminal status, its reason and when it was recorded.
+        case finished(JobStatus, String?, at: Int64)
         /// The daemon is stopping: the job stays `running` and resumes at the next start.
         case suspended
     }
@@ -45,6 +46,10 @@ final class JobRunner: @unchecked Sendable {
     private let prompts: Prompts
     private let bus: Bus
     private(set) var stop: Stop?
+    /// When the job's `running` state was recorded.
+    private(set) var startedAt: Int64?
+    /// Set just before the terminal state is written: from then on a cancellation is too late.
+    private(set) var isFinalizing = false
     private var callCount = 0
     private let wasRunning: Bool
 
@@ -76,17 +81,19 @@ final class JobRunner: @unchecked Sendable {
             if log.isReplaying || wasRunning {
                 _ = try await log.append([EventDraft("job.resumed", payload: ["replaying_events": .int(log.nextSeq - 1)])])
             }
-            try await log.emit(
+            let (running, _) = try await log.emit(
                 EventDraft(EventKind.jobState, payload: ["from": "queued", "to": "running"]),
-                ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: log.now())])
+                ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)])
+            startedAt = running.at
             let (status, reason) = try await execute()
             if !keepsReply { throw CallAbandoned() }
-            try await log.emit(
+            isFinalizing = true
+            let (final, _) = try await log.emit(
                 EventDraft(EventKind.jobState, payload: .object([
                     ("from", "running"), ("to", .string(status.rawValue)), ("reason", reason.map(JSON.string) ?? .null),
                 ])),
-                ops: [.setStatus(jobID: job.id, status: status, reason: reason, at: log.now())])
-            return .finished(status, reason)
+                ops: [.setStatus(jobID: job.id, status: status, reason: reason, at: 0)])
+            return .finished(status, reason, at: final.at)
         } catch let failure as Failure {
             return await finishFailed(failure.reason)
         } catch is CallAbandoned {
@@ -101,7 +108,7 @@ final class JobRunner: @unchecked Sendable {
 
     private func abandoned() async -> Outcome {
         switch stop {
-        case .cancelled?: return .finished(.cancelled, "cancelled by request")
+        case .cancelled?: return cancelledByRequest
         case .timedOut?: return await writeFailed("job exceeded its time limit of \(plan.policy.jobTimeoutSeconds)s")
         case .shutdown?, .forced?, nil: return .suspended
         }
@@ -109,20 +116,24 @@ final class JobRunner: @unchecked Sendable {
 
     /// A failure the job's own history determined: recorded unless the job was cancelled meanwhile.
     private func finishFailed(_ reason: String) async -> Outcome {
-        if stop == .cancelled { return .finished(.cancelled, "cancelled by request") }
+        if stop == .cancelled { return cancelledByRequest }
         return await writeFailed(reason)
     }
 
     private func writeFailed(_ reason: String) async -> Outcome {
+        isFinalizing = true
         do {
-            try await log.emit(
+            let (final, _) = try await log.emit(
                 EventDraft(EventKind.jobState, payload: ["from": "running", "to": "failed", "reason": .string(reason)]),
-                ops: [.setStatus(jobID: job.id, status: .failed, reason: reason, at: log.now())])
+                ops: [.setStatus(jobID: job.id, status: .failed, reason: reason, at: 0)])
+            return .finished(.failed, reason, at: final.at)
         } catch {
             return .suspended
         }
-        return .finished(.failed, reason)
     }
+
+    /// The engine recorded the cancellation (and its time) itself.
+    private var cancelledByRequest: Outcome { .finished(.cancelled, "cancelled by request", at: 0) }
 
     private func checkLive() async throws {
         if !live { throw CallAbandoned() }

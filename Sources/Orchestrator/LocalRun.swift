@@ -23,6 +23,7 @@ public enum LocalRun {
             throw DaemonError("cannot open the database \(databasePath): \(error)")
         }
         writer.start()
+        loop.spinHint = { [writer] in writer.hasInFlight }
         let outcome = Outcome()
         loop.execute {
             let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger)

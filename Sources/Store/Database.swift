@@ -50,6 +50,8 @@ public final class Database {
         }
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
+        try execute("PRAGMA cache_size=-65536")
+        try execute("PRAGMA mmap_size=268435456")
     }
 
     deinit {

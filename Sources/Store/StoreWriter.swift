@@ -42,6 +42,15 @@ public final class StoreWriter: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var queue: [Request] = []
+    /// Requests queued and not yet taken by the writer; read without the lock while spinning.
+    private let queuedCount = Atomic<Int>(0)
+    /// Requests submitted whose completion has not been delivered yet.
+    private let inFlightCount = Atomic<Int>(0)
+    /// Whether the writer sleeps on `condition` (only then does `submit` signal it).
+    private var sleeping = false
+    /// How long the writer polls for more work after a commit before it sleeps. A job's next write
+    /// usually arrives within tens of microseconds, well before a sleeping thread would wake up.
+    private let spinNanos: UInt64 = 200_000
     private var stopping = false
     private var stopped = false
     private let stats = Mutex(Stats())
@@ -105,7 +114,9 @@ public final class StoreWriter: @unchecked Sendable {
             return
         }
         queue.append(Request(ops: ops, done: done))
-        if queue.count == 1 { condition.signal() }
+        inFlightCount.add(1, ordering: .relaxed)
+        queuedCount.add(1, ordering: .releasing)
+        if sleeping { condition.signal() }
         condition.unlock()
     }
 
@@ -121,6 +132,7 @@ public final class StoreWriter: @unchecked Sendable {
     public func close() {
         condition.lock()
         stopping = true
+        queuedCount.add(1, ordering: .releasing)
         condition.signal()
         while !stopped { condition.wait() }
         condition.unlock()
@@ -129,11 +141,21 @@ public final class StoreWriter: @unchecked Sendable {
 
     public var currentStats: Stats { stats.withLock { $0 } }
 
+    /// Whether some request's completion is still to come. Lock-free; any thread.
+    public var hasInFlight: Bool { inFlightCount.load(ordering: .relaxed) > 0 }
+
     private func run() {
         while true {
+            let spinUntil = monotonicNanos() + spinNanos
+            while queuedCount.load(ordering: .acquiring) == 0 && monotonicNanos() < spinUntil {}
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
+            while queue.isEmpty && !stopping {
+                sleeping = true
+                condition.wait()
+                sleeping = false
+            }
             let batch = queue
+            queuedCount.subtract(batch.count, ordering: .relaxed)
             queue.removeAll(keepingCapacity: true)
             let finished = batch.isEmpty && stopping
             if finished {
@@ -159,6 +181,7 @@ public final class StoreWriter: @unchecked Sendable {
                 $0.requests += batch.count
                 $0.events += events
             }
+            inFlightCount.subtract(batch.count, ordering: .relaxed)
             deliver(batch.map(\.done), [StoreError?](repeating: nil, count: batch.count))
         } catch {
             try? db.execute("ROLLBACK")
@@ -167,6 +190,7 @@ public final class StoreWriter: @unchecked Sendable {
                     $0.failures += 1
                     $0.lastError = error.description
                 }
+                inFlightCount.subtract(1, ordering: .relaxed)
                 deliver([batch[0].done], [error])
                 return
             }
