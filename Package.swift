@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Orchestrator", "Agents", "Store",
+                "Orchestrator", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

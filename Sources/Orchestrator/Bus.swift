@@ -54,7 +54,7 @@ final class Bus: @unchecked Sendable {
         }
         if startedWasRecorded {
             _ = try await log.append([EventDraft(
-                "call.restarted", role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                EventKind.callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                 payload: ["reason": "the daemon stopped before this call completed; it is made again"])])
         }
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }

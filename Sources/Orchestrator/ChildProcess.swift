@@ -69,6 +69,8 @@ public final class ChildProcess: @unchecked Sendable {
         exitStatus: -1, termSignal: 0, stdout: [], stderr: [], stdoutTruncated: false, stderrTruncated: false,
         timedOut: false, cancelled: false)
     private var openStreams = 2
+    /// Whether the stdin pipe is still open (it is closed as soon as the request is written).
+    private var stdinOpen = true
     private var exited = false
     private var continuation: UnsafeContinuation<Result<ProcessResult, LoopError>, Never>?
     private var pid: Int32 = 0
@@ -149,7 +151,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     private func writeStdin() {
         guard !options.stdin.isEmpty else {
-            closeAndFree(stdinPipe)
+            closeStdin()
             return
         }
         let request = allocateHandle(uv_write_t.self)
@@ -161,14 +163,23 @@ public final class ChildProcess: @unchecked Sendable {
             guard let req else { return }
             req.pointee.data?.deallocate()
             // stdin is done once written: close it so the child sees EOF.
-            if let stream = req.pointee.handle { closeStreamOnly(stream) }
+            let child = child(of: UnsafeMutableRawPointer(req.pointee.handle))
             UnsafeMutableRawPointer(req).deallocate()
+            child?.closeStdin()
         }
         if rc != 0 {
             bytes.deallocate()
             UnsafeMutableRawPointer(request).deallocate()
-            closeAndFree(stdinPipe)
+            closeStdin()
         }
+    }
+
+    /// Closes the stdin pipe once; its memory is freed in libuv's close callback.
+    fileprivate func closeStdin() {
+        guard stdinOpen else { return }
+        stdinOpen = false
+        stdinPipe.pointee.data = nil
+        closeAndFree(stdinPipe)
     }
 
     /// Kills the child's whole process group.
@@ -216,7 +227,8 @@ public final class ChildProcess: @unchecked Sendable {
     private func closeHandles() {
         timer?.close()
         timer = nil
-        for pipe in [stdinPipe, stdoutPipe, stderrPipe] {
+        closeStdin()
+        for pipe in [stdoutPipe, stderrPipe] {
             pipe.pointee.data = nil
             closeAndFree(pipe)
         }
@@ -229,13 +241,6 @@ public final class ChildProcess: @unchecked Sendable {
         self.continuation = nil
         Unmanaged.passUnretained(self).release()
         continuation?.resume(returning: outcome)
-    }
-}
-
-private func closeStreamOnly(_ stream: UnsafeMutablePointer<uv_stream_t>) {
-    let handle = UnsafeMutableRawPointer(stream).assumingMemoryBound(to: uv_handle_t.self)
-    if uv_is_closing(handle) == 0 {
-        uv_close(handle) { h in UnsafeMutableRawPointer(h)?.deallocate() }
     }
 }
 

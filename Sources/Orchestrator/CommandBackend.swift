@@ -15,12 +15,9 @@ struct CommandBackend: ModelBackend {
     let baseDirectory: String?
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
-        var payload = request.json
-        payload = payload.setting("job", .string(request.context.jobID))
-        payload = payload.setting("goal", .string(request.context.goal))
-        payload = payload.setting("reask", .int(request.context.reask))
+        // Exactly the request the transcript records.
         var stdin = [UInt8]()
-        payload.write(to: &stdin)
+        request.json.write(to: &stdin)
         stdin.append(0x0A)
         let result: ProcessResult
         do {
@@ -35,6 +32,9 @@ struct CommandBackend: ModelBackend {
         if result.timedOut { throw ModelCallError(.timeout, "model command timed out after \(spec.timeoutSeconds)s", stderr: stderr) }
         guard result.succeeded else {
             throw ModelCallError(.exit, "model command failed: \(result.summary(timeoutSeconds: spec.timeoutSeconds))", stderr: stderr)
+        }
+        guard result.stdout.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
+            throw ModelCallError(.badReply, "model command printed nothing on stdout", stderr: stderr)
         }
         let reply: JSON
         do {

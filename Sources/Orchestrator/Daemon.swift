@@ -54,6 +54,7 @@ public final class Daemon: @unchecked Sendable {
         let dbPath = configuration.databasePath
         try Paths.ensureDirectory(Paths.directory(of: socketPath), private: true)
         try Paths.ensureDirectory(Paths.directory(of: dbPath), private: false)
+        Self.closeInheritedDescriptorsOnExec()
         let lock = try DatabaseLock(databasePath: dbPath)
         defer { lock.release() }
         try Paths.clearStaleSocket(socketPath)
@@ -148,6 +149,24 @@ public final class Daemon: @unchecked Sendable {
             state.listener?.closeConnections()
             state.signals.forEach { $0.close() }
             loop.shutdown()
+        }
+    }
+
+    /// Marks every descriptor the daemon inherited (beyond stdio) close-on-exec, so model and tool
+    /// processes never hold the daemon's parent's sockets or files open.
+    static func closeInheritedDescriptorsOnExec() {
+        guard let dir = opendir("/proc/self/fd") else { return }
+        defer { closedir(dir) }
+        var fds: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let fd = Int32(name), fd > 2 { fds.append(fd) }
+        }
+        for fd in fds {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
         }
     }
 }

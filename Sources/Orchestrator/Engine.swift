@@ -89,14 +89,15 @@ public final class Engine: @unchecked Sendable {
     public func recover(_ jobs: [Unfinished]) {
         loop.assertInLoop()
         for job in jobs {
+            let lastSeq = job.events.last?.seq ?? 0
             let plan: Plan
             do {
                 plan = try PlanLibrary.fromSnapshot(job.record.plan)
             } catch {
-                logger.error("cannot recover job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
+                logger.error("cannot resume job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
+                failUnresumable(job.record, lastSeq: lastSeq, reason: "cannot resume: the stored plan does not load: \(error)")
                 continue
             }
-            let lastSeq = job.events.last?.seq ?? 0
             let entry = ActiveJob(record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
             entry.durable = true
             active[job.record.id] = entry
@@ -105,6 +106,20 @@ public final class Engine: @unchecked Sendable {
         }
         if !jobs.isEmpty { logger.info("recovered unfinished jobs", metadata: ["jobs": "\(jobs.count)"]) }
         pump()
+    }
+
+    /// Records that a recovered job cannot go on, so it does not stay `running` forever.
+    private func failUnresumable(_ record: JobRecord, lastSeq: Int, reason: String) {
+        let log = makeLog(jobID: record.id, lastSeq: lastSeq, recorded: [])
+        Task(executorPreference: loop) { [logger] in
+            do {
+                _ = try await log.append(
+                    [EventDraft(EventKind.jobState, payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])],
+                    ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
+            } catch {
+                logger.error("cannot record the failure of an unresumable job", metadata: ["job.id": "\(record.id)", "error": "\(error)"])
+            }
+        }
     }
 
     private func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
@@ -201,7 +216,6 @@ public final class Engine: @unchecked Sendable {
                     let error: StoreError? = await withUnsafeContinuation { c in entry.durableWaiters.append { c.resume(returning: $0) } }
                     if let error { throw .storage(error.description) }
                 }
-                return entry.record
             }
             return try await storedJob(id)
         }
@@ -255,7 +269,11 @@ public final class Engine: @unchecked Sendable {
         for (name, model) in entry.plan.models {
             switch model.backend {
             case let .scripted(script): backends[name] = ScriptedBackend(script: script)
-            case let .command(spec): backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
+            case var .command(spec):
+                // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
+                spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
+                spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
             }
         }
         let executor = loop.asUnownedSerialExecutor()
@@ -403,18 +421,21 @@ public final class Engine: @unchecked Sendable {
 
     /// Streams a job's committed events after `since` to `deliver`, history first, then live, in
     /// `seq` order without gaps or repeats; returns the job once it is terminal and everything up to
-    /// its final event was delivered. `isOpen` is polled so a closed connection ends the watch.
+    /// its final event was delivered. `whenClosed` registers what ends the watch early (the client's
+    /// connection closing), so an abandoned watch holds nothing.
     public func watch(
-        _ id: String, since: Int, deliver: @escaping (EventRecord) -> Void, isOpen: @escaping () -> Bool
+        _ id: String, since: Int, deliver: @escaping (EventRecord) -> Void,
+        whenClosed: (@escaping () -> Void) -> Void = { _ in }
     ) async throws(RPCError) -> JobRecord {
-        var record = try await job(id)
+        let record = try await job(id)
         var lastSent = since
         var buffered: [EventRecord] = []
         var live = false
+        var closed = false
         var finished: UnsafeContinuation<Void, Never>?
         var terminalSeen = record.status.isTerminal
         let subscription = hub.subscribe(jobID: id) { event in
-            guard isOpen() else { return }
+            guard !closed else { return }
             if !live {
                 buffered.append(event)
                 return
@@ -422,35 +443,35 @@ public final class Engine: @unchecked Sendable {
             guard event.seq > lastSent else { return }
             lastSent = event.seq
             deliver(event)
-            if Self.isTerminal(event), let f = finished {
-                finished = nil
-                f.resume()
-            } else if Self.isTerminal(event) {
+            if Self.isTerminal(event) {
                 terminalSeen = true
+                finished?.resume()
+                finished = nil
             }
         }
         defer { hub.unsubscribe(subscription) }
+        whenClosed {
+            closed = true
+            finished?.resume()
+            finished = nil
+        }
         let history: [EventRecord]
         do {
             history = try await reader.read { try $0.events(jobID: id, afterSeq: since) }
         } catch {
             throw .storage(error.description)
         }
-        for event in history + buffered where event.seq > lastSent {
-            guard isOpen() else { break }
+        for event in history + buffered where event.seq > lastSent && !closed {
             lastSent = event.seq
             deliver(event)
             if Self.isTerminal(event) { terminalSeen = true }
         }
         buffered = []
         live = true
-        if !terminalSeen, active[id] != nil {
-            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                if terminalSeen { c.resume() } else { finished = c }
-            }
+        if !terminalSeen, !closed, active[id] != nil {
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in finished = c }
         }
-        record = try await job(id)
-        return record
+        return try await job(id)
     }
 
     private static func isTerminal(_ event: EventRecord) -> Bool {

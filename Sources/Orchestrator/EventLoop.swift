@@ -44,6 +44,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// Says whether work is about to arrive (see `drain`). Set before `start()`.
     public var spinHint: (@Sendable () -> Bool)?
     private let spinNanos: UInt64 = 150_000
+    /// Spin opportunities to skip after a spin that found nothing. Loop thread only.
+    private var spinBackoff = 0
 
     public init() {
         uv = .allocate(capacity: 1)
@@ -207,12 +209,19 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     private func spinForWork() -> Bool {
         guard let hint = spinHint, hint() else { return false }
+        if spinBackoff > 0 {
+            spinBackoff -= 1
+            return false
+        }
         let queued = pending.withLock { $0.queued }
         let until = monotonicNanos() + spinNanos
         while monotonicNanos() < until {
             if queued.current > 0 { return true }
             if !hint() { return false }
         }
+        // The answer took longer than a spin (a large commit): stop spinning for a while so a busy
+        // daemon does not burn the CPU its writer needs.
+        spinBackoff = 8
         return false
     }
 }

@@ -40,7 +40,7 @@ struct ReplayDivergence: Error, CustomStringConvertible {
 final class JobLog: @unchecked Sendable {
     /// Kinds the runner's deterministic sequence does not include: written at submission, or only by
     /// recovery.
-    static let notFromRunner: Set<String> = [EventKind.jobSubmitted, "job.resumed", "call.restarted"]
+    static let notFromRunner: Set<String> = [EventKind.jobSubmitted, EventKind.jobResumed, EventKind.callRestarted]
 
     let jobID: String
     private let writer: StoreWriter
@@ -49,6 +49,9 @@ final class JobLog: @unchecked Sendable {
     private(set) var nextSeq: Int
     private var recorded: [EventRecord]
     private var cursor = 0
+    /// Set when a write failed: the log's numbering no longer matches the store, so every later
+    /// write fails too and the job stops; the next start resumes it from what was committed.
+    private var failed: (any Error)?
 
     init(jobID: String, lastSeq: Int, recorded: [EventRecord], writer: StoreWriter, clock: any WallClock,
          publish: @escaping ([EventRecord]) -> Void)
@@ -88,6 +91,7 @@ final class JobLog: @unchecked Sendable {
 
     /// Writes events unconditionally (recovery notes, cancellation), committed before returning.
     func append(_ drafts: [EventDraft], ops: [WriteOp] = []) async throws -> [EventRecord] {
+        if let failed { throw failed }
         let now = clock.nowMillis()
         var records: [EventRecord] = []
         records.reserveCapacity(drafts.count)
@@ -103,7 +107,12 @@ final class JobLog: @unchecked Sendable {
             return op
         }
         all.append(contentsOf: records.map(WriteOp.append))
-        try await writer.write(all)
+        do {
+            try await writer.write(all)
+        } catch {
+            failed = error
+            throw error
+        }
         publish(records)
         return records
     }

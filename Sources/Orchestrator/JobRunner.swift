@@ -79,10 +79,12 @@ final class JobRunner: @unchecked Sendable {
     func run() async -> Outcome {
         do {
             if log.isReplaying || wasRunning {
-                _ = try await log.append([EventDraft("job.resumed", payload: ["replaying_events": .int(log.nextSeq - 1)])])
+                _ = try await log.append([EventDraft(EventKind.jobResumed, payload: ["replaying_events": .int(log.nextSeq - 1)])])
             }
+            var runningPayload: [(String, JSON)] = [("from", "queued"), ("to", "running")]
+            if let fixed = plan.steps { runningPayload.append(("steps", .array(fixed.map(JSON.string)))) }
             let (running, _) = try await log.emit(
-                EventDraft(EventKind.jobState, payload: ["from": "queued", "to": "running"]),
+                EventDraft(EventKind.jobState, payload: .object(runningPayload)),
                 ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)])
             startedAt = running.at
             let (status, reason) = try await execute()
@@ -208,7 +210,7 @@ final class JobRunner: @unchecked Sendable {
                 // Identical to a rejected output: not judged again as if it were new.
                 lastFeedback = same.feedback
                 try await log.emit(EventDraft(
-                    "attempt.duplicate", role: Role.actor.rawValue, step: index, attempt: attempt,
+                    EventKind.attemptDuplicate, role: Role.actor.rawValue, step: index, attempt: attempt,
                     payload: ["same_as_attempt": .int(same.attempt), "feedback": .string(same.feedback)]))
                 rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: same.feedback, suggestion: same.suggestion))
                 continue
@@ -276,7 +278,8 @@ final class JobRunner: @unchecked Sendable {
         switch plan.verifier {
         case let .model(spec):
             request = prompts.verifier(spec: spec, results: results, replan: replans)
-        case let .command(command):
+        case var .command(command):
+            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
             request = VerifierCommand.request(command, jobID: job.id, goal: job.goal, replan: replans)
             tries = 0  // a command's verdict is its exit status; running it again would not change it
         }

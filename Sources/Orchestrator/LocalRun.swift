@@ -30,7 +30,7 @@ public enum LocalRun {
             Task(executorPreference: loop) {
                 do throws(RPCError) {
                     let (job, _) = try await engine.submit(submission)
-                    outcome.job = try await engine.watch(job.id, since: 0, deliver: { onEvent($0.json) }, isOpen: { true })
+                    outcome.job = try await engine.watch(job.id, since: 0, deliver: { onEvent($0.json) })
                 } catch {
                     outcome.error = error
                 }

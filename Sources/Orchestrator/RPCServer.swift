@@ -71,11 +71,12 @@ public final class RPCServer: @unchecked Sendable {
         }
         let params = message["params"] ?? .object([])
         guard case .object = params else {
-            reply(connection, id: id ?? .null, error: .invalidParams("'params' must be an object"))
+            if let id { reply(connection, id: id, error: .invalidParams("'params' must be an object")) }
             return
         }
         guard let handler = Self.methods[method] else {
-            reply(connection, id: id ?? .null, error: .methodNotFound(method))
+            // A notification (no id) gets no reply, not even an error (JSON-RPC 2.0, section 4.1).
+            if let id { reply(connection, id: id, error: .methodNotFound(method)) }
             return
         }
         // A request without an id is a notification: run it, send nothing back.
@@ -170,7 +171,9 @@ public final class RPCServer: @unchecked Sendable {
         let job = try await engine.watch(id, since: since, deliver: { [unowned self, weak connection] event in
             guard let connection else { return }
             send(connection, .object([("jsonrpc", "2.0"), ("method", "job.event"), ("params", event.json)]))
-        }, isOpen: { [weak connection] in connection?.isOpen ?? false })
+        }, whenClosed: { [weak connection] handler in
+            if let connection { connection.whenClosed(handler) } else { handler() }
+        })
         return WireJob.json(job)
     }
 

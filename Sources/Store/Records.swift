@@ -101,6 +101,8 @@ public enum EventKind {
     public static let callStarted = "call.started"
     public static let callCompleted = "call.completed"
     public static let callFailed = "call.failed"
-    public static let stepPassed = "step.passed"
     public static let stepExhausted = "step.exhausted"
+    public static let attemptDuplicate = "attempt.duplicate"
+    public static let jobResumed = "job.resumed"
+    public static let callRestarted = "call.restarted"
 }

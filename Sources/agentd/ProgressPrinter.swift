@@ -33,10 +33,11 @@ struct ProgressPrinter {
             out.append(prefix + "queued     plan \(payload["plan"]?.stringValue ?? "?"): \(payload["goal"]?.stringValue ?? "")")
         case EventKind.jobState:
             let to = payload["to"]?.stringValue ?? "?"
+            if let fixed = payload["steps"]?.arrayValue { stepCount = fixed.count }
             var line = prefix + to
             if let reason = payload["reason"]?.stringValue { line = prefix + pad(to, 10) + " \(reason)" }
             out.append(line)
-        case "job.resumed":
+        case EventKind.jobResumed:
             out.append(prefix + "resumed    after a restart; completed calls are not made again")
         case EventKind.jobReplanned:
             let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -58,7 +59,7 @@ struct ProgressPrinter {
                     out.append("           \(m["role"]?.stringValue ?? "?"): \(oneLine(m["content"]?.stringValue ?? "", 300))")
                 }
             }
-        case "call.restarted":
+        case EventKind.callRestarted:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
         case EventKind.callCompleted:
             out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
@@ -69,7 +70,7 @@ struct ProgressPrinter {
             var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
             if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
-        case "attempt.duplicate":
+        case EventKind.attemptDuplicate:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again")
         case EventKind.stepExhausted:
             out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")

@@ -142,9 +142,9 @@ final class LifecycleTests: EndToEndTestCase {
         let interruptedCall = try XCTUnwrap(inFlight["call"]?.stringValue)
         XCTAssertEqual(counted(), ["step=0 attempt=0", "step=1 attempt=0"])
 
-        try harness.crash()
-        // A crash of the machine would take the model process with it; do the same to the orphan.
-        for orphan in ProcessTable.alive(containing: counter) { kill(orphan.pid, SIGKILL) }
+        // A crash of the machine would take the model process with it; the harness kills the orphan too.
+        let orphans = try harness.crash(killOrphans: true)
+        XCTAssertEqual(orphans.filter { $0.commandLine.contains(counter) }.count, 1, "the interrupted model process outlived the daemon")
         XCTAssertTrue(waitUntil(timeout: 5) { ProcessTable.alive(containing: counter).isEmpty })
 
         try harness.restart()
@@ -180,6 +180,42 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertEqual(self.events(events, kind: "call.completed", role: "actor").map { $0["step"]?.intValue ?? -1 }, [0, 1, 2])
         let show = try parseJSON(try harness.cli("show", id, "--json").stdout)
         XCTAssertEqual(show["completed_calls"]?["actor"]?.intValue, 3)
+    }
+
+    /// Clients that connect while a command model's call is in flight are still served after that
+    /// call's process exits, and the daemon survives it.
+    func testConnectionsOpenedDuringCommandCallSurviveItsEnd() throws {
+        try harness.start()
+        let plan = try harness.preparePlan("live-watch.yaml")
+        let gate = harness.dir + "/gate"
+        let id = try submit(plan)
+        try harness.waitForEvent(id, "actor call.started") {
+            $0["kind"]?.stringValue == "call.started" && $0["role"]?.stringValue == "actor"
+        }
+        XCTAssertTrue(waitUntil(timeout: 10) { !ProcessTable.alive(containing: gate).isEmpty }, "the actor's command runs")
+
+        // Several long-lived clients, connected while the call runs.
+        let connections = try (0..<16).map { _ in try harness.connect() }
+        for connection in connections { XCTAssertNotNil(try connection.call("daemon.status")["pid"]) }
+        FileManager.default.createFile(atPath: gate, contents: Data())
+        var dead: [String] = []
+        let waiter = connections[0]
+        do {
+            let job = try waiter.call("job.wait", ["id": .string(id)], timeout: 20)
+            XCTAssertEqual(job["status"]?.stringValue, "succeeded", "\(job.encoded)")
+        } catch {
+            dead.append("connection 0 (job.wait): \(error)")
+        }
+        for (i, connection) in connections.enumerated().dropFirst() {
+            do {
+                _ = try connection.call("daemon.status", timeout: 5)
+            } catch {
+                dead.append("connection \(i): \(error)")
+            }
+        }
+        let alive = harness.daemon?.isRunning == true && ProcessTable.entry(harness.daemonPID ?? 0)?.isAlive == true
+        XCTAssertTrue(alive, "the daemon is still running; log:\n\(harness.daemonLog())")
+        XCTAssertEqual(dead, [], "every connection opened during the call still serves after the call ended")
     }
 
     /// SIGTERM on an idle daemon: exit 0 and the socket file is removed.

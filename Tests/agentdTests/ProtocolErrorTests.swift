@@ -170,6 +170,24 @@ final class ProtocolErrorTests: EndToEndTestCase {
         XCTAssertNotNil(try harness.rpc("daemon.status")["pid"])
     }
 
+    /// `policy.call_timeout` bounds every agent call, including a command model that sets no
+    /// `timeout` of its own.
+    func testPolicyCallTimeoutBoundsCommandCall() throws {
+        try harness.start()
+        let plan = try harness.preparePlan("policy-call-timeout.yaml")
+        let started = Date()
+        let result = try harness.cli(["submit", plan, "--wait", "--json"], timeout: 20)
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(result.status, 1, "\(result)")
+        let job = try parseJSON(result.stdout)
+        XCTAssertEqual(job["status"]?.stringValue, "failed", "\(job.encoded)")
+        let events = try harness.events(try XCTUnwrap(job["id"]?.stringValue))
+        let failed = self.events(events, kind: "call.failed", role: "actor")
+        XCTAssertEqual(failed.count, 1, dump(events))
+        XCTAssertEqual(failed.first?["payload"]?["error"]?.stringValue, "timeout", "the call times out after 500ms: \(dump(failed))")
+        XCTAssertLessThan(elapsed, 4, "the job does not wait for the 5 s command")
+    }
+
     private func lineNumber(of text: String, in path: String) throws -> Int {
         let lines = try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n")
         return try XCTUnwrap(lines.firstIndex { $0.contains(text) }, "\(text) in \(path)") + 1

@@ -28,7 +28,6 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalidPlan(_ message: String) -> RPCError { RPCError(code: -32003, message: "invalid plan: \(message)") }
     public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
     public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
-    public static func conflict(_ message: String) -> RPCError { RPCError(code: -32006, message: message) }
 
     public var json: JSON {
         var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]

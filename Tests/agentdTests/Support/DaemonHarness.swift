@@ -231,10 +231,25 @@ final class DaemonHarness: @unchecked Sendable {
         return (process.terminationStatus, 0)
     }
 
-    /// SIGKILL, as a crash would: nothing is drained or cleaned up.
-    func crash() throws {
-        sendSignal(SIGKILL)
-        _ = try waitForExit(timeout: 10)
+    /// SIGKILL, as a crash would: nothing is drained or cleaned up. Model processes the daemon had
+    /// started survive it (they run in their own process groups); `killOrphans` kills them too.
+    /// Returns the orphans that were found.
+    @discardableResult
+    func crash(killOrphans: Bool = true) throws -> [ProcessTable.Entry] {
+        guard let daemon, daemon.isRunning else { throw HarnessError("crash: no daemon is running") }
+        let pid = daemon.processIdentifier
+        kill(pid, SIGKILL)
+        guard waitUntil(timeout: 10, { ProcessTable.entry(pid)?.isAlive != true }) else {
+            throw HarnessError("the daemon (pid \(pid)) survived SIGKILL")
+        }
+        // Foundation notices a child's exit only once every copy of its status pipe is closed, and the
+        // daemon's children inherit one: the orphans must go before `Process` reports the exit.
+        let orphans = ProcessTable.all().filter { $0.isAlive && $0.pid != pid && ($0.commandLine.contains(marker) || $0.commandLine.contains(dir)) }
+        if killOrphans {
+            for orphan in orphans { kill(orphan.pid, SIGKILL) }
+            _ = try waitForExit(timeout: 10)
+        }
+        return orphans
     }
 
     /// Starts a new daemon on the same socket and database.
@@ -369,9 +384,10 @@ final class DaemonHarness: @unchecked Sendable {
     func cleanUp() {
         if let daemon, daemon.isRunning {
             kill(daemon.processIdentifier, SIGKILL)
-            _ = try? Self.waitForExit(daemon, timeout: 10)
+            _ = waitUntil(timeout: 10) { ProcessTable.entry(daemon.processIdentifier)?.isAlive != true }
         }
         killLeftovers()
+        if let daemon { _ = try? Self.waitForExit(daemon, timeout: 10) }
         try? FileManager.default.removeItem(atPath: dir)
     }
 
