@@ -4,10 +4,12 @@ import Store
 /// The in-process message bus between a job's runner and its agents.
 ///
 /// A call travels as two persisted messages: the request (`call.started`, the full model request) is
-/// committed before the agent sees it, and the agent's reply (`call.completed` or `call.failed`, raw
-/// output and interpretation) is committed before the runner sees it.
+/// committed before the agent sees it; the agent's reply (`call.completed` or `call.failed`, raw
+/// output and interpretation) is committed together with the runner's next step, before anything
+/// that depends on it leaves the process.
 /// ```
-///   runner ──request──▶ [commit call.started] ──▶ Agent(role/job).handle ──reply──▶ [commit call.completed] ──▶ runner
+///   runner ──request──▶ [commit call.started] ──▶ Agent(role/job).handle ──reply──▶ runner
+///   runner ──next request──▶ [commit call.completed + next call.started] ──▶ next agent …
 /// ```
 /// On a recovered job a call whose reply is in the log is answered from the log and not made again; a
 /// call that started but never completed is made again (at least once), noted by `call.restarted`.
@@ -60,7 +62,10 @@ final class Bus: @unchecked Sendable {
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
         let reply = await agent.handle(request)
         guard keepsReply() else { throw CallAbandoned() }
-        try await log.emit(Self.completion(reply, id: id, context: c, callID: callID))
+        // The reply is written in the same transaction as whatever the runner does next with it (its
+        // next request, a state change), so nothing that depends on it leaves the process before it
+        // is durable, and a job's call costs one commit round trip instead of two.
+        try await log.emit(Self.completion(reply, id: id, context: c, callID: callID), deferred: true)
         return reply
     }
 

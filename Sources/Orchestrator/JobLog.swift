@@ -49,6 +49,9 @@ final class JobLog: @unchecked Sendable {
     private(set) var nextSeq: Int
     private var recorded: [EventRecord]
     private var cursor = 0
+    /// Deferred events (and their ops) waiting for the next write.
+    private var staged: [EventRecord] = []
+    private var stagedOps: [WriteOp] = []
     /// Set when a write failed: the log's numbering no longer matches the store, so every later
     /// write fails too and the job stops; the next start resumes it from what was committed.
     private var failed: (any Error)?
@@ -73,10 +76,16 @@ final class JobLog: @unchecked Sendable {
     /// The next recorded event, without consuming it.
     var nextRecorded: EventRecord? { isReplaying ? recorded[cursor] : nil }
 
-    /// Appends `draft` (with `ops` in the same transaction) and returns once committed; during replay
-    /// consumes the matching recorded event instead. Returns the event and whether it was replayed.
+    /// Appends `draft` (with `ops` in the same transaction); during replay consumes the matching
+    /// recorded event instead. Returns the event and whether it was replayed.
+    ///
+    /// Without `deferred`, returns once the event is committed. With `deferred`, the event is staged:
+    /// it gets its `seq` now and is written in the same transaction as the next `emit` or `append`
+    /// of this log — use it for what the runner only reads before its next step (an agent's reply, a
+    /// state change that precedes a call), never for anything that must be durable before something
+    /// leaves the process.
     @discardableResult
-    func emit(_ draft: EventDraft, ops: [WriteOp] = []) async throws -> (event: EventRecord, replayed: Bool) {
+    func emit(_ draft: EventDraft, ops: [WriteOp] = [], deferred: Bool = false) async throws -> (event: EventRecord, replayed: Bool) {
         if let next = nextRecorded {
             guard next.kind == draft.kind, next.callID == draft.callID else {
                 throw ReplayDivergence(
@@ -85,27 +94,35 @@ final class JobLog: @unchecked Sendable {
             cursor += 1
             return (next, true)
         }
+        if deferred {
+            if let failed { throw failed }
+            let record = makeRecord(draft, at: clock.nowMillis())
+            staged.append(record)
+            stagedOps.append(contentsOf: Self.stamp(ops, at: record.at))
+            return (record, false)
+        }
         let events = try await append([draft], ops: ops)
-        return (events[0], false)
+        return (events[events.count - 1], false)
     }
 
-    /// Writes events unconditionally (recovery notes, cancellation), committed before returning.
+    /// Writes staged events, if any, and returns once they are committed.
+    func flush() async throws {
+        if !staged.isEmpty { _ = try await append([]) }
+    }
+
+    /// Writes staged events and then `drafts` (with `ops`) in one transaction, and returns once it
+    /// is committed, with every event it wrote. Used directly for what is not part of the runner's
+    /// replayed sequence (submission, recovery notes, cancellation).
     func append(_ drafts: [EventDraft], ops: [WriteOp] = []) async throws -> [EventRecord] {
         if let failed { throw failed }
         let now = clock.nowMillis()
-        var records: [EventRecord] = []
-        records.reserveCapacity(drafts.count)
-        for d in drafts {
-            records.append(EventRecord(
-                jobID: jobID, seq: nextSeq, at: now, kind: d.kind, role: d.role, step: d.step, attempt: d.attempt,
-                callID: d.callID, payload: d.payload))
-            nextSeq += 1
-        }
-        // A status change is stamped with the same time as the events written with it.
-        var all = ops.map { op -> WriteOp in
-            if case let .setStatus(jobID, status, reason, _) = op { return .setStatus(jobID: jobID, status: status, reason: reason, at: now) }
-            return op
-        }
+        var records = staged
+        var all = stagedOps
+        staged = []
+        stagedOps = []
+        records.reserveCapacity(records.count + drafts.count)
+        for d in drafts { records.append(makeRecord(d, at: now)) }
+        all.append(contentsOf: Self.stamp(ops, at: now))
         all.append(contentsOf: records.map(WriteOp.append))
         do {
             try await writer.write(all)
@@ -115,5 +132,20 @@ final class JobLog: @unchecked Sendable {
         }
         publish(records)
         return records
+    }
+
+    private func makeRecord(_ d: EventDraft, at: Int64) -> EventRecord {
+        defer { nextSeq += 1 }
+        return EventRecord(
+            jobID: jobID, seq: nextSeq, at: at, kind: d.kind, role: d.role, step: d.step, attempt: d.attempt,
+            callID: d.callID, payload: d.payload)
+    }
+
+    /// A status change is stamped with the same time as the events written with it.
+    private static func stamp(_ ops: [WriteOp], at: Int64) -> [WriteOp] {
+        ops.map { op in
+            if case let .setStatus(jobID, status, reason, _) = op { return .setStatus(jobID: jobID, status: status, reason: reason, at: at) }
+            return op
+        }
     }
 }

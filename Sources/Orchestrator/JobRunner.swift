@@ -83,9 +83,10 @@ final class JobRunner: @unchecked Sendable {
             }
             var runningPayload: [(String, JSON)] = [("from", "queued"), ("to", "running")]
             if let fixed = plan.steps { runningPayload.append(("steps", .array(fixed.map(JSON.string)))) }
+            // Written with the first call's request: nothing happens in between.
             let (running, _) = try await log.emit(
                 EventDraft(EventKind.jobState, payload: .object(runningPayload)),
-                ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)])
+                ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)], deferred: true)
             startedAt = running.at
             let (status, reason) = try await execute()
             if !keepsReply { throw CallAbandoned() }
@@ -109,6 +110,8 @@ final class JobRunner: @unchecked Sendable {
     }
 
     private func abandoned() async -> Outcome {
+        // A reply that arrived before the stop is kept: write what is staged.
+        if stop != .forced { try? await log.flush() }
         switch stop {
         case .cancelled?: return cancelledByRequest
         case .timedOut?: return await writeFailed("job exceeded its time limit of \(plan.policy.jobTimeoutSeconds)s")

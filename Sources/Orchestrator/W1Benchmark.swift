@@ -22,6 +22,8 @@ public enum W1Benchmark {
         public var seconds: Double
         public var latenciesMs: [Double]
         public var peakRSSBytes: Int
+        /// User plus system CPU time the daemon used over the whole run.
+        public var daemonCPUSeconds: Double
         public var databaseBytes: Int
         public var floor: Floor
 
@@ -42,6 +44,7 @@ public enum W1Benchmark {
                 ("jobs_per_s", .number(round1(jobsPerSecond))), ("calls_per_s", .number(round1(callsPerSecond))),
                 ("p50_ms", .number(round3(percentile(50)))), ("p99_ms", .number(round3(percentile(99)))),
                 ("daemon_peak_rss_mb", .number(round1(Double(peakRSSBytes) / 1_048_576))),
+                ("daemon_cpu_ms_per_job", .number(round3(daemonCPUSeconds * 1000 / Double(max(jobs, 1))))),
                 ("db_bytes_per_job", .int(databaseBytes / max(jobs, 1))),
                 ("floor_jobs_per_s", .number(round1(floor.jobsPerSecond))),
                 ("floor_rows_per_s", .number(round1(floor.rowsPerSecond))),
@@ -83,7 +86,7 @@ public enum W1Benchmark {
         daemon.executableURL = URL(fileURLWithPath: agentd)
         daemon.arguments = [
             "serve", "--socket", socket, "--db", db, "--log-level", "warning",
-            "--max-running", mode == .seq ? "8" : "2048",
+            "--max-running", mode == .seq ? "8" : ProcessInfo.processInfo.environment["AGENTD_BENCH_MAX_RUNNING"] ?? "256",
         ]
         let daemonLog = FileHandle(forWritingAtPath: "/dev/null")
         daemon.standardOutput = daemonLog
@@ -100,6 +103,7 @@ public enum W1Benchmark {
         }
         let seconds = Double(monotonicNanos() - start) / 1e9
         let rss = peakRSS(pid: daemon.processIdentifier)
+        let daemonCPU = cpuSeconds(pid: daemon.processIdentifier)
         daemon.terminate()
         daemon.waitUntilExit()
         guard daemon.terminationStatus == 0 else {
@@ -110,8 +114,8 @@ public enum W1Benchmark {
         log("w1 \(mode.rawValue): floor…")
         let floor = try measureFloor(directory: dir, jobs: max(jobs, 1000), sample: sample)
         return Result(
-            mode: mode, jobs: jobs, seconds: seconds, latenciesMs: latencies, peakRSSBytes: rss, databaseBytes: bytes,
-            floor: floor)
+            mode: mode, jobs: jobs, seconds: seconds, latenciesMs: latencies, peakRSSBytes: rss, daemonCPUSeconds: daemonCPU,
+            databaseBytes: bytes, floor: floor)
     }
 
     private static func connect(socket: String, daemon: Process) throws -> RPCClient {
@@ -256,6 +260,17 @@ public enum W1Benchmark {
             return kb * 1024
         }
         return 0
+    }
+
+    /// utime + stime of a process, from /proc.
+    static func cpuSeconds(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime field 14, stime field 15 (1-based).
+        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return 0 }
+        return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     static func fileSize(_ path: String) -> Int {

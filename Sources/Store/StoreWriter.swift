@@ -145,9 +145,15 @@ public final class StoreWriter: @unchecked Sendable {
     public var hasInFlight: Bool { inFlightCount.load(ordering: .relaxed) > 0 }
 
     private func run() {
+        var lastBatch = 0
         while true {
-            let spinUntil = monotonicNanos() + spinNanos
-            while queuedCount.load(ordering: .acquiring) == 0 && monotonicNanos() < spinUntil {}
+            // Spin only after a small batch: that is a daemon waiting on each commit (a job's next
+            // step follows at once). After a large batch the next one is being built and spinning
+            // would only take CPU from the loop that builds it.
+            if lastBatch <= 2 {
+                let spinUntil = monotonicNanos() + spinNanos
+                while queuedCount.load(ordering: .acquiring) == 0 && monotonicNanos() < spinUntil {}
+            }
             condition.lock()
             while queue.isEmpty && !stopping {
                 sleeping = true
@@ -164,6 +170,7 @@ public final class StoreWriter: @unchecked Sendable {
             }
             condition.unlock()
             if finished { return }
+            lastBatch = batch.count
             commit(batch)
         }
     }

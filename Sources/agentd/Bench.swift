@@ -53,9 +53,9 @@ struct Bench: ParsableCommand {
                     emit(result.json.encoded)
                 } else {
                     emit(String(
-                        format: "w1 %@: %d jobs in %.2f s = %.0f jobs/s, %.0f agent calls/s; latency p50 %.2f ms, p99 %.2f ms; daemon peak RSS %.1f MiB; %d DB bytes/job; floor %.0f jobs/s (efficiency %.2f)",
+                        format: "w1 %@: %d jobs in %.2f s = %.0f jobs/s, %.0f agent calls/s; latency p50 %.2f ms, p99 %.2f ms; daemon peak RSS %.1f MiB, CPU %.3f ms/job; %d DB bytes/job; floor %.0f jobs/s (efficiency %.2f)",
                         mode.rawValue, count, result.seconds, result.jobsPerSecond, result.callsPerSecond, result.percentile(50),
-                        result.percentile(99), Double(result.peakRSSBytes) / 1_048_576, result.databaseBytes / count,
+                        result.percentile(99), Double(result.peakRSSBytes) / 1_048_576, result.daemonCPUSeconds * 1000 / Double(count), result.databaseBytes / count,
                         result.floor.jobsPerSecond, result.jobsPerSecond / result.floor.jobsPerSecond))
                 }
             }
