@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Nonisolated async functions run on their caller's executor (SE-0461): the store's and the bus's
+// async APIs then stay on the event loop when a loop-bound actor calls them, with no hop.
+let callerIsolation: [SwiftSetting] = [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+
 let package = Package(
     name: "agentd",
     platforms: [.macOS(.v14)],
@@ -25,21 +29,24 @@ let package = Package(
         ),
         .target(
             name: "Store",
-            dependencies: ["CSQLite"]
+            dependencies: ["CSQLite"],
+            swiftSettings: callerIsolation
         ),
         .target(
             name: "Agents",
             dependencies: [
                 "Store",
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            swiftSettings: callerIsolation
         ),
         .target(
             name: "Orchestrator",
             dependencies: [
                 "CLibUV", "Store", "Agents",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: callerIsolation
         ),
         .executableTarget(
             name: "agentd",

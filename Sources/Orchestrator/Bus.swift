@@ -42,6 +42,7 @@ final class Bus: @unchecked Sendable {
     func call(
         _ request: ModelRequest, to id: AgentID, callID: String, log: JobLog, mayStart: () -> Bool, keepsReply: () -> Bool
     ) async throws -> AgentReply {
+        assert(loop.inLoop, "the bus runs on the event loop")
         let c = request.context
         let started = EventDraft(
             EventKind.callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
@@ -61,6 +62,7 @@ final class Bus: @unchecked Sendable {
         }
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
         let reply = await agent.handle(request)
+        assert(loop.inLoop, "the bus runs on the event loop")
         guard keepsReply() else { throw CallAbandoned() }
         // The reply is written in the same transaction as whatever the runner does next with it (its
         // next request, a state change), so nothing that depends on it leaves the process before it

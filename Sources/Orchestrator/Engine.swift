@@ -244,7 +244,7 @@ public final class Engine: @unchecked Sendable {
     private var queuedCount: Int { queue.count - queueHead }
 
     private func start(_ entry: ActiveJob) {
-        let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus)
+        let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop)
         entry.runner = runner
         running += 1
         for agent in makeAgents(for: entry) { bus.register(agent) }
@@ -253,14 +253,13 @@ public final class Engine: @unchecked Sendable {
             let timer = LoopTimer(loop: loop)
             timer.start(after: UInt64(entry.plan.policy.jobTimeoutSeconds * 1000)) { [weak entry] in
                 guard let entry else { return }
-                entry.runner?.requestStop(.timedOut)
+                entry.runner?.stopOnLoop(.timedOut)
                 entry.task?.cancel()
             }
             entry.timer = timer
         }
-        entry.task = Task(executorPreference: loop) { [self] in
-            let outcome = await runner.run()
-            ended(entry, runner, outcome)
+        entry.task = Task { [self] in
+            await runner.run { outcome in ended(entry, runner, outcome) }
         }
     }
 
@@ -308,7 +307,7 @@ public final class Engine: @unchecked Sendable {
         bus.unregister(jobID: entry.record.id)
         switch outcome {
         case let .finished(status, reason, at):
-            entry.record.startedAt = runner.startedAt ?? entry.record.startedAt
+            entry.record.startedAt = runner.startedAtOnLoop ?? entry.record.startedAt
             if status != .cancelled {
                 // A cancellation was recorded (and announced) by `cancel`.
                 entry.record.status = status
@@ -338,14 +337,14 @@ public final class Engine: @unchecked Sendable {
     public func cancel(_ id: String) async throws(RPCError) -> JobRecord {
         guard let entry = active[id] else { return try await requireStoredJob(id) }
         if entry.record.status.isTerminal { return entry.record }
-        if entry.runner?.isFinalizing == true {
+        if entry.runner?.finalizingOnLoop == true {
             // The runner is writing the job's final state: report that instead.
             return try await wait(id)
         }
         let from = entry.record.status
         entry.record.status = .cancelled
         entry.record.reason = "cancelled by request"
-        entry.runner?.requestStop(.cancelled)
+        entry.runner?.stopOnLoop(.cancelled)
         entry.task?.cancel()
         let events: [EventRecord]
         do {
@@ -356,7 +355,7 @@ public final class Engine: @unchecked Sendable {
             throw .storage("\(error)")
         }
         entry.record.finishedAt = events.last?.at
-        if let runner = entry.runner { entry.record.startedAt = runner.startedAt }
+        if let runner = entry.runner { entry.record.startedAt = runner.startedAtOnLoop }
         if entry.runner == nil {
             // Never started: nothing else will finish it.
             active[id] = nil
@@ -507,7 +506,7 @@ public final class Engine: @unchecked Sendable {
     /// has stopped at a call boundary (their jobs stay `running` and resume at the next start).
     public func drain(_ done: @escaping () -> Void) {
         accepting = false
-        for entry in active.values { entry.runner?.requestStop(.shutdown) }
+        for entry in active.values { entry.runner?.stopOnLoop(.shutdown) }
         if running == 0 {
             done()
         } else {
@@ -519,7 +518,7 @@ public final class Engine: @unchecked Sendable {
     /// start) and kills their child processes.
     public func abandonInFlight() {
         for entry in active.values {
-            entry.runner?.requestStop(.forced)
+            entry.runner?.stopOnLoop(.forced)
             entry.task?.cancel()
         }
     }

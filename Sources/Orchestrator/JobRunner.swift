@@ -15,8 +15,8 @@ import Store
 /// recovered after a crash replays its log to the point where it stopped and goes on from there.
 /// Only the verifier decides success; an invalid verdict is recorded and asked again, never a pass.
 ///
-/// Loop thread only: `run()` is awaited from a task on the loop.
-final class JobRunner: @unchecked Sendable {
+/// An actor on the event loop: its steps, and the store and bus calls it makes, run on the loop thread.
+actor JobRunner {
     enum Stop: Equatable {
         /// By request; the engine records the cancellation.
         case cancelled
@@ -40,9 +40,9 @@ final class JobRunner: @unchecked Sendable {
         let reason: String
     }
 
-    let job: JobRecord
-    let plan: Plan
-    let log: JobLog
+    nonisolated let job: JobRecord
+    nonisolated let plan: Plan
+    nonisolated let log: JobLog
     private let prompts: Prompts
     private let bus: Bus
     private(set) var stop: Stop?
@@ -53,7 +53,12 @@ final class JobRunner: @unchecked Sendable {
     private var callCount = 0
     private let wasRunning: Bool
 
-    init(job: JobRecord, plan: Plan, log: JobLog, bus: Bus) {
+    private nonisolated let loop: EventLoop
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+
+    init(job: JobRecord, plan: Plan, log: JobLog, bus: Bus, loop: EventLoop) {
+        self.loop = loop
         self.job = job
         self.plan = plan
         self.log = log
@@ -75,6 +80,22 @@ final class JobRunner: @unchecked Sendable {
 
     /// Whether the reply of a call that was in flight is still recorded and acted on.
     private var keepsReply: Bool { stop == nil || stop == .shutdown }
+
+    // MARK: For the engine, on the loop thread
+
+    /// Asks the run to stop (see `requestStop`). Call on the loop thread.
+    nonisolated func stopOnLoop(_ reason: Stop) { assumeIsolated { $0.requestStop(reason) } }
+
+    /// Whether the terminal state is being written. Call on the loop thread.
+    nonisolated var finalizingOnLoop: Bool { assumeIsolated { $0.isFinalizing } }
+
+    /// When `running` was recorded. Call on the loop thread.
+    nonisolated var startedAtOnLoop: Int64? { assumeIsolated { $0.startedAt } }
+
+    /// Runs the job, then hands the outcome to `ended` on the loop.
+    func run(then ended: @Sendable (Outcome) -> Void) async {
+        ended(await run())
+    }
 
     func run() async -> Outcome {
         do {
