@@ -95,6 +95,11 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     private func start(_ continuation: UnsafeContinuation<Result<ProcessResult, LoopError>, Never>) {
+        if result.cancelled {
+            // Cancelled before it was spawned: never start it.
+            continuation.resume(returning: .success(result))
+            return
+        }
         self.continuation = continuation
         let ctx = Unmanaged.passRetained(self).toOpaque()  // released in finish()
         for pipe in [stdinPipe, stdoutPipe, stderrPipe] {

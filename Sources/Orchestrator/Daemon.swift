@@ -146,6 +146,7 @@ public final class Daemon: @unchecked Sendable {
         }
         engine.drain {
             deadline.close()
+            engine.close()
             state.listener?.closeConnections()
             state.signals.forEach { $0.close() }
             loop.shutdown()

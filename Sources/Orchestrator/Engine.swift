@@ -28,6 +28,8 @@ public final class Engine: @unchecked Sendable {
         var timer: LoopTimer?
         var durable = false
         var durableWaiters: [(StoreError?) -> Void] = []
+        /// The final record once it is committed and announced; the runner may still be stopping.
+        var announced: JobRecord?
 
         init(record: JobRecord, plan: Plan, log: JobLog) {
             self.record = record
@@ -41,7 +43,7 @@ public final class Engine: @unchecked Sendable {
     let reader: StoreReader
     let hub = EventHub()
     private let bus: Bus
-    private let plans = PlanLibrary()
+    private let plans: PlanLibrary
     private let clock: any WallClock
     private let ids: JobIDGenerator
     private let logger: Logger
@@ -68,6 +70,7 @@ public final class Engine: @unchecked Sendable {
         self.logger = logger
         self.configuration = configuration
         self.bus = Bus(loop: loop)
+        self.plans = PlanLibrary(loop: loop)
         self.startedAt = clock.nowMillis()
     }
 
@@ -177,9 +180,16 @@ public final class Engine: @unchecked Sendable {
             throw error as! RPCError
         }
         guard accepting else { throw .shuttingDown }
-        // The awaits above let other submissions in: look again before creating.
-        if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
-            return (existing, false)
+        // The awaits above let other submissions in: look again before creating. The map is read
+        // without suspending in between, so two submissions of one key cannot both create a job.
+        if let key = s.idempotencyKey {
+            while true {
+                let mapped = idempotency[key]
+                if let existing = try await existingJob(forKey: key) { return (existing, false) }
+                // Nothing under the key, and nothing claimed it while we looked: create it below,
+                // without suspending, so no other submission of the key can slip in.
+                if mapped == nil, idempotency[key] == nil { break }
+            }
         }
         let now = clock.nowMillis()
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
@@ -196,7 +206,7 @@ public final class Engine: @unchecked Sendable {
                 [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
         } catch {
             active[record.id] = nil
-            if let key = s.idempotencyKey { idempotency[key] = nil }
+            if let key = s.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
             let storeError = error as? StoreError
             entry.durableWaiters.forEach { $0(storeError) }
             throw .storage("\(error)")
@@ -356,6 +366,7 @@ public final class Engine: @unchecked Sendable {
         }
         entry.record.finishedAt = events.last?.at
         if let runner = entry.runner { entry.record.startedAt = runner.startedAtOnLoop }
+        entry.announced = entry.record
         if entry.runner == nil {
             // Never started: nothing else will finish it.
             active[id] = nil
@@ -412,7 +423,8 @@ public final class Engine: @unchecked Sendable {
 
     /// Returns once the job is terminal.
     public func wait(_ id: String) async throws(RPCError) -> JobRecord {
-        if active[id] != nil {
+        if let entry = active[id] {
+            if let final = entry.announced { return final }
             return await withUnsafeContinuation { c in hub.wait(jobID: id) { c.resume(returning: $0) } }
         }
         return try await job(id)
@@ -524,4 +536,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     public var runningCount: Int { running }
+
+    /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.
+    public func close() {
+        plans.close()
+    }
 }

@@ -34,6 +34,7 @@ public enum LocalRun {
                 } catch {
                     outcome.error = error
                 }
+                engine.close()
                 loop.shutdown()
             }
         }

@@ -81,6 +81,47 @@ public final class SignalWatcher: @unchecked Sendable {
     }
 }
 
+/// Watches one file for changes (inotify through `uv_fs_event`). Loop thread only.
+public final class FileWatch: @unchecked Sendable {
+    private let handle: UnsafeMutablePointer<uv_fs_event_t>
+    private var callback: (() -> Void)?
+    private var closed = false
+
+    /// Calls `onChange` (on the loop) whenever the file is written, replaced, renamed or removed.
+    public init(loop: EventLoop, path: String, onChange: @escaping () -> Void) throws(LoopError) {
+        loop.assertInLoop()
+        handle = allocateHandle(uv_fs_event_t.self)
+        precondition(uv_fs_event_init(loop.uv, handle) == 0)
+        callback = onChange
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let rc = uv_fs_event_start(handle, { h, _, _, _ in
+            guard let data = h?.pointee.data else { return }
+            Unmanaged<FileWatch>.fromOpaque(data).takeUnretainedValue().callback?()
+        }, path, 0)
+        if rc != 0 {
+            handle.pointee.data = nil
+            closeAndFree(handle)
+            closed = true
+            throw LoopError("watch \(path)", rc)
+        }
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        callback = nil
+        handle.pointee.data = nil
+        closeAndFree(handle)
+    }
+
+    deinit {
+        if !closed {
+            handle.pointee.data = nil
+            closeAndFree(handle)
+        }
+    }
+}
+
 extension EventLoop {
     /// Suspends the calling task for `milliseconds` of loop time. Call from a task on the loop.
     public func sleep(milliseconds: UInt64) async {

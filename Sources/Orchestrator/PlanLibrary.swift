@@ -13,19 +13,75 @@ struct LoadedPlan: Sendable {
 /// Loads and validates plan files off the loop, caching them by path, size and modification time
 /// (or by text, for inline plans), so a burst of submissions of one plan parses it once.
 ///
-/// Thread-safe: loading runs on a Dispatch queue; the cache is behind that queue.
+/// A plan file that loaded is also watched (inotify): until it changes, a submission of it is
+/// answered from the loop's own cache without leaving the loop; any change drops that entry.
+/// Loading runs on a Dispatch queue whose cache is behind that queue; `watched` is loop-only.
 final class PlanLibrary: @unchecked Sendable {
     private let queue = DispatchQueue(label: "agentd.plans")
+    private let loop: EventLoop?
+    private var watched: [String: (plan: LoadedPlan, watch: FileWatch)] = [:]
+    /// Submissions waiting for a load of the same file that is under way. Loop-only.
+    private var waiting: [String: [UnsafeContinuation<Result<LoadedPlan, PlanError>, Never>]] = [:]
     private var byPath: [String: (stamp: String, plan: LoadedPlan)] = [:]
     private var byText: [String: LoadedPlan] = [:]
     private let limit = 256
 
+    /// With a loop, plan files that loaded are watched and served from memory until they change.
+    init(loop: EventLoop? = nil) {
+        self.loop = loop
+    }
+
     /// Loads a plan file. `path` must be absolute (clients resolve it against their directory).
+    /// Called on the loop when the library has one.
     func load(path: String) async throws(PlanError) -> LoadedPlan {
+        guard let loop else { return try await loadOffLoop(path) }
+        if let hit = watched[path] { return hit.plan }
+        if waiting[path] != nil {
+            // A load of this file is under way: share its result.
+            let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { waiting[path, default: []].append($0) }
+            return try result.get()
+        }
+        waiting[path] = []
+        // Watch before reading, so a change during the read is not missed.
+        var changed = false
+        let watch = watched.count < limit
+            ? try? FileWatch(loop: loop, path: path) { [weak self] in
+                changed = true
+                self?.forget(path)
+            }
+            : nil
+        let result: Result<LoadedPlan, PlanError>
+        do {
+            result = .success(try await loadOffLoop(path))
+        } catch {
+            result = .failure(error)
+        }
+        if let watch {
+            if case let .success(plan) = result, !changed, watched[path] == nil {
+                watched[path] = (plan, watch)
+            } else {
+                watch.close()
+            }
+        }
+        for waiter in waiting.removeValue(forKey: path) ?? [] { waiter.resume(returning: result) }
+        return try result.get()
+    }
+
+    private func loadOffLoop(_ path: String) async throws(PlanError) -> LoadedPlan {
         let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { continuation in
             queue.async { continuation.resume(returning: Result { () throws(PlanError) in try self.loadNow(path: path) }) }
         }
         return try result.get()
+    }
+
+    private func forget(_ path: String) {
+        watched.removeValue(forKey: path)?.watch.close()
+    }
+
+    /// Stops every file watch. Loop thread.
+    func close() {
+        for (_, entry) in watched { entry.watch.close() }
+        watched = [:]
     }
 
     /// Parses an inline plan (YAML or JSON text); relative paths in it resolve against `baseDirectory`.

@@ -7,9 +7,9 @@ import Glibc
 /// One client connection on the daemon's Unix socket: newline-delimited frames in, bytes out.
 ///
 /// Reads are split into frames by a `FrameDecoder` (oversized frames reported, never buffered).
-/// Writes go out at once when the socket takes them (`uv_try_write`), the rest queued with
-/// `uv_write`; a client that stops reading while more than `maxPendingWrite` bytes wait is
-/// disconnected so it cannot hold the daemon's memory. Loop thread only.
+/// Writes are gathered for one turn of the loop, then go out at once when the socket takes them
+/// (`uv_try_write`), the rest queued with `uv_write`; a client that stops reading while more than
+/// `maxPendingWrite` bytes wait is disconnected so it cannot hold the daemon's memory. Loop thread only.
 public final class Connection: @unchecked Sendable {
     public let id: Int
     private let pipe: UnsafeMutablePointer<uv_pipe_t>
@@ -19,6 +19,9 @@ public final class Connection: @unchecked Sendable {
     private let maxPendingWrite: Int
     private(set) public var isOpen = true
     var onFrame: ((FrameDecoder.Frame) -> Void)?
+    private let loop: EventLoop
+    private var outgoing: [UInt8] = []
+    private var flushScheduled = false
     private var closeHandlers: [() -> Void] = []
 
     /// Runs `handler` when the connection closes (at once if it already has).
@@ -26,8 +29,9 @@ public final class Connection: @unchecked Sendable {
         if isOpen { closeHandlers.append(handler) } else { handler() }
     }
 
-    init(id: Int, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int) {
+    init(id: Int, loop: EventLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int) {
         self.id = id
+        self.loop = loop
         self.pipe = pipe
         self.decoder = FrameDecoder(limit: frameLimit)
         self.maxPendingWrite = maxPendingWrite
@@ -65,8 +69,31 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Sends bytes (one or more whole frames). Dropped when the connection is closed.
+    /// Sends bytes (one or more whole frames) soon: everything sent during one turn of the loop goes
+    /// out in one write. Dropped when the connection is closed.
     public func send(_ bytes: [UInt8]) {
+        guard isOpen, !bytes.isEmpty else { return }
+        outgoing.append(contentsOf: bytes)
+        if outgoing.count > maxPendingWrite {
+            close()
+            return
+        }
+        if !flushScheduled {
+            flushScheduled = true
+            loop.execute { [self] in flush() }
+        }
+    }
+
+    private func flush() {
+        flushScheduled = false
+        guard isOpen, !outgoing.isEmpty else { return }
+        let bytes = outgoing
+        outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
+        sendNow(bytes)
+    }
+
+    /// Writes at once (what the socket takes now) and queues the rest with libuv.
+    func sendNow(_ bytes: [UInt8]) {
         guard isOpen, !bytes.isEmpty else { return }
         let stream = asStream(pipe)
         var offset = 0
@@ -181,9 +208,9 @@ public final class UnixListener: @unchecked Sendable {
             return
         }
         nextID += 1
-        let conn = Connection(id: nextID, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite)
+        let conn = Connection(id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite)
         if connections.count >= limits.maxConnections {
-            conn.send(Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
+            conn.sendNow(Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
             conn.close()
             return
         }

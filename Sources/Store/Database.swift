@@ -127,9 +127,14 @@ public final class Statement {
         sqlite3_finalize(stmt)
     }
 
-    public func bind(_ values: [SQLValue]) throws(StoreError) {
+    /// Resets the statement for new bindings (every parameter becomes NULL).
+    public func reset() {
         sqlite3_reset(stmt)
         sqlite3_clear_bindings(stmt)
+    }
+
+    public func bind(_ values: [SQLValue]) throws(StoreError) {
+        reset()
         for (i, value) in values.enumerated() {
             try bind(value, at: Int32(i + 1))
         }

@@ -184,6 +184,7 @@ private struct Parser {
                 guard let u = Unicode.Scalar(scalar) else { throw error("invalid unicode escape") }
                 out.append(contentsOf: Array(String(Character(u)).utf8))
             default:
+                index -= 1  // point at the letter after the backslash
                 throw error("invalid escape")
             }
         }
@@ -234,6 +235,10 @@ private struct Parser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let value = Double(text) else { throw error("invalid number") }
+        guard value.isFinite else {
+            index = start
+            throw error("number out of range")
+        }
         return .number(value)
     }
 }

@@ -136,6 +136,7 @@ public final class StoreWriter: @unchecked Sendable {
         condition.signal()
         while !stopped { condition.wait() }
         condition.unlock()
+        thread = nil  // its closure holds the writer: let both go
         try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
@@ -218,13 +219,16 @@ public final class StoreWriter: @unchecked Sendable {
                 ])
                 _ = try insertJob.step()
             case let .append(event):
-                try appendEvent.bind([
-                    .text(event.jobID), .int(Int64(event.seq)), .int(event.at), .text(event.kind),
-                    event.role.map(SQLValue.text) ?? .null,
-                    event.step.map { .int(Int64($0)) } ?? .null,
-                    event.attempt.map { .int(Int64($0)) } ?? .null,
-                    event.callID.map(SQLValue.text) ?? .null,
-                ])
+                // Bound one by one: this runs for every event, and an array of values would allocate.
+                appendEvent.reset()
+                try appendEvent.bind(.text(event.jobID), at: 1)
+                try appendEvent.bind(.int(Int64(event.seq)), at: 2)
+                try appendEvent.bind(.int(event.at), at: 3)
+                try appendEvent.bind(.text(event.kind), at: 4)
+                try appendEvent.bind(event.role.map(SQLValue.text) ?? .null, at: 5)
+                try appendEvent.bind(event.step.map { .int(Int64($0)) } ?? .null, at: 6)
+                try appendEvent.bind(event.attempt.map { .int(Int64($0)) } ?? .null, at: 7)
+                try appendEvent.bind(event.callID.map(SQLValue.text) ?? .null, at: 8)
                 encodeBuffer.removeAll(keepingCapacity: true)
                 event.payload.write(to: &encodeBuffer)
                 try appendEvent.bindText(encodeBuffer, at: 9)

@@ -248,6 +248,17 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertEqual(try observer().query("SELECT count(*) FROM jobs"), [[.int(100)]])
     }
 
+    func testClosedWriterIsReleasedWithItsConnection() throws {
+        weak var released: StoreWriter?
+        do {
+            let writer = try makeWriter()
+            released = writer
+            writer.start()
+            writer.close()
+        }
+        XCTAssertNil(released, "a closed writer that nothing references is still alive (its SQLite connection stays open)")
+    }
+
     func testCloseWithNothingQueued() throws {
         let writer = try makeWriter()
         writer.start()

@@ -174,7 +174,7 @@ final class WorkflowTests: EndToEndTestCase {
             // Once the history up to now has arrived, let the job go on: the rest arrives live.
             if !released, delivered.count >= before.count - since {
                 released = true
-                FileManager.default.createFile(atPath: harness.dir + "/gate", contents: Data())
+                _ = FileManager.default.createFile(atPath: harness.dir + "/gate", contents: Data())
             }
         }
         XCTAssertTrue(released, "the history was delivered before the job went on")

@@ -12,6 +12,8 @@ public struct FrameDecoder: Sendable {
     public let limit: Int
     private var buffer: [UInt8] = []
     private var discarding = false
+    /// A "\r" just past a full buffer: the frame is still within the limit if "\n" follows at once.
+    private var heldCR = false
 
     public init(limit: Int) {
         self.limit = limit
@@ -28,10 +30,16 @@ public struct FrameDecoder: Sendable {
             let rest = UnsafeBufferPointer(rebasing: bytes[start...])
             guard let nl = rest.firstIndex(of: 0x0A) else {
                 if !discarding {
-                    buffer.append(contentsOf: rest)
-                    if buffer.count > limit {
-                        buffer.removeAll()
-                        discarding = true
+                    if heldCR {
+                        startDiscarding()
+                    } else {
+                        buffer.append(contentsOf: rest)
+                        if buffer.count == limit + 1, buffer.last == 0x0D {
+                            buffer.removeLast()
+                            heldCR = true
+                        } else if buffer.count > limit {
+                            startDiscarding()
+                        }
                     }
                 }
                 break
@@ -40,9 +48,19 @@ public struct FrameDecoder: Sendable {
             if discarding {
                 discarding = false
                 frames.append(.oversized)
+            } else if heldCR {
+                heldCR = false
+                if end == start {
+                    if !buffer.isEmpty { frames.append(.frame(buffer)) }
+                } else {
+                    frames.append(.oversized)
+                }
+                buffer.removeAll(keepingCapacity: buffer.capacity <= 65536)
             } else {
                 let chunk = UnsafeBufferPointer(rebasing: bytes[start..<end])
-                if buffer.count + chunk.count > limit {
+                let last = chunk.last ?? buffer.last
+                let length = buffer.count + chunk.count - (last == 0x0D ? 1 : 0)
+                if length > limit {
                     frames.append(.oversized)
                 } else {
                     var line = buffer
@@ -55,6 +73,12 @@ public struct FrameDecoder: Sendable {
             start = end + 1
         }
         return frames
+    }
+
+    private mutating func startDiscarding() {
+        buffer.removeAll()
+        heldCR = false
+        discarding = true
     }
 
     public mutating func feed(_ bytes: [UInt8]) -> [Frame] {

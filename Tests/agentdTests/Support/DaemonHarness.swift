@@ -174,7 +174,7 @@ final class DaemonHarness: @unchecked Sendable {
     func launchServe(socket: String? = nil, db: String? = nil, extraArguments: [String] = []) throws -> Process {
         starts += 1
         let log = dir + "/serve-\(starts).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         logPaths.append(log)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: agentd)
@@ -284,8 +284,8 @@ final class DaemonHarness: @unchecked Sendable {
         commands += 1
         let out = dir + "/cmd-\(commands).out"
         let err = dir + "/cmd-\(commands).err"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: agentd)
         process.arguments = arguments
