@@ -28,6 +28,8 @@ public final class Engine: @unchecked Sendable {
         var timer: LoopTimer?
         var durable = false
         var durableWaiters: [(StoreError?) -> Void] = []
+        /// Why the submission's write failed, if it did.
+        var durabilityFailed: StoreError?
         /// The final record once it is committed and announced; the runner may still be stopping.
         var announced: JobRecord?
 
@@ -207,8 +209,10 @@ public final class Engine: @unchecked Sendable {
         } catch {
             active[record.id] = nil
             if let key = s.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
-            let storeError = error as? StoreError
+            let storeError = error as? StoreError ?? StoreError(code: 1, operation: "submit", message: "\(error)")
+            entry.durabilityFailed = storeError
             entry.durableWaiters.forEach { $0(storeError) }
+            entry.durableWaiters = []
             throw .storage("\(error)")
         }
         entry.durable = true
@@ -223,7 +227,14 @@ public final class Engine: @unchecked Sendable {
         if let id = idempotency[key] {
             if let entry = active[id] {
                 if !entry.durable {
-                    let error: StoreError? = await withUnsafeContinuation { c in entry.durableWaiters.append { c.resume(returning: $0) } }
+                    // Checked again inside: the task may get there only after the write completed.
+                    let error: StoreError? = await withUnsafeContinuation { c in
+                        if entry.durable || entry.durabilityFailed != nil {
+                            c.resume(returning: entry.durabilityFailed)
+                        } else {
+                            entry.durableWaiters.append { c.resume(returning: $0) }
+                        }
+                    }
                     if let error { throw .storage(error.description) }
                 }
             }
@@ -423,10 +434,14 @@ public final class Engine: @unchecked Sendable {
 
     /// Returns once the job is terminal.
     public func wait(_ id: String) async throws(RPCError) -> JobRecord {
-        if let entry = active[id] {
-            if let final = entry.announced { return final }
-            return await withUnsafeContinuation { c in hub.wait(jobID: id) { c.resume(returning: $0) } }
+        // Registered only if the job is still running when the task gets into the continuation's body
+        // (it may get there later than this line); otherwise its final state is read back.
+        let final: JobRecord? = await withUnsafeContinuation { c in
+            guard let entry = active[id] else { return c.resume(returning: nil) }
+            if let announced = entry.announced { return c.resume(returning: announced) }
+            hub.wait(jobID: id) { c.resume(returning: $0) }
         }
+        if let final { return final }
         return try await job(id)
     }
 
@@ -480,7 +495,10 @@ public final class Engine: @unchecked Sendable {
         buffered = []
         live = true
         if !terminalSeen, !closed, active[id] != nil {
-            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in finished = c }
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                // Checked again: the terminal event may have come while the task got here.
+                if terminalSeen || closed || active[id] == nil { c.resume() } else { finished = c }
+            }
         }
         return try await job(id)
     }

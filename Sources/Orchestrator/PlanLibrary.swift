@@ -21,7 +21,7 @@ final class PlanLibrary: @unchecked Sendable {
     private let loop: EventLoop?
     private var watched: [String: (plan: LoadedPlan, watch: FileWatch)] = [:]
     /// Submissions waiting for a load of the same file that is under way. Loop-only.
-    private var waiting: [String: [UnsafeContinuation<Result<LoadedPlan, PlanError>, Never>]] = [:]
+    private var waiting: [String: [UnsafeContinuation<Result<LoadedPlan, PlanError>?, Never>]] = [:]
     private var byPath: [String: (stamp: String, plan: LoadedPlan)] = [:]
     private var byText: [String: LoadedPlan] = [:]
     private let limit = 256
@@ -37,9 +37,17 @@ final class PlanLibrary: @unchecked Sendable {
         guard let loop else { return try await loadOffLoop(path) }
         if let hit = watched[path] { return hit.plan }
         if waiting[path] != nil {
-            // A load of this file is under way: share its result.
-            let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { waiting[path, default: []].append($0) }
-            return try result.get()
+            // A load of this file is under way: share its result. The check is repeated inside the
+            // continuation's body: the task may reach it only after that load has finished.
+            let shared: Result<LoadedPlan, PlanError>? = await withUnsafeContinuation { c in
+                if waiting[path] != nil {
+                    waiting[path]!.append(c)
+                } else {
+                    c.resume(returning: nil)
+                }
+            }
+            guard let shared else { return try await load(path: path) }
+            return try shared.get()
         }
         waiting[path] = []
         // Watch before reading, so a change during the read is not missed.
