@@ -279,7 +279,7 @@ public final class Engine: @unchecked Sendable {
             }
             entry.timer = timer
         }
-        entry.task = Task { [self] in
+        entry.task = Task(executorPreference: loop) { [self] in
             await runner.run { outcome in ended(entry, runner, outcome) }
         }
     }
