@@ -9,7 +9,7 @@ let package = Package(
     name: "agentd",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "agentd", targets: ["agentd"]),
+        .executable(name: "agentd", targets: ["agentd"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -104,7 +104,9 @@ public struct TokenUsage: Sendable, Equatable {
 /// (e.g. a child's stderr).
 public struct ModelCallError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable {
-        case timeout, exit, badReply = "bad_reply", spawn, cancelled
+        case timeout, exit
+        case badReply = "bad_reply"
+        case spawn, cancelled
     }
 
     public var kind: Kind

@@ -80,9 +80,10 @@ extension ModelSpec {
 extension Script {
     /// Role -> list of rules, roles in `Role.allCases` order.
     public var json: JSON {
-        .object(Role.allCases.compactMap { role in
-            rules[role].map { (role.rawValue, .array($0.map(\.json))) }
-        })
+        .object(
+            Role.allCases.compactMap { role in
+                rules[role].map { (role.rawValue, .array($0.map(\.json))) }
+            })
     }
 }
 

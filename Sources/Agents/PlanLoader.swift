@@ -2,11 +2,11 @@ import Store
 import Yams
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Builds a validated `Plan` from a plan file (YAML; JSON is accepted too, being YAML).
@@ -190,7 +190,12 @@ private struct PlanReader {
             var column = 1
             if let offset {
                 for character in yaml.prefix(offset) {
-                    if character == "\n" || character == "\r\n" { line += 1; column = 1 } else { column += 1 }
+                    if character == "\n" || character == "\r\n" {
+                        line += 1
+                        column = 1
+                    } else {
+                        column += 1
+                    }
                 }
             }
             return PlanError(
@@ -508,7 +513,8 @@ private struct PlanReader {
             throw fail(field.mark, field.path, "expected \(expected), found \(found(field.node))")
         }
         guard let int = Int(exactly: value), range.contains(int) else {
-            let bounds = range.upperBound == Int.max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
+            let bounds =
+                range.upperBound == Int.max ? "at least \(range.lowerBound)" : "between \(range.lowerBound) and \(range.upperBound)"
             throw fail(field.mark, field.path, "must be \(bounds), found \(scalar.string)")
         }
         return int
@@ -525,7 +531,9 @@ private struct PlanReader {
         default: throw fail(field.mark, field.path, "expected a number, found \(found(field.node))")
         }
         guard range.contains(value) else {
-            throw fail(field.mark, field.path, "must be between \(format(range.lowerBound)) and \(format(range.upperBound)), found \(format(value))")
+            throw fail(
+                field.mark, field.path,
+                "must be between \(format(range.lowerBound)) and \(format(range.upperBound)), found \(format(value))")
         }
         return value
     }

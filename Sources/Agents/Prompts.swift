@@ -115,7 +115,8 @@ public struct Prompts: Sendable {
                 ChatMessage(
                     role: "system",
                     content: spec.prompt
-                        + "\nAnswer with JSON: {\"verdict\": \"pass\" or \"fail\", \"score\": 0..1, \"feedback\": \"...\", \"suggestion\": \"...\"}."),
+                        + "\nAnswer with JSON: {\"verdict\": \"pass\" or \"fail\", \"score\": 0..1, \"feedback\": \"...\", \"suggestion\": \"...\"}."
+                ),
                 ChatMessage(role: "user", content: user),
             ],
             temperature: spec.temperature, responseSchema: Verdict.schema,
@@ -129,7 +130,8 @@ public struct Prompts: Sendable {
         return ModelRequest(
             model: spec.model,
             messages: [
-                ChatMessage(role: "system", content: spec.prompt + "\nAnswer with JSON: {\"verified\": true or false, \"reason\": \"...\"}."),
+                ChatMessage(
+                    role: "system", content: spec.prompt + "\nAnswer with JSON: {\"verified\": true or false, \"reason\": \"...\"}."),
                 ChatMessage(role: "user", content: user),
             ],
             temperature: spec.temperature, responseSchema: VerifierReply.schema,
@@ -141,7 +143,8 @@ public struct Prompts: Sendable {
     public func reask(_ request: ModelRequest, badReply: String, error: ReplyError) -> ModelRequest {
         var next = request
         next.messages.append(ChatMessage(role: "assistant", content: badReply))
-        next.messages.append(ChatMessage(role: "user", content: "That reply was invalid: \(error.message). Answer again with JSON that matches the schema."))
+        next.messages.append(
+            ChatMessage(role: "user", content: "That reply was invalid: \(error.message). Answer again with JSON that matches the schema."))
         next.context.reask += 1
         return next
     }

@@ -64,7 +64,8 @@ public struct Verdict: Sendable, Equatable {
         }
         let score = try unitNumber(object, "score", required: true)!
         guard let feedback = object["feedback"]?.stringValue else {
-            throw ReplyError("verdict: field 'feedback' must be a string\(object["feedback"].map { ", got \($0.typeName)" } ?? " (missing)")")
+            throw ReplyError(
+                "verdict: field 'feedback' must be a string\(object["feedback"].map { ", got \($0.typeName)" } ?? " (missing)")")
         }
         let suggestion = try optionalString(object, "suggestion")
         let firstError = try optionalString(object, "first_error")

@@ -65,7 +65,8 @@ public struct ScriptedBackend: ModelBackend {
         guard let rule = script.rules[c.role]?.first(where: { $0.matches(c) }) else {
             throw ModelCallError(
                 .badReply,
-                "scripted model has no reply for \(c.role.rawValue) step \(c.step.map(String.init) ?? "-") attempt \(c.attempt.map(String.init) ?? "-")")
+                "scripted model has no reply for \(c.role.rawValue) step \(c.step.map(String.init) ?? "-") attempt \(c.attempt.map(String.init) ?? "-")"
+            )
         }
         switch rule.reply {
         case let .json(value): return ModelReply(content: Self.fill(value, c).encoded)

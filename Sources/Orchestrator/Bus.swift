@@ -50,15 +50,17 @@ final class Bus: @unchecked Sendable {
         let (_, startedWasRecorded) = try await log.emit(started)
 
         if let recorded = log.nextRecorded, recorded.callID == callID,
-           recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
+            recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
         {
             try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
             return Self.reply(from: recorded, role: id.role)
         }
         if startedWasRecorded {
-            _ = try await log.append([EventDraft(
-                EventKind.callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-                payload: ["reason": "the daemon stopped before this call completed; it is made again"])])
+            _ = try await log.append([
+                EventDraft(
+                    EventKind.callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                    payload: ["reason": "the daemon stopped before this call completed; it is made again"])
+            ])
         }
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
         let reply = await agent.handle(request)

@@ -1,7 +1,7 @@
 import CLibUV
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What a finished child process left: exit status or signal, and its capped output.
@@ -276,7 +276,8 @@ private func readChild(_ stream: UnsafeMutablePointer<uv_stream_t>?, _ nread: In
     defer { buf?.pointee.base?.deallocate() }
     guard let stream, let child = child(of: UnsafeMutableRawPointer(stream)) else { return }
     if nread > 0, let base = buf?.pointee.base {
-        child.append(UnsafeBufferPointer(start: UnsafeRawPointer(base).assumingMemoryBound(to: UInt8.self), count: nread), toStderr: toStderr)
+        child.append(
+            UnsafeBufferPointer(start: UnsafeRawPointer(base).assumingMemoryBound(to: UInt8.self), count: nread), toStderr: toStderr)
     } else if nread < 0 {
         child.streamEnded(stream)
     }

@@ -21,9 +21,11 @@ struct CommandBackend: ModelBackend {
         stdin.append(0x0A)
         let result: ProcessResult
         do {
-            result = try await ChildProcess.run(loop: loop, .init(
-                argv: spec.argv, cwd: spec.cwd ?? baseDirectory, stdin: stdin,
-                timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: 4 << 20))
+            result = try await ChildProcess.run(
+                loop: loop,
+                .init(
+                    argv: spec.argv, cwd: spec.cwd ?? baseDirectory, stdin: stdin,
+                    timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: 4 << 20))
         } catch {
             throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(error.message)")
         }
@@ -40,7 +42,8 @@ struct CommandBackend: ModelBackend {
         do {
             reply = try JSON.parse(result.stdout)
         } catch {
-            throw ModelCallError(.badReply, "model command printed invalid JSON (\(error)): \(result.stdoutText.prefix(80))", stderr: stderr)
+            throw ModelCallError(
+                .badReply, "model command printed invalid JSON (\(error)): \(result.stdoutText.prefix(80))", stderr: stderr)
         }
         guard case .object = reply else {
             throw ModelCallError(.badReply, "model command printed JSON \(reply.typeName), expected an object", stderr: stderr)
@@ -70,7 +73,8 @@ struct VerifierCommand: ModelBackend {
             model: "command",
             messages: [ChatMessage(role: "user", content: "run \(JSON.array(spec.argv.map(JSON.string)).encoded)")],
             temperature: 0, responseSchema: nil,
-            context: CallContext(jobID: jobID, role: .verifier, step: nil, attempt: nil, replan: replan, reask: 0, hasFeedback: false, goal: goal))
+            context: CallContext(
+                jobID: jobID, role: .verifier, step: nil, attempt: nil, replan: replan, reask: 0, hasFeedback: false, goal: goal))
     }
 
     /// `{goal}` and `{input.NAME}` substituted inside each argv entry; never split, never a shell.
@@ -90,8 +94,10 @@ struct VerifierCommand: ModelBackend {
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
         let result: ProcessResult
         do {
-            result = try await ChildProcess.run(loop: loop, .init(
-                argv: argv, cwd: cwd, timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: 64 << 10))
+            result = try await ChildProcess.run(
+                loop: loop,
+                .init(
+                    argv: argv, cwd: cwd, timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: 64 << 10))
         } catch {
             throw ModelCallError(.spawn, "cannot start verifier \(argv[0]): \(error.message)")
         }

@@ -2,7 +2,7 @@ import Logging
 import Store
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why the daemon could not start or serve; one line for the CLI.
@@ -116,16 +116,19 @@ public final class Daemon: @unchecked Sendable {
         }
         state.listener = listener
         for signal in [SIGTERM, SIGINT] {
-            state.signals.append(try SignalWatcher(loop: loop, signal: signal) { [self] signum in
-                stop(loop: loop, engine: engine, state: state, signal: signum)
-            })
+            state.signals.append(
+                try SignalWatcher(loop: loop, signal: signal) { [self] signum in
+                    stop(loop: loop, engine: engine, state: state, signal: signum)
+                })
         }
         // A client that disconnects mid-write must not kill the daemon.
         Glibc.signal(SIGPIPE, SIG_IGN)
         engine.recover(unfinished)
-        logger.info("agentd serving", metadata: [
-            "socket": "\(configuration.socketPath)", "db": "\(configuration.databasePath)", "pid": "\(getpid())",
-        ])
+        logger.info(
+            "agentd serving",
+            metadata: [
+                "socket": "\(configuration.socketPath)", "db": "\(configuration.databasePath)", "pid": "\(getpid())",
+            ])
     }
 
     private func stop(loop: EventLoop, engine: Engine, state: ServeState, signal: Int32) {
@@ -135,9 +138,11 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         state.stopping = true
-        logger.info("stopping: no new jobs; letting running calls finish", metadata: [
-            "signal": "\(signal)", "running": "\(engine.runningCount)", "deadline_s": "\(configuration.drainSeconds)",
-        ])
+        logger.info(
+            "stopping: no new jobs; letting running calls finish",
+            metadata: [
+                "signal": "\(signal)", "running": "\(engine.runningCount)", "deadline_s": "\(configuration.drainSeconds)",
+            ])
         state.listener?.close()
         let deadline = LoopTimer(loop: loop)
         deadline.start(after: UInt64(configuration.drainSeconds * 1000)) { [self] in

@@ -99,11 +99,13 @@ public final class Engine: @unchecked Sendable {
             do {
                 plan = try PlanLibrary.fromSnapshot(job.record.plan)
             } catch {
-                logger.error("cannot resume job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
+                logger.error(
+                    "cannot resume job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
                 failUnresumable(job.record, lastSeq: lastSeq, reason: "cannot resume: the stored plan does not load: \(error)")
                 continue
             }
-            let entry = ActiveJob(record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
+            let entry = ActiveJob(
+                record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
             entry.durable = true
             active[job.record.id] = entry
             if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
@@ -119,7 +121,11 @@ public final class Engine: @unchecked Sendable {
         Task(executorPreference: loop) { [logger] in
             do {
                 _ = try await log.append(
-                    [EventDraft(EventKind.jobState, payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])],
+                    [
+                        EventDraft(
+                            EventKind.jobState,
+                            payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])
+                    ],
                     ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
             } catch {
                 logger.error("cannot record the failure of an unresumable job", metadata: ["job.id": "\(record.id)", "error": "\(error)"])
@@ -303,9 +309,10 @@ public final class Engine: @unchecked Sendable {
             if role == .verifier, case let .command(command) = entry.plan.verifier {
                 let argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
                 let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
-                agents.append(Agent(
-                    id: id, backend: VerifierCommand(loop: loop, argv: argv, cwd: cwd, timeoutSeconds: command.timeoutSeconds),
-                    executor: executor))
+                agents.append(
+                    Agent(
+                        id: id, backend: VerifierCommand(loop: loop, argv: argv, cwd: cwd, timeoutSeconds: command.timeoutSeconds),
+                        executor: executor))
             } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
                 agents.append(Agent(id: id, backend: backend, executor: executor))
             }
@@ -370,7 +377,10 @@ public final class Engine: @unchecked Sendable {
         let events: [EventRecord]
         do {
             events = try await entry.log.append(
-                [EventDraft(EventKind.jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])],
+                [
+                    EventDraft(
+                        EventKind.jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
+                ],
                 ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
         } catch {
             throw .storage("\(error)")
@@ -525,10 +535,13 @@ public final class Engine: @unchecked Sendable {
             ("queued", .int(queuedCount)),
             ("watchers", .int(hub.subscriberCount)),
             ("jobs", .object(JobStatus.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })),
-            ("store", .object([
-                ("path", .string(writer.path)), ("commits", .int(stats.commits)), ("events", .int(stats.events)),
-                ("failures", .int(stats.failures)), ("last_error", stats.lastError.map(JSON.string) ?? .null),
-            ])),
+            (
+                "store",
+                .object([
+                    ("path", .string(writer.path)), ("commits", .int(stats.commits)), ("events", .int(stats.events)),
+                    ("failures", .int(stats.failures)), ("last_error", stats.lastError.map(JSON.string) ?? .null),
+                ])
+            ),
         ])
     }
 

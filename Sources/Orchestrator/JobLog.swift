@@ -56,9 +56,10 @@ final class JobLog: @unchecked Sendable {
     /// write fails too and the job stops; the next start resumes it from what was committed.
     private var failed: (any Error)?
 
-    init(jobID: String, lastSeq: Int, recorded: [EventRecord], writer: StoreWriter, clock: any WallClock,
-         publish: @escaping ([EventRecord]) -> Void)
-    {
+    init(
+        jobID: String, lastSeq: Int, recorded: [EventRecord], writer: StoreWriter, clock: any WallClock,
+        publish: @escaping ([EventRecord]) -> Void
+    ) {
         self.jobID = jobID
         self.nextSeq = lastSeq + 1
         self.recorded = recorded.filter { !Self.notFromRunner.contains($0.kind) }
@@ -144,7 +145,9 @@ final class JobLog: @unchecked Sendable {
     /// A status change is stamped with the same time as the events written with it.
     private static func stamp(_ ops: [WriteOp], at: Int64) -> [WriteOp] {
         ops.map { op in
-            if case let .setStatus(jobID, status, reason, _) = op { return .setStatus(jobID: jobID, status: status, reason: reason, at: at) }
+            if case let .setStatus(jobID, status, reason, _) = op {
+                return .setStatus(jobID: jobID, status: status, reason: reason, at: at)
+            }
             return op
         }
     }

@@ -113,9 +113,11 @@ actor JobRunner {
             if !keepsReply { throw CallAbandoned() }
             isFinalizing = true
             let (final, _) = try await log.emit(
-                EventDraft(EventKind.jobState, payload: .object([
-                    ("from", "running"), ("to", .string(status.rawValue)), ("reason", reason.map(JSON.string) ?? .null),
-                ])),
+                EventDraft(
+                    EventKind.jobState,
+                    payload: .object([
+                        ("from", "running"), ("to", .string(status.rawValue)), ("reason", reason.map(JSON.string) ?? .null),
+                    ])),
                 ops: [.setStatus(jobID: job.id, status: status, reason: reason, at: 0)])
             return .finished(status, reason, at: final.at)
         } catch let failure as Failure {
@@ -185,18 +187,23 @@ actor JobRunner {
                 index += 1
             case let .exhausted(feedback):
                 guard plan.planner != nil, replans < plan.policy.maxReplans else {
-                    let why = plan.planner == nil ? "the plan has no planner to re-plan" : "re-plan budget of \(plan.policy.maxReplans) used"
-                    throw Failure(reason: "step \(index + 1) (\(steps[index])) failed \(plan.policy.maxAttempts) attempts and \(why); last feedback: \(feedback)")
+                    let why =
+                        plan.planner == nil ? "the plan has no planner to re-plan" : "re-plan budget of \(plan.policy.maxReplans) used"
+                    throw Failure(
+                        reason:
+                            "step \(index + 1) (\(steps[index])) failed \(plan.policy.maxAttempts) attempts and \(why); last feedback: \(feedback)"
+                    )
                 }
                 replans += 1
                 let context = ReplanContext(completed: results, failedStep: steps[index], lastFeedback: feedback)
                 let newSteps = try await makePlan(replan: replans, context: context)
-                try await log.emit(EventDraft(
-                    EventKind.jobReplanned, role: Role.planner.rawValue, step: index,
-                    payload: .object([
-                        ("replan", .int(replans)), ("from_step", .int(index)),
-                        ("steps", .array(newSteps.map(JSON.string))),
-                    ])))
+                try await log.emit(
+                    EventDraft(
+                        EventKind.jobReplanned, role: Role.planner.rawValue, step: index,
+                        payload: .object([
+                            ("replan", .int(replans)), ("from_step", .int(index)),
+                            ("steps", .array(newSteps.map(JSON.string))),
+                        ])))
                 steps = Array(steps[..<index]) + newSteps
             }
         }
@@ -233,9 +240,10 @@ actor JobRunner {
             if let same = rejected.first(where: { $0.output == output }) {
                 // Identical to a rejected output: not judged again as if it were new.
                 lastFeedback = same.feedback
-                try await log.emit(EventDraft(
-                    EventKind.attemptDuplicate, role: Role.actor.rawValue, step: index, attempt: attempt,
-                    payload: ["same_as_attempt": .int(same.attempt), "feedback": .string(same.feedback)]))
+                try await log.emit(
+                    EventDraft(
+                        EventKind.attemptDuplicate, role: Role.actor.rawValue, step: index, attempt: attempt,
+                        payload: ["same_as_attempt": .int(same.attempt), "feedback": .string(same.feedback)]))
                 rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: same.feedback, suggestion: same.suggestion))
                 continue
             }
@@ -244,9 +252,10 @@ actor JobRunner {
             lastFeedback = verdict.feedback
             rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: verdict.feedback, suggestion: verdict.suggestion))
         }
-        try await log.emit(EventDraft(
-            EventKind.stepExhausted, step: index,
-            payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
+        try await log.emit(
+            EventDraft(
+                EventKind.stepExhausted, step: index,
+                payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
         return .exhausted(lastFeedback: lastFeedback)
     }
 

@@ -20,11 +20,13 @@ public final class LoopTimer: @unchecked Sendable {
         precondition(!closed, "timer used after close")
         self.callback = callback
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        uv_timer_start(handle, { h in
-            guard let data = h?.pointee.data else { return }
-            let timer = Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue()
-            timer.callback?()
-        }, milliseconds, interval)
+        uv_timer_start(
+            handle,
+            { h in
+                guard let data = h?.pointee.data else { return }
+                let timer = Unmanaged<LoopTimer>.fromOpaque(data).takeUnretainedValue()
+                timer.callback?()
+            }, milliseconds, interval)
     }
 
     public func stop() {
@@ -63,10 +65,12 @@ public final class SignalWatcher: @unchecked Sendable {
         handle = allocateHandle(uv_signal_t.self)
         precondition(uv_signal_init(loop.uv, handle) == 0)
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let rc = uv_signal_start(handle, { h, signum in
-            guard let data = h?.pointee.data else { return }
-            Unmanaged<SignalWatcher>.fromOpaque(data).takeUnretainedValue().callback(signum)
-        }, signal)
+        let rc = uv_signal_start(
+            handle,
+            { h, signum in
+                guard let data = h?.pointee.data else { return }
+                Unmanaged<SignalWatcher>.fromOpaque(data).takeUnretainedValue().callback(signum)
+            }, signal)
         if rc != 0 {
             closeAndFree(handle)
             throw LoopError("uv_signal_start", rc)
@@ -94,10 +98,12 @@ public final class FileWatch: @unchecked Sendable {
         precondition(uv_fs_event_init(loop.uv, handle) == 0)
         callback = onChange
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        let rc = uv_fs_event_start(handle, { h, _, _, _ in
-            guard let data = h?.pointee.data else { return }
-            Unmanaged<FileWatch>.fromOpaque(data).takeUnretainedValue().callback?()
-        }, path, 0)
+        let rc = uv_fs_event_start(
+            handle,
+            { h, _, _, _ in
+                guard let data = h?.pointee.data else { return }
+                Unmanaged<FileWatch>.fromOpaque(data).takeUnretainedValue().callback?()
+            }, path, 0)
         if rc != 0 {
             handle.pointee.data = nil
             closeAndFree(handle)

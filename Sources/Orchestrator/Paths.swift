@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where agentd keeps its socket and database by default, and the file-system chores around them.

@@ -52,7 +52,8 @@ final class PlanLibrary: @unchecked Sendable {
         waiting[path] = []
         // Watch before reading, so a change during the read is not missed.
         var changed = false
-        let watch = watched.count < limit
+        let watch =
+            watched.count < limit
             ? try? FileWatch(loop: loop, path: path) { [weak self] in
                 changed = true
                 self?.forget(path)
@@ -96,15 +97,16 @@ final class PlanLibrary: @unchecked Sendable {
     func parse(text: String, name: String, baseDirectory: String?) async throws(PlanError) -> LoadedPlan {
         let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { continuation in
             queue.async {
-                continuation.resume(returning: Result { () throws(PlanError) in
-                    let key = (baseDirectory ?? "") + "\u{0}" + text
-                    if let hit = self.byText[key] { return hit }
-                    let plan = try PlanLoader.parse(yaml: text, file: name, baseDirectory: baseDirectory)
-                    let loaded = Self.prepare(plan, directory: baseDirectory)
-                    if self.byText.count >= self.limit { self.byText.removeAll() }
-                    self.byText[key] = loaded
-                    return loaded
-                })
+                continuation.resume(
+                    returning: Result { () throws(PlanError) in
+                        let key = (baseDirectory ?? "") + "\u{0}" + text
+                        if let hit = self.byText[key] { return hit }
+                        let plan = try PlanLoader.parse(yaml: text, file: name, baseDirectory: baseDirectory)
+                        let loaded = Self.prepare(plan, directory: baseDirectory)
+                        if self.byText.count >= self.limit { self.byText.removeAll() }
+                        self.byText[key] = loaded
+                        return loaded
+                    })
             }
         }
         return try result.get()
@@ -113,7 +115,8 @@ final class PlanLibrary: @unchecked Sendable {
     private func loadNow(path: String) throws(PlanError) -> LoadedPlan {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw PlanError(file: path, line: nil, column: nil, field: "", message: "cannot read plan file: \(String(cString: strerror(errno)))")
+            throw PlanError(
+                file: path, line: nil, column: nil, field: "", message: "cannot read plan file: \(String(cString: strerror(errno)))")
         }
         let stamp = "\(st.st_size):\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec)"
         if let hit = byPath[path], hit.stamp == stamp { return hit.plan }

@@ -1,7 +1,7 @@
 import Store
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a client call failed, as one line for a person.
@@ -72,7 +72,8 @@ public final class RPCClient: @unchecked Sendable {
 
     /// Calls `method` and returns its result. Notifications that arrive meanwhile (e.g. `job.event`
     /// during `job.watch`) go to `onNotification`.
-    public func call(_ method: String, _ params: JSON = .object([]), onNotification: (JSON) -> Void = { _ in }) throws(ClientError) -> JSON {
+    public func call(_ method: String, _ params: JSON = .object([]), onNotification: (JSON) -> Void = { _ in }) throws(ClientError) -> JSON
+    {
         nextID += 1
         let id = nextID
         try writeFrame(.object([("jsonrpc", "2.0"), ("id", .int(id)), ("method", .string(method)), ("params", params)]))
@@ -92,7 +93,8 @@ public final class RPCClient: @unchecked Sendable {
     }
 
     static func rpcError(_ error: JSON) -> ClientError {
-        let rpc = RPCError(code: error["code"]?.intValue ?? 0, message: error["message"]?.stringValue ?? "unknown error", data: error["data"])
+        let rpc = RPCError(
+            code: error["code"]?.intValue ?? 0, message: error["message"]?.stringValue ?? "unknown error", data: error["data"])
         return ClientError(.rpc, rpc.message, rpc: rpc)
     }
 

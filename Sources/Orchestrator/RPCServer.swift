@@ -168,12 +168,15 @@ public final class RPCServer: @unchecked Sendable {
     private func watch(_ p: Params, _ connection: Connection) async throws(RPCError) -> JSON {
         let id = try p.jobID()
         let since = try p.int("since", default: 0, range: 0...Int(Int32.max))
-        let job = try await engine.watch(id, since: since, deliver: { [unowned self, weak connection] event in
-            guard let connection else { return }
-            send(connection, .object([("jsonrpc", "2.0"), ("method", "job.event"), ("params", event.json)]))
-        }, whenClosed: { [weak connection] handler in
-            if let connection { connection.whenClosed(handler) } else { handler() }
-        })
+        let job = try await engine.watch(
+            id, since: since,
+            deliver: { [unowned self, weak connection] event in
+                guard let connection else { return }
+                send(connection, .object([("jsonrpc", "2.0"), ("method", "job.event"), ("params", event.json)]))
+            },
+            whenClosed: { [weak connection] handler in
+                if let connection { connection.whenClosed(handler) } else { handler() }
+            })
         return WireJob.json(job)
     }
 

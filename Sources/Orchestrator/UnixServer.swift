@@ -1,7 +1,7 @@
 import CLibUV
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One client connection on the daemon's Unix socket: newline-delimited frames in, bytes out.
@@ -45,15 +45,18 @@ public final class Connection: @unchecked Sendable {
     }
 
     func startReading() {
-        uv_read_start(asStream(pipe), { handle, _, buf in
-            guard let data = handle?.pointee.data else { return }
-            let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
-            buf?.pointee = uv_buf_init(conn.readBuffer, UInt32(conn.readBufferSize))
-        }, { stream, nread, _ in
-            guard let data = stream?.pointee.data else { return }
-            let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
-            conn.didRead(nread)
-        })
+        uv_read_start(
+            asStream(pipe),
+            { handle, _, buf in
+                guard let data = handle?.pointee.data else { return }
+                let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+                buf?.pointee = uv_buf_init(conn.readBuffer, UInt32(conn.readBufferSize))
+            },
+            { stream, nread, _ in
+                guard let data = stream?.pointee.data else { return }
+                let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+                conn.didRead(nread)
+            })
     }
 
     private func didRead(_ nread: Int) {
@@ -99,11 +102,14 @@ public final class Connection: @unchecked Sendable {
         var offset = 0
         if uv_stream_get_write_queue_size(stream) == 0 {
             let written = bytes.withUnsafeBufferPointer { buf -> Int32 in
-                var b = uv_buf_init(UnsafeMutableRawPointer(mutating: buf.baseAddress!).assumingMemoryBound(to: CChar.self), UInt32(buf.count))
+                var b = uv_buf_init(
+                    UnsafeMutableRawPointer(mutating: buf.baseAddress!).assumingMemoryBound(to: CChar.self), UInt32(buf.count))
                 return uv_try_write(stream, &b, 1)
             }
             if written == Int32(bytes.count) { return }
-            if written > 0 { offset = Int(written) } else if written != UV_EAGAIN.rawValue {
+            if written > 0 {
+                offset = Int(written)
+            } else if written != UV_EAGAIN.rawValue {
                 close()
                 return
             }
@@ -210,7 +216,8 @@ public final class UnixListener: @unchecked Sendable {
         nextID += 1
         let conn = Connection(id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite)
         if connections.count >= limits.maxConnections {
-            conn.sendNow(Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
+            conn.sendNow(
+                Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
             conn.close()
             return
         }

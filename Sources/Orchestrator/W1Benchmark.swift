@@ -181,7 +181,9 @@ public enum W1Benchmark {
             guard let id = message["id"]?.intValue, let result = message["result"] else { continue }
             if id < jobs {
                 guard let jobID = result["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
-                let wait: JSON = .object([("jsonrpc", "2.0"), ("id", .int(jobs + id)), ("method", "job.wait"), ("params", ["id": .string(jobID)])])
+                let wait: JSON = .object([
+                    ("jsonrpc", "2.0"), ("id", .int(jobs + id)), ("method", "job.wait"), ("params", ["id": .string(jobID)]),
+                ])
                 try writeLock.withLock { _ in try client.writeFrame(wait) }
             } else {
                 let i = id - jobs
@@ -209,14 +211,17 @@ public enum W1Benchmark {
         guard total == jobs, succeeded == jobs else {
             throw Failure(description: "incomplete run: \(succeeded) of \(total) jobs succeeded, \(jobs) submitted")
         }
-        let wrong = try db.query("""
-            SELECT count(*) FROM (SELECT j.id, (SELECT count(*) FROM events e WHERE e.job_id = j.id AND e.kind = 'call.completed') AS n
-            FROM jobs j) WHERE n != \(callsPerJob)
-            """)[0][0].int ?? -1
+        let wrong =
+            try db.query(
+                """
+                SELECT count(*) FROM (SELECT j.id, (SELECT count(*) FROM events e WHERE e.job_id = j.id AND e.kind = 'call.completed') AS n
+                FROM jobs j) WHERE n != \(callsPerJob)
+                """)[0][0].int ?? -1
         guard wrong == 0 else {
             throw Failure(description: "incomplete run: \(wrong) jobs do not have exactly \(callsPerJob) completed agent calls")
         }
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT kind, role, payload FROM events WHERE job_id = (SELECT min(id) FROM jobs)
             AND kind IN ('call.started', 'call.completed') ORDER BY seq
             """)
@@ -231,8 +236,10 @@ public enum W1Benchmark {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         let db = try Database(path: path)
         try Migrations.migrate(db, now: 0)
-        let insertJob = try db.prepare("INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES (?, 'w1', '{}', ?, 'succeeded', 0)")
-        let insertEvent = try db.prepare("""
+        let insertJob = try db.prepare(
+            "INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES (?, 'w1', '{}', ?, 'succeeded', 0)")
+        let insertEvent = try db.prepare(
+            """
             INSERT INTO events(job_id, seq, at, kind, role, step, attempt, call_id, payload) VALUES (?, ?, 0, ?, ?, NULL, NULL, NULL, ?)
             """)
         let start = monotonicNanos()
@@ -243,7 +250,9 @@ public enum W1Benchmark {
                 let id = String(format: "F%017d", j)
                 try insertJob.run([.text(id), .text(goal(j))])
                 for (seq, row) in sample.rows.enumerated() {
-                    try insertEvent.run([.text(id), .int(Int64(seq + 1)), .text(row.kind), row.role.map(SQLValue.text) ?? .null, .text(row.payload)])
+                    try insertEvent.run([
+                        .text(id), .int(Int64(seq + 1)), .text(row.kind), row.role.map(SQLValue.text) ?? .null, .text(row.payload),
+                    ])
                     rows += 1
                 }
             }
@@ -265,7 +274,7 @@ public enum W1Benchmark {
     /// utime + stime of a process, from /proc.
     static func cpuSeconds(pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After the command name: state is field 3, utime field 14, stime field 15 (1-based).

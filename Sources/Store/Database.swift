@@ -32,7 +32,8 @@ public final class Database {
     /// Opens (and creates, unless `readOnly`) the database at `path`.
     public init(path: String, readOnly: Bool = false) throws(StoreError) {
         var db: OpaquePointer?
-        let flags = readOnly
+        let flags =
+            readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -149,7 +150,8 @@ public final class Statement {
         case let .text(s):
             var s = s
             rc = s.withUTF8 { buf in
-                agentd_sqlite3_bind_text(stmt, index, UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(buf.count))
+                agentd_sqlite3_bind_text(
+                    stmt, index, UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(buf.count))
             }
         }
         guard rc == SQLITE_OK else { throw db.error(rc, "bind") }
@@ -158,7 +160,9 @@ public final class Statement {
     /// Binds UTF-8 bytes as TEXT without building a `String`.
     public func bindText(_ bytes: [UInt8], at index: Int32) throws(StoreError) {
         let rc = bytes.withUnsafeBufferPointer { buf in
-            agentd_sqlite3_bind_text(stmt, index, UnsafeRawPointer(buf.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self), Int32(buf.count))
+            agentd_sqlite3_bind_text(
+                stmt, index, UnsafeRawPointer(buf.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self),
+                Int32(buf.count))
         }
         guard rc == SQLITE_OK else { throw db.error(rc, "bind") }
     }

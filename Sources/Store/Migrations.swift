@@ -4,49 +4,53 @@
 /// migration is never edited: a change to the schema is a new entry at the end.
 public enum Migrations {
     public static let all: [(version: Int, name: String, sql: String)] = [
-        (1, "jobs and the event log", """
-        CREATE TABLE jobs (
-            id              TEXT PRIMARY KEY,
-            plan_name       TEXT NOT NULL,
-            plan            TEXT NOT NULL,
-            goal            TEXT NOT NULL,
-            inputs          TEXT NOT NULL DEFAULT '{}',
-            cwd             TEXT,
-            idempotency_key TEXT UNIQUE,
-            status          TEXT NOT NULL CHECK (status IN
-                              ('queued','running','awaiting_approval','succeeded','failed','cancelled')),
-            reason          TEXT,
-            created_at      INTEGER NOT NULL,
-            started_at      INTEGER,
-            finished_at     INTEGER
-        ) STRICT;
-        CREATE INDEX jobs_by_status ON jobs(status, id);
+        (
+            1, "jobs and the event log",
+            """
+            CREATE TABLE jobs (
+                id              TEXT PRIMARY KEY,
+                plan_name       TEXT NOT NULL,
+                plan            TEXT NOT NULL,
+                goal            TEXT NOT NULL,
+                inputs          TEXT NOT NULL DEFAULT '{}',
+                cwd             TEXT,
+                idempotency_key TEXT UNIQUE,
+                status          TEXT NOT NULL CHECK (status IN
+                                  ('queued','running','awaiting_approval','succeeded','failed','cancelled')),
+                reason          TEXT,
+                created_at      INTEGER NOT NULL,
+                started_at      INTEGER,
+                finished_at     INTEGER
+            ) STRICT;
+            CREATE INDEX jobs_by_status ON jobs(status, id);
 
-        CREATE TABLE events (
-            id       INTEGER PRIMARY KEY,
-            job_id   TEXT NOT NULL REFERENCES jobs(id),
-            seq      INTEGER NOT NULL CHECK (seq >= 1),
-            at       INTEGER NOT NULL,
-            kind     TEXT NOT NULL,
-            role     TEXT CHECK (role IN ('planner','actor','critic','verifier')),
-            step     INTEGER,
-            attempt  INTEGER,
-            call_id  TEXT,
-            payload  TEXT NOT NULL CHECK (json_valid(payload)),
-            UNIQUE (job_id, seq)
-        ) STRICT;
+            CREATE TABLE events (
+                id       INTEGER PRIMARY KEY,
+                job_id   TEXT NOT NULL REFERENCES jobs(id),
+                seq      INTEGER NOT NULL CHECK (seq >= 1),
+                at       INTEGER NOT NULL,
+                kind     TEXT NOT NULL,
+                role     TEXT CHECK (role IN ('planner','actor','critic','verifier')),
+                step     INTEGER,
+                attempt  INTEGER,
+                call_id  TEXT,
+                payload  TEXT NOT NULL CHECK (json_valid(payload)),
+                UNIQUE (job_id, seq)
+            ) STRICT;
 
-        CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
-        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-        CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
-        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-        """),
+            CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+            CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+            """
+        )
     ]
 
     /// Brings `db` up to the newest schema. Throws when the file holds a newer schema than this build
     /// knows, so an old binary never writes to a database it does not understand.
     public static func migrate(_ db: Database, now: Int64) throws(StoreError) {
-        try db.execute("""
+        try db.execute(
+            """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    INTEGER PRIMARY KEY,
                 name       TEXT NOT NULL,

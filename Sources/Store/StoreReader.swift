@@ -53,11 +53,12 @@ extension Database {
         var out: [JobRecord] = []
         while try stmt.step() {
             let inputs = (try? JSON.parse(stmt.text(4) ?? "{}")) ?? .object([])
-            out.append(JobRecord(
-                id: stmt.text(0) ?? "", planName: stmt.text(1) ?? "", plan: stmt.text(2) ?? "", goal: stmt.text(3) ?? "",
-                inputs: inputs, cwd: stmt.text(5), idempotencyKey: stmt.text(6),
-                status: JobStatus(rawValue: stmt.text(7) ?? "") ?? .failed, reason: stmt.text(8),
-                createdAt: stmt.int(9), startedAt: stmt.optionalInt(10), finishedAt: stmt.optionalInt(11)))
+            out.append(
+                JobRecord(
+                    id: stmt.text(0) ?? "", planName: stmt.text(1) ?? "", plan: stmt.text(2) ?? "", goal: stmt.text(3) ?? "",
+                    inputs: inputs, cwd: stmt.text(5), idempotencyKey: stmt.text(6),
+                    status: JobStatus(rawValue: stmt.text(7) ?? "") ?? .failed, reason: stmt.text(8),
+                    createdAt: stmt.int(9), startedAt: stmt.optionalInt(10), finishedAt: stmt.optionalInt(11)))
         }
         return out
     }
@@ -91,7 +92,8 @@ extension Database {
 
     /// A job's events with `seq > afterSeq`, in order, at most `limit`.
     public func events(jobID: String, afterSeq: Int = 0, limit: Int = Int(Int32.max)) throws(StoreError) -> [EventRecord] {
-        let stmt = try prepare("""
+        let stmt = try prepare(
+            """
             SELECT seq, at, kind, role, step, attempt, call_id, payload FROM events
             WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?
             """)
@@ -99,10 +101,11 @@ extension Database {
         var out: [EventRecord] = []
         while try stmt.step() {
             let payload = (try? JSON.parse(stmt.text(7) ?? "null")) ?? .null
-            out.append(EventRecord(
-                jobID: jobID, seq: Int(stmt.int(0)), at: stmt.int(1), kind: stmt.text(2) ?? "", role: stmt.text(3),
-                step: stmt.optionalInt(4).map { Int($0) }, attempt: stmt.optionalInt(5).map { Int($0) },
-                callID: stmt.text(6), payload: payload))
+            out.append(
+                EventRecord(
+                    jobID: jobID, seq: Int(stmt.int(0)), at: stmt.int(1), kind: stmt.text(2) ?? "", role: stmt.text(3),
+                    step: stmt.optionalInt(4).map { Int($0) }, attempt: stmt.optionalInt(5).map { Int($0) },
+                    callID: stmt.text(6), payload: payload))
         }
         return out
     }

@@ -77,15 +77,18 @@ public final class StoreWriter: @unchecked Sendable {
         self.deliver = deliver
         db = try Database(path: path)
         try Migrations.migrate(db, now: clock.nowMillis())
-        insertJob = try db.prepare("""
+        insertJob = try db.prepare(
+            """
             INSERT INTO jobs(id, plan_name, plan, goal, inputs, cwd, idempotency_key, status, reason, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        appendEvent = try db.prepare("""
+        appendEvent = try db.prepare(
+            """
             INSERT INTO events(job_id, seq, at, kind, role, step, attempt, call_id, payload)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
-        setStatus = try db.prepare("""
+        setStatus = try db.prepare(
+            """
             UPDATE jobs SET status = ?1, reason = ?2,
                 started_at = CASE WHEN ?1 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END,
                 finished_at = CASE WHEN ?1 IN ('succeeded','failed','cancelled') THEN ?3 ELSE finished_at END

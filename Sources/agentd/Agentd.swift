@@ -3,7 +3,7 @@ import Logging
 import Orchestrator
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `agentd` command: the daemon and its client in one binary.

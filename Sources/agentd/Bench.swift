@@ -11,7 +11,9 @@ struct Bench: ParsableCommand {
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "w1",
-            abstract: "The W1 critic-retry benchmark of BENCH-W1.md: a real daemon, jobs over the socket, completeness checked, the floor beside it.")
+            abstract:
+                "The W1 critic-retry benchmark of BENCH-W1.md: a real daemon, jobs over the socket, completeness checked, the floor beside it."
+        )
 
         @Option(help: "seq (one job after another) or conc (all submitted at once); both when omitted.")
         var mode: W1Benchmark.Mode?
@@ -52,11 +54,14 @@ struct Bench: ParsableCommand {
                 if json {
                     emit(result.json.encoded)
                 } else {
-                    emit(String(
-                        format: "w1 %@: %d jobs in %.2f s = %.0f jobs/s, %.0f agent calls/s; latency p50 %.2f ms, p99 %.2f ms; daemon peak RSS %.1f MiB, CPU %.3f ms/job; %d DB bytes/job; floor %.0f jobs/s (efficiency %.2f)",
-                        mode.rawValue, count, result.seconds, result.jobsPerSecond, result.callsPerSecond, result.percentile(50),
-                        result.percentile(99), Double(result.peakRSSBytes) / 1_048_576, result.daemonCPUSeconds * 1000 / Double(count), result.databaseBytes / count,
-                        result.floor.jobsPerSecond, result.jobsPerSecond / result.floor.jobsPerSecond))
+                    emit(
+                        String(
+                            format:
+                                "w1 %@: %d jobs in %.2f s = %.0f jobs/s, %.0f agent calls/s; latency p50 %.2f ms, p99 %.2f ms; daemon peak RSS %.1f MiB, CPU %.3f ms/job; %d DB bytes/job; floor %.0f jobs/s (efficiency %.2f)",
+                            mode.rawValue, count, result.seconds, result.jobsPerSecond, result.callsPerSecond, result.percentile(50),
+                            result.percentile(99), Double(result.peakRSSBytes) / 1_048_576, result.daemonCPUSeconds * 1000 / Double(count),
+                            result.databaseBytes / count,
+                            result.floor.jobsPerSecond, result.jobsPerSecond / result.floor.jobsPerSecond))
                 }
             }
             try? FileManager.default.removeItem(atPath: directory)

@@ -3,7 +3,7 @@ import Orchestrator
 import Store
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Submit: ParsableCommand {
@@ -124,7 +124,9 @@ struct List: ParsableCommand {
         }
         emit("\(pad("ID", 19)) \(pad("STATUS", 18)) \(pad("PLAN", 12)) GOAL")
         for job in jobs {
-            emit("\(pad(job["id"]?.stringValue ?? "", 19)) \(pad(job["status"]?.stringValue ?? "", 18)) \(pad(job["plan"]?.stringValue ?? "", 12)) \(oneLine(job["goal"]?.stringValue ?? "", 60))")
+            emit(
+                "\(pad(job["id"]?.stringValue ?? "", 19)) \(pad(job["status"]?.stringValue ?? "", 18)) \(pad(job["plan"]?.stringValue ?? "", 12)) \(oneLine(job["goal"]?.stringValue ?? "", 60))"
+            )
         }
     }
 }
@@ -254,14 +256,20 @@ struct Status: ParsableCommand {
             emit(status.encoded)
             return
         }
-        emit("agentd \(status["version"]?.stringValue ?? "?") pid \(status["pid"]?.intValue ?? 0) on \(status["socket"]?.stringValue ?? "?")")
+        emit(
+            "agentd \(status["version"]?.stringValue ?? "?") pid \(status["pid"]?.intValue ?? 0) on \(status["socket"]?.stringValue ?? "?")"
+        )
         emit("accepting jobs: \(status["accepting"]?.boolValue == true ? "yes" : "no")")
-        emit("running \(status["running"]?.intValue ?? 0), queued \(status["queued"]?.intValue ?? 0), watchers \(status["watchers"]?.intValue ?? 0)")
+        emit(
+            "running \(status["running"]?.intValue ?? 0), queued \(status["queued"]?.intValue ?? 0), watchers \(status["watchers"]?.intValue ?? 0)"
+        )
         if case let .object(jobs)? = status["jobs"] {
             emit("jobs: " + jobs.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", "))
         }
         if let store = status["store"] {
-            emit("store: \(store["path"]?.stringValue ?? "?"), \(store["commits"]?.intValue ?? 0) commits, \(store["events"]?.intValue ?? 0) events written")
+            emit(
+                "store: \(store["path"]?.stringValue ?? "?"), \(store["commits"]?.intValue ?? 0) commits, \(store["events"]?.intValue ?? 0) events written"
+            )
             if let error = store["last_error"]?.stringValue { emit("last storage error: \(error)") }
         }
     }

@@ -71,7 +71,10 @@ struct ProgressPrinter {
             if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
         case EventKind.attemptDuplicate:
-            out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again")
+            out.append(
+                prefix
+                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again"
+            )
         case EventKind.stepExhausted:
             out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")
         default:
@@ -93,7 +96,8 @@ struct ProgressPrinter {
         if let verdict = payload["verdict"] {
             let pass = verdict["verdict"]?.stringValue == "pass"
             let score = verdict["score"]?.doubleValue.map { " (score \(fmt($0)))" } ?? ""
-            var line = "\(stepLabel) \(roleLabel) \(attemptLabel)  \(pass ? "PASS" : "FAIL")\(score) \(oneLine(verdict["feedback"]?.stringValue ?? "", 160))"
+            var line =
+                "\(stepLabel) \(roleLabel) \(attemptLabel)  \(pass ? "PASS" : "FAIL")\(score) \(oneLine(verdict["feedback"]?.stringValue ?? "", 160))"
             if let s = verdict["suggestion"]?.stringValue { line += "\n           suggestion: \(oneLine(s, 160))" }
             return line
         }

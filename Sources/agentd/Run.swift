@@ -37,7 +37,8 @@ struct Run: ParsableCommand {
         let json = self.json
         let printer = LockedPrinter()
         let job = try failing {
-            try LocalRun.run(submission: submission, databasePath: database.path, logger: makeLogger("agentd.run", level: .warning)) { event in
+            try LocalRun.run(submission: submission, databasePath: database.path, logger: makeLogger("agentd.run", level: .warning)) {
+                event in
                 if json { emit(event.encoded) } else { printer.print(event) }
             }
         }

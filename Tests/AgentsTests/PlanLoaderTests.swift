@@ -203,7 +203,8 @@ final class PlanLoaderTests: XCTestCase {
         XCTAssertEqual(plan.verifier, .command(CommandSpec(argv: ["sh", "-c", "exit 0"], timeoutSeconds: 300)))
         XCTAssertEqual(plan.steps, ["one"])
         XCTAssertEqual(plan.policy, Policy())
-        XCTAssertEqual(plan.models["m"], ModelSpec(backend: .scripted(Script(rules: [.actor: [ScriptRule(reply: .json(["output": "x"]))]]))))
+        XCTAssertEqual(
+            plan.models["m"], ModelSpec(backend: .scripted(Script(rules: [.actor: [ScriptRule(reply: .json(["output": "x"]))]]))))
     }
 
     func testPlanUsingEveryFeature() throws {
@@ -241,8 +242,10 @@ final class PlanLoaderTests: XCTestCase {
     }
 
     func testModelVerifierAndPlannerRequiredWithoutSteps() throws {
-        let yaml = minimal(replacing: 11, with: "  verifier: {model: m, prompt: check, temperature: 1}\n  planner: {model: m, prompt: plan}")
-            .replacingOccurrences(of: "steps: [one]\n", with: "")
+        let yaml = minimal(
+            replacing: 11, with: "  verifier: {model: m, prompt: check, temperature: 1}\n  planner: {model: m, prompt: plan}"
+        )
+        .replacingOccurrences(of: "steps: [one]\n", with: "")
         let plan = try PlanLoader.parse(yaml: yaml, file: "t.yaml", baseDirectory: nil)
         XCTAssertNil(plan.steps)
         XCTAssertEqual(plan.planner, RoleSpec(model: "m", prompt: "plan"))
@@ -268,10 +271,11 @@ final class PlanLoaderTests: XCTestCase {
         plan.actor.prompt = ""
         plan.steps = ["- dash", "yes", "1e3", "null", "'single'", "key: value", "[x]"]
         plan.models["m"] = ModelSpec(
-            backend: .scripted(Script(rules: [
-                .verifier: [ScriptRule(reply: .json(["n": 0.1, "m": -3, "big": 12345678901234, "s": "007", "e": [:], "a": []]))],
-                .critic: [],
-            ])))
+            backend: .scripted(
+                Script(rules: [
+                    .verifier: [ScriptRule(reply: .json(["n": 0.1, "m": -3, "big": 12345678901234, "s": "007", "e": [:], "a": []]))],
+                    .critic: [],
+                ])))
         XCTAssertEqual(try Plan(json: plan.json), plan)
     }
 
@@ -478,13 +482,16 @@ final class PlanLoaderTests: XCTestCase {
         assertErrorAtLine(minimal(replacing: 9, with: "  actor: model: m"), line: 9, contains: "YAML syntax error")
         assertErrorAtLine(minimal(replacing: 12, with: "steps: [one"), line: 13, contains: "YAML syntax error")
         assertErrorAtLine(minimal(replacing: 5, with: "      script:"), line: 5, contains: "YAML syntax error")
-        assertErrorAtLine(minimal(replacing: 12, with: "name: again"), line: 12, contains: "duplicate key 'name' in a mapping (first at line 1)")
+        assertErrorAtLine(
+            minimal(replacing: 12, with: "name: again"), line: 12, contains: "duplicate key 'name' in a mapping (first at line 1)")
         assertErrorAtLine(
             minimal(replacing: 9, with: "  actor: {model: m, prompt: a, model: n}"), line: 9, contains: "duplicate key 'model'")
         assertErrorAtLine(Self.minimal + "---\nname: u\n", line: 13, contains: "expected a single document")
     }
 
-    func assertErrorAtLine(_ yaml: String, line expectedLine: Int, contains text: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertErrorAtLine(
+        _ yaml: String, line expectedLine: Int, contains text: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         guard let error = parseError(yaml, file: file, line: line) else { return }
         XCTAssertEqual(error.field, "", "\(error)", file: file, line: line)
         XCTAssertEqual(error.line, expectedLine, "\(error)", file: file, line: line)
@@ -558,8 +565,10 @@ final class PlanLoaderTests: XCTestCase {
 
     func testErrorDescription() {
         XCTAssertEqual(
-            PlanError(file: "plans/x.yaml", line: 12, column: 5, field: "roles.critic.model", message: "unknown model 'gpt' (known: script)")
-                .description,
+            PlanError(
+                file: "plans/x.yaml", line: 12, column: 5, field: "roles.critic.model", message: "unknown model 'gpt' (known: script)"
+            )
+            .description,
             "plans/x.yaml:12:5: roles.critic.model: unknown model 'gpt' (known: script)")
         XCTAssertEqual(PlanError(file: "x.yaml", line: 3, field: "", message: "bad").description, "x.yaml:3: bad")
         XCTAssertEqual(PlanError(file: "", field: "steps[2]", message: "bad").description, "steps[2]: bad")

@@ -38,8 +38,10 @@ final class PromptsTests: XCTestCase {
         XCTAssertEqual(request.messages.map(\.role), ["system", "user"])
         XCTAssertEqual(request.messages[0].content, "ACTOR PROMPT")
         XCTAssertEqual(user(request), "Goal: write the notes\nStep 2 of 3: draft")
-        XCTAssertEqual(request.context, CallContext(
-            jobID: "J1", role: .actor, step: 1, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "write the notes"))
+        XCTAssertEqual(
+            request.context,
+            CallContext(
+                jobID: "J1", role: .actor, step: 1, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "write the notes"))
         XCTAssertNil(request.responseSchema)
         XCTAssertEqual(request.model, "m")
     }
@@ -51,7 +53,9 @@ final class PromptsTests: XCTestCase {
         ]
         let request = prompts().actor(steps: steps, index: 1, attempt: 2, replan: 0, rejected: rejected)
         let text = user(request)
-        XCTAssertEqual(text, """
+        XCTAssertEqual(
+            text,
+            """
             Goal: write the notes
             Step 2 of 3: draft
             Attempt 1 was rejected.
@@ -121,7 +125,9 @@ final class PromptsTests: XCTestCase {
 
         let context = ReplanContext(completed: [(step: "gather facts", output: "facts")], failedStep: "draft", lastFeedback: "too vague")
         let replan = prompts().planner(replan: 1, context: context)
-        XCTAssertEqual(user(replan), """
+        XCTAssertEqual(
+            user(replan),
+            """
             Goal: write the notes
             Completed steps:
             1. gather facts => facts
@@ -132,7 +138,8 @@ final class PromptsTests: XCTestCase {
         XCTAssertTrue(replan.context.hasFeedback)
         XCTAssertEqual(replan.context.replan, 1)
 
-        let nothingDone = prompts().planner(replan: 1, context: ReplanContext(completed: [], failedStep: "gather facts", lastFeedback: "no"))
+        let nothingDone = prompts().planner(
+            replan: 1, context: ReplanContext(completed: [], failedStep: "gather facts", lastFeedback: "no"))
         XCTAssertTrue(user(nothingDone).contains("Completed steps: none"), user(nothingDone))
     }
 
@@ -178,13 +185,19 @@ final class PromptsTests: XCTestCase {
         let a = prompts(inputs: inputs)
         let b = prompts(inputs: inputs)
         let pairs: [(ModelRequest, ModelRequest)] = [
-            (a.actor(steps: steps, index: 1, attempt: 1, replan: 0, rejected: rejected),
-             b.actor(steps: steps, index: 1, attempt: 1, replan: 0, rejected: rejected)),
-            (a.critic(steps: steps, index: 1, attempt: 1, replan: 0, output: "o"),
-             b.critic(steps: steps, index: 1, attempt: 1, replan: 0, output: "o")),
+            (
+                a.actor(steps: steps, index: 1, attempt: 1, replan: 0, rejected: rejected),
+                b.actor(steps: steps, index: 1, attempt: 1, replan: 0, rejected: rejected)
+            ),
+            (
+                a.critic(steps: steps, index: 1, attempt: 1, replan: 0, output: "o"),
+                b.critic(steps: steps, index: 1, attempt: 1, replan: 0, output: "o")
+            ),
             (a.planner(replan: 1, context: context), b.planner(replan: 1, context: context)),
-            (a.reask(a.planner(replan: 0, context: nil), badReply: "x", error: ReplyError("e")),
-             b.reask(b.planner(replan: 0, context: nil), badReply: "x", error: ReplyError("e"))),
+            (
+                a.reask(a.planner(replan: 0, context: nil), badReply: "x", error: ReplyError("e")),
+                b.reask(b.planner(replan: 0, context: nil), badReply: "x", error: ReplyError("e"))
+            ),
         ]
         for (x, y) in pairs {
             XCTAssertEqual(x, y)

@@ -21,8 +21,10 @@ final class ScriptedBackendTests: XCTestCase {
         }
     }
 
-    private func raw(_ text: String, steps: Set<Int>? = nil, attempts: Set<Int>? = nil, replans: Set<Int>? = nil,
-                     reasks: Set<Int>? = nil, feedback: Bool? = nil) -> ScriptRule {
+    private func raw(
+        _ text: String, steps: Set<Int>? = nil, attempts: Set<Int>? = nil, replans: Set<Int>? = nil,
+        reasks: Set<Int>? = nil, feedback: Bool? = nil
+    ) -> ScriptRule {
         ScriptRule(steps: steps, attempts: attempts, replans: replans, reasks: reasks, feedback: feedback, reply: .raw(text))
     }
 
@@ -41,7 +43,8 @@ final class ScriptedBackendTests: XCTestCase {
         XCTAssertEqual(reply(rules, for: context(.actor, step: 0, attempt: 0)), "other")
         // A call without a step (planner, verifier) never matches a step condition.
         XCTAssertEqual(reply(rules, for: context(.actor)), "other")
-        XCTAssertEqual(reply([raw("step 0", steps: [0])], for: context(.planner)), "error: scripted model has no reply for planner step - attempt -")
+        XCTAssertEqual(
+            reply([raw("step 0", steps: [0])], for: context(.planner)), "error: scripted model has no reply for planner step - attempt -")
     }
 
     func testMatchesByAttempt() {
@@ -62,7 +65,9 @@ final class ScriptedBackendTests: XCTestCase {
         let rules = [raw("not json", reasks: [0]), raw(#"{"verdict":"pass"}"#, reasks: [1, 2])]
         XCTAssertEqual(reply(rules, for: context(.critic, step: 0, attempt: 0, reask: 0)), "not json")
         XCTAssertEqual(reply(rules, for: context(.critic, step: 0, attempt: 0, reask: 1)), #"{"verdict":"pass"}"#)
-        XCTAssertEqual(reply(rules, for: context(.critic, step: 0, attempt: 0, reask: 3)), "error: scripted model has no reply for critic step 0 attempt 0")
+        XCTAssertEqual(
+            reply(rules, for: context(.critic, step: 0, attempt: 0, reask: 3)),
+            "error: scripted model has no reply for critic step 0 attempt 0")
     }
 
     func testMatchesByFeedback() {
@@ -138,10 +143,11 @@ final class ScriptedBackendTests: XCTestCase {
     }
 
     func testTemplatesInJSONStringsButNotKeys() {
-        let rule = ScriptRule(reply: .json([
-            "output": "step {step} attempt {attempt}",
-            "{step}": ["nested {replan}", ["deep": "{goal}"], 7, true],
-        ]))
+        let rule = ScriptRule(
+            reply: .json([
+                "output": "step {step} attempt {attempt}",
+                "{step}": ["nested {replan}", ["deep": "{goal}"], 7, true],
+            ]))
         XCTAssertEqual(
             reply([rule], for: context(.actor, step: 4, attempt: 2, replan: 1, goal: "g")),
             #"{"output":"step 4 attempt 2","{step}":["nested 1",{"deep":"g"},7,true]}"#)

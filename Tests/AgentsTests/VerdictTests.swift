@@ -53,7 +53,8 @@ final class VerdictTests: XCTestCase {
     }
 
     func testNullOptionalFieldsAreAbsentAndUnknownFieldsAreIgnored() throws {
-        let verdict = try Verdict.parse(#"""
+        let verdict = try Verdict.parse(
+            #"""
             {"verdict":"pass","score":0.5,"feedback":"ok","suggestion":null,"first_error":null,
              "confidence":null,"failure_modes":null,"extra":{"anything":[1]}}
             """#)

@@ -18,7 +18,9 @@ final class ChildProcessTests: XCTestCase {
         directory.remove()
     }
 
-    private func run(_ argv: [String], stdin: String = "", timeout: UInt64 = 30_000, cap: Int = 1 << 20) async throws(LoopError) -> ProcessResult {
+    private func run(_ argv: [String], stdin: String = "", timeout: UInt64 = 30_000, cap: Int = 1 << 20) async throws(LoopError)
+        -> ProcessResult
+    {
         try await ChildProcess.run(
             loop: loop, .init(argv: argv, stdin: Array(stdin.utf8), timeoutMilliseconds: timeout, outputCap: cap))
     }
@@ -74,9 +76,11 @@ final class ChildProcessTests: XCTestCase {
     }
 
     func testEnvironmentAndWorkingDirectory() async throws {
-        let result = try await ChildProcess.run(loop: loop, .init(
-            argv: ["/bin/sh", "-c", "printf '%s|%s' \"$GREETING\" \"$(pwd)\""], cwd: directory.path,
-            environment: ["GREETING=hello there"], timeoutMilliseconds: 30_000))
+        let result = try await ChildProcess.run(
+            loop: loop,
+            .init(
+                argv: ["/bin/sh", "-c", "printf '%s|%s' \"$GREETING\" \"$(pwd)\""], cwd: directory.path,
+                environment: ["GREETING=hello there"], timeoutMilliseconds: 30_000))
         let cwd = (directory.path as NSString).resolvingSymlinksInPath
         XCTAssertEqual(result.stdoutText, "hello there|\(cwd)")
     }
@@ -145,9 +149,11 @@ final class ChildProcessTests: XCTestCase {
         defer { ready.close() }
         let loop = self.loop!
         let task = Task {
-            try await ChildProcess.run(loop: loop, .init(
-                argv: ["sh", "-c", "sleep \(marker) & echo up > '\(ready.path)'; sleep \(marker)", "sh-\(marker)"],
-                timeoutMilliseconds: 60_000))
+            try await ChildProcess.run(
+                loop: loop,
+                .init(
+                    argv: ["sh", "-c", "sleep \(marker) & echo up > '\(ready.path)'; sleep \(marker)", "sh-\(marker)"],
+                    timeoutMilliseconds: 60_000))
         }
         XCTAssertTrue(ready.waitForWriter(), "the child started")
         XCTAssertFalse(liveProcesses(withMarker: marker).isEmpty)
@@ -168,8 +174,10 @@ final class ChildProcessTests: XCTestCase {
         let loop = self.loop!
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return try await ChildProcess.run(loop: loop, .init(
-                argv: ["sh", "-c", "sleep \(marker); echo finished"], timeoutMilliseconds: 60_000))
+            return try await ChildProcess.run(
+                loop: loop,
+                .init(
+                    argv: ["sh", "-c", "sleep \(marker); echo finished"], timeoutMilliseconds: 60_000))
         }
         let result = try await task.value
         XCTAssertTrue(result.cancelled)
@@ -182,8 +190,10 @@ final class ChildProcessTests: XCTestCase {
         let outputs = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for i in 0..<32 {
                 group.addTask {
-                    let result = try await ChildProcess.run(loop: loop, .init(
-                        argv: ["sh", "-c", "cat; echo \(i) >&2"], stdin: Array("in \(i)".utf8), timeoutMilliseconds: 30_000))
+                    let result = try await ChildProcess.run(
+                        loop: loop,
+                        .init(
+                            argv: ["sh", "-c", "cat; echo \(i) >&2"], stdin: Array("in \(i)".utf8), timeoutMilliseconds: 30_000))
                     return (i, result.stdoutText + "|" + result.stderrText)
                 }
             }

@@ -205,9 +205,11 @@ final class EngineTests: XCTestCase {
         for event in events {
             switch event.kind {
             case EventKind.callStarted:
-                XCTAssertTrue(open.insert(event.callID ?? "?").inserted, "call \(event.callID ?? "?") started twice", file: file, line: line)
+                XCTAssertTrue(
+                    open.insert(event.callID ?? "?").inserted, "call \(event.callID ?? "?") started twice", file: file, line: line)
             case EventKind.callCompleted, EventKind.callFailed:
-                XCTAssertNotNil(open.remove(event.callID ?? "?"), "call \(event.callID ?? "?") completed without starting", file: file, line: line)
+                XCTAssertNotNil(
+                    open.remove(event.callID ?? "?"), "call \(event.callID ?? "?") completed without starting", file: file, line: line)
                 completed[event.callID ?? "?", default: 0] += 1
             default: break
             }
@@ -442,7 +444,9 @@ final class EngineTests: XCTestCase {
 
     /// Runs W1 to the end in one engine, then gives a second engine (a restarted daemon) the job as
     /// it stood after `cut` events, and lets it finish.
-    private func recover(cutAfter cut: (_ events: [EventRecord]) -> Int) async throws -> (original: [EventRecord], recovered: [EventRecord], prefix: Int, status: JobStatus) {
+    private func recover(cutAfter cut: (_ events: [EventRecord]) -> Int) async throws -> (
+        original: [EventRecord], recovered: [EventRecord], prefix: Int, status: JobStatus
+    ) {
         let first = try EngineHarness()
         let job = try await first.submit(Self.w1, goal: "recover me")
         _ = try await first.wait(job.id)
@@ -494,9 +498,11 @@ final class EngineTests: XCTestCase {
         }
         XCTAssertEqual(run.status, .succeeded)
         let inFlight = try XCTUnwrap(run.original[run.prefix - 1].callID)
-        XCTAssertEqual(run.recovered.filter { $0.callID == inFlight }.map(\.kind), [
-            EventKind.callStarted, "call.restarted", EventKind.callCompleted,
-        ])
+        XCTAssertEqual(
+            run.recovered.filter { $0.callID == inFlight }.map(\.kind),
+            [
+                EventKind.callStarted, "call.restarted", EventKind.callCompleted,
+            ])
         XCTAssertEqual(run.recovered.filter { $0.kind == EventKind.callCompleted }.count, 14)
         XCTAssertEqual(run.recovered.map(\.seq), Array(1...run.recovered.count))
     }

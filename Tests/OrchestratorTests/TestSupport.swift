@@ -69,15 +69,15 @@ func liveProcesses(withMarker marker: String) -> [Int32] {
     for entry in entries {
         guard let pid = Int32(entry), pid != getpid() else { continue }
         guard let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
-              String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(marker)
+            String(decoding: cmdline.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(marker)
         else { continue }
         guard let status = FileManager.default.contents(atPath: "/proc/\(entry)/status") else { continue }
         var dying = false
         for line in String(decoding: status, as: UTF8.self).split(separator: "\n") {
             if line.hasPrefix("State:"), line.contains("Z") || line.contains("X") { dying = true }
             if line.hasPrefix("SigPnd:") || line.hasPrefix("ShdPnd:"),
-               let mask = UInt64(line.split(separator: "\t").last.map(String.init) ?? "", radix: 16),
-               mask & (1 << (SIGKILL - 1)) != 0
+                let mask = UInt64(line.split(separator: "\t").last.map(String.init) ?? "", radix: 16),
+                mask & (1 << (SIGKILL - 1)) != 0
             {
                 dying = true
             }

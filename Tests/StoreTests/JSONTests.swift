@@ -81,7 +81,9 @@ final class JSONTests: XCTestCase {
             "unicode": "ünïcødé ✓ 𝄞 😀",
             "escapes": "\"\\/\u{8}\u{C}\n\r\t",
             "controls": .string((0..<32).map { String(UnicodeScalar(UInt8($0))) }.joined()),
-            "numbers": [0, -1, 1.25, -1.25e-10, 6.02214076e23, 1e300, .number(.leastNonzeroMagnitude), .number(.greatestFiniteMagnitude), 0.1],
+            "numbers": [
+                0, -1, 1.25, -1.25e-10, 6.02214076e23, 1e300, .number(.leastNonzeroMagnitude), .number(.greatestFiniteMagnitude), 0.1,
+            ],
             "big": [9_007_199_254_740_992, -9_007_199_254_740_992, 1e16, 1.2345678901234567e19],
             "nested": [["a": [["b": [[[]]]]]], ["x": .null]],
         ])

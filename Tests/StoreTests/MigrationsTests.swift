@@ -33,13 +33,15 @@ final class MigrationsTests: XCTestCase {
     }
 
     private func insertJob(_ db: Database, id: String = "J1", status: String = "queued") throws {
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES ('\(id)', 'p', '{}', 'g', '\(status)', 1)
             """)
     }
 
     private func insertEvent(_ db: Database, job: String = "J1", seq: Int = 1, role: String = "NULL", payload: String = "'{}'") throws {
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO events(job_id, seq, at, kind, role, payload) VALUES ('\(job)', \(seq), 5, 'note', \(role), \(payload))
             """)
     }
@@ -159,24 +161,38 @@ final class MigrationsTests: XCTestCase {
         try insertJob(db, id: "J2")
         try insertEvent(db, job: "J1", seq: 1)
         try insertEvent(db, job: "J2", seq: 1)
-        XCTAssertEqual(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'again', '{}')")?.primaryCode, SQLITE_CONSTRAINT)
-        XCTAssertEqual(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 0, 5, 'zero', '{}')")?.primaryCode, SQLITE_CONSTRAINT)
+        XCTAssertEqual(
+            failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'again', '{}')")?.primaryCode,
+            SQLITE_CONSTRAINT)
+        XCTAssertEqual(
+            failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 0, 5, 'zero', '{}')")?.primaryCode,
+            SQLITE_CONSTRAINT)
     }
 
     func testEventsNeedAnExistingJob() throws {
         let db = try migrated()
-        XCTAssertEqual(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('nope', 1, 5, 'note', '{}')")?.primaryCode, SQLITE_CONSTRAINT)
+        XCTAssertEqual(
+            failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('nope', 1, 5, 'note', '{}')")?.primaryCode,
+            SQLITE_CONSTRAINT)
     }
 
     func testTablesAreStrict() throws {
         let db = try migrated()
-        XCTAssertNotNil(failure(db, "INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES ('J', 'p', '{}', 'g', 'queued', 'yesterday')"))
+        XCTAssertNotNil(
+            failure(
+                db, "INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES ('J', 'p', '{}', 'g', 'queued', 'yesterday')"))
     }
 
     func testIdempotencyKeysAreUnique() throws {
         let db = try migrated()
-        try db.execute("INSERT INTO jobs(id, plan_name, plan, goal, status, created_at, idempotency_key) VALUES ('A', 'p', '{}', 'g', 'queued', 1, 'k')")
-        XCTAssertNotNil(failure(db, "INSERT INTO jobs(id, plan_name, plan, goal, status, created_at, idempotency_key) VALUES ('B', 'p', '{}', 'g', 'queued', 1, 'k')"))
+        try db.execute(
+            "INSERT INTO jobs(id, plan_name, plan, goal, status, created_at, idempotency_key) VALUES ('A', 'p', '{}', 'g', 'queued', 1, 'k')"
+        )
+        XCTAssertNotNil(
+            failure(
+                db,
+                "INSERT INTO jobs(id, plan_name, plan, goal, status, created_at, idempotency_key) VALUES ('B', 'p', '{}', 'g', 'queued', 1, 'k')"
+            ))
         // Jobs without a key do not collide.
         try db.execute("INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES ('C', 'p', '{}', 'g', 'queued', 1)")
         try db.execute("INSERT INTO jobs(id, plan_name, plan, goal, status, created_at) VALUES ('D', 'p', '{}', 'g', 'queued', 1)")

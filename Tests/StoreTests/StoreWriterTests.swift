@@ -159,9 +159,11 @@ final class StoreWriterTests: XCTestCase {
 
         let db = try observer()
         XCTAssertEqual(try db.query("SELECT id FROM jobs ORDER BY id"), [[.text("A")], [.text("B")]])
-        XCTAssertEqual(try db.query("SELECT job_id, seq, kind FROM events ORDER BY job_id"), [
-            [.text("A"), .int(1), .text("note")], [.text("B"), .int(1), .text("note")],
-        ])
+        XCTAssertEqual(
+            try db.query("SELECT job_id, seq, kind FROM events ORDER BY job_id"),
+            [
+                [.text("A"), .int(1), .text("note")], [.text("B"), .int(1), .text("note")],
+            ])
         let stats = writer.currentStats
         XCTAssertEqual(stats.failures, 2)
         XCTAssertEqual(stats.requests, 2)
@@ -202,10 +204,12 @@ final class StoreWriterTests: XCTestCase {
         wait(for: [done], timeout: 30)
         writer.close()
         let rows = try observer().query("SELECT id, status, reason, started_at, finished_at FROM jobs ORDER BY id")
-        XCTAssertEqual(rows, [
-            [.text("A"), .text("running"), .null, .int(10), .null],
-            [.text("B"), .text("failed"), .text("why"), .int(30), .int(40)],
-        ])
+        XCTAssertEqual(
+            rows,
+            [
+                [.text("A"), .text("running"), .null, .int(10), .null],
+                [.text("B"), .text("failed"), .text("why"), .int(30), .int(40)],
+            ])
     }
 
     // MARK: Closing

@@ -3,7 +3,7 @@ import Store
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Jobs and the daemon over time: cancellation, resubmission, failure, crash and restart, shutdown.
@@ -39,7 +39,8 @@ final class LifecycleTests: EndToEndTestCase {
             ProcessTable.alive(containing: harness.marker).isEmpty && groups.allSatisfy { ProcessTable.alive(inGroup: $0).isEmpty }
         }
         XCTAssertTrue(
-            gone, "the sleeping command is killed: still alive: "
+            gone,
+            "the sleeping command is killed: still alive: "
                 + (ProcessTable.alive(containing: harness.marker) + groups.flatMap { ProcessTable.alive(inGroup: $0) })
                 .map { "\($0.pid) \($0.commandLine)" }.joined(separator: "; "))
 
@@ -197,7 +198,7 @@ final class LifecycleTests: EndToEndTestCase {
         // Several long-lived clients, connected while the call runs.
         let connections = try (0..<16).map { _ in try harness.connect() }
         for connection in connections { XCTAssertNotNil(try connection.call("daemon.status")["pid"]) }
-        FileManager.default.createFile(atPath: gate, contents: Data())
+        _ = FileManager.default.createFile(atPath: gate, contents: Data())
         var dead: [String] = []
         let waiter = connections[0]
         do {

@@ -44,7 +44,10 @@ final class ProtocolErrorTests: EndToEndTestCase {
                 "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"job.list\",\"params\":{\"status\":\"bogus\"}}", -32602, 9,
                 "job.list with an unknown status"
             ),
-            ("{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"job.get\",\"params\":{\"id\":\"NOSUCH\"}}", -32002, 10, "job.get of an unknown job"),
+            (
+                "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"job.get\",\"params\":{\"id\":\"NOSUCH\"}}", -32002, 10,
+                "job.get of an unknown job"
+            ),
         ]
         for (frame, code, id, what) in frames {
             try connection.send(line: frame)
@@ -134,8 +137,9 @@ final class ProtocolErrorTests: EndToEndTestCase {
         XCTAssertEqual(asks.map { $0["attempt"]?.intValue ?? -1 }, [0, 0, 1, 1], summary)
         for reask in asks where reask["payload"]?["reask"]?.intValue == 1 {
             let messages = reask["payload"]?["request"]?["messages"]?.arrayValue ?? []
-            XCTAssertTrue(messages.contains { $0["role"]?.stringValue == "assistant" && $0["content"]?.stringValue == "not json" },
-                          "the re-ask shows the model its bad reply: \(reask.encoded)")
+            XCTAssertTrue(
+                messages.contains { $0["role"]?.stringValue == "assistant" && $0["content"]?.stringValue == "not json" },
+                "the re-ask shows the model its bad reply: \(reask.encoded)")
         }
         XCTAssertEqual(self.events(events, kind: "step.exhausted").count, 1, summary)
         XCTAssertEqual(self.events(events, kind: "call.started", role: "verifier").count, 0, "never verified:\n\(summary)")

@@ -98,17 +98,21 @@ final class WorkflowTests: EndToEndTestCase {
         XCTAssertTrue(lines[plan + 2].contains("2. draft the notes"), text)
         XCTAssertTrue(lines[plan + 3].contains("3. add an upgrade note"), text)
 
-        let fail = try XCTUnwrap(index("FAIL", after: plan) {
-            $0.contains("step 2/3") && $0.contains("critic") && $0.contains("attempt 1") && $0.contains("FAIL (score 0.4)")
-        })
+        let fail = try XCTUnwrap(
+            index("FAIL", after: plan) {
+                $0.contains("step 2/3") && $0.contains("critic") && $0.contains("attempt 1") && $0.contains("FAIL (score 0.4)")
+            })
         XCTAssertTrue(lines[fail].contains("a reader cannot tell what any of them does"), lines[fail])
         XCTAssertTrue(lines[fail + 1].contains("suggestion: Give each change its own sentence"), text)
-        let rerun = try XCTUnwrap(index("rerun", after: fail) {
-            $0.contains("step 2/3") && $0.contains("actor") && $0.contains("attempt 2") && $0.contains("rerun with the critic's feedback")
-        })
-        let pass = try XCTUnwrap(index("PASS of the rerun", after: rerun) {
-            $0.contains("step 2/3") && $0.contains("critic") && $0.contains("attempt 2") && $0.contains("PASS")
-        })
+        let rerun = try XCTUnwrap(
+            index("rerun", after: fail) {
+                $0.contains("step 2/3") && $0.contains("actor") && $0.contains("attempt 2")
+                    && $0.contains("rerun with the critic's feedback")
+            })
+        let pass = try XCTUnwrap(
+            index("PASS of the rerun", after: rerun) {
+                $0.contains("step 2/3") && $0.contains("critic") && $0.contains("attempt 2") && $0.contains("PASS")
+            })
         let verified = try XCTUnwrap(index("VERIFIED", after: pass) { $0.contains("verifier") && $0.contains("VERIFIED") })
         XCTAssertTrue(lines[verified].contains("The notes list every change"), lines[verified])
         XCTAssertEqual(lines.filter { $0.contains("FAIL") }.count, 1, "one FAIL in:\n\(text)")
@@ -138,8 +142,9 @@ final class WorkflowTests: EndToEndTestCase {
             }
             XCTAssertEqual(final["id"]?.stringValue, id)
             XCTAssertEqual(final["status"]?.stringValue, "succeeded")
-            XCTAssertEqual(delivered.map { $0["seq"]?.intValue ?? -1 }, Array(stride(from: since + 1, through: last, by: 1)),
-                           "watch since=\(since) delivers seq \(since + 1)...\(last)")
+            XCTAssertEqual(
+                delivered.map { $0["seq"]?.intValue ?? -1 }, Array(stride(from: since + 1, through: last, by: 1)),
+                "watch since=\(since) delivers seq \(since + 1)...\(last)")
             XCTAssertEqual(delivered, Array(all.dropFirst(since)), "the delivered events are the recorded ones (since=\(since))")
             // The connection still serves after the watch.
             XCTAssertNotNil(try connection.call("daemon.status")["pid"])
@@ -182,8 +187,9 @@ final class WorkflowTests: EndToEndTestCase {
         let recorded = try harness.events(id)
         assertContiguous(recorded)
         XCTAssertGreaterThan(recorded.count, before.count + 3, "events were recorded after the watch started")
-        XCTAssertEqual(delivered.map { $0["seq"]?.intValue ?? -1 }, Array((since + 1)...(recorded.count)),
-                       "live watch delivers every seq after \(since) once, in order")
+        XCTAssertEqual(
+            delivered.map { $0["seq"]?.intValue ?? -1 }, Array((since + 1)...(recorded.count)),
+            "live watch delivers every seq after \(since) once, in order")
         XCTAssertEqual(delivered, Array(recorded.dropFirst(since)))
         XCTAssertEqual(delivered.last?["kind"]?.stringValue, "job.state")
         XCTAssertEqual(delivered.last?["payload"]?["to"]?.stringValue, "succeeded")

@@ -2,7 +2,7 @@ import Foundation
 import Store
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failure of the test machinery itself (a daemon that never answers, a missing binary...).
@@ -244,7 +244,9 @@ final class DaemonHarness: @unchecked Sendable {
         }
         // Foundation notices a child's exit only once every copy of its status pipe is closed, and the
         // daemon's children inherit one: the orphans must go before `Process` reports the exit.
-        let orphans = ProcessTable.all().filter { $0.isAlive && $0.pid != pid && ($0.commandLine.contains(marker) || $0.commandLine.contains(dir)) }
+        let orphans = ProcessTable.all().filter {
+            $0.isAlive && $0.pid != pid && ($0.commandLine.contains(marker) || $0.commandLine.contains(dir))
+        }
         if killOrphans {
             for orphan in orphans { kill(orphan.pid, SIGKILL) }
             _ = try waitForExit(timeout: 10)
@@ -346,8 +348,9 @@ final class DaemonHarness: @unchecked Sendable {
             return found != nil
         }
         guard let found else {
-            throw HarnessError("no \(what) event for job \(jobID) within \(timeout)s; events so far:\n"
-                + ((try? events(jobID).map(\.encoded).joined(separator: "\n")) ?? "(unreadable)"))
+            throw HarnessError(
+                "no \(what) event for job \(jobID) within \(timeout)s; events so far:\n"
+                    + ((try? events(jobID).map(\.encoded).joined(separator: "\n")) ?? "(unreadable)"))
         }
         return found
     }
@@ -394,7 +397,8 @@ final class DaemonHarness: @unchecked Sendable {
     /// Every process started for this harness that is still alive: found by marker or directory in its
     /// argv, killed by pid.
     func killLeftovers() {
-        for process in ProcessTable.all() where process.isAlive && (process.commandLine.contains(marker) || process.commandLine.contains(dir)) {
+        for process in ProcessTable.all()
+        where process.isAlive && (process.commandLine.contains(marker) || process.commandLine.contains(dir)) {
             kill(process.pid, SIGKILL)
         }
     }
@@ -423,7 +427,7 @@ enum ProcessTable {
 
     static func entry(_ pid: Int32) -> Entry? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 3, let state = fields[0].first, let group = Int32(fields[2]) else { return nil }
@@ -526,7 +530,8 @@ final class WireConnection {
                 do {
                     return try JSON.parse(line)
                 } catch {
-                    throw HarnessError("the daemon sent a line that is not JSON (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
+                    throw HarnessError(
+                        "the daemon sent a line that is not JSON (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
                 }
             }
             let remaining = deadline.timeIntervalSinceNow

@@ -3,7 +3,7 @@ import Store
 import XCTest
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Base class: every test gets its own harness (temporary directory, socket, database), and every
@@ -49,7 +49,8 @@ class EndToEndTestCase: XCTestCase {
     func submit(_ plan: String, _ extra: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let result = try harness.cli(["submit", plan, "--json"] + extra)
         XCTAssertEqual(result.status, 0, "submit failed: \(result)", file: file, line: line)
-        let job = try parseJSON(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --json output", file: file, line: line)
+        let job = try parseJSON(
+            result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --json output", file: file, line: line)
         return try XCTUnwrap(job["id"]?.stringValue, "submit --json printed no id: \(result)", file: file, line: line)
     }
 
