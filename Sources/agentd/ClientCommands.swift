@@ -6,10 +6,8 @@ import Store
     import Glibc
 #endif
 
-struct Submit: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Queue a job from a plan file. With --wait or --watch, exit 0 only if the job succeeded.")
-
+/// What defines a job on the command line: the plan, the goal and the inputs (`submit`, `run`).
+struct JobArguments: ParsableArguments {
     @Argument(help: "The plan file (YAML).")
     var plan: String
 
@@ -18,6 +16,28 @@ struct Submit: ParsableCommand {
 
     @Option(name: .customLong("input"), help: "An input as NAME=VALUE; repeatable.")
     var inputs: [String] = []
+
+    func validate() throws {
+        for input in inputs where !input.contains("=") {
+            throw ValidationError("--input takes NAME=VALUE, got '\(input)'")
+        }
+    }
+
+    /// The inputs as a JSON object, in the order given.
+    var inputObject: JSON {
+        .object(
+            inputs.map { input in
+                let parts = input.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), .string(String(parts[1])))
+            })
+    }
+}
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Queue a job from a plan file. With --wait or --watch, exit 0 only if the job succeeded.")
+
+    @OptionGroup var job: JobArguments
 
     @Option(help: "A key that makes resubmission safe: the same key returns the same job.")
     var idempotencyKey: String?
@@ -35,34 +55,28 @@ struct Submit: ParsableCommand {
 
     func validate() throws {
         if wait && watch { throw ValidationError("use --wait or --watch, not both") }
-        for input in inputs where !input.contains("=") {
-            throw ValidationError("--input takes NAME=VALUE, got '\(input)'")
-        }
     }
 
     mutating func run() throws {
         let client = try socket.connect()
-        var inputMembers: [(String, JSON)] = []
-        for input in inputs {
-            let parts = input.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            inputMembers.append((String(parts[0]), .string(String(parts[1]))))
-        }
         var params: [(String, JSON)] = [
-            ("plan_path", .string(Paths.absolute(plan))), ("inputs", .object(inputMembers)),
+            ("plan_path", .string(Paths.absolute(job.plan))), ("inputs", job.inputObject),
             ("cwd", .string(Paths.currentDirectory())),
         ]
-        if let goal { params.append(("goal", .string(goal))) }
+        if let goal = job.goal { params.append(("goal", .string(goal))) }
         if let idempotencyKey { params.append(("idempotency_key", .string(idempotencyKey))) }
-        let job = try failing { try client.call("job.submit", .object(params)) }
-        let id = job["id"]?.stringValue ?? "?"
+        let submitted = try failing { try client.call("job.submit", .object(params)) }
+        let id = submitted["id"]?.stringValue ?? "?"
         if watch {
-            if !json { emit("job \(id) \(job["created"]?.boolValue == false ? "(already submitted with this key)" : "queued")") }
+            if !json {
+                emit("job \(id) \(submitted["created"]?.boolValue == false ? "(already submitted with this key)" : "queued")")
+            }
             try watchJob(client, id: id, json: json)
         } else if wait {
             let final = try failing { try client.call("job.wait", ["id": .string(id)]) }
             try report(final, json: json)
         } else if json {
-            emit(job.encoded)
+            emit(submitted.encoded)
         } else {
             emit(id)
         }
