@@ -23,6 +23,11 @@ let package = Package(
             providers: [.apt(["libuv1-dev"])]
         ),
         .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
@@ -43,7 +48,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "CLibUV", "Store", "Agents",
+                "CLibUV", "CCurl", "Store", "Agents",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerIsolation

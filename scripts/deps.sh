@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages agentd builds and runs with, when any is missing.
 set -euo pipefail
-packages=(libuv1-dev libsqlite3-dev sqlite3 pkg-config)
+packages=(libuv1-dev libsqlite3-dev libcurl4-openssl-dev sqlite3 pkg-config python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -82,11 +82,17 @@ public struct ModelReply: Sendable, Equatable {
     public var usage: TokenUsage?
     /// The backend's raw response when it has more than the content (e.g. an HTTP body).
     public var raw: JSON?
+    /// What the backend sent when it differs from the recorded request (e.g. an HTTP body).
+    public var sent: JSON?
+    /// HTTP requests made for this call (retries included), for backends that retry.
+    public var attempts: Int?
 
-    public init(content: String, usage: TokenUsage? = nil, raw: JSON? = nil) {
+    public init(content: String, usage: TokenUsage? = nil, raw: JSON? = nil, sent: JSON? = nil, attempts: Int? = nil) {
         self.content = content
         self.usage = usage
         self.raw = raw
+        self.sent = sent
+        self.attempts = attempts
     }
 }
 
@@ -107,6 +113,10 @@ public struct ModelCallError: Error, Sendable, Equatable, CustomStringConvertibl
         case timeout, exit
         case badReply = "bad_reply"
         case spawn, cancelled
+        /// An HTTP status that is not a success, after any retries.
+        case http = "http_status"
+        /// A connection that could not be made or broke off.
+        case network
     }
 
     public var kind: Kind

@@ -73,7 +73,31 @@ extension ModelSpec {
             return .object([("backend", "scripted"), ("script", script.json)])
         case let .command(command):
             return .object([("backend", "command")] + command.jsonMembers)
+        case let .openai(spec):
+            return .object([("backend", "openai")] + spec.jsonMembers)
         }
+    }
+}
+
+extension OpenAISpec {
+    /// Every key of an `openai` model, defaults written out, durations in seconds.
+    var jsonMembers: [(String, JSON)] {
+        var members: [(String, JSON)] = []
+        if let baseURL { members.append(("base_url", .string(baseURL))) }
+        members.append(("model", .string(model)))
+        members.append(("api_key_env", .string(apiKeyEnv)))
+        if !headers.isEmpty { members.append(("headers", .object(headers.keys.sorted().map { ($0, .string(headers[$0]!)) }))) }
+        members.append(("structured_output", .string(structuredOutput.rawValue)))
+        if let maxTokens { members.append(("max_tokens", .int(maxTokens))) }
+        if let seed { members.append(("seed", .int(seed))) }
+        members.append(("timeout", .number(timeoutSeconds)))
+        members.append(("connect_timeout", .number(connectTimeoutSeconds)))
+        members.append(("idle_timeout", .number(idleTimeoutSeconds)))
+        members.append(("retries", .int(retries)))
+        members.append(("backoff", .number(backoffSeconds)))
+        members.append(("max_concurrent", .int(maxConcurrent)))
+        members.append(("max_reply_bytes", .int(maxReplyBytes)))
+        return members
     }
 }
 

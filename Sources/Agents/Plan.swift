@@ -91,6 +91,8 @@ public struct ModelSpec: Sendable, Equatable {
         case scripted(Script)
         /// One subprocess per call: the request as JSON on stdin, the reply as JSON on stdout.
         case command(CommandSpec)
+        /// An OpenAI-compatible chat-completions endpoint over HTTP(S).
+        case openai(OpenAISpec)
     }
 
     public var backend: Backend
@@ -103,7 +105,54 @@ public struct ModelSpec: Sendable, Equatable {
         switch backend {
         case .scripted: return "scripted"
         case .command: return "command"
+        case .openai: return "openai"
         }
+    }
+}
+
+/// An OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp's server, Ollama, LiteLLM).
+///
+/// The API key itself is never part of a plan: `apiKeyEnv` names the environment variable of the
+/// daemon that holds it.
+public struct OpenAISpec: Sendable, Equatable {
+    /// How a structured reply (plan, verdict, verification) is requested.
+    public enum StructuredOutput: String, Sendable, CaseIterable {
+        /// `response_format: {type: json_schema, json_schema: {name, schema, strict}}` (OpenAI, vLLM).
+        case jsonSchema = "json_schema"
+        /// `response_format: {type: json_object, schema}` (llama.cpp's server).
+        case jsonObject = "json_object"
+        /// No `response_format`: the schema is only described in the prompt.
+        case none
+    }
+
+    /// `…/v1`; nil means `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`.
+    public var baseURL: String?
+    /// The model name sent in each request.
+    public var model: String
+    /// The name of the environment variable holding the API key; no key is sent when it is unset.
+    public var apiKeyEnv: String = "OPENAI_API_KEY"
+    /// Extra request headers, sorted by name.
+    public var headers: [String: String] = [:]
+    public var structuredOutput: StructuredOutput = .jsonSchema
+    public var maxTokens: Int?
+    public var seed: Int?
+    /// Per HTTP request, connecting included.
+    public var timeoutSeconds: Double = 120
+    public var connectTimeoutSeconds: Double = 10
+    /// No byte received for this long fails the request.
+    public var idleTimeoutSeconds: Double = 60
+    /// Retries after a 429, a 5xx, a timeout or a connection error (exponential backoff with jitter,
+    /// at least the server's `Retry-After`); other 4xx replies are not retried.
+    public var retries: Int = 3
+    /// First backoff delay; doubled on each retry.
+    public var backoffSeconds: Double = 0.5
+    /// Requests in flight to this endpoint at once, across all jobs; more wait their turn.
+    public var maxConcurrent: Int = 16
+    /// Replies larger than this fail the call.
+    public var maxReplyBytes: Int = 8 << 20
+
+    public init(model: String) {
+        self.model = model
     }
 }
 

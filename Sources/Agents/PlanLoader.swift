@@ -352,9 +352,64 @@ private struct PlanReader {
         case "command":
             try check(entries, allowed: ["backend"] + Self.commandKeys, what: "a command model")
             return ModelSpec(backend: .command(try command(entries, defaultTimeout: 120)))
+        case "openai":
+            try check(entries, allowed: ["backend"] + Self.openAIKeys, what: "an openai model")
+            return ModelSpec(backend: .openai(try openAI(entries)))
         case let other:
-            throw fail(backendField.mark, backendField.path, "unknown backend '\(other)' (allowed: scripted, command)")
+            throw fail(backendField.mark, backendField.path, "unknown backend '\(other)' (allowed: scripted, command, openai)")
         }
+    }
+
+    static let openAIKeys = [
+        "base_url", "model", "api_key_env", "headers", "structured_output", "max_tokens", "seed", "timeout",
+        "connect_timeout", "idle_timeout", "retries", "backoff", "max_concurrent", "max_reply_bytes",
+    ]
+
+    func openAI(_ entries: Entries) throws(PlanError) -> OpenAISpec {
+        var spec = OpenAISpec(model: try nonEmptyString(try require(entries, "model")))
+        if let f = entries["base_url"] {
+            let url = try nonEmptyString(f)
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw fail(f.mark, f.path, "expected an http:// or https:// URL, found '\(url)'")
+            }
+            spec.baseURL = url
+        }
+        if let f = entries["api_key_env"] {
+            let name = try nonEmptyString(f)
+            guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.first!.isNumber else {
+                throw fail(f.mark, f.path, "expected the NAME of an environment variable (letters, digits, _), found '\(name)'")
+            }
+            spec.apiKeyEnv = name
+        }
+        if let f = entries["headers"] {
+            let headers = try mapping(f, allowed: nil, what: "headers (name -> value)")
+            for entry in headers.entries {
+                let field = f.child(entry.name, entry.value, keyMark: entry.key.mark)
+                if entry.name.lowercased() == "authorization" {
+                    throw fail(
+                        entry.key.mark, field.path, "the API key is read from the variable 'api_key_env' names; do not put it in a plan")
+                }
+                spec.headers[entry.name] = try string(field)
+            }
+        }
+        if let f = entries["structured_output"] {
+            let text = try string(f)
+            guard let mode = OpenAISpec.StructuredOutput(rawValue: text) else {
+                let allowed = OpenAISpec.StructuredOutput.allCases.map(\.rawValue).joined(separator: ", ")
+                throw fail(f.mark, f.path, "unknown structured_output '\(text)' (allowed: \(allowed))")
+            }
+            spec.structuredOutput = mode
+        }
+        if let f = entries["max_tokens"] { spec.maxTokens = try int(f, in: 1...10_000_000) }
+        if let f = entries["seed"] { spec.seed = try int(f, in: Int(Int32.min)...Int(Int32.max)) }
+        if let f = entries["timeout"] { spec.timeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["connect_timeout"] { spec.connectTimeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["idle_timeout"] { spec.idleTimeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["retries"] { spec.retries = try int(f, in: 0...20) }
+        if let f = entries["backoff"] { spec.backoffSeconds = try duration(f, allowZero: true) }
+        if let f = entries["max_concurrent"] { spec.maxConcurrent = try int(f, in: 1...4096) }
+        if let f = entries["max_reply_bytes"] { spec.maxReplyBytes = try int(f, in: 1024...(1 << 30)) }
+        return spec
     }
 
     /// The scripted model's rules, from `script` or from the file `script_file` names (exactly one).

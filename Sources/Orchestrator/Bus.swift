@@ -82,7 +82,9 @@ final class Bus: @unchecked Sendable {
             if let usage = model.usage {
                 members.append(("usage", ["input_tokens": .int(usage.input), "output_tokens": .int(usage.output)]))
             }
+            if let sent = model.sent { members.append(("sent", sent)) }
             if let raw = model.raw { members.append(("raw", raw)) }
+            if let attempts = model.attempts { members.append(("http_attempts", .int(attempts))) }
             members.append(("duration_ms", durationMs))
             switch reply.interpretation {
             case let .verdict(v)?: members.append(("verdict", v.json))
@@ -121,7 +123,9 @@ final class Bus: @unchecked Sendable {
         if let u = event.payload["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
             usage = TokenUsage(input: i, output: o)
         }
-        let model = ModelReply(content: content, usage: usage, raw: event.payload["raw"])
+        let model = ModelReply(
+            content: content, usage: usage, raw: event.payload["raw"], sent: event.payload["sent"],
+            attempts: event.payload["http_attempts"]?.intValue)
         return AgentReply(reply: .success(model), interpretation: Agent.interpret(content, role: role), durationNanos: duration)
     }
 }

@@ -1,4 +1,5 @@
 import Agents
+import Foundation
 import Logging
 import Store
 
@@ -46,6 +47,10 @@ public final class Engine: @unchecked Sendable {
     let hub = EventHub()
     private let bus: Bus
     private let plans: PlanLibrary
+    /// HTTP model endpoints (`openai` models): one client on the loop, limits per endpoint.
+    private let endpoints: ModelEndpoints
+    /// The daemon's environment, where `openai` models find their API keys.
+    private let environment = ProcessInfo.processInfo.environment
     private let clock: any WallClock
     private let ids: JobIDGenerator
     private let logger: Logger
@@ -73,6 +78,7 @@ public final class Engine: @unchecked Sendable {
         self.configuration = configuration
         self.bus = Bus(loop: loop)
         self.plans = PlanLibrary(loop: loop)
+        self.endpoints = ModelEndpoints(loop: loop)
         self.startedAt = clock.nowMillis()
     }
 
@@ -300,6 +306,10 @@ public final class Engine: @unchecked Sendable {
                 spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
                 spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
                 backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
+            case .openai(let spec):
+                backends[name] = OpenAIBackend(
+                    spec: spec, endpoints: endpoints, environment: environment,
+                    callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)
             }
         }
         let executor = loop.asUnownedSerialExecutor()
@@ -571,5 +581,6 @@ public final class Engine: @unchecked Sendable {
     /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.
     public func close() {
         plans.close()
+        endpoints.close()
     }
 }

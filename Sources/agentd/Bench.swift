@@ -6,7 +6,7 @@ import Store
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (use a release build: swift build -c release).",
-        subcommands: [W1.self])
+        subcommands: [W1.self, HTTP.self])
 
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -70,3 +70,79 @@ struct Bench: ParsableCommand {
 }
 
 extension W1Benchmark.Mode: ExpressibleByArgument {}
+
+extension Bench {
+    struct HTTP: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "http",
+            abstract:
+                "The openai backend's HTTP path on one loop: structured critic calls, many in flight, against an endpoint that answers at once (by default the test suite's fake server, started here)."
+        )
+
+        @Option(help: "An OpenAI-compatible base URL to call instead of starting the fake server (…/v1).")
+        var baseURL: String?
+
+        @Option(help: "Calls to make.")
+        var calls = 20_000
+
+        @Option(help: "Calls in flight at once.")
+        var inFlight = 64
+
+        @Option(help: "The fake server script.")
+        var fakeServer = "Tests/Fixtures/fake_openai.py"
+
+        @Flag(help: "Print one JSON line.")
+        var json = false
+
+        mutating func run() throws {
+            var server: Process?
+            defer { server?.terminate() }
+            let url: String
+            if let baseURL {
+                url = baseURL
+            } else {
+                let (process, port) = try failing { try startFakeServer(Paths.absolute(fakeServer)) }
+                server = process
+                url = "http://127.0.0.1:\(port)/v1"
+            }
+            let result = try failing { try HTTPBenchmark.run(baseURL: url, calls: calls, inFlight: inFlight) }
+            if json {
+                emit(result.json.encoded)
+            } else {
+                emit(
+                    String(
+                        format:
+                            "http: %d calls, %d in flight, in %.2f s = %.0f calls/s; latency p50 %.2f ms, p99 %.2f ms; CPU %.1f µs/call; %d failed",
+                        result.calls, result.inFlight, result.seconds, result.callsPerSecond, result.percentile(50), result.percentile(99),
+                        result.cpuSeconds * 1e6 / Double(result.calls), result.failures))
+            }
+            if let first = result.firstFailure { throw CLIFailure("\(result.failures) calls failed; the first: \(first)") }
+        }
+
+        /// Starts the fake server on a free port; returns it and the port.
+        private func startFakeServer(_ script: String) throws -> (Process, Int) {
+            guard FileManager.default.fileExists(atPath: script) else {
+                throw CLIFailure("no fake server at \(script); run from the repository or pass --base-url")
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script, "--port", "0"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var line = [UInt8]()
+            while true {
+                let byte = pipe.fileHandleForReading.readData(ofLength: 1)
+                if byte.isEmpty || byte.first == 0x0A { break }
+                line.append(contentsOf: byte)
+            }
+            let text = String(decoding: line, as: UTF8.self)
+            guard text.hasPrefix("listening "), let port = Int(text.dropFirst("listening ".count)) else {
+                process.terminate()
+                throw CLIFailure("the fake server did not start (it said: \(text))")
+            }
+            return (process, port)
+        }
+    }
+}

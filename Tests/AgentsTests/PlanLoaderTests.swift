@@ -433,8 +433,69 @@ final class PlanLoaderTests: XCTestCase {
 
     func testUnknownBackend() {
         assertError(
-            minimal(replacing: 4, with: "    backend: openai"), field: "models.m.backend", line: 4,
-            contains: "unknown backend 'openai' (allowed: scripted, command)")
+            minimal(replacing: 4, with: "    backend: anthropic"), field: "models.m.backend", line: 4,
+            contains: "unknown backend 'anthropic' (allowed: scripted, command, openai)")
+    }
+
+    func testOpenAIModel() throws {
+        let yaml = """
+            name: t
+            models:
+              m:
+                backend: openai
+                base_url: http://127.0.0.1:8088/v1
+                model: smollm2
+                api_key_env: LOCAL_KEY
+                headers: {X-Team: agents}
+                structured_output: json_object
+                max_tokens: 200
+                seed: 7
+                timeout: 30s
+                retries: 5
+                max_concurrent: 4
+            roles:
+              actor: {model: m, prompt: act}
+              critic: {model: m, prompt: judge}
+              verifier: {command: ["true"]}
+            steps: [one]
+            """
+        let plan = try PlanLoader.parse(yaml: yaml, file: "t.yaml", baseDirectory: nil)
+        guard case .openai(let spec) = plan.models["m"]?.backend else { return XCTFail("not an openai model") }
+        XCTAssertEqual(spec.baseURL, "http://127.0.0.1:8088/v1")
+        XCTAssertEqual(spec.model, "smollm2")
+        XCTAssertEqual(spec.apiKeyEnv, "LOCAL_KEY")
+        XCTAssertEqual(spec.headers, ["X-Team": "agents"])
+        XCTAssertEqual(spec.structuredOutput, .jsonObject)
+        XCTAssertEqual(spec.maxTokens, 200)
+        XCTAssertEqual(spec.seed, 7)
+        XCTAssertEqual(spec.timeoutSeconds, 30)
+        XCTAssertEqual(spec.retries, 5)
+        XCTAssertEqual(spec.maxConcurrent, 4)
+        XCTAssertEqual(try Plan(json: plan.json), plan, "the snapshot round-trips")
+    }
+
+    func testOpenAIModelErrors() {
+        let cases: [(String, String, String)] = [
+            ("{backend: openai}", "models.m.model", "missing required key 'model'"),
+            ("{backend: openai, model: x, base_url: ftp://h}", "models.m.base_url", "expected an http:// or https:// URL"),
+            ("{backend: openai, model: x, api_key_env: sk-123}", "models.m.api_key_env", "the NAME of an environment variable"),
+            (
+                "{backend: openai, model: x, headers: {Authorization: Bearer sk}}", "models.m.headers.Authorization",
+                "do not put it in a plan"
+            ),
+            ("{backend: openai, model: x, structured_output: xml}", "models.m.structured_output", "unknown structured_output 'xml'"),
+            ("{backend: openai, model: x, retries: -1}", "models.m.retries", "must be between 0 and 20"),
+        ]
+        for (model, field, message) in cases {
+            let yaml =
+                "name: t\nmodels:\n  m: \(model)\nroles:\n  actor: {model: m, prompt: a}\n  critic: {model: m, prompt: c}\n  verifier: {command: [\"true\"]}\nsteps: [one]\n"
+            guard let error = parseError(yaml) else {
+                XCTFail("\(model): accepted")
+                continue
+            }
+            XCTAssertEqual(error.field, field, "\(model): \(error)")
+            XCTAssertTrue(error.message.contains(message), "\(model): \(error)")
+        }
     }
 
     func testBadDuration() {

@@ -136,6 +136,8 @@ final class DaemonHarness: @unchecked Sendable {
     private var starts = 0
     private var commands = 0
     private(set) var logPaths: [String] = []
+    /// Extra environment for the daemons this harness starts.
+    var daemonEnvironment: [String: String] = [:]
 
     init() throws {
         agentd = try Locations.agentdExecutable()
@@ -179,7 +181,7 @@ final class DaemonHarness: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: agentd)
         process.arguments = ["serve", "--socket", socket ?? socketPath, "--db", db ?? dbPath, "--drain-seconds", "2"] + extraArguments
-        process.environment = environment()
+        process.environment = environment(daemonEnvironment)
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = handle
@@ -215,6 +217,14 @@ final class DaemonHarness: @unchecked Sendable {
     func sendSignal(_ signal: Int32) {
         guard let daemon, daemon.isRunning else { return }
         kill(daemon.processIdentifier, signal)
+    }
+
+    /// Stops the daemon (SIGTERM, SIGKILL if it lingers) so another can start on the same files.
+    func cleanUpDaemon() {
+        guard let daemon, daemon.isRunning else { return }
+        kill(daemon.processIdentifier, SIGTERM)
+        if (try? waitForExit(timeout: 10)) == nil { kill(daemon.processIdentifier, SIGKILL) }
+        daemon.waitUntilExit()
     }
 
     /// Waits for the daemon to exit; returns (exit status, terminating signal or 0).

@@ -1,0 +1,265 @@
+import Agents
+import Foundation
+import Store
+
+/// The HTTP side shared by every `openai` model of the daemon: one `HTTPClient` on the loop and, per
+/// endpoint (base URL), the limit on requests in flight. Loop thread only.
+final class ModelEndpoints: @unchecked Sendable {
+    private let loop: EventLoop
+    private var client: HTTPClient?
+    private var gates: [String: EndpointGate] = [:]
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// The loop's HTTP client, created on first use.
+    var http: HTTPClient {
+        if let client { return client }
+        let created = HTTPClient(loop: loop)
+        client = created
+        return created
+    }
+
+    func gate(for baseURL: String, limit: Int) -> EndpointGate {
+        if let gate = gates[baseURL] {
+            gate.limit = max(gate.limit, limit)
+            return gate
+        }
+        let gate = EndpointGate(limit: limit)
+        gates[baseURL] = gate
+        return gate
+    }
+
+    /// Aborts requests in flight and frees the client's loop handles.
+    func close() {
+        client?.close()
+        client = nil
+    }
+}
+
+/// Requests in flight to one endpoint, at most `limit`; the rest wait in arrival order. Loop only.
+final class EndpointGate: @unchecked Sendable {
+    var limit: Int
+    private var inUse = 0
+    private var waiting: [UnsafeContinuation<Void, Never>] = []
+    /// Set when the endpoint rejected `json_schema`: later requests ask for `json_object` instead.
+    var structuredFallback: OpenAISpec.StructuredOutput?
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func acquire() async {
+        if inUse < limit {
+            inUse += 1
+            return
+        }
+        await withUnsafeContinuation { c in
+            // Checked again: a slot may have been freed while the task got here.
+            if inUse < limit {
+                inUse += 1
+                c.resume()
+            } else {
+                waiting.append(c)
+            }
+        }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            inUse -= 1
+        } else {
+            waiting.removeFirst().resume()  // the slot passes to the next in line
+        }
+    }
+}
+
+/// The `openai` model backend: `POST {base_url}/chat/completions` on the daemon's loop.
+///
+/// Planner, critic and verifier replies are requested as JSON constrained by their schema (see
+/// `OpenAISpec.StructuredOutput`); the agent validates the reply, and the runner re-asks with the
+/// validation error when it does not fit. 429, 5xx, timeouts and broken connections are retried with
+/// exponential backoff and jitter, waiting at least the server's `Retry-After`; other statuses fail
+/// the call at once. The API key is read from the daemon's environment for each request and sent only
+/// in the `Authorization` header: it is in no recorded request, event or log line.
+struct OpenAIBackend: ModelBackend {
+    let spec: OpenAISpec
+    let endpoints: ModelEndpoints
+    let environment: [String: String]
+    /// `policy.call_timeout`: bounds each HTTP request as well.
+    let callTimeoutSeconds: Double
+
+    var baseURL: String {
+        let base = spec.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com/v1"
+        return base.hasSuffix("/") ? String(base.dropLast()) : base
+    }
+
+    func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        let base = baseURL
+        let gate = endpoints.gate(for: base, limit: spec.maxConcurrent)
+        var structured = gate.structuredFallback ?? spec.structuredOutput
+        var attempt = 0
+        var fellBack = false
+        while true {
+            attempt += 1
+            if Task.isCancelled { throw ModelCallError(.cancelled, "cancelled") }
+            let body = Self.body(request, spec: spec, structured: structured)
+            var http = HTTPRequest(url: base + "/chat/completions", headers: headers(), body: body.bytes)
+            let timeout = min(spec.timeoutSeconds, callTimeoutSeconds)
+            http.totalTimeoutMilliseconds = Int(timeout * 1000)
+            http.connectTimeoutMilliseconds = Int(min(spec.connectTimeoutSeconds, timeout) * 1000)
+            http.idleTimeoutMilliseconds = Int(min(spec.idleTimeoutSeconds, timeout) * 1000)
+            http.maxResponseBytes = spec.maxReplyBytes
+
+            await gate.acquire()
+            let result: Result<HTTPResponse, HTTPError>
+            do {
+                result = .success(try await endpoints.http.send(http))
+            } catch {
+                result = .failure(error)
+            }
+            gate.release()
+
+            let failure: ModelCallError
+            var retryAfter: Double?
+            switch result {
+            case .success(let response) where (200..<300).contains(response.status):
+                return try Self.reply(response, sent: body, attempts: attempt)
+            case .success(let response):
+                let detail = Self.errorDetail(response)
+                if structured == .jsonSchema, !fellBack, Self.rejectsJSONSchema(response, detail: detail) {
+                    // The server does not take OpenAI's json_schema form (llama.cpp's answers 500):
+                    // ask in its json_object form from now on, without spending a retry.
+                    structured = .jsonObject
+                    gate.structuredFallback = .jsonObject
+                    fellBack = true
+                    attempt -= 1
+                    continue
+                }
+                failure = ModelCallError(.http, "HTTP \(response.status) from \(base)/chat/completions: \(detail)")
+                guard response.status == 429 || response.status >= 500 else { throw failure }
+                retryAfter = response.header("retry-after").flatMap(Self.seconds(retryAfter:))
+            case .failure(let error):
+                switch error.kind {
+                case .cancelled: throw ModelCallError(.cancelled, "cancelled")
+                case .tooLarge: throw ModelCallError(.badReply, "the reply was larger than \(spec.maxReplyBytes) bytes (max_reply_bytes)")
+                case .invalid: throw ModelCallError(.network, error.message)
+                case .timeout: failure = ModelCallError(.timeout, "no complete reply within the request's limits: \(error.message)")
+                case .connect, .network: failure = ModelCallError(.network, error.message)
+                }
+            }
+            guard attempt <= spec.retries else {
+                var final = failure
+                if attempt > 1 { final.message += " (after \(attempt) attempts)" }
+                throw final
+            }
+            let backoff = spec.backoffSeconds * pow(2, Double(attempt - 1)) * Double.random(in: 0.5...1.0)
+            let delay = min(max(backoff, retryAfter ?? 0), 300)
+            do {
+                try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+            } catch {
+                throw ModelCallError(.cancelled, "cancelled")
+            }
+        }
+    }
+
+    private func headers() -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        if let key = environment[spec.apiKeyEnv], !key.isEmpty { headers.append(("Authorization", "Bearer \(key)")) }
+        for name in spec.headers.keys.sorted() { headers.append((name, spec.headers[name]!)) }
+        return headers
+    }
+
+    // MARK: Request and reply
+
+    /// The request body: what is sent, and what the transcript records as sent.
+    static func body(_ request: ModelRequest, spec: OpenAISpec, structured: OpenAISpec.StructuredOutput) -> (json: JSON, bytes: [UInt8]) {
+        var members: [(String, JSON)] = [
+            ("model", .string(spec.model)),
+            ("messages", .array(request.messages.map(\.json))),
+            ("temperature", .number(request.temperature)),
+        ]
+        if let maxTokens = spec.maxTokens { members.append(("max_tokens", .int(maxTokens))) }
+        if let seed = spec.seed { members.append(("seed", .int(seed))) }
+        if let schema = request.responseSchema {
+            switch structured {
+            case .jsonSchema:
+                members.append(
+                    (
+                        "response_format",
+                        .object([
+                            ("type", "json_schema"),
+                            ("json_schema", .object([("name", .string("\(request.context.role.rawValue)_reply")), ("schema", schema)])),
+                        ])
+                    ))
+            case .jsonObject:
+                members.append(("response_format", .object([("type", "json_object"), ("schema", schema)])))
+            case .none:
+                break
+            }
+        }
+        let json = JSON.object(members)
+        var bytes: [UInt8] = []
+        json.write(to: &bytes)
+        return (json, bytes)
+    }
+
+    static func reply(_ response: HTTPResponse, sent: (json: JSON, bytes: [UInt8]), attempts: Int) throws(ModelCallError) -> ModelReply {
+        let type = response.header("content-type") ?? "none"
+        guard type.lowercased().contains("json") else {
+            throw ModelCallError(.badReply, "the server answered with Content-Type \(type), expected JSON: \(snippet(response.body))")
+        }
+        let body: JSON
+        do {
+            body = try JSON.parse(response.body)
+        } catch {
+            throw ModelCallError(.badReply, "the reply body is not JSON (\(error)): \(snippet(response.body))")
+        }
+        guard let choices = body["choices"]?.arrayValue else {
+            throw ModelCallError(.badReply, "the reply has no 'choices': \(snippet(response.body))")
+        }
+        guard let message = choices.first?["message"] else {
+            throw ModelCallError(.badReply, "the reply's 'choices' is empty")
+        }
+        guard let content = message["content"]?.stringValue else {
+            throw ModelCallError(.badReply, "the reply's message has no text content: \(message.encoded.prefix(200))")
+        }
+        var usage: TokenUsage?
+        if let u = body["usage"], let input = u["prompt_tokens"]?.intValue, let output = u["completion_tokens"]?.intValue {
+            usage = TokenUsage(input: input, output: output)
+        }
+        return ModelReply(content: content, usage: usage, raw: body, sent: sent.json, attempts: attempts)
+    }
+
+    /// The server's own error message when its body has one (OpenAI's `{"error": {"message"}}`).
+    static func errorDetail(_ response: HTTPResponse) -> String {
+        if let body = try? JSON.parse(response.body) {
+            if let message = body["error"]?["message"]?.stringValue { return message }
+            if let message = body["error"]?.stringValue { return message }
+            if let message = body["message"]?.stringValue { return message }
+        }
+        return response.body.isEmpty ? "(empty body)" : snippet(response.body)
+    }
+
+    static func rejectsJSONSchema(_ response: HTTPResponse, detail: String) -> Bool {
+        guard [400, 422, 500].contains(response.status) else { return false }
+        let text = detail.lowercased()
+        return text.contains("json_schema") || text.contains("response_format")
+    }
+
+    /// `Retry-After` as seconds (a number of seconds, or an HTTP date).
+    static func seconds(retryAfter value: String) -> Double? {
+        if let seconds = Double(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return max(0, date.timeIntervalSinceNow)
+    }
+
+    static func snippet(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes.prefix(200), as: UTF8.self)
+        return bytes.count > 200 ? text + "…" : text
+    }
+}

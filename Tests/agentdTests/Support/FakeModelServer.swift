@@ -1,0 +1,100 @@
+import Foundation
+import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `Tests/Fixtures/fake_openai.py` as a child process: an OpenAI-compatible server on loopback whose
+/// model names choose its faults. Stopped (SIGTERM, then SIGKILL) by `stop()` or when released.
+final class FakeModelServer {
+    let process: Process
+    let port: Int
+    private let output: String
+
+    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+
+    init(directory: String, expectKey: String? = nil, arguments: [String] = []) throws {
+        output = directory + "/fake-openai-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let process = Process()
+        self.process = process
+        process.executableURL = URL(fileURLWithPath: try Locations.python())
+        var args = [Locations.fixtures + "/fake_openai.py", "--port", "0"] + arguments
+        if let expectKey { args += ["--expect-key", expectKey] }
+        process.arguments = args
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? handle.close()
+        var found: Int?
+        let path = output
+        _ = waitUntil(timeout: 15, interval: 0.02) {
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
+                found = Int(line.dropFirst("listening ".count).trimmingCharacters(in: .whitespaces))
+            }
+            return found != nil || !process.isRunning
+        }
+        guard let found else {
+            process.terminate()
+            let log = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            throw HarnessError("the fake model server did not start: \(log)")
+        }
+        port = found
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        if !waitUntil(timeout: 5, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    func log() -> String {
+        (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    }
+
+    /// `GET /_stats`: request counts per mode and per model string, bad keys, last bodies.
+    func stats() throws -> JSON {
+        try JSON.parse(Array(try get("/_stats").utf8))
+    }
+
+    /// Requests the server received for the model string `model`.
+    func requests(model: String) throws -> Int {
+        try stats()["by_model"]?[model]?.intValue ?? 0
+    }
+
+    /// A plain HTTP/1.1 GET over a fresh loopback connection; returns the body.
+    private func get(_ path: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw HarnessError("cannot connect to the fake model server on port \(port)") }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            response.append(contentsOf: chunk[0..<n])
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else {
+            throw HarnessError("a malformed reply from the fake server: \(text.prefix(200))")
+        }
+        return String(text[split.upperBound...])
+    }
+}
