@@ -86,6 +86,8 @@ public struct ModelReply: Sendable, Equatable {
     public var sent: JSON?
     /// HTTP requests made for this call (retries included), for backends that retry.
     public var attempts: Int?
+    /// What the call cost in US dollars, when the model has prices.
+    public var costUSD: Double?
 
     public init(content: String, usage: TokenUsage? = nil, raw: JSON? = nil, sent: JSON? = nil, attempts: Int? = nil) {
         self.content = content

@@ -97,6 +97,7 @@ extension OpenAISpec {
         members.append(("backoff", .number(backoffSeconds)))
         members.append(("max_concurrent", .int(maxConcurrent)))
         members.append(("max_reply_bytes", .int(maxReplyBytes)))
+        if let price { members.append(("price", .object([("input", .number(price.input)), ("output", .number(price.output))]))) }
         return members
     }
 }
@@ -141,6 +142,7 @@ extension Policy {
             ("call_timeout", .number(callTimeoutSeconds)),
             ("job_timeout", .number(jobTimeoutSeconds)),
             ("retry_temperature_step", .number(retryTemperatureStep)),
+            ("max_tokens", .int(maxTokens)),
         ])
     }
 }

@@ -150,6 +150,17 @@ public struct OpenAISpec: Sendable, Equatable {
     public var maxConcurrent: Int = 16
     /// Replies larger than this fail the call.
     public var maxReplyBytes: Int = 8 << 20
+    /// US dollars per million input and output tokens; with them each call records its cost.
+    public var price: (input: Double, output: Double)?
+
+    public static func == (a: OpenAISpec, b: OpenAISpec) -> Bool {
+        a.baseURL == b.baseURL && a.model == b.model && a.apiKeyEnv == b.apiKeyEnv && a.headers == b.headers
+            && a.structuredOutput == b.structuredOutput && a.maxTokens == b.maxTokens && a.seed == b.seed
+            && a.timeoutSeconds == b.timeoutSeconds && a.connectTimeoutSeconds == b.connectTimeoutSeconds
+            && a.idleTimeoutSeconds == b.idleTimeoutSeconds && a.retries == b.retries && a.backoffSeconds == b.backoffSeconds
+            && a.maxConcurrent == b.maxConcurrent && a.maxReplyBytes == b.maxReplyBytes
+            && a.price?.input == b.price?.input && a.price?.output == b.price?.output
+    }
 
     public init(model: String) {
         self.model = model
@@ -170,6 +181,8 @@ public struct Policy: Sendable, Equatable {
     public var jobTimeoutSeconds: Double = 0
     /// Added to a role's temperature on each rerun so a retry differs.
     public var retryTemperatureStep: Double = 0.2
+    /// Tokens (input and output, all roles) a job may use; 0 means no limit.
+    public var maxTokens: Int = 0
 
     public init() {}
 }

@@ -264,7 +264,9 @@ private struct PlanReader {
     }
 
     func policy(_ field: Field) throws(PlanError) -> Policy {
-        let keys = ["max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "job_timeout", "retry_temperature_step"]
+        let keys = [
+            "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "job_timeout", "retry_temperature_step", "max_tokens",
+        ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
         if let f = entries["max_attempts"] { policy.maxAttempts = try int(f, in: 1...100) }
@@ -273,6 +275,7 @@ private struct PlanReader {
         if let f = entries["call_timeout"] { policy.callTimeoutSeconds = try duration(f, allowZero: false) }
         if let f = entries["job_timeout"] { policy.jobTimeoutSeconds = try duration(f, allowZero: true) }
         if let f = entries["retry_temperature_step"] { policy.retryTemperatureStep = try number(f, in: 0...2) }
+        if let f = entries["max_tokens"] { policy.maxTokens = try int(f, in: 0...Int.max) }
         return policy
     }
 
@@ -362,7 +365,7 @@ private struct PlanReader {
 
     static let openAIKeys = [
         "base_url", "model", "api_key_env", "headers", "structured_output", "max_tokens", "seed", "timeout",
-        "connect_timeout", "idle_timeout", "retries", "backoff", "max_concurrent", "max_reply_bytes",
+        "connect_timeout", "idle_timeout", "retries", "backoff", "max_concurrent", "max_reply_bytes", "price",
     ]
 
     func openAI(_ entries: Entries) throws(PlanError) -> OpenAISpec {
@@ -409,6 +412,13 @@ private struct PlanReader {
         if let f = entries["backoff"] { spec.backoffSeconds = try duration(f, allowZero: true) }
         if let f = entries["max_concurrent"] { spec.maxConcurrent = try int(f, in: 1...4096) }
         if let f = entries["max_reply_bytes"] { spec.maxReplyBytes = try int(f, in: 1024...(1 << 30)) }
+        if let f = entries["price"] {
+            let price = try mapping(f, allowed: ["input", "output"], what: "a price (US dollars per million tokens)")
+            spec.price = (
+                input: try number(try require(price, "input"), in: 0...1_000_000),
+                output: try number(try require(price, "output"), in: 0...1_000_000)
+            )
+        }
         return spec
     }
 

@@ -85,6 +85,7 @@ final class Bus: @unchecked Sendable {
             if let sent = model.sent { members.append(("sent", sent)) }
             if let raw = model.raw { members.append(("raw", raw)) }
             if let attempts = model.attempts { members.append(("http_attempts", .int(attempts))) }
+            if let cost = model.costUSD { members.append(("cost_usd", .number(cost))) }
             members.append(("duration_ms", durationMs))
             switch reply.interpretation {
             case let .verdict(v)?: members.append(("verdict", v.json))
@@ -123,9 +124,10 @@ final class Bus: @unchecked Sendable {
         if let u = event.payload["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
             usage = TokenUsage(input: i, output: o)
         }
-        let model = ModelReply(
+        var model = ModelReply(
             content: content, usage: usage, raw: event.payload["raw"], sent: event.payload["sent"],
             attempts: event.payload["http_attempts"]?.intValue)
+        model.costUSD = event.payload["cost_usd"]?.doubleValue
         return AgentReply(reply: .success(model), interpretation: Agent.interpret(content, role: role), durationNanos: duration)
     }
 }

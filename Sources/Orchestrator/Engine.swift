@@ -444,6 +444,14 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    public func usage(_ id: String) async throws(RPCError) -> [String: RoleUsage] {
+        do {
+            return try await reader.read { try $0.usage(jobID: id) }
+        } catch {
+            throw .storage(error.description)
+        }
+    }
+
     public func completedCalls(_ id: String) async throws(RPCError) -> [String: Int] {
         do {
             return try await reader.read { try $0.completedCalls(jobID: id) }

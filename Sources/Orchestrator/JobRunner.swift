@@ -51,6 +51,8 @@ actor JobRunner {
     /// Set just before the terminal state is written: from then on a cancellation is too late.
     private(set) var isFinalizing = false
     private var callCount = 0
+    /// Input and output tokens of every reply so far (recovered ones included).
+    private var tokensUsed = 0
     private let wasRunning: Bool
 
     private nonisolated let loop: EventLoop
@@ -338,8 +340,17 @@ actor JobRunner {
 
     private func call(_ request: ModelRequest, role: Role) async throws -> AgentReply {
         callCount += 1
-        return try await bus.call(
+        let reply = try await bus.call(
             request, to: AgentID(role: role, key: job.id), callID: "c\(callCount)", log: log,
             mayStart: { [unowned self] in live }, keepsReply: { [unowned self] in keepsReply })
+        if case .success(let model) = reply.reply, let usage = model.usage {
+            tokensUsed += usage.input + usage.output
+        }
+        let budget = plan.policy.maxTokens
+        if budget > 0, tokensUsed > budget {
+            // Recorded with the reply that went over (staged), then the job fails.
+            throw Failure(reason: "token budget of \(budget) tokens per job used up (\(tokensUsed) used)")
+        }
+        return reply
     }
 }

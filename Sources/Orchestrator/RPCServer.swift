@@ -90,6 +90,14 @@ public final class RPCServer: @unchecked Sendable {
         }
     }
 
+    static func usageJSON(_ u: RoleUsage) -> JSON {
+        var members: [(String, JSON)] = [
+            ("calls", .int(u.calls)), ("input_tokens", .int(u.inputTokens)), ("output_tokens", .int(u.outputTokens)),
+        ]
+        if let cost = u.costUSD { members.append(("cost_usd", .number((cost * 1e6).rounded() / 1e6))) }
+        return .object(members)
+    }
+
     private static func isValidID(_ id: JSON) -> Bool {
         switch id {
         case .string, .number, .null: return true
@@ -148,8 +156,21 @@ public final class RPCServer: @unchecked Sendable {
     private func get(_ p: Params) async throws(RPCError) -> JSON {
         let id = try p.jobID()
         let job = try await engine.job(id)
-        let calls = try await engine.completedCalls(id)
-        return WireJob.json(job).setting("completed_calls", .object(calls.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))
+        let usage = try await engine.usage(id)
+        let roles = usage.keys.sorted()
+        var total = RoleUsage(calls: 0, inputTokens: 0, outputTokens: 0, costUSD: nil)
+        var perRole: [(String, JSON)] = []
+        for role in roles {
+            let u = usage[role]!
+            total.calls += u.calls
+            total.inputTokens += u.inputTokens
+            total.outputTokens += u.outputTokens
+            if let cost = u.costUSD { total.costUSD = (total.costUSD ?? 0) + cost }
+            perRole.append((role, Self.usageJSON(u)))
+        }
+        return WireJob.json(job)
+            .setting("completed_calls", .object(roles.map { ($0, .int(usage[$0]!.calls)) }))
+            .setting("usage", .object(perRole + [("total", Self.usageJSON(total))]))
     }
 
     private func list(_ p: Params) async throws(RPCError) -> JSON {

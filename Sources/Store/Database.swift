@@ -112,6 +112,15 @@ public enum SQLValue: Sendable, Equatable {
         if case let .text(v) = self { return v }
         return nil
     }
+
+    /// A REAL, or an INTEGER as a double.
+    public var double: Double? {
+        switch self {
+        case let .double(v): return v
+        case let .int(v): return Double(v)
+        default: return nil
+        }
+    }
 }
 
 /// A prepared statement. Belongs to its connection's thread.

@@ -129,4 +129,39 @@ extension Database {
         }
         return out
     }
+
+    /// Completed calls of a job per role, with the tokens and cost their replies recorded.
+    public func usage(jobID: String) throws(StoreError) -> [String: RoleUsage] {
+        var out: [String: RoleUsage] = [:]
+        for row in try query(
+            """
+            SELECT role, count(*),
+                   coalesce(sum(json_extract(payload, '$.usage.input_tokens')), 0),
+                   coalesce(sum(json_extract(payload, '$.usage.output_tokens')), 0),
+                   sum(json_extract(payload, '$.cost_usd'))
+            FROM events WHERE job_id = ? AND kind = 'call.completed' GROUP BY role
+            """, [.text(jobID)])
+        {
+            out[row[0].text ?? "?"] = RoleUsage(
+                calls: Int(row[1].int ?? 0), inputTokens: Int(row[2].int ?? 0), outputTokens: Int(row[3].int ?? 0),
+                costUSD: row[4].double)
+        }
+        return out
+    }
+}
+
+/// What one role's completed calls in a job used.
+public struct RoleUsage: Sendable, Equatable {
+    public var calls: Int
+    public var inputTokens: Int
+    public var outputTokens: Int
+    /// Nil when no reply carried a cost (no prices configured).
+    public var costUSD: Double?
+
+    public init(calls: Int, inputTokens: Int, outputTokens: Int, costUSD: Double?) {
+        self.calls = calls
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.costUSD = costUSD
+    }
 }

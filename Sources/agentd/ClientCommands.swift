@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Orchestrator
 import Store
 
@@ -175,6 +176,18 @@ struct Show: ParsableCommand {
         if case let .object(calls)? = result["completed_calls"] {
             let total = calls.reduce(0) { $0 + ($1.1.intValue ?? 0) }
             emit("\(pad("completed calls:", 17)) \(total) (" + calls.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", ") + ")")
+        }
+        if case .object(let usage)? = result["usage"], let total = usage.first(where: { $0.0 == "total" })?.1 {
+            let input = total["input_tokens"]?.intValue ?? 0
+            let output = total["output_tokens"]?.intValue ?? 0
+            if input + output > 0 {
+                let roles = usage.filter {
+                    $0.0 != "total" && ($0.1["input_tokens"]?.intValue ?? 0) + ($0.1["output_tokens"]?.intValue ?? 0) > 0
+                }
+                .map { "\($0.0) \(($0.1["input_tokens"]?.intValue ?? 0) + ($0.1["output_tokens"]?.intValue ?? 0))" }
+                emit("\(pad("tokens:", 17)) \(input) in, \(output) out (\(roles.joined(separator: ", ")))")
+            }
+            if let cost = total["cost_usd"]?.doubleValue { emit("\(pad("cost:", 17)) $\(String(format: "%.4f", cost))") }
         }
         if case let .object(inputs)? = result["inputs"], !inputs.isEmpty {
             emit("inputs:")

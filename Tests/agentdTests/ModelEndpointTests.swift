@@ -14,14 +14,15 @@ final class ModelEndpointTests: EndToEndTestCase {
 
     /// Runs `plans/openai-fake.yaml` with every role on the fake server's model `model`.
     private func run(
-        _ model: String, reasks: Int = 0, apiKey: String? = nil, expectKey: String? = nil,
+        _ model: String, reasks: Int = 0, maxTokens: Int = 0, apiKey: String? = nil, expectKey: String? = nil,
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> Run {
         let server = try FakeModelServer(directory: harness.dir, expectKey: expectKey)
         if let apiKey { harness.daemonEnvironment["OPENAI_API_KEY"] = apiKey }
         try harness.start(extraArguments: ["--log-level", "debug"])
         let plan = try harness.preparePlan(
-            "openai-fake.yaml", values: ["BASE_URL": server.baseURL, "MODEL": model, "REASKS": String(reasks)])
+            "openai-fake.yaml",
+            values: ["BASE_URL": server.baseURL, "MODEL": model, "REASKS": String(reasks), "MAX_TOKENS": String(maxTokens)])
         let result = try harness.cli(["submit", plan, "--goal", "fake \(model)", "--wait", "--json"], timeout: 60)
         let job = try parseJSON(
             result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --wait --json", file: file, line: line)
@@ -66,6 +67,41 @@ final class ModelEndpointTests: EndToEndTestCase {
         }
         let planner = try XCTUnwrap(calls.first { $0["role"]?.stringValue == "planner" })
         XCTAssertEqual(planner["payload"]?["steps"]?.arrayValue?.count, 2, "the planner's plan parsed")
+    }
+
+    func testTokensAndCostAreSummedPerRoleAndPerJob() throws {
+        let run = try run("ok:usage")
+        XCTAssertEqual(run.job["status"]?.stringValue, "succeeded", dump(run.events))
+        let id = try XCTUnwrap(run.job["id"]?.stringValue)
+        let shown = try parseJSON(try harness.cli("show", id, "--json").stdout, "show --json")
+        let usage = try XCTUnwrap(shown["usage"], shown.encoded)
+        var input = 0
+        var output = 0
+        for call in completions(run) {
+            input += call["payload"]?["usage"]?["input_tokens"]?.intValue ?? 0
+            output += call["payload"]?["usage"]?["output_tokens"]?.intValue ?? 0
+        }
+        XCTAssertGreaterThan(input, 0)
+        XCTAssertEqual(usage["total"]?["input_tokens"]?.intValue, input, "the job's total is the sum of its calls")
+        XCTAssertEqual(usage["total"]?["output_tokens"]?.intValue, output)
+        XCTAssertEqual(usage["total"]?["calls"]?.intValue, completions(run).count)
+        let critic = completions(run).filter { $0["role"]?.stringValue == "critic" }
+        XCTAssertEqual(usage["critic"]?["calls"]?.intValue, critic.count)
+        XCTAssertEqual(
+            usage["critic"]?["input_tokens"]?.intValue, critic.reduce(0) { $0 + ($1["payload"]?["usage"]?["input_tokens"]?.intValue ?? 0) })
+        let cost = try XCTUnwrap(usage["total"]?["cost_usd"]?.doubleValue, "prices give a cost")
+        XCTAssertEqual(cost, (Double(input) * 1.5 + Double(output) * 6) / 1e6, accuracy: 1e-6)
+        let text = try harness.cli("show", id).stdout
+        XCTAssertTrue(text.contains("tokens:") && text.contains("\(input) in, \(output) out"), text)
+        XCTAssertTrue(text.contains("cost:"), text)
+    }
+
+    func testATokenBudgetStopsTheJob() throws {
+        let run = try run("ok:budget", maxTokens: 60)
+        XCTAssertEqual(run.job["status"]?.stringValue, "failed", dump(run.events))
+        XCTAssertTrue((run.job["reason"]?.stringValue ?? "").contains("token budget of 60 tokens per job used up"), run.job.encoded)
+        let last = try XCTUnwrap(completions(run).last, "the call that went over is recorded")
+        XCTAssertNotNil(last["payload"]?["usage"])
     }
 
     // MARK: Retried, then successful

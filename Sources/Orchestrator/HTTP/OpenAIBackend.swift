@@ -125,7 +125,11 @@ struct OpenAIBackend: ModelBackend {
             var retryAfter: Double?
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
-                return try Self.reply(response, sent: body, attempts: attempt)
+                var reply = try Self.reply(response, sent: body, attempts: attempt)
+                if let price = spec.price, let usage = reply.usage {
+                    reply.costUSD = (Double(usage.input) * price.input + Double(usage.output) * price.output) / 1e6
+                }
+                return reply
             case .success(let response):
                 let detail = Self.errorDetail(response)
                 if structured == .jsonSchema, !fellBack, Self.rejectsJSONSchema(response, detail: detail) {
