@@ -119,6 +119,8 @@ public struct ModelCallError: Error, Sendable, Equatable, CustomStringConvertibl
         case http = "http_status"
         /// A connection that could not be made or broke off.
         case network
+        /// The model is not fully configured (e.g. no model name).
+        case configuration
     }
 
     public var kind: Kind

@@ -127,8 +127,8 @@ public struct OpenAISpec: Sendable, Equatable {
 
     /// `…/v1`; nil means `$OPENAI_BASE_URL`, else `https://api.openai.com/v1`.
     public var baseURL: String?
-    /// The model name sent in each request.
-    public var model: String
+    /// The model name sent in each request; nil means `$OPENAI_MODEL` of the daemon.
+    public var model: String?
     /// The name of the environment variable holding the API key; no key is sent when it is unset.
     public var apiKeyEnv: String = "OPENAI_API_KEY"
     /// Extra request headers, sorted by name.
@@ -162,7 +162,7 @@ public struct OpenAISpec: Sendable, Equatable {
             && a.price?.input == b.price?.input && a.price?.output == b.price?.output
     }
 
-    public init(model: String) {
+    public init(model: String?) {
         self.model = model
     }
 }

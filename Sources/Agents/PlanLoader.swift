@@ -369,7 +369,7 @@ private struct PlanReader {
     ]
 
     func openAI(_ entries: Entries) throws(PlanError) -> OpenAISpec {
-        var spec = OpenAISpec(model: try nonEmptyString(try require(entries, "model")))
+        var spec = OpenAISpec(model: try entries["model"].map { (f) throws(PlanError) in try nonEmptyString(f) })
         if let f = entries["base_url"] {
             let url = try nonEmptyString(f)
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {

@@ -1,3 +1,4 @@
+import Foundation
 import Store
 
 /// Why a model's reply is not what its role must answer: names the field and what was wrong.
@@ -164,13 +165,61 @@ public enum VerifierReply {
     }
 }
 
+/// Parses a model's reply as a JSON object. Models are not strict JSON writers, so two slips are
+/// forgiven before the reply is judged: a Markdown code fence around the JSON, and raw control
+/// characters (a newline, a tab) inside strings, which constrained decoders emit. Nothing else is
+/// repaired; the raw reply is what the transcript records either way.
 private func parseObject(_ text: String, what: String) throws(ReplyError) -> JSON {
     let value: JSON
     do {
         value = try JSON.parse(text)
     } catch {
-        throw ReplyError("\(what): reply is not JSON (\(error)): \(text.prefix(80))")
+        let repaired = escapingControlCharactersInStrings(strippingCodeFence(text))
+        guard let second = try? JSON.parse(repaired) else {
+            throw ReplyError("\(what): reply is not JSON (\(error)): \(text.prefix(80))")
+        }
+        value = second
     }
     guard case .object = value else { throw ReplyError("\(what): reply must be a JSON object, got \(value.typeName)") }
     return value
+}
+
+/// The text inside a Markdown code fence (```json … ```), or the text itself.
+func strippingCodeFence(_ text: String) -> String {
+    let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard trimmed.hasPrefix("```"), trimmed.hasSuffix("```"), trimmed.count >= 6 else { return text }
+    var inner = trimmed.dropFirst(3).dropLast(3)
+    if let newline = inner.firstIndex(of: "\n") { inner = inner[inner.index(after: newline)...] }  // the info string
+    return String(inner)
+}
+
+/// `text` with control characters inside JSON strings written as escapes.
+func escapingControlCharactersInStrings(_ text: String) -> String {
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count)
+    var inString = false
+    var escaped = false
+    for byte in text.utf8 {
+        if inString {
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inString = false
+            } else if byte < 0x20 {
+                switch byte {
+                case 0x0A: out += Array("\\n".utf8)
+                case 0x0D: out += Array("\\r".utf8)
+                case 0x09: out += Array("\\t".utf8)
+                default: out += Array(String(format: "\\u%04x", byte).utf8)
+                }
+                continue
+            }
+        } else if byte == UInt8(ascii: "\"") {
+            inString = true
+        }
+        out.append(byte)
+    }
+    return String(decoding: out, as: UTF8.self)
 }

@@ -476,7 +476,6 @@ final class PlanLoaderTests: XCTestCase {
 
     func testOpenAIModelErrors() {
         let cases: [(String, String, String)] = [
-            ("{backend: openai}", "models.m.model", "missing required key 'model'"),
             ("{backend: openai, model: x, base_url: ftp://h}", "models.m.base_url", "expected an http:// or https:// URL"),
             ("{backend: openai, model: x, api_key_env: sk-123}", "models.m.api_key_env", "the NAME of an environment variable"),
             (

@@ -78,8 +78,18 @@ final class VerdictTests: XCTestCase {
         assertVerdictError("not json", mentions: "not JSON")
         assertVerdictError("", mentions: "not JSON")
         assertVerdictError("pass", mentions: "not JSON")
-        assertVerdictError("```json\n{\"verdict\":\"pass\",\"score\":1,\"feedback\":\"ok\"}\n```", mentions: "not JSON")
+        assertVerdictError("```json\n{\"verdict\":\"pass\",\"score\":1,\"feedback\":\"ok\"}\n``` and more", mentions: "not JSON")
         assertVerdictError(#"{"verdict":"pass","score":1,"feedback":"ok"} and some prose"#, mentions: "not JSON")
+    }
+
+    func testACodeFenceAndRawControlCharactersInStringsAreForgiven() throws {
+        let fenced = try Verdict.parse("```json\n{\"verdict\":\"pass\",\"score\":1,\"feedback\":\"ok\"}\n```")
+        XCTAssertEqual(fenced.outcome, .pass)
+        // A constrained decoder wrote a raw newline and tab inside the feedback string.
+        let raw = try Verdict.parse("{ \"verdict\": \"fail\", \"score\": 0.2, \"feedback\": \"line one\nline\ttwo\" }")
+        XCTAssertEqual(raw.feedback, "line one\nline\ttwo")
+        // Outside strings nothing is repaired.
+        assertVerdictError("{\"verdict\": \"pass\", \"score\": 1, \"feedback\": \"ok\",}", mentions: "not JSON")
     }
 
     func testNotAnObject() {

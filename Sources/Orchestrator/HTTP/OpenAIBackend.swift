@@ -96,6 +96,9 @@ struct OpenAIBackend: ModelBackend {
     }
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        guard let model = spec.model ?? environment["OPENAI_MODEL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw ModelCallError(.configuration, "no model name: set 'model' in the plan or OPENAI_MODEL for the daemon")
+        }
         let base = baseURL
         let gate = endpoints.gate(for: base, limit: spec.maxConcurrent)
         var structured = gate.structuredFallback ?? spec.structuredOutput
@@ -104,7 +107,7 @@ struct OpenAIBackend: ModelBackend {
         while true {
             attempt += 1
             if Task.isCancelled { throw ModelCallError(.cancelled, "cancelled") }
-            let body = Self.body(request, spec: spec, structured: structured)
+            let body = Self.body(request, model: model, spec: spec, structured: structured)
             var http = HTTPRequest(url: base + "/chat/completions", headers: headers(), body: body.bytes)
             let timeout = min(spec.timeoutSeconds, callTimeoutSeconds)
             http.totalTimeoutMilliseconds = Int(timeout * 1000)
@@ -178,9 +181,11 @@ struct OpenAIBackend: ModelBackend {
     // MARK: Request and reply
 
     /// The request body: what is sent, and what the transcript records as sent.
-    static func body(_ request: ModelRequest, spec: OpenAISpec, structured: OpenAISpec.StructuredOutput) -> (json: JSON, bytes: [UInt8]) {
+    static func body(
+        _ request: ModelRequest, model: String, spec: OpenAISpec, structured: OpenAISpec.StructuredOutput
+    ) -> (json: JSON, bytes: [UInt8]) {
         var members: [(String, JSON)] = [
-            ("model", .string(spec.model)),
+            ("model", .string(model)),
             ("messages", .array(request.messages.map(\.json))),
             ("temperature", .number(request.temperature)),
         ]
