@@ -98,6 +98,9 @@ extension OpenAISpec {
         members.append(("max_concurrent", .int(maxConcurrent)))
         members.append(("max_reply_bytes", .int(maxReplyBytes)))
         if let price { members.append(("price", .object([("input", .number(price.input)), ("output", .number(price.output))]))) }
+        if let requestsPerMinute { members.append(("requests_per_minute", .int(requestsPerMinute))) }
+        if let tokensPerMinute { members.append(("tokens_per_minute", .int(tokensPerMinute))) }
+        members.append(("rate_window", .number(rateWindowSeconds)))
         return members
     }
 }

@@ -152,6 +152,12 @@ public struct OpenAISpec: Sendable, Equatable {
     public var maxReplyBytes: Int = 8 << 20
     /// US dollars per million input and output tokens; with them each call records its cost.
     public var price: (input: Double, output: Double)?
+    /// Requests this endpoint (base URL) may receive per `rateWindowSeconds`, across all jobs; more wait.
+    public var requestsPerMinute: Int?
+    /// Tokens (estimated before a request, corrected by its reported usage) per `rateWindowSeconds`.
+    public var tokensPerMinute: Int?
+    /// The window the two budgets count over: a minute unless a test shortens it.
+    public var rateWindowSeconds: Double = 60
 
     public static func == (a: OpenAISpec, b: OpenAISpec) -> Bool {
         a.baseURL == b.baseURL && a.model == b.model && a.apiKeyEnv == b.apiKeyEnv && a.headers == b.headers
@@ -160,6 +166,8 @@ public struct OpenAISpec: Sendable, Equatable {
             && a.idleTimeoutSeconds == b.idleTimeoutSeconds && a.retries == b.retries && a.backoffSeconds == b.backoffSeconds
             && a.maxConcurrent == b.maxConcurrent && a.maxReplyBytes == b.maxReplyBytes
             && a.price?.input == b.price?.input && a.price?.output == b.price?.output
+            && a.requestsPerMinute == b.requestsPerMinute && a.tokensPerMinute == b.tokensPerMinute
+            && a.rateWindowSeconds == b.rateWindowSeconds
     }
 
     public init(model: String?) {

@@ -366,6 +366,7 @@ private struct PlanReader {
     static let openAIKeys = [
         "base_url", "model", "api_key_env", "headers", "structured_output", "max_tokens", "seed", "timeout",
         "connect_timeout", "idle_timeout", "retries", "backoff", "max_concurrent", "max_reply_bytes", "price",
+        "requests_per_minute", "tokens_per_minute", "rate_window",
     ]
 
     func openAI(_ entries: Entries) throws(PlanError) -> OpenAISpec {
@@ -412,6 +413,9 @@ private struct PlanReader {
         if let f = entries["backoff"] { spec.backoffSeconds = try duration(f, allowZero: true) }
         if let f = entries["max_concurrent"] { spec.maxConcurrent = try int(f, in: 1...4096) }
         if let f = entries["max_reply_bytes"] { spec.maxReplyBytes = try int(f, in: 1024...(1 << 30)) }
+        if let f = entries["requests_per_minute"] { spec.requestsPerMinute = try int(f, in: 1...10_000_000) }
+        if let f = entries["tokens_per_minute"] { spec.tokensPerMinute = try int(f, in: 1...1_000_000_000) }
+        if let f = entries["rate_window"] { spec.rateWindowSeconds = try duration(f, allowZero: false) }
         if let f = entries["price"] {
             let price = try mapping(f, allowed: ["input", "output"], what: "a price (US dollars per million tokens)")
             spec.price = (

@@ -116,6 +116,7 @@ GET /_stats returns
      "bad_requests": chat requests whose body was not a JSON object with a string `model`,
      "models_requests": GET /v1/models requests,
      "by_mode": {mode: count}, "by_model": {full model string: count},
+     "arrivals": {full model string: [monotonic seconds of each request's arrival, the first 1000]},
      "last_body": {mode: the last parsed request body for that mode},
      "connections": {"accepted": n, "open": n}}
 `by_mode`, `by_model` and `last_body` only count authorized, well-formed chat requests.
@@ -387,6 +388,7 @@ class Stats:
         self.models_requests = 0
         self.by_mode: dict[str, int] = {}
         self.by_model: dict[str, int] = {}
+        self.arrivals: dict[str, list[float]] = {}
         self.last_body: dict[str, object] = {}
         self.accepted = 0
 
@@ -399,6 +401,7 @@ class Stats:
             "models_requests": self.models_requests,
             "by_mode": self.by_mode,
             "by_model": self.by_model,
+            "arrivals": self.arrivals,
             "last_body": self.last_body,
             "connections": {"accepted": self.accepted, "open": self.open},
         }
@@ -589,6 +592,9 @@ class FakeOpenAI:
         by_mode, by_model = stats.by_mode, stats.by_model
         by_mode[mode_name] = by_mode.get(mode_name, 0) + 1
         nth = by_model[model] = by_model.get(model, 0) + 1
+        times = stats.arrivals.setdefault(model, [])
+        if len(times) < 1000:
+            times.append(round(time.monotonic(), 4))
         stats.last_body[mode_name] = payload
         return await handler(Call(req, payload, model, messages, nth, reader, writer))
 

@@ -14,7 +14,7 @@ final class ModelEndpointTests: EndToEndTestCase {
 
     /// Runs `plans/openai-fake.yaml` with every role on the fake server's model `model`.
     private func run(
-        _ model: String, reasks: Int = 0, maxTokens: Int = 0, apiKey: String? = nil, expectKey: String? = nil,
+        _ model: String, reasks: Int = 0, maxTokens: Int = 0, modelKeys: String = "", apiKey: String? = nil, expectKey: String? = nil,
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> Run {
         let server = try FakeModelServer(directory: harness.dir, expectKey: expectKey)
@@ -22,7 +22,10 @@ final class ModelEndpointTests: EndToEndTestCase {
         try harness.start(extraArguments: ["--log-level", "debug"])
         let plan = try harness.preparePlan(
             "openai-fake.yaml",
-            values: ["BASE_URL": server.baseURL, "MODEL": model, "REASKS": String(reasks), "MAX_TOKENS": String(maxTokens)])
+            values: [
+                "BASE_URL": server.baseURL, "MODEL": model, "REASKS": String(reasks), "MAX_TOKENS": String(maxTokens),
+                "MODEL_KEYS": modelKeys,
+            ])
         let result = try harness.cli(["submit", plan, "--goal", "fake \(model)", "--wait", "--json"], timeout: 60)
         let job = try parseJSON(
             result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --wait --json", file: file, line: line)
@@ -102,6 +105,19 @@ final class ModelEndpointTests: EndToEndTestCase {
         XCTAssertTrue((run.job["reason"]?.stringValue ?? "").contains("token budget of 60 tokens per job used up"), run.job.encoded)
         let last = try XCTUnwrap(completions(run).last, "the call that went over is recorded")
         XCTAssertNotNil(last["payload"]?["usage"])
+    }
+
+    func testARequestBudgetQueuesRequestsInsteadOfFailingThem() throws {
+        // Two requests per 1 s window: the job's calls wait their turn and all succeed.
+        let run = try run("ok:rpm", modelKeys: "requests_per_minute: 2\n    rate_window: 1s")
+        XCTAssertEqual(run.job["status"]?.stringValue, "succeeded", dump(run.events))
+        let arrivals = try XCTUnwrap(run.server.stats()["arrivals"]?["ok:rpm"]?.arrayValue?.compactMap(\.doubleValue))
+        XCTAssertEqual(arrivals.count, completions(run).count)
+        XCTAssertGreaterThan(arrivals.count, 2, "more requests than one window allows")
+        for i in 2..<arrivals.count {
+            // Any three consecutive requests span at least the window (less the clocks' slack).
+            XCTAssertGreaterThanOrEqual(arrivals[i] - arrivals[i - 2], 0.95, "requests \(i - 2)...\(i) within one window: \(arrivals)")
+        }
     }
 
     // MARK: Retried, then successful

@@ -21,13 +21,12 @@ final class ModelEndpoints: @unchecked Sendable {
         return created
     }
 
-    func gate(for baseURL: String, limit: Int) -> EndpointGate {
-        if let gate = gates[baseURL] {
-            gate.limit = max(gate.limit, limit)
-            return gate
-        }
-        let gate = EndpointGate(limit: limit)
+    /// The gate of `baseURL`; the budgets of every plan that names the endpoint apply (the smallest).
+    func gate(for baseURL: String, spec: OpenAISpec) -> EndpointGate {
+        let gate = gates[baseURL] ?? EndpointGate(limit: spec.maxConcurrent)
         gates[baseURL] = gate
+        gate.limit = max(gate.limit, spec.maxConcurrent)
+        gate.budget.tighten(requests: spec.requestsPerMinute, tokens: spec.tokensPerMinute, window: spec.rateWindowSeconds)
         return gate
     }
 
@@ -45,6 +44,8 @@ final class EndpointGate: @unchecked Sendable {
     private var waiting: [UnsafeContinuation<Void, Never>] = []
     /// Set when the endpoint rejected `json_schema`: later requests ask for `json_object` instead.
     var structuredFallback: OpenAISpec.StructuredOutput?
+    /// Requests and tokens per window.
+    let budget = RateBudget()
 
     init(limit: Int) {
         self.limit = limit
@@ -75,6 +76,57 @@ final class EndpointGate: @unchecked Sendable {
     }
 }
 
+/// Requests-per-window and tokens-per-window budgets of one endpoint, over a sliding window: a request
+/// that would exceed either waits (it is queued, not failed) until old entries leave the window. A
+/// request's tokens are estimated when it is admitted and corrected by the usage its reply reports.
+/// Loop thread only.
+final class RateBudget: @unchecked Sendable {
+    final class Entry {
+        let at: UInt64
+        var tokens: Int
+        init(at: UInt64, tokens: Int) {
+            self.at = at
+            self.tokens = tokens
+        }
+    }
+
+    private(set) var requests: Int?
+    private(set) var tokens: Int?
+    private var windowNanos: UInt64 = 60_000_000_000
+    private var entries: [Entry] = []
+
+    var isLimited: Bool { requests != nil || tokens != nil }
+
+    func tighten(requests: Int?, tokens: Int?, window: Double) {
+        if let requests { self.requests = min(self.requests ?? .max, requests) }
+        if let tokens { self.tokens = min(self.tokens ?? .max, tokens) }
+        if requests != nil || tokens != nil { windowNanos = UInt64(window * 1e9) }
+    }
+
+    /// Waits until a request of about `estimate` tokens fits the budgets, then counts it.
+    func admit(estimate: Int) async throws(ModelCallError) -> Entry {
+        while true {
+            let now = monotonicNanos()
+            entries.removeAll { now - $0.at >= windowNanos }
+            let used = entries.reduce(0) { $0 + $1.tokens }
+            let requestsFit = requests.map { entries.count < $0 } ?? true
+            // A request larger than the whole token budget still goes, alone in its window.
+            let tokensFit = tokens.map { used + estimate <= $0 || entries.isEmpty } ?? true
+            if requestsFit && tokensFit {
+                let entry = Entry(at: now, tokens: estimate)
+                entries.append(entry)
+                return entry
+            }
+            let wait = entries.first.map { $0.at + windowNanos - now } ?? 1_000_000
+            do {
+                try await Task.sleep(nanoseconds: max(wait, 1_000_000))
+            } catch {
+                throw ModelCallError(.cancelled, "cancelled")
+            }
+        }
+    }
+}
+
 /// The `openai` model backend: `POST {base_url}/chat/completions` on the daemon's loop.
 ///
 /// Planner, critic and verifier replies are requested as JSON constrained by their schema (see
@@ -100,7 +152,7 @@ struct OpenAIBackend: ModelBackend {
             throw ModelCallError(.configuration, "no model name: set 'model' in the plan or OPENAI_MODEL for the daemon")
         }
         let base = baseURL
-        let gate = endpoints.gate(for: base, limit: spec.maxConcurrent)
+        let gate = endpoints.gate(for: base, spec: spec)
         var structured = gate.structuredFallback ?? spec.structuredOutput
         var attempt = 0
         var fellBack = false
@@ -115,6 +167,11 @@ struct OpenAIBackend: ModelBackend {
             http.idleTimeoutMilliseconds = Int(min(spec.idleTimeoutSeconds, timeout) * 1000)
             http.maxResponseBytes = spec.maxReplyBytes
 
+            var admitted: RateBudget.Entry?
+            if gate.budget.isLimited {
+                let estimate = request.messages.reduce(0) { $0 + $1.content.utf8.count } / 4 + (spec.maxTokens ?? 256)
+                admitted = try await gate.budget.admit(estimate: estimate)
+            }
             await gate.acquire()
             let result: Result<HTTPResponse, HTTPError>
             do {
@@ -129,6 +186,7 @@ struct OpenAIBackend: ModelBackend {
             switch result {
             case .success(let response) where (200..<300).contains(response.status):
                 var reply = try Self.reply(response, sent: body, attempts: attempt)
+                if let admitted, let usage = reply.usage { admitted.tokens = usage.input + usage.output }
                 if let price = spec.price, let usage = reply.usage {
                     reply.costUSD = (Double(usage.input) * price.input + Double(usage.output) * price.output) / 1e6
                 }
