@@ -84,6 +84,7 @@ extension OpenAISpec {
     var jsonMembers: [(String, JSON)] {
         var members: [(String, JSON)] = []
         if let baseURL { members.append(("base_url", .string(baseURL))) }
+        if let caFile { members.append(("ca_file", .string(caFile))) }
         if let model { members.append(("model", .string(model))) }
         members.append(("api_key_env", .string(apiKeyEnv)))
         if !headers.isEmpty { members.append(("headers", .object(headers.keys.sorted().map { ($0, .string(headers[$0]!)) }))) }

@@ -133,6 +133,8 @@ public struct OpenAISpec: Sendable, Equatable {
     public var apiKeyEnv: String = "OPENAI_API_KEY"
     /// Extra request headers, sorted by name.
     public var headers: [String: String] = [:]
+    /// A PEM file of CA certificates to trust for HTTPS instead of the system's (a private CA).
+    public var caFile: String?
     public var structuredOutput: StructuredOutput = .jsonSchema
     public var maxTokens: Int?
     public var seed: Int?
@@ -160,7 +162,7 @@ public struct OpenAISpec: Sendable, Equatable {
     public var rateWindowSeconds: Double = 60
 
     public static func == (a: OpenAISpec, b: OpenAISpec) -> Bool {
-        a.baseURL == b.baseURL && a.model == b.model && a.apiKeyEnv == b.apiKeyEnv && a.headers == b.headers
+        a.baseURL == b.baseURL && a.caFile == b.caFile && a.model == b.model && a.apiKeyEnv == b.apiKeyEnv && a.headers == b.headers
             && a.structuredOutput == b.structuredOutput && a.maxTokens == b.maxTokens && a.seed == b.seed
             && a.timeoutSeconds == b.timeoutSeconds && a.connectTimeoutSeconds == b.connectTimeoutSeconds
             && a.idleTimeoutSeconds == b.idleTimeoutSeconds && a.retries == b.retries && a.backoffSeconds == b.backoffSeconds

@@ -364,7 +364,7 @@ private struct PlanReader {
     }
 
     static let openAIKeys = [
-        "base_url", "model", "api_key_env", "headers", "structured_output", "max_tokens", "seed", "timeout",
+        "base_url", "ca_file", "model", "api_key_env", "headers", "structured_output", "max_tokens", "seed", "timeout",
         "connect_timeout", "idle_timeout", "retries", "backoff", "max_concurrent", "max_reply_bytes", "price",
         "requests_per_minute", "tokens_per_minute", "rate_window",
     ]
@@ -378,6 +378,7 @@ private struct PlanReader {
             }
             spec.baseURL = url
         }
+        if let f = entries["ca_file"] { spec.caFile = PlanLoader.resolve(try nonEmptyString(f), against: baseDirectory) }
         if let f = entries["api_key_env"] {
             let name = try nonEmptyString(f)
             guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.first!.isNumber else {

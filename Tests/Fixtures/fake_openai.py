@@ -735,8 +735,15 @@ class FakeOpenAI:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        tls = None
+        if self.args.tls_cert:
+            import ssl
+
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(self.args.tls_cert, self.args.tls_key)
         server = await asyncio.start_server(
-            self.serve_connection, self.args.host, self.args.port, limit=_HEADER_LIMIT, backlog=1024, reuse_address=True
+            self.serve_connection, self.args.host, self.args.port, limit=_HEADER_LIMIT, backlog=1024, reuse_address=True,
+            ssl=tls,
         )
         port = server.sockets[0].getsockname()[1]
         print("listening %d" % port, flush=True)
@@ -792,6 +799,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--delay-seconds", type=float, default=2.0, help="wait of mode delay")
     parser.add_argument("--drip-interval", type=float, default=0.5, help="seconds per body byte in mode drip")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument("--tls-cert", default=None, help="serve HTTPS with this PEM certificate (with --tls-key)")
+    parser.add_argument("--tls-key", default=None, help="the certificate's PEM private key")
     return parser.parse_args(argv)
 
 

@@ -14,10 +14,11 @@ final class ModelEndpointTests: EndToEndTestCase {
 
     /// Runs `plans/openai-fake.yaml` with every role on the fake server's model `model`.
     private func run(
-        _ model: String, reasks: Int = 0, maxTokens: Int = 0, modelKeys: String = "", apiKey: String? = nil, expectKey: String? = nil,
+        _ model: String, reasks: Int = 0, maxTokens: Int = 0, modelKeys: String = "", serverArguments: [String] = [],
+        apiKey: String? = nil, expectKey: String? = nil,
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> Run {
-        let server = try FakeModelServer(directory: harness.dir, expectKey: expectKey)
+        let server = try FakeModelServer(directory: harness.dir, expectKey: expectKey, arguments: serverArguments)
         if let apiKey { harness.daemonEnvironment["OPENAI_API_KEY"] = apiKey }
         try harness.start(extraArguments: ["--log-level", "debug"])
         let plan = try harness.preparePlan(
@@ -118,6 +119,32 @@ final class ModelEndpointTests: EndToEndTestCase {
             // Any three consecutive requests span at least the window (less the clocks' slack).
             XCTAssertGreaterThanOrEqual(arrivals[i] - arrivals[i - 2], 0.95, "requests \(i - 2)...\(i) within one window: \(arrivals)")
         }
+    }
+
+    func testHTTPSWithTheServersCertificateAuthority() throws {
+        let cert = harness.dir + "/cert.pem"
+        let key = harness.dir + "/key.pem"
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw XCTSkip("openssl could not make a test certificate") }
+        let tls = ["--tls-cert", cert, "--tls-key", key]
+
+        let trusted = try run("ok:tls", modelKeys: "ca_file: \(cert)", serverArguments: tls)
+        XCTAssertTrue(trusted.server.baseURL.hasPrefix("https://"))
+        XCTAssertEqual(trusted.job["status"]?.stringValue, "succeeded", dump(trusted.events))
+        harness.cleanUpDaemon()
+
+        // Without the CA the certificate is not trusted: the call fails at once, with the reason.
+        let untrusted = try run("ok:tls-untrusted", serverArguments: tls)
+        assertFailed(untrusted, containing: "TLS failed")
     }
 
     // MARK: Retried, then successful

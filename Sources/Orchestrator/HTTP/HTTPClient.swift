@@ -16,6 +16,8 @@ public struct HTTPRequest: Sendable {
     public var idleTimeoutMilliseconds: Int = 60_000
     /// A reply body larger than this fails the request instead of being buffered.
     public var maxResponseBytes: Int = 8 << 20
+    /// CA certificates (PEM) to verify the server with instead of the system's.
+    public var caFile: String?
 
     public init(url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil) {
         self.url = url
@@ -288,6 +290,7 @@ private final class Transfer: @unchecked Sendable {
         agentd_curl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
         agentd_curl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, (request.idleTimeoutMilliseconds + 999) / 1000))
         agentd_curl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "")
+        if let caFile = request.caFile { agentd_curl_easy_setopt_string(easy, CURLOPT_CAINFO, caFile) }
         if let body = request.body {
             agentd_curl_easy_setopt_long(easy, CURLOPT_POST, 1)
             agentd_curl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
@@ -362,6 +365,8 @@ private final class Transfer: @unchecked Sendable {
             return .failure(HTTPError(kind: .timeout, message: "timed out: \(detail)"))
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
             return .failure(HTTPError(kind: .connect, message: "cannot connect: \(detail)"))
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE:
+            return .failure(HTTPError(kind: .invalid, message: "TLS failed: \(detail)"))
         case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
             return .failure(HTTPError(kind: .invalid, message: "bad URL \(request.url): \(detail)"))
         default:

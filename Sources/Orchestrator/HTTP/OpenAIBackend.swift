@@ -166,6 +166,7 @@ struct OpenAIBackend: ModelBackend {
             http.connectTimeoutMilliseconds = Int(min(spec.connectTimeoutSeconds, timeout) * 1000)
             http.idleTimeoutMilliseconds = Int(min(spec.idleTimeoutSeconds, timeout) * 1000)
             http.maxResponseBytes = spec.maxReplyBytes
+            http.caFile = spec.caFile
 
             var admitted: RateBudget.Entry?
             if gate.budget.isLimited {

@@ -12,9 +12,13 @@ final class FakeModelServer {
     let port: Int
     private let output: String
 
-    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    private let tls: Bool
 
+    var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)/v1" }
+
+    /// `arguments` go to the server (`--tls-cert C --tls-key K` serves HTTPS; `stats()` then does not work).
     init(directory: String, expectKey: String? = nil, arguments: [String] = []) throws {
+        tls = arguments.contains("--tls-cert")
         output = directory + "/fake-openai-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         let process = Process()
