@@ -71,6 +71,9 @@ final class ModelEndpointTests: EndToEndTestCase {
         }
         let planner = try XCTUnwrap(calls.first { $0["role"]?.stringValue == "planner" })
         XCTAssertEqual(planner["payload"]?["steps"]?.arrayValue?.count, 2, "the planner's plan parsed")
+        // One after another, the calls reuse one connection (the stats request itself is another).
+        let accepted = try XCTUnwrap(run.server.stats()["connections"]?["accepted"]?.intValue)
+        XCTAssertEqual(accepted, 2, "\(calls.count) calls over one kept-alive connection")
     }
 
     func testTokensAndCostAreSummedPerRoleAndPerJob() throws {
