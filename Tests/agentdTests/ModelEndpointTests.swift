@@ -235,6 +235,23 @@ final class ModelEndpointTests: EndToEndTestCase {
         XCTAssertEqual(completions(run).filter { $0["payload"]?["invalid"] != nil }.count, 2)
     }
 
+    func testSIGTERMDuringAHangingCallExitsCleanlyAndTheJobResumesLater() throws {
+        let server = try FakeModelServer(directory: harness.dir)
+        try harness.start()
+        let plan = try harness.preparePlan(
+            "openai-fake.yaml",
+            values: ["BASE_URL": server.baseURL, "MODEL": "hang:term", "REASKS": "0", "MAX_TOKENS": "0", "MODEL_KEYS": ""])
+        let id = try submit(plan)
+        _ = try harness.waitForEvent(id, "the planner's call started") { $0["kind"]?.stringValue == "call.started" }
+        XCTAssertTrue(waitUntil(timeout: 10) { ((try? server.requests(model: "hang:term")) ?? 0) >= 1 }, "the request reached the server")
+        harness.sendSignal(SIGTERM)
+        let exit = try harness.waitForExit(timeout: 30)
+        XCTAssertEqual(exit.status, 0, "the daemon drains, abandons the hanging request and exits 0: \(harness.daemonLog())")
+        XCTAssertEqual(exit.signal, 0)
+        let rows = try harness.sqlite("SELECT status FROM jobs WHERE id = '\(id)'")
+        XCTAssertEqual(rows.trimmingCharacters(in: .whitespacesAndNewlines), "running", "the job is left to resume at the next start")
+    }
+
     // MARK: Secrets
 
     func testTheAPIKeyIsSentButNeverStoredOrLogged() throws {

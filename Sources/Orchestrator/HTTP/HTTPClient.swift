@@ -74,6 +74,8 @@ public final class HTTPClient: @unchecked Sendable {
     private var timer: LoopTimer?
     private var closed = false
     private var live: [ObjectIdentifier: Transfer] = [:]
+    /// Sockets libcurl asked us to watch (also retained through `curl_multi_assign`).
+    private var watches: [curl_socket_t: SocketWatch] = [:]
 
     private static let globalInit: Void = {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
@@ -118,6 +120,9 @@ public final class HTTPClient: @unchecked Sendable {
             finish(transfer, .failure(HTTPError(kind: .cancelled, message: "the daemon is stopping")))
         }
         curl_multi_cleanup(multi)
+        // Whatever libcurl did not ask us to stop watching, stop now: no handle may outlive the loop.
+        for watch in watches.values { watch.close() }
+        watches = [:]
         timer?.close()
         timer = nil
     }
@@ -189,6 +194,7 @@ public final class HTTPClient: @unchecked Sendable {
             if let context {
                 Unmanaged<SocketWatch>.fromOpaque(context).takeRetainedValue().close()
                 curl_multi_assign(multi, socket, nil)
+                watches[socket] = nil
             }
             return
         }
@@ -198,6 +204,7 @@ public final class HTTPClient: @unchecked Sendable {
         } else {
             watch = SocketWatch(loop: loop, client: self, socket: socket)
             curl_multi_assign(multi, socket, Unmanaged.passRetained(watch).toOpaque())
+            watches[socket] = watch
         }
         var events: Int32 = 0
         if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= Int32(UV_READABLE.rawValue) }
@@ -247,7 +254,11 @@ private final class SocketWatch {
         }
     }
 
+    private var closed = false
+
     func close() {
+        guard !closed else { return }
+        closed = true
         uv_poll_stop(handle)
         handle.pointee.data = nil
         closeAndFree(handle)

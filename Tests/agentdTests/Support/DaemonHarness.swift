@@ -219,6 +219,22 @@ final class DaemonHarness: @unchecked Sendable {
         kill(daemon.processIdentifier, signal)
     }
 
+    /// Runs `sqlite3 DB SQL` (the real CLI, as an auditor would) and returns what it printed.
+    func sqlite(_ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sqlite3", dbPath, sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else { throw HarnessError("sqlite3 failed: \(text)") }
+        return text
+    }
+
     /// Stops the daemon (SIGTERM, SIGKILL if it lingers) so another can start on the same files.
     func cleanUpDaemon() {
         guard let daemon, daemon.isRunning else { return }
