@@ -252,6 +252,24 @@ final class ModelEndpointTests: EndToEndTestCase {
         XCTAssertEqual(rows.trimmingCharacters(in: .whitespacesAndNewlines), "running", "the job is left to resume at the next start")
     }
 
+    func testCancellingAJobAbortsItsHTTPRequest() throws {
+        let server = try FakeModelServer(directory: harness.dir)
+        try harness.start()
+        let plan = try harness.preparePlan(
+            "openai-fake.yaml",
+            values: ["BASE_URL": server.baseURL, "MODEL": "hang:cancel", "REASKS": "0", "MAX_TOKENS": "0", "MODEL_KEYS": ""])
+        let id = try submit(plan)
+        XCTAssertTrue(waitUntil(timeout: 10) { ((try? server.requests(model: "hang:cancel")) ?? 0) >= 1 }, "the request reached the server")
+        XCTAssertEqual(try server.stats()["connections"]?["open"]?.intValue, 2, "the hanging request's connection and this one")
+        let cancelled = try harness.cli("cancel", id, "--json")
+        XCTAssertEqual(try parseJSON(cancelled.stdout)["status"]?.stringValue, "cancelled", "\(cancelled)")
+        // The daemon closed the request's connection: only the stats request's own is open.
+        XCTAssertTrue(
+            waitUntil(timeout: 10) { (try? server.stats()["connections"]?["open"]?.intValue) == 1 },
+            "the hanging request was aborted: \((try? server.stats())?.encoded ?? "")")
+        XCTAssertEqual(try server.requests(model: "hang:cancel"), 1, "and not retried")
+    }
+
     // MARK: Secrets
 
     func testTheAPIKeyIsSentButNeverStoredOrLogged() throws {
