@@ -281,7 +281,7 @@ public final class Engine: @unchecked Sendable {
         if !entry.plan.actor.tools.isEmpty {
             tools = ToolBox(
                 loop: loop, offered: entry.plan.actor.tools, workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
-                policy: entry.plan.policy, environment: environment)
+                policy: entry.plan.policy, environment: environment, hidden: ToolBox.secretVariables(of: entry.plan))
         }
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
         entry.runner = runner

@@ -90,8 +90,9 @@ struct ToolResult: Sendable, Equatable {
 /// The actor's tools for one job: `run_command`, `read_file` and `write_file`, in the job's workspace.
 ///
 /// Commands run through `ChildProcess` (on the loop: no shell, the workspace as cwd, `tool_timeout`,
-/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation) with
-/// `AGENTD_TOOL_CALL_ID` set to the run's idempotency key. File work — creating the workspace,
+/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation) with the
+/// daemon's environment minus the variables that hold API keys (the model could print them into the
+/// log), plus `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and `AGENTD_WORKSPACE`. File work — creating the workspace,
 /// resolving paths, reading and writing — runs on the concurrent dispatch queue `agentd.tools`, never
 /// on the loop. A path is relative to the workspace and must stay inside it once `..` and symlinks
 /// are resolved.
@@ -112,15 +113,27 @@ final class ToolBox: @unchecked Sendable {
     /// The workspace once created and resolved (symlinks included).
     private var resolved: String?
 
+    /// `environment` is the daemon's; `hidden` names variables commands must not see (API keys).
     init(
-        loop: EventLoop, offered: [String], workspace: Result<String, ToolProblem>, policy: Policy, environment: [String: String]
+        loop: EventLoop, offered: [String], workspace: Result<String, ToolProblem>, policy: Policy, environment: [String: String],
+        hidden: Set<String> = []
     ) {
         self.loop = loop
         self.offered = offered
         self.workspace = workspace
         self.timeoutSeconds = policy.toolTimeoutSeconds
         self.outputCap = policy.toolOutputCap
-        self.environment = environment
+        self.environment = environment.filter { !hidden.contains($0.key) }
+    }
+
+    /// The variables that hold a plan's API keys: every `openai` model's `api_key_env`, and
+    /// `OPENAI_API_KEY` whatever the plan says.
+    static func secretVariables(of plan: Plan) -> Set<String> {
+        var names: Set<String> = ["OPENAI_API_KEY"]
+        for model in plan.models.values {
+            if case let .openai(spec) = model.backend { names.insert(spec.apiKeyEnv) }
+        }
+        return names
     }
 
     /// A job's workspace: the plan's `workspace` with `{goal}` and `{input.NAME}` substituted and a
@@ -170,7 +183,7 @@ final class ToolBox: @unchecked Sendable {
         return result
     }
 
-    private func runCommand(_ argv: [String], root: String, key: String) async -> ToolResult {
+    func runCommand(_ argv: [String], root: String, key: String) async -> ToolResult {
         var env = environment
         env["AGENTD_TOOL_CALL_ID"] = key
         env["AGENTD_WORKSPACE"] = root

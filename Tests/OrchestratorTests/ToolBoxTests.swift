@@ -112,6 +112,30 @@ final class ToolBoxTests: XCTestCase {
         XCTAssertEqual(reply.toolCalls, [ToolCall(id: "call_0", name: "read_file", arguments: #"{"path":"a"}"#)])
     }
 
+    func testCommandsRunInTheWorkspaceWithoutAPIKeys() async throws {
+        let loop = startedLoop()
+        defer { loop.finish() }
+        var plan = Plan(
+            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: RoleSpec(model: "m", prompt: ""),
+            verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
+        var spec = OpenAISpec(model: "x")
+        spec.apiKeyEnv = "MY_KEY"
+        plan.models["m"] = ModelSpec(backend: .openai(spec))
+        let tools = ToolBox(
+            loop: loop, offered: ["run_command"], workspace: .success(root), policy: plan.policy,
+            environment: [
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MY_KEY": "k1", "OPENAI_API_KEY": "k2", "KEEP": "v",
+            ],
+            hidden: ToolBox.secretVariables(of: plan))
+        let root = self.root!
+        let result = try await loop.run { await tools.run(.runCommand(argv: ["sh", "-c", "pwd; env"]), key: "J/c1/0") }
+        let out = result.json["stdout"]?.stringValue ?? ""
+        XCTAssertTrue(result.ok, result.json.encoded)
+        XCTAssertTrue(out.hasPrefix(root + "\n"), out)
+        XCTAssertTrue(out.contains("AGENTD_TOOL_CALL_ID=J/c1/0") && out.contains("KEEP=v"), out)
+        XCTAssertFalse(out.contains("k1") || out.contains("k2"), "API keys are not passed to tools: \(out)")
+    }
+
     func testWorkspaceResolution() {
         func job(cwd: String?) -> JobRecord {
             JobRecord(
