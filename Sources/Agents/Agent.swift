@@ -8,6 +8,8 @@ public enum Interpretation: Sendable, Equatable {
     case verification(verified: Bool, reason: String?)
     /// The reply did not have the shape the role requires.
     case invalid(ReplyError)
+    /// The reply called tools that were offered: the runner runs them and asks the model again.
+    case toolCalls
 }
 
 /// An agent's answer to one call: the model's reply (or why the call failed) and its interpretation.
@@ -49,11 +51,26 @@ public actor Agent {
         } catch {
             reply = .failure(error)
         }
-        let interpretation = (try? reply.get()).map { Self.interpret($0.content, role: id.role) }
+        let toolsOffered = !request.tools.isEmpty
+        let interpretation = (try? reply.get()).map { Self.interpret($0, role: id.role, toolsOffered: toolsOffered) }
         return AgentReply(reply: reply, interpretation: interpretation, durationNanos: monotonicNanos() - start)
     }
 
-    /// Reads a reply as the role requires; never throws: a bad reply is `.invalid`.
+    /// Reads a reply as the role requires, tool calls included; never throws. Tool calls are a tool
+    /// turn only when the request offered tools; otherwise the text must do, and a reply that only
+    /// called tools is `.invalid`. Pure, like `interpret(_:role:)`: recovery recomputes it.
+    public static func interpret(_ reply: ModelReply, role: Role, toolsOffered: Bool) -> Interpretation {
+        if !reply.toolCalls.isEmpty {
+            if toolsOffered { return .toolCalls }
+            if reply.content.isEmpty {
+                let names = reply.toolCalls.map(\.name).joined(separator: ", ")
+                return .invalid(ReplyError("the reply called tools (\(names)) but the \(role.rawValue) has none; answer with text"))
+            }
+        }
+        return interpret(reply.content, role: role)
+    }
+
+    /// Reads a reply's text as the role requires; never throws: a bad reply is `.invalid`.
     public static func interpret(_ text: String, role: Role) -> Interpretation {
         do throws(ReplyError) {
             switch role {

@@ -16,9 +16,13 @@ public struct CallContext: Sendable, Equatable {
     /// Whether the input carries a critic's feedback (a rerun).
     public var hasFeedback: Bool
     public var goal: String
+    /// Zero-based model turn within one actor call that uses tools: each turn after the first carries
+    /// the results of the tools the previous one called.
+    public var turn: Int
 
     public init(
-        jobID: String, role: Role, step: Int?, attempt: Int?, replan: Int, reask: Int, hasFeedback: Bool, goal: String
+        jobID: String, role: Role, step: Int?, attempt: Int?, replan: Int, reask: Int, hasFeedback: Bool, goal: String,
+        turn: Int = 0
     ) {
         self.jobID = jobID
         self.role = role
@@ -28,20 +32,36 @@ public struct CallContext: Sendable, Equatable {
         self.reask = reask
         self.hasFeedback = hasFeedback
         self.goal = goal
+        self.turn = turn
     }
 }
 
-/// One chat message of a model request.
+/// One chat message of a model request: a system, user or assistant text; an assistant turn that
+/// called tools (`toolCalls`); or a tool's result (`role` "tool", `toolCallID`).
 public struct ChatMessage: Sendable, Equatable {
     public var role: String
     public var content: String
+    /// The tools an assistant turn called.
+    public var toolCalls: [ToolCall]?
+    /// For a tool result: the id of the call it answers.
+    public var toolCallID: String?
 
-    public init(role: String, content: String) {
+    public init(role: String, content: String, toolCalls: [ToolCall]? = nil, toolCallID: String? = nil) {
         self.role = role
         self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
     }
 
-    public var json: JSON { .object([("role", .string(role)), ("content", .string(content))]) }
+    /// Exactly OpenAI's message shape. `content` is always a string, `""` beside tool calls: some
+    /// servers reject a null content.
+    public var json: JSON {
+        var members: [(String, JSON)] = [("role", .string(role))]
+        if let toolCallID { members.append(("tool_call_id", .string(toolCallID))) }
+        members.append(("content", .string(content)))
+        if let toolCalls { members.append(("tool_calls", .array(toolCalls.map(\.json)))) }
+        return .object(members)
+    }
 }
 
 /// The full request an agent sends to its model. What the transcript records as the call's input.
@@ -52,13 +72,33 @@ public struct ModelRequest: Sendable, Equatable {
     /// The JSON shape the reply must have, for roles whose reply is structured.
     public var responseSchema: JSON?
     public var context: CallContext
+    /// The tools the model may call (validated names, see `ToolName`); empty for no tools.
+    public var tools: [String]
+    /// A tool the model is told to call (OpenAI's `tool_choice` naming a function): small local
+    /// servers call a tool only when asked by name.
+    public var toolChoice: String?
 
-    public init(model: String, messages: [ChatMessage], temperature: Double, responseSchema: JSON?, context: CallContext) {
+    public init(
+        model: String, messages: [ChatMessage], temperature: Double, responseSchema: JSON?, context: CallContext,
+        tools: [String] = [], toolChoice: String? = nil
+    ) {
         self.model = model
         self.messages = messages
         self.temperature = temperature
         self.responseSchema = responseSchema
         self.context = context
+        self.tools = tools
+        self.toolChoice = toolChoice
+    }
+
+    /// OpenAI's `tools` list for `tools`, or nil without tools.
+    public var toolDefinitions: JSON? {
+        tools.isEmpty ? nil : .array(tools.compactMap { ToolName(rawValue: $0)?.definition })
+    }
+
+    /// OpenAI's `tool_choice` for `toolChoice`.
+    public var toolChoiceJSON: JSON? {
+        toolChoice.map { .object([("type", "function"), ("function", .object([("name", .string($0))]))]) }
     }
 
     /// The request as recorded and as sent to a `command` model on stdin.
@@ -71,14 +111,20 @@ public struct ModelRequest: Sendable, Equatable {
         ]
         if let step = context.step { members.append(("step", .int(step))) }
         if let attempt = context.attempt { members.append(("attempt", .int(attempt))) }
+        if context.turn > 0 { members.append(("turn", .int(context.turn))) }
         if let responseSchema { members.append(("response_schema", responseSchema)) }
+        if let toolDefinitions { members.append(("tools", toolDefinitions)) }
+        if let toolChoiceJSON { members.append(("tool_choice", toolChoiceJSON)) }
         return .object(members)
     }
 }
 
-/// What a model answered: its raw text, and token usage where the backend reports it.
+/// What a model answered: its raw text (empty when it only called tools), the tools it called, and
+/// token usage where the backend reports it.
 public struct ModelReply: Sendable, Equatable {
     public var content: String
+    /// Tool calls, in the order the model made them; empty for a text answer.
+    public var toolCalls: [ToolCall] = []
     public var usage: TokenUsage?
     /// The backend's raw response when it has more than the content (e.g. an HTTP body).
     public var raw: JSON?
@@ -89,8 +135,11 @@ public struct ModelReply: Sendable, Equatable {
     /// What the call cost in US dollars, when the model has prices.
     public var costUSD: Double?
 
-    public init(content: String, usage: TokenUsage? = nil, raw: JSON? = nil, sent: JSON? = nil, attempts: Int? = nil) {
+    public init(
+        content: String, toolCalls: [ToolCall] = [], usage: TokenUsage? = nil, raw: JSON? = nil, sent: JSON? = nil, attempts: Int? = nil
+    ) {
         self.content = content
+        self.toolCalls = toolCalls
         self.usage = usage
         self.raw = raw
         self.sent = sent

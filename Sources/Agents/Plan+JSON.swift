@@ -21,6 +21,7 @@ extension Plan {
         roles.append(("verifier", verifier.json))
         members.append(("roles", .object(roles)))
         if let steps { members.append(("steps", .array(steps.map(JSON.string)))) }
+        if let workspace { members.append(("workspace", .string(workspace))) }
         members.append(("policy", policy.json))
         return .object(members)
     }
@@ -128,6 +129,7 @@ extension ScriptRule {
         if let replans { members.append(("replan", indexes(replans))) }
         if let reasks { members.append(("reask", indexes(reasks))) }
         if let feedback { members.append(("feedback", .bool(feedback))) }
+        if let turns { members.append(("turn", indexes(turns))) }
         switch reply {
         case let .json(value): members.append(("reply", value))
         case let .raw(text): members.append(("raw", .string(text)))
@@ -147,6 +149,9 @@ extension Policy {
             ("job_timeout", .number(jobTimeoutSeconds)),
             ("retry_temperature_step", .number(retryTemperatureStep)),
             ("max_tokens", .int(maxTokens)),
+            ("tool_timeout", .number(toolTimeoutSeconds)),
+            ("max_tool_turns", .int(maxToolTurns)),
+            ("tool_output_cap", .int(toolOutputCap)),
         ])
     }
 }

@@ -16,11 +16,14 @@ public struct Plan: Sendable, Equatable {
     public var verifier: VerifierSpec
     /// Fixed steps; when nil the planner makes them.
     public var steps: [String]?
+    /// Where the actor's tools work: a path with `{goal}` and `{input.NAME}` substituted, relative
+    /// ones resolved against the job's `cwd`; nil means the job's `cwd`.
+    public var workspace: String?
     public var policy: Policy
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
-        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, policy: Policy
+        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, policy: Policy
     ) {
         self.name = name
         self.description = description
@@ -30,6 +33,7 @@ public struct Plan: Sendable, Equatable {
         self.critic = critic
         self.verifier = verifier
         self.steps = steps
+        self.workspace = workspace
         self.policy = policy
     }
 
@@ -47,7 +51,8 @@ public struct Plan: Sendable, Equatable {
     }
 }
 
-/// One configured role: which model answers it, its system prompt and its tools.
+/// One configured role: which model answers it, its system prompt and its tools (names of
+/// `ToolName`; only the actor may have tools).
 public struct RoleSpec: Sendable, Equatable {
     public var model: String
     public var prompt: String
@@ -193,6 +198,12 @@ public struct Policy: Sendable, Equatable {
     public var retryTemperatureStep: Double = 0.2
     /// Tokens (input and output, all roles) a job may use; 0 means no limit.
     public var maxTokens: Int = 0
+    /// Per tool run (`run_command`); the process group is killed when it passes.
+    public var toolTimeoutSeconds: Double = 60
+    /// Model turns per actor call when the actor has tools, the first included.
+    public var maxToolTurns: Int = 8
+    /// Bytes kept of a tool's stdout, of its stderr, and of a file `read_file` reads.
+    public var toolOutputCap: Int = 64 << 10
 
     public init() {}
 }

@@ -140,10 +140,10 @@ private struct PlanReader {
         init(values: Int) { self.values = values }
     }
 
-    static let planKeys = ["name", "description", "models", "roles", "steps", "policy"]
+    static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "policy"]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
     static let commandKeys = ["command", "cwd", "timeout"]
-    static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "reply", "raw"]
+    static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "reply", "raw"]
 
     func fail(_ mark: Mark?, _ path: String, _ message: String) -> PlanError {
         PlanError(file: file, line: mark?.line, column: mark?.column, field: path, message: message)
@@ -242,13 +242,14 @@ private struct PlanReader {
                 rolesField.ownerMark, rolesField.child("planner", rolesField.node, keyMark: nil).path,
                 "missing required key 'planner' (a plan without 'steps' needs a planner to make them)")
         }
-        let actor = try role(require(roles, "actor"), models, modelNames)
+        let actor = try role(require(roles, "actor"), models, modelNames, mayUseTools: true)
         let critic = try role(require(roles, "critic"), models, modelNames)
         let verifier = try verifier(require(roles, "verifier"), models, modelNames)
+        let workspace = try doc["workspace"].map { (f) throws(PlanError) in try nonEmptyString(f) }
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
-            verifier: verifier, steps: steps, policy: policy)
+            verifier: verifier, steps: steps, workspace: workspace, policy: policy)
     }
 
     func steps(_ field: Field) throws(PlanError) -> [String] {
@@ -266,6 +267,7 @@ private struct PlanReader {
     func policy(_ field: Field) throws(PlanError) -> Policy {
         let keys = [
             "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "job_timeout", "retry_temperature_step", "max_tokens",
+            "tool_timeout", "max_tool_turns", "tool_output_cap",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
@@ -276,17 +278,24 @@ private struct PlanReader {
         if let f = entries["job_timeout"] { policy.jobTimeoutSeconds = try duration(f, allowZero: true) }
         if let f = entries["retry_temperature_step"] { policy.retryTemperatureStep = try number(f, in: 0...2) }
         if let f = entries["max_tokens"] { policy.maxTokens = try int(f, in: 0...Int.max) }
+        if let f = entries["tool_timeout"] { policy.toolTimeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["max_tool_turns"] { policy.maxToolTurns = try int(f, in: 1...100) }
+        if let f = entries["tool_output_cap"] { policy.toolOutputCap = try int(f, in: 1...(64 << 20)) }
         return policy
     }
 
     // MARK: Roles
 
-    func role(_ field: Field, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> RoleSpec {
+    func role(_ field: Field, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
+        -> RoleSpec
+    {
         let entries = try mapping(field, allowed: Self.roleKeys, what: "a role")
-        return try role(entries, models, modelNames)
+        return try role(entries, models, modelNames, mayUseTools: mayUseTools)
     }
 
-    func role(_ entries: Entries, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> RoleSpec {
+    func role(_ entries: Entries, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
+        -> RoleSpec
+    {
         let modelField = try require(entries, "model")
         let model = try nonEmptyString(modelField)
         guard models[model] != nil else {
@@ -295,9 +304,27 @@ private struct PlanReader {
                 "unknown model '\(model)' (known: \(modelNames.joined(separator: ", ")))")
         }
         var spec = RoleSpec(model: model, prompt: try string(require(entries, "prompt")))
-        if let f = entries["tools"] { spec.tools = try nonEmptyStrings(f, what: "a list of tool names") }
+        if let f = entries["tools"] { spec.tools = try tools(f, mayUseTools: mayUseTools) }
         if let f = entries["temperature"] { spec.temperature = try number(f, in: 0...2) }
         return spec
+    }
+
+    /// A role's tool names: each one `ToolName` knows, no repeats, and only for the actor.
+    func tools(_ field: Field, mayUseTools: Bool) throws(PlanError) -> [String] {
+        var names: [String] = []
+        for (index, node) in try list(field, what: "a list of tool names").enumerated() {
+            let item = field.item(index, node)
+            let name = try nonEmptyString(item)
+            guard ToolName(rawValue: name) != nil else {
+                throw fail(item.mark, item.path, "unknown tool '\(name)' (known tools: \(ToolName.known))")
+            }
+            guard !names.contains(name) else { throw fail(item.mark, item.path, "tool '\(name)' is listed twice") }
+            names.append(name)
+        }
+        if !mayUseTools, !names.isEmpty {
+            throw fail(field.mark, field.path, "only the actor can use tools; leave 'tools' out of this role")
+        }
+        return names
     }
 
     func verifier(_ field: Field, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> VerifierSpec {
@@ -482,6 +509,7 @@ private struct PlanReader {
             replans: try entries["replan"].map { (f) throws(PlanError) in try indexSet(f) },
             reasks: try entries["reask"].map { (f) throws(PlanError) in try indexSet(f) },
             feedback: try entries["feedback"].map { (f) throws(PlanError) in try bool(f) },
+            turns: try entries["turn"].map { (f) throws(PlanError) in try indexSet(f) },
             reply: reply)
     }
 

@@ -102,7 +102,22 @@ public struct Prompts: Sendable {
             model: spec.model,
             messages: [ChatMessage(role: "system", content: spec.prompt), ChatMessage(role: "user", content: user)],
             temperature: temperature(spec, attempt: attempt), responseSchema: nil,
-            context: context(.actor, step: index, attempt: attempt, replan: replan, reask: 0, feedback: !rejected.isEmpty))
+            context: context(.actor, step: index, attempt: attempt, replan: replan, reask: 0, feedback: !rejected.isEmpty),
+            tools: spec.tools, toolChoice: spec.tools.count == 1 ? spec.tools[0] : nil)
+    }
+
+    /// The next model turn of a call that used tools: the request with the assistant's turn (its tool
+    /// calls) and one `tool` message per result appended. `tool_choice` is dropped: naming the one
+    /// tool again would make a server call it on every turn, never answering.
+    public func toolFollowUp(_ request: ModelRequest, reply: ModelReply, results: [String]) -> ModelRequest {
+        var next = request
+        next.messages.append(ChatMessage(role: "assistant", content: reply.content, toolCalls: reply.toolCalls))
+        for (call, result) in zip(reply.toolCalls, results) {
+            next.messages.append(ChatMessage(role: "tool", content: result, toolCallID: call.id))
+        }
+        next.toolChoice = nil
+        next.context.turn += 1
+        return next
     }
 
     /// The critic's request to judge one attempt's output.

@@ -4,7 +4,9 @@ import Store
 ///
 /// For each role, rules are tried in order and the first whose conditions all match answers. A reply
 /// is a JSON value (encoded as the model's text) or a raw string; `{step}`, `{attempt}`, `{replan}` and
-/// `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based).
+/// `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based). A
+/// JSON reply that is an object with `tool_calls` calls tools instead (see `ToolCall.list(from:)`),
+/// with `content` as its text, if any; `turn` tells the turns of such a call apart.
 public struct Script: Sendable, Equatable {
     public var rules: [Role: [ScriptRule]]
 
@@ -19,17 +21,20 @@ public struct ScriptRule: Sendable, Equatable {
     public var replans: Set<Int>?
     public var reasks: Set<Int>?
     public var feedback: Bool?
+    /// Model turns within a call that uses tools (`CallContext.turn`).
+    public var turns: Set<Int>?
     public var reply: ScriptReply
 
     public init(
         steps: Set<Int>? = nil, attempts: Set<Int>? = nil, replans: Set<Int>? = nil, reasks: Set<Int>? = nil,
-        feedback: Bool? = nil, reply: ScriptReply
+        feedback: Bool? = nil, turns: Set<Int>? = nil, reply: ScriptReply
     ) {
         self.steps = steps
         self.attempts = attempts
         self.replans = replans
         self.reasks = reasks
         self.feedback = feedback
+        self.turns = turns
         self.reply = reply
     }
 
@@ -39,6 +44,7 @@ public struct ScriptRule: Sendable, Equatable {
         if let replans, !replans.contains(c.replan) { return false }
         if let reasks, !reasks.contains(c.reask) { return false }
         if let feedback, feedback != c.hasFeedback { return false }
+        if let turns, !turns.contains(c.turn) { return false }
         return true
     }
 }
@@ -69,7 +75,12 @@ public struct ScriptedBackend: ModelBackend {
             )
         }
         switch rule.reply {
-        case let .json(value): return ModelReply(content: Self.fill(value, c).encoded)
+        case let .json(value):
+            let filled = Self.fill(value, c)
+            if let listed = filled["tool_calls"], let calls = ToolCall.list(from: listed) {
+                return ModelReply(content: filled["content"]?.stringValue ?? "", toolCalls: calls)
+            }
+            return ModelReply(content: filled.encoded)
         case let .raw(text): return ModelReply(content: Self.fill(text, c))
         }
     }

@@ -53,7 +53,7 @@ final class Bus: @unchecked Sendable {
             recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
         {
             try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
-            return Self.reply(from: recorded, role: id.role)
+            return Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
         }
         if startedWasRecorded {
             _ = try await log.append([
@@ -73,12 +73,73 @@ final class Bus: @unchecked Sendable {
         return reply
     }
 
+    /// Runs one tool call of a model's reply, both persisted: `tool.started` (the parsed argv or path,
+    /// the idempotency key) is committed before the tool runs, `tool.completed` (its result) right
+    /// after, before the model hears of it. `callID` is the event's call id, `MODELCALL.INDEX`; the
+    /// idempotency key is `JOBID/MODELCALL/INDEX`. On a recovered job a tool whose completion is in
+    /// the log is not run again (its recorded result is returned); one that started and never
+    /// completed runs again (at least once), noted by `tool.restarted`. Returns the result the model
+    /// gets. `mayStart` / `keepsReply` as for `call`.
+    func tool(
+        _ call: ToolCall, callID: String, context c: CallContext, tools: ToolBox, log: JobLog, mayStart: () -> Bool,
+        keepsReply: () -> Bool
+    ) async throws -> JSON {
+        assert(loop.inLoop, "the bus runs on the event loop")
+        let key = "\(c.jobID)/\(callID.replacingOccurrences(of: ".", with: "/"))"
+        let invocation = ToolInvocation.parse(call, offered: tools.offered)
+        var started: [(String, JSON)] = [
+            ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("idempotency_key", .string(key)),
+        ]
+        switch invocation {
+        case let .success(parsed): started += parsed.json
+        case let .failure(problem):
+            started.append(("arguments", .string(call.arguments)))
+            started.append(("invalid", .string(problem.message)))
+        }
+        if !log.isReplaying, !mayStart() { throw CallAbandoned() }
+        let (_, startedWasRecorded) = try await log.emit(
+            EventDraft(
+                EventKind.toolStarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: .object(started)))
+        if let recorded = log.nextRecorded, recorded.callID == callID, recorded.kind == EventKind.toolCompleted {
+            try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
+            return recorded.payload["result"] ?? .object([("error", "the recorded result is missing")])
+        }
+        if startedWasRecorded {
+            _ = try await log.append([
+                EventDraft(
+                    EventKind.toolRestarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                    payload: ["reason": "the daemon stopped before this tool completed; it runs again", "idempotency_key": .string(key)])
+            ])
+        }
+        guard mayStart() else { throw CallAbandoned() }
+        let start = monotonicNanos()
+        let result: ToolResult
+        switch invocation {
+        case let .success(parsed): result = await tools.run(parsed, key: key)
+        case let .failure(problem): result = .problem(problem)
+        }
+        let durationMs = JSON.number((Double(monotonicNanos() - start) / 1e4).rounded() / 100)
+        assert(loop.inLoop, "the bus runs on the event loop")
+        guard keepsReply() else { throw CallAbandoned() }
+        // Committed now, not staged: a tool's side effects are outside the log, so its completion is
+        // made durable as soon as possible to keep a recovered job from running it again.
+        try await log.emit(
+            EventDraft(
+                EventKind.toolCompleted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                payload: .object([
+                    ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("ok", .bool(result.ok)),
+                    ("result", result.json), ("duration_ms", durationMs),
+                ])))
+        return result.json
+    }
+
     /// The event that records an agent's reply.
     static func completion(_ reply: AgentReply, id: AgentID, context c: CallContext, callID: String) -> EventDraft {
         let durationMs = JSON.number((Double(reply.durationNanos) / 1e4).rounded() / 100)
         switch reply.reply {
         case let .success(model):
             var members: [(String, JSON)] = [("reply", .string(model.content))]
+            if !model.toolCalls.isEmpty { members.append(("tool_calls", .array(model.toolCalls.map(\.json)))) }
             if let usage = model.usage {
                 members.append(("usage", ["input_tokens": .int(usage.input), "output_tokens": .int(usage.output)]))
             }
@@ -94,7 +155,7 @@ final class Bus: @unchecked Sendable {
                 members.append(("verified", .bool(verified)))
                 if let reason { members.append(("reason", .string(reason))) }
             case let .invalid(error)?: members.append(("invalid", .string(error.message)))
-            case .output?, nil: break
+            case .output?, .toolCalls?, nil: break
             }
             return EventDraft(
                 EventKind.callCompleted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
@@ -110,8 +171,8 @@ final class Bus: @unchecked Sendable {
     }
 
     /// Rebuilds an agent's reply from its recorded event (the interpretation is recomputed: it is a
-    /// pure function of the raw reply).
-    static func reply(from event: EventRecord, role: Role) -> AgentReply {
+    /// pure function of the raw reply and of whether tools were offered).
+    static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false) -> AgentReply {
         let duration = UInt64(max(0, (event.payload["duration_ms"]?.doubleValue ?? 0) * 1e6))
         if event.kind == EventKind.callFailed {
             let kind = event.payload["error"]?.stringValue.flatMap(ModelCallError.Kind.init(rawValue:)) ?? .badReply
@@ -125,10 +186,11 @@ final class Bus: @unchecked Sendable {
             usage = TokenUsage(input: i, output: o)
         }
         var model = ModelReply(
-            content: content, usage: usage, raw: event.payload["raw"], sent: event.payload["sent"],
-            attempts: event.payload["http_attempts"]?.intValue)
+            content: content, toolCalls: event.payload["tool_calls"].flatMap(ToolCall.list(from:)) ?? [], usage: usage,
+            raw: event.payload["raw"], sent: event.payload["sent"], attempts: event.payload["http_attempts"]?.intValue)
         model.costUSD = event.payload["cost_usd"]?.doubleValue
-        return AgentReply(reply: .success(model), interpretation: Agent.interpret(content, role: role), durationNanos: duration)
+        return AgentReply(
+            reply: .success(model), interpretation: Agent.interpret(model, role: role, toolsOffered: toolsOffered), durationNanos: duration)
     }
 }
 

@@ -7,7 +7,8 @@ import Store
 /// The child gets the model request as one JSON object on stdin and must print one JSON object on
 /// stdout: `{"content": "<the model's text>"}` optionally with `"usage": {"input_tokens": n,
 /// "output_tokens": n}`, or any other object, which is then taken as the reply itself (so a script can
-/// print a verdict directly). A non-zero exit, a signal, the timeout or output that is not a JSON
+/// print a verdict directly). `{"tool_calls": [...]}` (with an optional `content`) calls tools, each
+/// `{"name", "arguments", "id"?}` or in OpenAI's shape (see `ToolCall.list(from:)`). A non-zero exit, a signal, the timeout or output that is not a JSON
 /// object fails the call, with the child's stderr recorded.
 struct CommandBackend: ModelBackend {
     let loop: EventLoop
@@ -51,6 +52,9 @@ struct CommandBackend: ModelBackend {
         var usage: TokenUsage?
         if let u = reply["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
             usage = TokenUsage(input: i, output: o)
+        }
+        if let listed = reply["tool_calls"], let calls = ToolCall.list(from: listed), !calls.isEmpty {
+            return ModelReply(content: reply["content"]?.stringValue ?? "", toolCalls: calls, usage: usage)
         }
         if let content = reply["content"]?.stringValue {
             return ModelReply(content: content, usage: usage)

@@ -277,7 +277,13 @@ public final class Engine: @unchecked Sendable {
     private var queuedCount: Int { queue.count - queueHead }
 
     private func start(_ entry: ActiveJob) {
-        let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop)
+        var tools: ToolBox?
+        if !entry.plan.actor.tools.isEmpty {
+            tools = ToolBox(
+                loop: loop, offered: entry.plan.actor.tools, workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
+                policy: entry.plan.policy, environment: environment, hidden: ToolBox.secretVariables(of: entry.plan))
+        }
+        let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
         entry.runner = runner
         running += 1
         for agent in makeAgents(for: entry) { bus.register(agent) }

@@ -34,13 +34,15 @@ struct ReplayDivergence: Error, CustomStringConvertible {
 /// returns and publishes it to watchers. After a restart the log is created with the job's recorded
 /// events: while recorded events remain, `emit` matches the next one instead of writing, so a
 /// recovered runner re-derives its state without doing anything twice. Events that only recovery
-/// writes (`job.resumed`, `call.restarted`) are skipped by that matching.
+/// writes (`job.resumed`, `call.restarted`, `tool.restarted`) are skipped by that matching.
 ///
 /// Loop thread only.
 final class JobLog: @unchecked Sendable {
     /// Kinds the runner's deterministic sequence does not include: written at submission, or only by
     /// recovery.
-    static let notFromRunner: Set<String> = [EventKind.jobSubmitted, EventKind.jobResumed, EventKind.callRestarted]
+    static let notFromRunner: Set<String> = [
+        EventKind.jobSubmitted, EventKind.jobResumed, EventKind.callRestarted, EventKind.toolRestarted,
+    ]
 
     let jobID: String
     private let writer: StoreWriter

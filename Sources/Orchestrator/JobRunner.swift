@@ -45,6 +45,8 @@ actor JobRunner {
     nonisolated let log: JobLog
     private let prompts: Prompts
     private let bus: Bus
+    /// The actor's tools, when it has any.
+    private let tools: ToolBox?
     private(set) var stop: Stop?
     /// When the job's `running` state was recorded.
     private(set) var startedAt: Int64?
@@ -59,12 +61,13 @@ actor JobRunner {
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
-    init(job: JobRecord, plan: Plan, log: JobLog, bus: Bus, loop: EventLoop) {
+    init(job: JobRecord, plan: Plan, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil) {
         self.loop = loop
         self.job = job
         self.plan = plan
         self.log = log
         self.bus = bus
+        self.tools = tools
         self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs)
         self.wasRunning = job.status == .running
     }
@@ -223,21 +226,14 @@ actor JobRunner {
         for attempt in 0..<plan.policy.maxAttempts {
             try await checkLive()
             let request = prompts.actor(steps: steps, index: index, attempt: attempt, replan: replan, rejected: rejected)
-            let reply = try await call(request, role: .actor)
             let output: String
-            switch (reply.reply, reply.interpretation) {
-            case let (.success, .output(text)?):
+            switch try await act(request) {
+            case let .success(text):
                 output = text
-            case let (.success, .invalid(error)?):
-                lastFeedback = "the actor's reply was unusable: \(error.message)"
+            case let .failure(unusable):
+                lastFeedback = unusable.feedback
                 rejected.append(RejectedAttempt(attempt: attempt, output: "", feedback: lastFeedback, suggestion: nil))
                 continue
-            case let (.failure(error), _):
-                lastFeedback = "the actor's call failed: \(error.message)"
-                rejected.append(RejectedAttempt(attempt: attempt, output: "", feedback: lastFeedback, suggestion: nil))
-                continue
-            default:
-                throw Failure(reason: "internal: unexpected actor reply")
             }
             if let same = rejected.first(where: { $0.output == output }) {
                 // Identical to a rejected output: not judged again as if it were new.
@@ -259,6 +255,52 @@ actor JobRunner {
                 EventKind.stepExhausted, step: index,
                 payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
         return .exhausted(lastFeedback: lastFeedback)
+    }
+
+    /// Why an actor attempt gave no output, as the critic-style feedback the next attempt reads.
+    private struct Unusable: Error {
+        let feedback: String
+    }
+
+    /// One actor attempt: model turns until the actor answers with text. A turn that calls tools has
+    /// them run (each persisted, see `Bus.tool`) and the next turn carries their results. A turn that
+    /// still calls tools when `max_tool_turns` turns are used up ends the attempt without output: it
+    /// fails like an unusable reply, with feedback saying so.
+    private func act(_ first: ModelRequest) async throws -> Result<String, Unusable> {
+        var request = first
+        let turns = plan.policy.maxToolTurns
+        while true {
+            let reply = try await call(request, role: .actor)
+            switch (reply.reply, reply.interpretation) {
+            case let (.success, .output(text)?):
+                return .success(text)
+            case let (.success, .invalid(error)?):
+                return .failure(Unusable(feedback: "the actor's reply was unusable: \(error.message)"))
+            case let (.failure(error), _):
+                return .failure(Unusable(feedback: "the actor's call failed: \(error.message)"))
+            case let (.success(model), .toolCalls?):
+                guard request.context.turn + 1 < turns, let tools else {
+                    return .failure(
+                        Unusable(
+                            feedback:
+                                "the actor was still calling tools after \(turns) model turns (policy.max_tool_turns) and gave no output; use fewer tool calls and then answer with the step's output"
+                        ))
+                }
+                let modelCall = "c\(callCount)"
+                var results: [String] = []
+                for (index, toolCall) in model.toolCalls.enumerated() {
+                    try await checkLive()
+                    let result = try await bus.tool(
+                        toolCall, callID: "\(modelCall).\(index)", context: request.context, tools: tools, log: log,
+                        mayStart: { [unowned self] in live }, keepsReply: { [unowned self] in keepsReply })
+                    results.append(result.encoded)
+                }
+                try await checkLive()
+                request = prompts.toolFollowUp(request, reply: model, results: results)
+            default:
+                throw Failure(reason: "internal: unexpected actor reply")
+            }
+        }
     }
 
     /// The critic's verdict on one output. A reply that is not a valid verdict is asked again within

@@ -105,4 +105,7 @@ public enum EventKind {
     public static let attemptDuplicate = "attempt.duplicate"
     public static let jobResumed = "job.resumed"
     public static let callRestarted = "call.restarted"
+    public static let toolStarted = "tool.started"
+    public static let toolCompleted = "tool.completed"
+    public static let toolRestarted = "tool.restarted"
 }

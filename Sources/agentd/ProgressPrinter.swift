@@ -70,6 +70,24 @@ struct ProgressPrinter {
             var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
             if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
+        case EventKind.toolStarted:
+            let what =
+                payload["argv"].map { $0.encoded } ?? payload["path"]?.stringValue
+                ?? "invalid call: \(payload["invalid"]?.stringValue ?? "?")"
+            out.append(
+                prefix
+                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(oneLine(what, 160))")
+        case EventKind.toolCompleted:
+            let result = payload["result"] ?? .null
+            var summary = payload["ok"]?.boolValue == true ? "ok" : "failed"
+            if let error = result["error"]?.stringValue {
+                summary += ": \(oneLine(error, 160))"
+            } else if let status = result["exit_status"]?.intValue {
+                summary += " (exit status \(status))"
+            }
+            out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(summary)")
+        case EventKind.toolRestarted:
+            out.append(prefix + "\(stepLabel()) \(roleLabel()) tool run again: the daemon stopped before it completed")
         case EventKind.attemptDuplicate:
             out.append(
                 prefix
@@ -104,6 +122,10 @@ struct ProgressPrinter {
         if let verified = payload["verified"]?.boolValue {
             let reason = payload["reason"]?.stringValue.map { ": \(oneLine($0, 160))" } ?? ""
             return "\(stepLabel) \(roleLabel) \(verified ? "VERIFIED" : "REJECTED")\(reason)"
+        }
+        if let calls = payload["tool_calls"]?.arrayValue, !calls.isEmpty {
+            let names = calls.compactMap { $0["function"]?["name"]?.stringValue }.joined(separator: ", ")
+            return "\(stepLabel) \(roleLabel) \(attemptLabel)  calls tools: \(names)"
         }
         let reply = payload["reply"]?.stringValue ?? ""
         let output = (try? JSON.parse(reply))?["output"]?.stringValue ?? reply

@@ -37,6 +37,8 @@ final class PlanLoaderTests: XCTestCase {
                     single: 'true'
                     list: [1, two, null]
                     nested: {z: 1, a: 2}
+                - turn: 1
+                  reply: {tool_calls: [{name: run_command, arguments: {argv: [ls]}}]}
                 - raw: "not json at all"
           fixture:
             backend: scripted
@@ -47,8 +49,8 @@ final class PlanLoaderTests: XCTestCase {
             cwd: tools
             timeout: 1.5m
         roles:
-          planner: {model: script, prompt: "You plan.", tools: [search, read], temperature: 0.7}
-          actor: {model: helper, prompt: "You act."}
+          planner: {model: script, prompt: "You plan.", temperature: 0.7}
+          actor: {model: helper, prompt: "You act.", tools: [run_command, read_file]}
           critic:
             model: fixture
             prompt: |
@@ -62,6 +64,7 @@ final class PlanLoaderTests: XCTestCase {
         steps:
           - "step 0: gather"
           - "step 1: write"
+        workspace: "work/{input.name}"
         policy:
           max_attempts: 5
           max_replans: 0
@@ -69,6 +72,9 @@ final class PlanLoaderTests: XCTestCase {
           call_timeout: 30s
           job_timeout: 1h
           retry_temperature_step: 0.1
+          tool_timeout: 90s
+          max_tool_turns: 3
+          tool_output_cap: 4096
 
         """
 
@@ -91,6 +97,7 @@ final class PlanLoaderTests: XCTestCase {
             .planner: [ScriptRule(replans: [0, 1], reply: .json(["steps": ["a", "b"]]))],
             .actor: [
                 ScriptRule(steps: [1], attempts: [0, 2], reasks: [0], feedback: false, reply: .json(actorReply)),
+                ScriptRule(turns: [1], reply: .json(["tool_calls": [["name": "run_command", "arguments": ["argv": ["ls"]]]]])),
                 ScriptRule(reply: .raw("not json at all")),
             ],
         ])
@@ -109,6 +116,9 @@ final class PlanLoaderTests: XCTestCase {
         policy.callTimeoutSeconds = 30
         policy.jobTimeoutSeconds = 3600
         policy.retryTemperatureStep = 0.1
+        policy.toolTimeoutSeconds = 90
+        policy.maxToolTurns = 3
+        policy.toolOutputCap = 4096
         return Plan(
             name: "everything",
             description: "Uses every key of the format.",
@@ -118,11 +128,11 @@ final class PlanLoaderTests: XCTestCase {
                 "helper": ModelSpec(
                     backend: .command(CommandSpec(argv: ["python3", "agent.py", "{goal}"], cwd: "tools", timeoutSeconds: 90))),
             ],
-            planner: RoleSpec(model: "script", prompt: "You plan.", tools: ["search", "read"], temperature: 0.7),
-            actor: RoleSpec(model: "helper", prompt: "You act."),
+            planner: RoleSpec(model: "script", prompt: "You plan.", temperature: 0.7),
+            actor: RoleSpec(model: "helper", prompt: "You act.", tools: ["run_command", "read_file"]),
             critic: RoleSpec(model: "fixture", prompt: "You judge.\nBe strict.\n", temperature: 0),
             verifier: .command(CommandSpec(argv: ["sh", "-c", "test -f out.txt"], cwd: "/tmp", timeoutSeconds: 0.25)),
-            steps: ["step 0: gather", "step 1: write"],
+            steps: ["step 0: gather", "step 1: write"], workspace: "work/{input.name}",
             policy: policy)
     }
 
@@ -392,13 +402,28 @@ final class PlanLoaderTests: XCTestCase {
             contains: "missing required key 'planner'")
     }
 
+    func testToolNamesAreCheckedAndOnlyTheActorHasTools() {
+        assertError(
+            minimal(replacing: 9, with: "  actor: {model: m, prompt: act, tools: [run_command, shell]}"), field: "roles.actor.tools[1]",
+            line: 9, contains: "unknown tool 'shell' (known tools: run_command, read_file, write_file)")
+        assertError(
+            minimal(replacing: 9, with: "  actor: {model: m, prompt: act, tools: [read_file, read_file]}"), field: "roles.actor.tools[1]",
+            line: 9, contains: "tool 'read_file' is listed twice")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, tools: [read_file]}"), field: "roles.critic.tools",
+            line: 10, contains: "only the actor can use tools")
+        assertError(
+            minimal(replacing: 12, with: "steps: [one]\npolicy: {max_tool_turns: 0}"), field: "policy.max_tool_turns", line: 13,
+            contains: "1")
+    }
+
     func testUnknownKey() {
         assertError(
             minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, temprature: 0.5}"), field: "roles.critic.temprature",
             line: 10, contains: "unknown key 'temprature' in a role (allowed: model, prompt, tools, temperature)")
         assertError(
             minimal(replacing: 12, with: "stpes: [one]"), field: "stpes", line: 12,
-            contains: "allowed: name, description, models, roles, steps, policy")
+            contains: "allowed: name, description, models, roles, steps, workspace, policy")
         assertError(
             minimal(replacing: 11, with: "  verifier: {command: [x], model: m}"), field: "roles.verifier.model", line: 11,
             contains: "unknown key 'model' in a command verifier")

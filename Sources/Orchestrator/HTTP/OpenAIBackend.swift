@@ -248,6 +248,8 @@ struct OpenAIBackend: ModelBackend {
             ("messages", .array(request.messages.map(\.json))),
             ("temperature", .number(request.temperature)),
         ]
+        if let tools = request.toolDefinitions { members.append(("tools", tools)) }
+        if let choice = request.toolChoiceJSON { members.append(("tool_choice", choice)) }
         if let maxTokens = spec.maxTokens { members.append(("max_tokens", .int(maxTokens))) }
         if let seed = spec.seed { members.append(("seed", .int(seed))) }
         if let schema = request.responseSchema {
@@ -290,14 +292,28 @@ struct OpenAIBackend: ModelBackend {
         guard let message = choices.first?["message"] else {
             throw ModelCallError(.badReply, "the reply's 'choices' is empty")
         }
-        guard let content = message["content"]?.stringValue else {
+        // With tool calls the content may be null; `arguments` stay as sent (the tool runner reports
+        // malformed ones to the model).
+        var toolCalls: [ToolCall] = []
+        if let listed = message["tool_calls"], !listed.isNull, listed.arrayValue?.isEmpty != true {
+            guard let calls = ToolCall.list(from: listed) else {
+                throw ModelCallError(.badReply, "the reply's 'tool_calls' is not a list of function calls: \(listed.encoded.prefix(200))")
+            }
+            toolCalls = calls
+        }
+        let content: String
+        if let text = message["content"]?.stringValue {
+            content = text
+        } else if !toolCalls.isEmpty, message["content"] == nil || message["content"]?.isNull == true {
+            content = ""
+        } else {
             throw ModelCallError(.badReply, "the reply's message has no text content: \(message.encoded.prefix(200))")
         }
         var usage: TokenUsage?
         if let u = body["usage"], let input = u["prompt_tokens"]?.intValue, let output = u["completion_tokens"]?.intValue {
             usage = TokenUsage(input: input, output: output)
         }
-        return ModelReply(content: content, usage: usage, raw: body, sent: sent.json, attempts: attempts)
+        return ModelReply(content: content, toolCalls: toolCalls, usage: usage, raw: body, sent: sent.json, attempts: attempts)
     }
 
     /// The server's own error message when its body has one (OpenAI's `{"error": {"message"}}`).

@@ -1,0 +1,155 @@
+import Agents
+import Foundation
+import Store
+import XCTest
+
+@testable import Orchestrator
+
+/// The tools' argument checks, path containment and file work, and the backends' tool-call parsing.
+final class ToolBoxTests: XCTestCase {
+    private var directory: TemporaryDirectory!
+    private var root: String!
+
+    override func setUpWithError() throws {
+        directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.path + "/ws/sub", withIntermediateDirectories: true)
+        root = try ToolBox.create(directory.path + "/ws").get()
+    }
+
+    override func tearDown() {
+        directory.remove()
+    }
+
+    private func parse(_ name: String, _ arguments: String) -> Result<ToolInvocation, ToolProblem> {
+        ToolInvocation.parse(ToolCall(id: "c", name: name, arguments: arguments), offered: ["run_command", "read_file", "write_file"])
+    }
+
+    func testArgumentsAreChecked() {
+        XCTAssertEqual(try parse("run_command", #"{"argv":["ls","-l"]}"#).get(), .runCommand(argv: ["ls", "-l"]))
+        XCTAssertEqual(try parse("write_file", #"{"path":"a","content":""}"#).get(), .writeFile(path: "a", content: ""))
+        let problems = [
+            (parse("run_command", "ls -l"), "not valid JSON"),
+            (parse("run_command", "[1]"), "must be a JSON object"),
+            (parse("run_command", #"{"argv":"ls -l"}"#), "must be a list of strings"),
+            (parse("run_command", #"{"argv":["ls",1]}"#), "must be a list of strings"),
+            (parse("run_command", #"{"argv":[]}"#), "is empty"),
+            (parse("read_file", "{}"), "needs 'path'"),
+            (parse("read_file", #"{"path":3}"#), "must be a string, not number"),
+            (parse("shell", "{}"), "unknown tool 'shell'"),
+        ]
+        for (result, text) in problems {
+            guard case let .failure(problem) = result else {
+                XCTFail("expected a problem mentioning \(text)")
+                continue
+            }
+            XCTAssertTrue(problem.message.contains(text), "'\(problem.message)' should mention '\(text)'")
+        }
+        let unoffered = ToolInvocation.parse(ToolCall(id: "c", name: "write_file", arguments: "{}"), offered: ["read_file"])
+        XCTAssertEqual(unoffered, .failure(ToolProblem("unknown tool 'write_file'; the tools are: read_file")))
+    }
+
+    func testPathsStayInsideTheWorkspace() throws {
+        XCTAssertEqual(try ToolBox.inside(root, "sub/../a.txt").get(), root + "/a.txt")
+        XCTAssertEqual(try ToolBox.inside(root, "./new/dir/file").get(), root + "/new/dir/file")
+        try FileManager.default.createSymbolicLink(atPath: root + "/up", withDestinationPath: directory.path)
+        try FileManager.default.createSymbolicLink(atPath: root + "/inner", withDestinationPath: root + "/sub")
+        try FileManager.default.createSymbolicLink(atPath: root + "/dangling", withDestinationPath: "/nonexistent/x")
+        XCTAssertEqual(try ToolBox.inside(root, "inner/f").get(), root + "/sub/f", "a symlink inside the workspace is fine")
+        for path in ["../x", "sub/../../x", "up/x", "up", "/etc/passwd", "", "dangling"] {
+            XCTAssertThrowsError(try ToolBox.inside(root, path).get(), "'\(path)' must be refused")
+        }
+    }
+
+    func testReadAndWriteFiles() throws {
+        let written = ToolBox.write("deep/er/f.txt", content: "0123456789", root: root)
+        XCTAssertTrue(written.ok, written.json.encoded)
+        XCTAssertEqual(written.json["bytes_written"]?.intValue, 10)
+        let read = ToolBox.read("deep/er/f.txt", root: root, cap: 4)
+        XCTAssertEqual(read.json["content"]?.stringValue, "0123")
+        XCTAssertEqual(read.json["truncated"]?.boolValue, true)
+        XCTAssertEqual(ToolBox.read("deep/er/f.txt", root: root, cap: 100).json["truncated"]?.boolValue, false)
+        XCTAssertFalse(ToolBox.read("missing.txt", root: root, cap: 10).ok)
+        XCTAssertTrue(ToolBox.read("deep", root: root, cap: 10).json["error"]?.stringValue?.contains("directory") == true)
+        XCTAssertFalse(ToolBox.write(".", content: "x", root: root).ok)
+    }
+
+    func testOpenAIReplyWithToolCallsAndNullContent() throws {
+        let body = #"""
+            {"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function","function":{"name":"run_command","arguments":"{\"argv\":[\"echo\""}}]}}]}
+            """#
+        let response = HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: Array(body.utf8))
+        let reply = try OpenAIBackend.reply(response, sent: (.null, []), attempts: 1)
+        XCTAssertEqual(reply.content, "")
+        XCTAssertEqual(reply.toolCalls, [ToolCall(id: "call_9", name: "run_command", arguments: #"{"argv":["echo""#)], "kept raw")
+        let noText = #"{"choices":[{"message":{"role":"assistant","content":null}}]}"#
+        XCTAssertThrowsError(
+            try OpenAIBackend.reply(
+                HTTPResponse(status: 200, headers: [("content-type", "application/json")], body: Array(noText.utf8)), sent: (.null, []),
+                attempts: 1))
+    }
+
+    func testOpenAIBodyCarriesToolsAndToolChoice() {
+        let request = ModelRequest(
+            model: "m", messages: [ChatMessage(role: "user", content: "u")], temperature: 0, responseSchema: nil,
+            context: CallContext(jobID: "J", role: .actor, step: 0, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "g"),
+            tools: ["write_file"], toolChoice: "write_file")
+        let body = OpenAIBackend.body(request, spec: OpenAISpec(model: "x"), structured: .jsonSchema).json
+        XCTAssertEqual(body["tools"]?.arrayValue?.first?["type"]?.stringValue, "function")
+        XCTAssertEqual(body["tools"]?.arrayValue?.first?["function"]?["name"]?.stringValue, "write_file")
+        XCTAssertEqual(body["tool_choice"]?["function"]?["name"]?.stringValue, "write_file")
+    }
+
+    func testCommandModelCanCallTools() async throws {
+        let loop = startedLoop()
+        defer { loop.finish() }
+        let spec = CommandSpec(
+            argv: ["sh", "-c", #"cat >/dev/null; echo '{"tool_calls":[{"name":"read_file","arguments":{"path":"a"}}]}'"#],
+            timeoutSeconds: 10)
+        let request = ModelRequest(
+            model: "m", messages: [], temperature: 0, responseSchema: nil,
+            context: CallContext(jobID: "J", role: .actor, step: 0, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "g"))
+        let reply = try await loop.run { try await CommandBackend(loop: loop, spec: spec, baseDirectory: nil).complete(request) }
+        XCTAssertEqual(reply.toolCalls, [ToolCall(id: "call_0", name: "read_file", arguments: #"{"path":"a"}"#)])
+    }
+
+    func testCommandsRunInTheWorkspaceWithoutAPIKeys() async throws {
+        let loop = startedLoop()
+        defer { loop.finish() }
+        var plan = Plan(
+            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: RoleSpec(model: "m", prompt: ""),
+            verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
+        var spec = OpenAISpec(model: "x")
+        spec.apiKeyEnv = "MY_KEY"
+        plan.models["m"] = ModelSpec(backend: .openai(spec))
+        let tools = ToolBox(
+            loop: loop, offered: ["run_command"], workspace: .success(root), policy: plan.policy,
+            environment: [
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MY_KEY": "k1", "OPENAI_API_KEY": "k2", "KEEP": "v",
+            ],
+            hidden: ToolBox.secretVariables(of: plan))
+        let root = self.root!
+        let result = try await loop.run { await tools.run(.runCommand(argv: ["sh", "-c", "pwd; env"]), key: "J/c1/0") }
+        let out = result.json["stdout"]?.stringValue ?? ""
+        XCTAssertTrue(result.ok, result.json.encoded)
+        XCTAssertTrue(out.hasPrefix(root + "\n"), out)
+        XCTAssertTrue(out.contains("AGENTD_TOOL_CALL_ID=J/c1/0") && out.contains("KEEP=v"), out)
+        XCTAssertFalse(out.contains("k1") || out.contains("k2"), "API keys are not passed to tools: \(out)")
+    }
+
+    func testWorkspaceResolution() {
+        func job(cwd: String?) -> JobRecord {
+            JobRecord(
+                id: "J", planName: "p", plan: "{}", goal: "g", inputs: ["name": "n1"], cwd: cwd, idempotencyKey: nil, status: .queued,
+                reason: nil, createdAt: 0, startedAt: nil, finishedAt: nil)
+        }
+        var plan = Plan(
+            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: RoleSpec(model: "m", prompt: ""),
+            verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
+        XCTAssertEqual(try ToolBox.workspace(plan: plan, job: job(cwd: "/home/u")).get(), "/home/u")
+        XCTAssertThrowsError(try ToolBox.workspace(plan: plan, job: job(cwd: nil)).get())
+        plan.workspace = "work/{input.name}"
+        XCTAssertEqual(try ToolBox.workspace(plan: plan, job: job(cwd: "/home/u")).get(), "/home/u/work/n1")
+        plan.workspace = "/srv/{goal}"
+        XCTAssertEqual(try ToolBox.workspace(plan: plan, job: job(cwd: nil)).get(), "/srv/g")
+    }
+}
