@@ -93,7 +93,7 @@ final class ToolBoxTests: XCTestCase {
             model: "m", messages: [ChatMessage(role: "user", content: "u")], temperature: 0, responseSchema: nil,
             context: CallContext(jobID: "J", role: .actor, step: 0, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "g"),
             tools: ["write_file"], toolChoice: "write_file")
-        let body = OpenAIBackend.body(request, spec: OpenAISpec(model: "x"), structured: .jsonSchema).json
+        let body = OpenAIBackend.body(request, model: "x", spec: OpenAISpec(model: "x"), structured: .jsonSchema).json
         XCTAssertEqual(body["tools"]?.arrayValue?.first?["type"]?.stringValue, "function")
         XCTAssertEqual(body["tools"]?.arrayValue?.first?["function"]?["name"]?.stringValue, "write_file")
         XCTAssertEqual(body["tool_choice"]?["function"]?["name"]?.stringValue, "write_file")
