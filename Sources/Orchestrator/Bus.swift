@@ -47,7 +47,13 @@ final class Bus: @unchecked Sendable {
         let started = EventDraft(
             EventKind.callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
             payload: .object([("agent", .string(id.description)), ("reask", .int(c.reask)), ("request", request.json)]))
-        let (_, startedWasRecorded) = try await log.emit(started)
+        let (startedEvent, startedWasRecorded) = try await log.emit(started)
+        if startedWasRecorded, log.strictReplay, let recorded = startedEvent.payload["request"], recorded != request.json {
+            log.abandonReplay()
+            throw ReplayDivergence(
+                seq: startedEvent.seq, expected: "call \(callID) (\(id.role.rawValue)) with the request \(Self.excerpt(request.json))",
+                recorded: "the request \(Self.excerpt(recorded))")
+        }
 
         if let recorded = log.nextRecorded, recorded.callID == callID,
             recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
@@ -131,6 +137,12 @@ final class Bus: @unchecked Sendable {
                     ("result", result.json), ("duration_ms", durationMs),
                 ])))
         return result.json
+    }
+
+    /// The start of a request, for a divergence report.
+    static func excerpt(_ request: JSON) -> String {
+        let text = request.encoded
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
     }
 
     /// The event that records an agent's reply.

@@ -16,6 +16,9 @@ public final class Engine: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Jobs running at once; more wait in the queue.
         public var maxRunning: Int = 256
+        /// `agentd replay`: recovered jobs are checked call by call against their logs (requests
+        /// included), and no model, command or tool is ever called — a call beyond the log fails.
+        public var replay = false
         public init() {}
     }
 
@@ -140,9 +143,11 @@ public final class Engine: @unchecked Sendable {
     }
 
     private func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
-        JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, writer: writer, clock: clock) { [hub] events in
+        let log = JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, writer: writer, clock: clock) { [hub] events in
             hub.publish(events)
         }
+        log.strictReplay = configuration.replay
+        return log
     }
 
     // MARK: Submission
@@ -303,6 +308,10 @@ public final class Engine: @unchecked Sendable {
     }
 
     private func makeAgents(for entry: ActiveJob) -> [Agent] {
+        if configuration.replay {
+            let executor = loop.asUnownedSerialExecutor()
+            return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
+        }
         var backends: [String: any ModelBackend] = [:]
         for (name, model) in entry.plan.models {
             switch model.backend {

@@ -73,6 +73,15 @@ final class JobLog: @unchecked Sendable {
     /// The current time, for timestamps written with the log's events.
     func now() -> Int64 { clock.nowMillis() }
 
+    /// Replay (`agentd replay`): a replayed call's request must also equal the recorded one.
+    var strictReplay = false
+
+    /// Stops matching recorded events: after a divergence the runner's account of what happened no
+    /// longer follows the log, so what it writes next (its failure) is appended after the log's end.
+    func abandonReplay() {
+        cursor = recorded.count
+    }
+
     /// Whether recorded events remain to be matched.
     var isReplaying: Bool { cursor < recorded.count }
 
@@ -91,6 +100,7 @@ final class JobLog: @unchecked Sendable {
     func emit(_ draft: EventDraft, ops: [WriteOp] = [], deferred: Bool = false) async throws -> (event: EventRecord, replayed: Bool) {
         if let next = nextRecorded {
             guard next.kind == draft.kind, next.callID == draft.callID else {
+                abandonReplay()
                 throw ReplayDivergence(
                     seq: next.seq, expected: "\(draft.kind) \(draft.callID ?? "")", recorded: "\(next.kind) \(next.callID ?? "")")
             }
