@@ -76,6 +76,11 @@ func printError(_ message: String) {
     writeAll(2, "agentd: \(message)\n")
 }
 
+/// Writes text to stdout as it is (no newline added).
+func emitRaw(_ text: String) {
+    writeAll(1, text)
+}
+
 /// Writes a line to stdout unbuffered, so live output reaches a pipe at once.
 func emit(_ line: String) {
     writeAll(1, line + "\n")
