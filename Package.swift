@@ -46,6 +46,11 @@ let package = Package(
             swiftSettings: callerIsolation
         ),
         .target(
+            name: "Transcript",
+            dependencies: ["Store"],
+            swiftSettings: callerIsolation
+        ),
+        .target(
             name: "Orchestrator",
             dependencies: [
                 "CLibUV", "CCurl", "Store", "Agents",
@@ -56,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Orchestrator", "Store",
+                "Orchestrator", "Store", "Transcript",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,6 +69,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["Transcript", "Store"]),
         .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator"]),
     ],
     swiftLanguageModes: [.v6]

@@ -17,7 +17,7 @@ struct Agentd: ParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Submit.self, List.self, Show.self, Watch.self, Cancel.self, Transcript.self, Run.self,
-            Status.self, ReplayCommand.self, Bench.self,
+            Status.self, Stats.self, ReplayCommand.self, Bench.self,
         ])
 }
 
@@ -74,6 +74,11 @@ func failing<T>(_ body: () throws -> T) throws -> T {
 
 func printError(_ message: String) {
     writeAll(2, "agentd: \(message)\n")
+}
+
+/// Writes text to stdout as it is (no newline added).
+func emitRaw(_ text: String) {
+    writeAll(1, text)
 }
 
 /// Writes a line to stdout unbuffered, so live output reaches a pipe at once.

@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
+import Transcript
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (use a release build: swift build -c release).",
-        subcommands: [W1.self, HTTP.self])
+        subcommands: [W1.self, HTTP.self, TranscriptRender.self])
 
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -143,6 +144,52 @@ extension Bench {
                 throw CLIFailure("the fake server did not start (it said: \(text))")
             }
             return (process, port)
+        }
+    }
+}
+
+extension Bench {
+    struct TranscriptRender: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "transcript",
+            abstract: "Renders the HTML transcript of a synthetic job (model, tools, reruns, a re-plan) and reports ms per render.")
+
+        @Option(help: "Events in the synthetic job.")
+        var events = 1000
+
+        @Option(help: "Timed renders (the median is reported).")
+        var runs = 15
+
+        @Option(help: "html, text, md or jsonl.")
+        var format: TranscriptFormat = .html
+
+        @Flag(help: "Print one JSON line.")
+        var json = false
+
+        mutating func run() throws {
+            let (job, recorded) = SyntheticJob.make(events: events)
+            var bytes = TranscriptModel.render(job: job, events: recorded, format: format).utf8.count  // warm-up
+            var times: [Double] = []
+            for _ in 0..<max(1, runs) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                bytes = TranscriptModel.render(job: job, events: recorded, format: format).utf8.count
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            times.sort()
+            let median = times[times.count / 2]
+            if json {
+                emit(
+                    JSON.object([
+                        ("bench", "transcript"), ("format", .string(format.rawValue)), ("events", .int(recorded.count)),
+                        ("runs", .int(times.count)), ("median_ms", .number(median)), ("min_ms", .number(times[0])),
+                        ("max_ms", .number(times[times.count - 1])), ("bytes", .int(bytes)),
+                    ]).encoded)
+            } else {
+                emit(
+                    String(
+                        format: "transcript %@: %d events, %d bytes; median %.2f ms per render (min %.2f, max %.2f, %d runs)",
+                        format.rawValue, recorded.count, bytes, median, times[0], times[times.count - 1], times.count))
+            }
         }
     }
 }

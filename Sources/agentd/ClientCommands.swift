@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
+import Transcript
 
 #if canImport(Glibc)
     import Glibc
@@ -236,37 +237,49 @@ struct Cancel: ParsableCommand {
 }
 
 struct Transcript: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print everything a job's agents did, from the log.")
-
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case text, jsonl
-    }
+    static let configuration = CommandConfiguration(
+        abstract: "Print everything a job's agents did, from the log: readable text, Markdown, JSON lines, or one HTML page.")
 
     @Argument(help: "The job id.")
     var job: String
 
-    @Option(help: "text (readable) or jsonl (one JSON object per event).")
-    var format: Format = .text
+    @Option(help: "text (readable), md (Markdown), jsonl (one JSON object per event) or html (one self-contained page).")
+    var format: TranscriptFormat = .text
+
+    @Option(name: [.short, .customLong("output")], help: "Write to this file (atomically) instead of stdout.")
+    var output: String?
 
     @OptionGroup var socket: SocketOption
 
     mutating func run() throws {
         let client = try socket.connect()
         var after = 0
-        var printer = ProgressPrinter(detailed: true)
+        var jobObject: JSON = .object([])
+        var events: [JSON] = []
         while true {
             let page = try failing { try client.call("job.transcript", ["id": .string(job), "after_seq": .int(after)]) }
-            for event in page["events"]?.arrayValue ?? [] {
-                switch format {
-                case .jsonl: emit(event.encoded)
-                case .text: for line in printer.lines(for: event) { emit(line) }
-                }
-            }
+            if let j = page["job"], after == 0 { jobObject = j }
+            events += page["events"]?.arrayValue ?? []
             guard let next = page["next_after_seq"]?.intValue else { break }
             after = next
         }
+        let text = TranscriptModel.render(job: jobObject, events: events, format: format)
+        if let output {
+            let path = Paths.absolute(output)
+            try failing {
+                do {
+                    try text.write(toFile: path, atomically: true, encoding: .utf8)
+                } catch {
+                    throw CLIFailure("cannot write \(path): \(error.localizedDescription)")
+                }
+            }
+        } else {
+            emitRaw(text)
+        }
     }
 }
+
+extension TranscriptFormat: ExpressibleByArgument {}
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show whether the daemon runs, and its figures.")

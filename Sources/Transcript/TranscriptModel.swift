@@ -1,0 +1,527 @@
+import Store
+
+/// A job's history arranged for people: the plan, each step with its attempts (the actor's calls and
+/// tools, the critic's verdicts), re-plans, the verifier's decision and a summary.
+///
+/// Built from the job object and its events exactly as the socket returns them (`job.get` /
+/// `job.transcript`), so it works on anything recorded, including unfinished and recovered jobs.
+/// Steps and attempts are zero-based here, as on the wire; renderers show them one-based.
+public struct TranscriptModel: Sendable {
+    public struct Message: Sendable, Equatable {
+        public var role: String
+        public var content: String
+    }
+
+    public struct Verdict: Sendable, Equatable {
+        public var verdict: String
+        public var score: Double?
+        public var feedback: String
+        public var suggestion: String?
+    }
+
+    /// One agent call: `call.started` and what followed it.
+    public struct Call: Sendable {
+        public enum State: String, Sendable { case pending, completed, failed }
+        public var id: String
+        public var seq: Int
+        public var role: String
+        public var step: Int?
+        public var attempt: Int?
+        public var reask = 0
+        public var turn = 0
+        public var model: String?
+        public var messages: [Message] = []
+        public var state = State.pending
+        /// A `call.restarted` marked it: the daemon stopped before it completed.
+        public var restarted = false
+        public var reply: String?
+        /// The actor's output (its `{"output": …}` or plain text), for a completed actor call without tool calls.
+        public var output: String?
+        public var verdict: Verdict?
+        public var invalid: String?
+        public var verified: Bool?
+        public var reason: String?
+        public var steps: [String]?
+        /// The tools this turn asked for, by name.
+        public var toolCalls: [String] = []
+        public var error: String?
+        public var errorMessage: String?
+        public var stderr: String?
+        public var inputTokens = 0
+        public var outputTokens = 0
+        public var costUSD: Double?
+        public var durationMS: Double?
+        /// A command verifier's argv, exit status and output (`raw`).
+        public var commandArgv: [String]?
+        public var exitStatus: Int?
+        public var commandStdout: String?
+        public var commandStderr: String?
+    }
+
+    /// One tool call of the actor: `tool.started` and its `tool.completed`.
+    public struct Tool: Sendable {
+        public var id: String
+        public var seq: Int
+        public var name: String
+        public var argv: [String]?
+        public var path: String?
+        public var bytes: Int?
+        public var invalid: String?
+        public var arguments: String?
+        public var ok: Bool?
+        public var restarted = false
+        public var exitStatus: Int?
+        public var signal: Int?
+        public var timedOut = false
+        public var errorText: String?
+        public var stdout: String?
+        public var stderr: String?
+        public var content: String?
+        public var bytesWritten: Int?
+        public var durationMS: Double?
+    }
+
+    public struct Attempt: Sendable {
+        public enum Outcome: String, Sendable { case pass, fail, invalid, pending }
+        public var index: Int
+        /// Indices into `calls`: the actor's model turns, then the critic's calls.
+        public var actorCalls: [Int] = []
+        public var criticCalls: [Int] = []
+        /// Indices into `tools`.
+        public var tools: [Int] = []
+        public var duplicateOf: Int?
+        public var duplicateFeedback: String?
+        /// What the rerun was told: the previous attempt's feedback (and suggestion).
+        public var feedbackCarried: String?
+        public var suggestionCarried: String?
+        public var outcome = Outcome.pending
+    }
+
+    public struct Step: Sendable {
+        /// Which plan the step belongs to: 0 before any re-plan, then the re-plan's number.
+        public var replan: Int
+        public var index: Int
+        public var title: String?
+        public var attempts: [Attempt] = []
+        public var exhausted = false
+        public var lastFeedback: String?
+
+        public var passed: Bool { attempts.last?.outcome == .pass }
+    }
+
+    public struct Replan: Sendable {
+        public var number: Int
+        public var seq: Int
+        public var fromStep: Int
+        public var steps: [String]
+    }
+
+    /// The timeline, in the order things happened.
+    public enum Entry: Sendable {
+        /// Planner calls (indices into `calls`); with the re-plan they produced, if any.
+        case planning(calls: [Int], replan: Replan?)
+        /// Index into `steps`.
+        case step(Int)
+        /// Verifier calls.
+        case verification(calls: [Int])
+        case note(seq: Int, text: String)
+    }
+
+    public struct Summary: Sendable {
+        public var status: String
+        public var reason: String?
+        public var durationMS: Int64?
+        public var completedCalls = 0
+        public var failedCalls = 0
+        public var callsByRole: [(role: String, calls: Int)] = []
+        public var inputTokens = 0
+        public var outputTokens = 0
+        public var costUSD: Double?
+        public var steps = 0
+        public var attempts = 0
+        public var reruns = 0
+        public var replans = 0
+        public var toolCalls = 0
+        public var verified: Bool?
+    }
+
+    public var jobID: String
+    public var planName: String
+    public var goal: String
+    public var inputs: JSON
+    public var createdAt: Int64?
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var calls: [Call] = []
+    public var tools: [Tool] = []
+    public var steps: [Step] = []
+    public var entries: [Entry] = []
+    public var summary: Summary
+    public var eventCount = 0
+
+    /// `job` is the job object (`job.get` or the `job` of `job.transcript`); `events` its events in `seq` order.
+    public init(job: JSON, events: [JSON]) {
+        jobID = job["id"]?.stringValue ?? events.first?["job"]?.stringValue ?? "?"
+        planName = job["plan"]?.stringValue ?? "?"
+        goal = job["goal"]?.stringValue ?? ""
+        inputs = job["inputs"] ?? .object([])
+        createdAt = job["created_at"]?.intValue.map(Int64.init)
+        startedAt = job["started_at"]?.intValue.map(Int64.init)
+        finishedAt = job["finished_at"]?.intValue.map(Int64.init)
+        summary = Summary(status: job["status"]?.stringValue ?? "?", reason: job["reason"]?.stringValue)
+        var builder = Builder()
+        for event in events { builder.add(event, to: &self) }
+        eventCount = events.count
+        finish(builder)
+    }
+
+    private mutating func finish(_ builder: Builder) {
+        if let start = startedAt ?? builder.firstAt, let end = finishedAt ?? builder.lastAt { summary.durationMS = end - start }
+        var perRole: [String: Int] = [:]
+        var cost: Double?
+        for call in calls {
+            switch call.state {
+            case .completed:
+                summary.completedCalls += 1
+                perRole[call.role, default: 0] += 1
+            case .failed: summary.failedCalls += 1
+            case .pending: break
+            }
+            summary.inputTokens += call.inputTokens
+            summary.outputTokens += call.outputTokens
+            if let c = call.costUSD { cost = (cost ?? 0) + c }
+        }
+        summary.costUSD = cost
+        summary.callsByRole = ["planner", "actor", "critic", "verifier"].compactMap { role in
+            perRole[role].map { (role, $0) }
+        }
+        summary.steps = steps.count
+        summary.attempts = steps.reduce(0) { $0 + $1.attempts.count }
+        summary.reruns = steps.reduce(0) { $0 + max(0, $1.attempts.count - 1) }
+        summary.toolCalls = tools.count
+        if summary.status == "?", let last = builder.lastState { summary.status = last }
+        if summary.reason == nil { summary.reason = builder.lastReason }
+    }
+
+    /// Mutable state while events are read.
+    private struct Builder {
+        var callIndex: [String: Int] = [:]
+        var toolIndex: [String: Int] = [:]
+        var stepIndex: [Int: [Int: Int]] = [:]  // replan -> step -> index into steps
+        var replan = 0
+        var currentSteps: [String] = []
+        var firstAt: Int64?
+        var lastAt: Int64?
+        var lastState: String?
+        var lastReason: String?
+
+        mutating func step(_ step: Int, in model: inout TranscriptModel) -> Int {
+            if let i = stepIndex[replan]?[step] { return i }
+            let title = step < currentSteps.count ? currentSteps[step] : nil
+            model.steps.append(Step(replan: replan, index: step, title: title))
+            let i = model.steps.count - 1
+            stepIndex[replan, default: [:]][step] = i
+            model.entries.append(.step(i))
+            return i
+        }
+
+        mutating func attempt(_ step: Int, _ attempt: Int, in model: inout TranscriptModel) -> (Int, Int) {
+            let s = self.step(step, in: &model)
+            if let a = model.steps[s].attempts.firstIndex(where: { $0.index == attempt }) { return (s, a) }
+            var new = Attempt(index: attempt)
+            if let previous = model.steps[s].attempts.last {
+                new.feedbackCarried = Self.feedback(of: previous, model)
+                if let last = previous.criticCalls.last { new.suggestionCarried = model.calls[last].verdict?.suggestion }
+            }
+            model.steps[s].attempts.append(new)
+            return (s, model.steps[s].attempts.count - 1)
+        }
+
+        static func feedback(of attempt: Attempt, _ model: TranscriptModel) -> String? {
+            if let dup = attempt.duplicateFeedback { return dup }
+            for i in attempt.criticCalls.reversed() {
+                if let v = model.calls[i].verdict { return v.feedback }
+            }
+            if let last = attempt.actorCalls.last {
+                let call = model.calls[last]
+                return call.invalid ?? call.errorMessage
+            }
+            return nil
+        }
+
+        mutating func add(_ event: JSON, to model: inout TranscriptModel) {
+            let kind = event["kind"]?.stringValue ?? ""
+            let seq = event["seq"]?.intValue ?? 0
+            let payload = event["payload"] ?? .object([])
+            let role = event["role"]?.stringValue
+            let step = event["step"]?.intValue
+            let attempt = event["attempt"]?.intValue
+            if let at = event["at"]?.intValue {
+                if firstAt == nil { firstAt = Int64(at) }
+                lastAt = Int64(at)
+            }
+            switch kind {
+            case EventKind.jobSubmitted:
+                if model.goal.isEmpty { model.goal = payload["goal"]?.stringValue ?? "" }
+                if model.planName == "?" { model.planName = payload["plan"]?.stringValue ?? "?" }
+            case EventKind.jobState:
+                if let fixed = payload["steps"]?.arrayValue { currentSteps = fixed.compactMap(\.stringValue) }
+                lastState = payload["to"]?.stringValue
+                if let reason = payload["reason"]?.stringValue { lastReason = reason }
+                if let to = lastState, to != "running" {
+                    model.entries.append(.note(seq: seq, text: "job \(to)" + (lastReason.map { ": \($0)" } ?? "")))
+                }
+            case EventKind.jobResumed:
+                let n = payload["replaying_events"]?.intValue ?? 0
+                model.entries.append(
+                    .note(seq: seq, text: "resumed after a restart (\(n) recorded events replayed; completed calls not made again)"))
+            case EventKind.jobReplanned:
+                replan += 1
+                let new = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let from = payload["from_step"]?.intValue ?? step ?? 0
+                currentSteps = Array(currentSteps.prefix(from)) + new
+                let info = Replan(number: payload["replan"]?.intValue ?? replan, seq: seq, fromStep: from, steps: new)
+                if case .planning(let calls, nil)? = model.entries.last {
+                    model.entries[model.entries.count - 1] = .planning(calls: calls, replan: info)
+                } else {
+                    model.entries.append(.planning(calls: [], replan: info))
+                }
+                model.summary.replans += 1
+            case EventKind.callStarted:
+                var call = Call(id: event["call"]?.stringValue ?? "c?", seq: seq, role: role ?? "?", step: step, attempt: attempt)
+                call.reask = payload["reask"]?.intValue ?? 0
+                let request = payload["request"] ?? .null
+                call.turn = request["turn"]?.intValue ?? 0
+                call.model = request["model"]?.stringValue
+                call.messages = (request["messages"]?.arrayValue ?? []).map { m in
+                    var content = m["content"]?.stringValue ?? ""
+                    if let calls = m["tool_calls"], !calls.isNull {
+                        content += (content.isEmpty ? "" : "\n") + "tool_calls: " + calls.encoded
+                    }
+                    return Message(role: m["role"]?.stringValue ?? "?", content: content)
+                }
+                model.calls.append(call)
+                let i = model.calls.count - 1
+                callIndex[call.id] = i
+                switch role {
+                case "actor":
+                    let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                    model.steps[s].attempts[a].actorCalls.append(i)
+                case "critic":
+                    let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                    model.steps[s].attempts[a].criticCalls.append(i)
+                case "verifier":
+                    if case .verification(let calls)? = model.entries.last {
+                        model.entries[model.entries.count - 1] = .verification(calls: calls + [i])
+                    } else {
+                        model.entries.append(.verification(calls: [i]))
+                    }
+                default:
+                    if case .planning(let calls, nil)? = model.entries.last {
+                        model.entries[model.entries.count - 1] = .planning(calls: calls + [i], replan: nil)
+                    } else {
+                        model.entries.append(.planning(calls: [i], replan: nil))
+                    }
+                }
+            case EventKind.callCompleted, EventKind.callFailed, EventKind.callRestarted:
+                guard let i = event["call"]?.stringValue.flatMap({ callIndex[$0] }) else { return }
+                if kind == EventKind.callRestarted {
+                    model.calls[i].restarted = true
+                    return
+                }
+                complete(&model.calls[i], kind: kind, payload: payload)
+                let call = model.calls[i]
+                if call.role == "planner", replan == 0, let steps = call.steps, currentSteps.isEmpty { currentSteps = steps }
+                if call.role == "critic" || call.role == "actor", let step, let attempt {
+                    let (s, a) = self.attempt(step, attempt, in: &model)
+                    if call.role == "critic" {
+                        if let v = call.verdict {
+                            model.steps[s].attempts[a].outcome = v.verdict == "pass" ? .pass : .fail
+                        } else if model.steps[s].attempts[a].outcome == .pending {
+                            model.steps[s].attempts[a].outcome = .invalid
+                        }
+                    } else if call.state == .failed || call.invalid != nil {
+                        model.steps[s].attempts[a].outcome = .invalid
+                    }
+                }
+            case EventKind.toolStarted:
+                var tool = Tool(id: event["call"]?.stringValue ?? "?", seq: seq, name: payload["tool"]?.stringValue ?? "?")
+                tool.argv = payload["argv"]?.arrayValue?.map { $0.stringValue ?? $0.encoded }
+                tool.path = payload["path"]?.stringValue
+                tool.bytes = payload["bytes"]?.intValue
+                tool.invalid = payload["invalid"]?.stringValue
+                tool.arguments = payload["arguments"].map { $0.stringValue ?? $0.encoded }
+                model.tools.append(tool)
+                let i = model.tools.count - 1
+                toolIndex[tool.id] = i
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                model.steps[s].attempts[a].tools.append(i)
+            case EventKind.toolCompleted, EventKind.toolRestarted:
+                guard let i = event["call"]?.stringValue.flatMap({ toolIndex[$0] }) else { return }
+                if kind == EventKind.toolRestarted {
+                    model.tools[i].restarted = true
+                    return
+                }
+                model.tools[i].ok = payload["ok"]?.boolValue
+                model.tools[i].durationMS = payload["duration_ms"]?.doubleValue
+                var result = payload["result"] ?? .null
+                if let text = result.stringValue, let parsed = try? JSON.parse(text) { result = parsed }
+                model.tools[i].exitStatus = result["exit_status"]?.intValue
+                model.tools[i].signal = result["signal"]?.intValue
+                model.tools[i].timedOut = result["timed_out"]?.boolValue ?? false
+                model.tools[i].errorText = result["error"]?.stringValue
+                model.tools[i].stdout = result["stdout"]?.stringValue
+                model.tools[i].stderr = result["stderr"]?.stringValue
+                model.tools[i].content = result["content"]?.stringValue
+                model.tools[i].bytesWritten = result["bytes_written"]?.intValue
+            case EventKind.attemptDuplicate:
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                model.steps[s].attempts[a].duplicateOf = payload["same_as_attempt"]?.intValue
+                model.steps[s].attempts[a].duplicateFeedback = payload["feedback"]?.stringValue
+                model.steps[s].attempts[a].outcome = .fail
+            case EventKind.stepExhausted:
+                let s = self.step(step ?? 0, in: &model)
+                model.steps[s].exhausted = true
+                model.steps[s].lastFeedback = payload["last_feedback"]?.stringValue
+            default:
+                model.entries.append(.note(seq: seq, text: kind))
+            }
+        }
+
+        private func complete(_ call: inout Call, kind: String, payload: JSON) {
+            call.durationMS = payload["duration_ms"]?.doubleValue
+            if kind == EventKind.callFailed {
+                call.state = .failed
+                call.error = payload["error"]?.stringValue
+                call.errorMessage = payload["message"]?.stringValue
+                call.stderr = payload["stderr"]?.stringValue
+                return
+            }
+            call.state = .completed
+            call.reply = payload["reply"]?.stringValue
+            call.inputTokens = payload["usage"]?["input_tokens"]?.intValue ?? 0
+            call.outputTokens = payload["usage"]?["output_tokens"]?.intValue ?? 0
+            call.costUSD = payload["cost_usd"]?.doubleValue
+            call.invalid = payload["invalid"]?.stringValue
+            call.steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue)
+            if let v = payload["verdict"], !v.isNull {
+                call.verdict = Verdict(
+                    verdict: v["verdict"]?.stringValue ?? "?", score: v["score"]?.doubleValue,
+                    feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue)
+            }
+            call.verified = payload["verified"]?.boolValue
+            call.reason = payload["reason"]?.stringValue
+            call.toolCalls = (payload["tool_calls"]?.arrayValue ?? []).map {
+                $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue ?? "?"
+            }
+            if call.role == "actor", call.toolCalls.isEmpty, call.invalid == nil, let reply = call.reply {
+                if reply.first == "{", let parsed = try? JSON.parse(reply), let output = parsed["output"]?.stringValue {
+                    call.output = output
+                } else {
+                    call.output = reply
+                }
+            }
+            if let raw = payload["raw"], let argv = raw["argv"]?.arrayValue {
+                call.commandArgv = argv.map { $0.stringValue ?? $0.encoded }
+                call.exitStatus = raw["exit_status"]?.intValue
+                call.commandStdout = raw["stdout"]?.stringValue
+                call.commandStderr = raw["stderr"]?.stringValue
+            }
+        }
+    }
+}
+
+extension TranscriptModel.Summary {
+    /// Calls per role as `planner 1, actor 6, …`.
+    public var callsByRoleText: String {
+        callsByRole.map { "\($0.role) \($0.calls)" }.joined(separator: ", ")
+    }
+}
+
+/// Formatting shared by the renderers.
+enum Format {
+    static func duration(_ ms: Int64?) -> String {
+        guard let ms else { return "—" }
+        if ms < 1000 { return "\(ms) ms" }
+        if ms < 60_000 { return fixed(Double(ms) / 1000, 2) + " s" }
+        return "\(ms / 60_000) min \((ms % 60_000) / 1000) s"
+    }
+
+    static func millis(_ ms: Double?) -> String {
+        guard let ms else { return "—" }
+        return ms < 10 ? fixed(ms, 2) + " ms" : fixed(ms, 0) + " ms"
+    }
+
+    static func cost(_ usd: Double?) -> String {
+        usd.map { "$" + fixed($0, 4) } ?? "—"
+    }
+
+    static func score(_ s: Double?) -> String {
+        s.map { fixed($0, 2) } ?? "—"
+    }
+
+    /// `value` with `digits` decimals, without Foundation.
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "\(value)" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let negative = value < 0
+        let scaled = (abs(value) * scale).rounded()
+        let whole = Int(scaled / scale)
+        let frac = Int(scaled - Double(whole) * scale)
+        var text = (negative && scaled != 0 ? "-" : "") + String(whole)
+        if digits > 0 {
+            let f = String(frac)
+            text += "." + String(repeating: "0", count: max(0, digits - f.count)) + f
+        }
+        return text
+    }
+
+    /// At most `limit` characters, with how many were left out.
+    static func capped(_ text: String, _ limit: Int) -> String {
+        guard text.count > limit else { return text }
+        return String(text.prefix(limit)) + "… (\(text.count - limit) more characters)"
+    }
+
+    static func verdictLabel(_ v: TranscriptModel.Verdict) -> String {
+        v.verdict == "pass" ? "PASS" : v.verdict == "fail" ? "FAIL" : v.verdict.uppercased()
+    }
+
+    static func tokens(_ call: TranscriptModel.Call) -> String {
+        call.inputTokens + call.outputTokens > 0 ? ", \(call.inputTokens)+\(call.outputTokens) tokens" : ""
+    }
+
+    /// A tool call on one line: `run_command [ls, -l]`.
+    static func toolLine(_ tool: TranscriptModel.Tool) -> String {
+        var line = tool.name
+        if let argv = tool.argv { line += " [" + argv.map(quoted).joined(separator: ", ") + "]" }
+        if let path = tool.path { line += " " + path }
+        if let bytes = tool.bytes { line += " (\(bytes) bytes)" }
+        if let invalid = tool.invalid { line += " — invalid: " + invalid }
+        return line
+    }
+
+    static func toolResult(_ tool: TranscriptModel.Tool) -> String {
+        var parts: [String] = []
+        if let ok = tool.ok { parts.append(ok ? "ok" : "not ok") } else { parts.append("no result recorded") }
+        if let status = tool.exitStatus { parts.append("exit \(status)") }
+        if let signal = tool.signal, signal != 0 { parts.append("signal \(signal)") }
+        if tool.timedOut { parts.append("timed out") }
+        if let written = tool.bytesWritten { parts.append("\(written) bytes written") }
+        if let error = tool.errorText { parts.append("error: \(error)") }
+        if tool.durationMS != nil { parts.append(millis(tool.durationMS)) }
+        if tool.restarted { parts.append("ran again after a restart") }
+        return parts.joined(separator: ", ")
+    }
+
+    static func quoted(_ s: String) -> String {
+        s.isEmpty || s.contains(where: { $0 == " " || $0 == "\"" || $0 == "," }) ? JSON.string(s).encoded : s
+    }
+
+    static func stepName(_ step: TranscriptModel.Step) -> String {
+        "Step \(step.index + 1)" + (step.replan > 0 ? " (plan \(step.replan + 1))" : "")
+    }
+
+    /// The output cap for tool and command output.
+    static let outputCap = 4000
+}
