@@ -3,13 +3,7 @@ import Store
 /// Turns job events (as the protocol sends them) into lines a person can follow live:
 /// step i of n, attempt, role, verdict. Steps and attempts are shown one-based.
 struct ProgressPrinter {
-    /// Also show each call's prompt and raw reply (the `transcript --format text` view).
-    var detailed = false
     private var stepCount: Int?
-
-    init(detailed: Bool = false) {
-        self.detailed = detailed
-    }
 
     mutating func lines(for event: JSON) -> [String] {
         let kind = event["kind"]?.stringValue ?? "?"
@@ -51,21 +45,11 @@ struct ProgressPrinter {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  rerun with the critic's feedback")
             } else if reask > 0 {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) asked again after an invalid reply (\(reask))")
-            } else if detailed {
-                out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  called")
-            }
-            if detailed, let messages = payload["request"]?["messages"]?.arrayValue {
-                for m in messages {
-                    out.append("           \(m["role"]?.stringValue ?? "?"): \(oneLine(m["content"]?.stringValue ?? "", 300))")
-                }
             }
         case EventKind.callRestarted:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
         case EventKind.callCompleted:
             out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
-            if detailed {
-                out.append("           reply: \(oneLine(payload["reply"]?.stringValue ?? "", 300))")
-            }
         case EventKind.callFailed:
             var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
             if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
