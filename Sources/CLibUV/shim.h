@@ -26,4 +26,16 @@ static inline int agentd_uv_flag_readable_pipe(void) { return UV_READABLE_PIPE; 
 static inline int agentd_uv_flag_writable_pipe(void) { return UV_WRITABLE_PIPE; }
 static inline int agentd_uv_process_detached(void) { return UV_PROCESS_DETACHED; }
 
+/// The peer's user and group on a connected Unix socket (SO_PEERCRED); `struct ucred` needs
+/// _GNU_SOURCE, so the layout the kernel fills is declared here. Returns 0, or -1 with errno set.
+struct agentd_peer_cred { pid_t pid; uid_t uid; gid_t gid; };
+static inline int agentd_peer_credentials(int fd, uid_t *uid, gid_t *gid) {
+    struct agentd_peer_cred cred;
+    socklen_t length = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) return -1;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    return 0;
+}
+
 #endif

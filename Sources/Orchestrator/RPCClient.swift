@@ -76,7 +76,13 @@ public final class RPCClient: @unchecked Sendable {
     {
         nextID += 1
         let id = nextID
-        try writeFrame(.object([("jsonrpc", "2.0"), ("id", .int(id)), ("method", .string(method)), ("params", params)]))
+        do {
+            try writeFrame(.object([("jsonrpc", "2.0"), ("id", .int(id)), ("method", .string(method)), ("params", params)]))
+        } catch {
+            // The daemon may have said why before it closed the connection (e.g. a refused peer).
+            if let said = try? readFrame(), let reason = said["error"] { throw Self.rpcError(reason) }
+            throw error
+        }
         while true {
             let message = try readFrame()
             if message["id"] == nil || message["id"]?.isNull == true, message["method"] != nil {

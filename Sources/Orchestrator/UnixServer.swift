@@ -1,4 +1,5 @@
 import CLibUV
+import Store
 
 #if canImport(Glibc)
     import Glibc
@@ -166,6 +167,8 @@ public final class UnixListener: @unchecked Sendable {
         public var frameLimit = 1 << 20
         public var maxConnections = 1024
         public var maxPendingWrite = 64 << 20
+        /// Besides the daemon's own user, members of this group (by gid) may connect.
+        public var allowedGroup: gid_t?
         public init() {}
     }
 
@@ -192,7 +195,13 @@ public final class UnixListener: @unchecked Sendable {
             closeAndFree(handle)
             throw LoopError("bind \(path)", rc)
         }
-        chmod(path, 0o600)
+        if let group = limits.allowedGroup {
+            // The group may connect too: its members still pass the credential check one by one.
+            chown(path, uid_t.max, group)
+            chmod(path, 0o660)
+        } else {
+            chmod(path, 0o600)
+        }
         handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let lrc = uv_listen(asStream(handle), 511) { server, status in
             guard status == 0, let data = server?.pointee.data else { return }
@@ -215,6 +224,14 @@ public final class UnixListener: @unchecked Sendable {
         }
         nextID += 1
         let conn = Connection(id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite)
+        if let refusal = PeerCheck.refusal(client, allowedGroup: limits.allowedGroup) {
+            let message = JSON.object([
+                ("jsonrpc", "2.0"), ("id", .null), ("error", .object([("code", .int(-32008)), ("message", .string(refusal))])),
+            ])
+            conn.sendNow(Array(message.encoded.utf8) + [0x0A])
+            conn.close()
+            return
+        }
         if connections.count >= limits.maxConnections {
             conn.sendNow(
                 Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
@@ -238,5 +255,39 @@ public final class UnixListener: @unchecked Sendable {
 
     public func closeConnections() {
         for conn in Array(connections.values) { conn.close() }
+    }
+}
+
+/// Who may talk to the daemon: the peer's credentials from the kernel (`SO_PEERCRED`), checked on
+/// every connection — the socket file's mode is the first fence, this is the second, and it holds even
+/// if the file's mode or directory is loosened.
+enum PeerCheck {
+    /// Why the peer on `pipe` is refused, or nil when it is the daemon's own user (or root, or a member
+    /// of `allowedGroup`).
+    static func refusal(_ pipe: UnsafeMutablePointer<uv_pipe_t>, allowedGroup: gid_t?) -> String? {
+        var fd: uv_os_fd_t = -1
+        guard uv_fileno(asHandle(pipe), &fd) == 0 else { return "cannot read the connection's credentials" }
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard agentd_peer_credentials(fd, &uid, &gid) == 0 else {
+            return "cannot read the connection's credentials: \(String(cString: strerror(errno)))"
+        }
+        let me = geteuid()
+        if uid == me || uid == 0 { return nil }
+        if let group = allowedGroup, isMember(uid: uid, primaryGID: gid, of: group) { return nil }
+        return "permission denied: uid \(uid) may not use this daemon (it serves uid \(me)"
+            + (allowedGroup.map { " and group \($0)" } ?? "") + ")"
+    }
+
+    private static func isMember(uid: uid_t, primaryGID: gid_t, of group: gid_t) -> Bool {
+        if primaryGID == group { return true }
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return false }
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, entry.pointee.pw_gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(name, entry.pointee.pw_gid, &groups, &count) >= 0 else { return false }
+        }
+        return groups.prefix(Int(count)).contains(group)
     }
 }

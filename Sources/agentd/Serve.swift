@@ -2,6 +2,10 @@ import ArgumentParser
 import Logging
 import Orchestrator
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the daemon: serve the socket, run jobs, resume unfinished ones. SIGTERM/SIGINT stop it gracefully.")
@@ -21,6 +25,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Option(
+        help:
+            "A group whose members may also use the daemon (the socket becomes mode 0660, owned by the group; its directory must let them in). Without it, only this user (and root) may connect."
+    )
+    var allowGroup: String?
+
     mutating func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw failingMessage("unknown --log-level '\(logLevel)'")
@@ -30,6 +40,10 @@ struct Serve: ParsableCommand {
         configuration.maxRunning = max(1, maxRunning)
         configuration.drainSeconds = max(0, drainSeconds)
         configuration.limits.frameLimit = max(1024, maxFrameBytes)
+        if let allowGroup {
+            guard let group = getgrnam(allowGroup) else { throw failingMessage("no such group '\(allowGroup)' (--allow-group)") }
+            configuration.limits.allowedGroup = group.pointee.gr_gid
+        }
         configuration.version = Agentd.version
         let daemon = Daemon(configuration: configuration, logger: makeLogger("agentd", level: level))
         try failing { try daemon.run() }
