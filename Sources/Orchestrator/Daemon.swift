@@ -32,6 +32,8 @@ public final class Daemon: @unchecked Sendable {
         public var drainSeconds = 10.0
         public var limits = UnixListener.Limits()
         public var version = "0.1.0"
+        /// Secrets kept out of events, replies and logs.
+        public var redactor = Redactor()
 
         public init(socketPath: String, databasePath: String) {
             self.socketPath = socketPath
@@ -64,7 +66,7 @@ public final class Daemon: @unchecked Sendable {
         let reader: StoreReader
         let unfinished: [Engine.Unfinished]
         do {
-            writer = try StoreWriter(path: dbPath, clock: clock, deliver: loop.deliverer)
+            writer = try StoreWriter(path: dbPath, clock: clock, redactor: configuration.redactor, deliver: loop.deliverer)
             reader = try StoreReader(path: dbPath)
             // Before the loop serves: read what must resume. This thread is not the loop.
             unfinished = try reader.readNow { db in

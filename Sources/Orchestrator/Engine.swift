@@ -322,6 +322,7 @@ public final class Engine: @unchecked Sendable {
                 spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
                 backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
             case .openai(let spec):
+                writer.redactor.add(variable: spec.apiKeyEnv)
                 backends[name] = OpenAIBackend(
                     spec: spec, endpoints: endpoints, environment: environment,
                     callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)

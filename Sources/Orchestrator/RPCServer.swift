@@ -117,6 +117,7 @@ public final class RPCServer: @unchecked Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         message.write(to: &bytes)
+        engine.writer.redactor.redact(&bytes)
         bytes.append(0x0A)
         connection.send(bytes)
     }

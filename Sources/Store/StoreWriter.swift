@@ -58,6 +58,8 @@ public final class StoreWriter: @unchecked Sendable {
     private var thread: Thread?
 
     private let deliver: @Sendable ([Completion], [StoreError?]) -> Void
+    /// Secrets to take out of every event's payload before it is stored.
+    public let redactor: Redactor
 
     private let insertJob: Statement
     private let appendEvent: Statement
@@ -69,12 +71,13 @@ public final class StoreWriter: @unchecked Sendable {
     /// `deliver` receives the completions of each commit with their results, on the writer thread; the
     /// default calls them there. The daemon hands them to its loop in one hop per commit.
     public init(
-        path: String, clock: any WallClock,
+        path: String, clock: any WallClock, redactor: Redactor = Redactor(),
         deliver: @escaping @Sendable ([Completion], [StoreError?]) -> Void = { done, results in
             for (d, r) in zip(done, results) { d(r) }
         }
     ) throws(StoreError) {
         self.deliver = deliver
+        self.redactor = redactor
         db = try Database(path: path)
         try Migrations.migrate(db, now: clock.nowMillis())
         insertJob = try db.prepare(
@@ -215,10 +218,11 @@ public final class StoreWriter: @unchecked Sendable {
         for op in ops {
             switch op {
             case let .insertJob(job):
+                let clean = redactor.isEmpty ? { (text: String) in text } : redactor.redact
                 try insertJob.bind([
-                    .text(job.id), .text(job.planName), .text(job.plan), .text(job.goal), .text(job.inputs.encoded),
+                    .text(job.id), .text(job.planName), .text(clean(job.plan)), .text(clean(job.goal)), .text(clean(job.inputs.encoded)),
                     job.cwd.map(SQLValue.text) ?? .null, job.idempotencyKey.map(SQLValue.text) ?? .null,
-                    .text(job.status.rawValue), job.reason.map(SQLValue.text) ?? .null, .int(job.createdAt),
+                    .text(job.status.rawValue), job.reason.map { SQLValue.text(clean($0)) } ?? .null, .int(job.createdAt),
                 ])
                 _ = try insertJob.step()
             case let .append(event):
@@ -234,11 +238,14 @@ public final class StoreWriter: @unchecked Sendable {
                 try appendEvent.bind(event.callID.map(SQLValue.text) ?? .null, at: 8)
                 encodeBuffer.removeAll(keepingCapacity: true)
                 event.payload.write(to: &encodeBuffer)
+                redactor.redact(&encodeBuffer)
                 try appendEvent.bindText(encodeBuffer, at: 9)
                 _ = try appendEvent.step()
                 events += 1
             case let .setStatus(jobID, status, reason, at):
-                try setStatus.run([.text(status.rawValue), reason.map(SQLValue.text) ?? .null, .int(at), .text(jobID)])
+                try setStatus.run([
+                    .text(status.rawValue), reason.map { SQLValue.text(redactor.redact($0)) } ?? .null, .int(at), .text(jobID),
+                ])
             }
         }
         return events

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import Orchestrator
+import Store
 
 #if canImport(Glibc)
     import Glibc
@@ -31,11 +32,18 @@ struct Serve: ParsableCommand {
     )
     var allowGroup: String?
 
+    @Option(
+        help:
+            "An environment variable whose value is a secret: it is replaced by [REDACTED:NAME] in every event, reply and log line (repeatable; also $AGENTD_SECRET_ENV, comma-separated; OPENAI_API_KEY and every openai model's api_key_env always are)."
+    )
+    var secretEnv: [String] = []
+
     mutating func run() throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw failingMessage("unknown --log-level '\(logLevel)'")
         }
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        let redactor = Redactor(names: secretEnv)
+        LoggingSystem.bootstrap { RedactingLogHandler(wrapped: StreamLogHandler.standardError(label: $0), redactor: redactor) }
         var configuration = Daemon.Configuration(socketPath: Paths.absolute(socket.path), databasePath: database.path)
         configuration.maxRunning = max(1, maxRunning)
         configuration.drainSeconds = max(0, drainSeconds)
@@ -45,6 +53,7 @@ struct Serve: ParsableCommand {
             configuration.limits.allowedGroup = group.pointee.gr_gid
         }
         configuration.version = Agentd.version
+        configuration.redactor = redactor
         let daemon = Daemon(configuration: configuration, logger: makeLogger("agentd", level: level))
         try failing { try daemon.run() }
     }
