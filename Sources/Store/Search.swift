@@ -168,8 +168,12 @@ extension SearchIndex {
         var conditions = ["events_fts MATCH ?"]
         var bindings: [SQLValue] = [.text(text)]
         if let job = query.jobID {
+            // The job's events lie between its first and last id: bounding the FTS5 rowid keeps a
+            // common word from being scanned across every other job.
             conditions.append("e.job_id = ?")
-            bindings.append(.text(job))
+            conditions.append("events_fts.rowid >= (SELECT min(id) FROM events WHERE job_id = ?)")
+            conditions.append("events_fts.rowid <= (SELECT max(id) FROM events WHERE job_id = ?)")
+            bindings += [.text(job), .text(job), .text(job)]
         }
         if let role = query.role {
             conditions.append("e.role = ?")
