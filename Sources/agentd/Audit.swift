@@ -7,7 +7,7 @@ import Store
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Search and export the recorded history (reads the database directly; the daemon need not run).",
-        subcommands: [AuditSearch.self])
+        subcommands: [AuditSearch.self, AuditExport.self])
 }
 
 struct AuditSearch: ParsableCommand {
@@ -102,5 +102,48 @@ func openForAudit(_ path: String) throws -> Database {
         return db
     } catch {
         throw CLIFailure("cannot open the database \(path): \(error.message)")
+    }
+}
+
+struct AuditExport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a job as OpenTelemetry spans (OTLP/JSON, GenAI semantic conventions).",
+        discussion: """
+            Writes an ExportTraceServiceRequest in the OTLP protobuf JSON mapping: a root span for the
+            job, `invoke_agent ROLE` per agent call with `chat MODEL` under it, and `execute_tool TOOL`
+            per tool call. Ids derive from the job and call ids, so exporting again gives the same trace.
+            POST the file to a collector's /v1/traces with Content-Type: application/json.
+            """)
+
+    @Argument(help: "The job id.")
+    var job: String
+
+    @Option(help: "The file to write (- for stdout).")
+    var otlp: String
+
+    @OptionGroup var database: DatabaseOption
+
+    mutating func run() throws {
+        let path = database.path
+        let (job, otlp) = (job, otlp)
+        try failing {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw CLIFailure("no database at \(path) (use --db or AGENTD_DB)")
+            }
+            let text: String
+            do {
+                let db = try Database(path: path, readOnly: true)
+                guard let record = try db.job(job) else { throw CLIFailure("no job \(job) in \(path)") }
+                text = GenAITrace.request(job: record, events: try db.events(jobID: job), version: Agentd.version).encoded
+            } catch let error as StoreError {
+                throw CLIFailure("cannot read the database \(path): \(error.message)")
+            }
+            if otlp == "-" {
+                emit(text)
+            } else if !FileManager.default.createFile(atPath: otlp, contents: Data((text + "\n").utf8)) {
+                throw CLIFailure("cannot write \(otlp)")
+            }
+        }
     }
 }
