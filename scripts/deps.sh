@@ -15,3 +15,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export PATH="$PATH:/opt/swift/usr/bin"
 command -v swift >/dev/null || { echo "swift not found: install Swift 6 (expected at /opt/swift)" >&2; exit 1; }
+
+# Python's opentelemetry-proto, for the tests that validate the OTLP export against the protobuf JSON
+# mapping: a venv at $AGENTD_OTEL_VENV (default ~/.cache/agentd/py-otel), created once.
+AGENTD_OTEL_VENV="${AGENTD_OTEL_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/agentd/py-otel}"
+export AGENTD_OTEL_VENV
+if ! "$AGENTD_OTEL_VENV/bin/python3" -c "import opentelemetry.proto.collector.trace.v1.trace_service_pb2" 2>/dev/null; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" 2>/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+  fi
+  echo "installing opentelemetry-proto into $AGENTD_OTEL_VENV" >&2
+  python3 -m venv "$AGENTD_OTEL_VENV"
+  "$AGENTD_OTEL_VENV/bin/pip" install -q opentelemetry-proto
+fi

@@ -1,5 +1,6 @@
 import Logging
 import Store
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -77,6 +78,7 @@ public final class Daemon: @unchecked Sendable {
         }
         writer.start()
         loop.spinHint = { [writer] in writer.hasInFlight }
+        let indexer = startSearchIndexer(path: dbPath, writer: writer)
 
         let state = ServeState()
         loop.execute { [self] in
@@ -89,6 +91,7 @@ public final class Daemon: @unchecked Sendable {
         }
         loop.start()
         loop.join()
+        indexer?.close()
         writer.close()
         if let error = state.startError { throw DaemonError("\(error)") }
         logger.info("agentd stopped")
@@ -157,6 +160,27 @@ public final class Daemon: @unchecked Sendable {
             state.listener?.closeConnections()
             state.signals.forEach { $0.close() }
             loop.shutdown()
+        }
+    }
+
+    /// The search index's background indexer (its own connection and queue): it indexes while the
+    /// writer has committed nothing since its last look, so it never competes with a busy store.
+    private func startSearchIndexer(path: String, writer: StoreWriter) -> SearchIndexer? {
+        let lastCommits = Mutex(-1)
+        do {
+            let indexer = try SearchIndexer(path: path) { [writer] in
+                let commits = writer.currentStats.commits
+                let previous = lastCommits.withLock { last in
+                    defer { last = commits }
+                    return last
+                }
+                return commits == previous && !writer.hasInFlight
+            }
+            indexer.start()
+            return indexer
+        } catch {
+            logger.warning("no background search indexing (searches index for themselves)", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 

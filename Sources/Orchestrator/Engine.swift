@@ -67,6 +67,8 @@ public final class Engine: @unchecked Sendable {
     private var drained: [() -> Void] = []
     private let startedAt: Int64
     private var finishedCount = 0
+    /// Sends finished jobs' spans to an OTLP collector when the environment names one.
+    private var telemetry: OTLPExporter?
 
     public init(
         loop: EventLoop, writer: StoreWriter, reader: StoreReader, clock: any WallClock, logger: Logger,
@@ -83,6 +85,18 @@ public final class Engine: @unchecked Sendable {
         self.plans = PlanLibrary(loop: loop)
         self.endpoints = ModelEndpoints(loop: loop)
         self.startedAt = clock.nowMillis()
+        if let otlp = OTLPExporter.Configuration.from(environment: environment) {
+            telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
+                endpoints.http
+            }
+            logger.info("exporting finished jobs' spans over OTLP/HTTP", metadata: ["url": "\(otlp.url)"])
+        }
+    }
+
+    /// Tells waiters that a job finished and exports its spans (when configured).
+    private func announceFinished(_ record: JobRecord) {
+        hub.finished(record)
+        telemetry?.export(jobID: record.id)
     }
 
     // MARK: Recovery
@@ -367,7 +381,7 @@ public final class Engine: @unchecked Sendable {
                 entry.record.status = status
                 entry.record.reason = reason
                 entry.record.finishedAt = at
-                hub.finished(entry.record)
+                announceFinished(entry.record)
             }
             active[entry.record.id] = nil
             finishedCount += 1
@@ -419,7 +433,7 @@ public final class Engine: @unchecked Sendable {
             active[id] = nil
             finishedCount += 1
         }
-        hub.finished(entry.record)
+        announceFinished(entry.record)
         return entry.record
     }
 

@@ -43,7 +43,24 @@ public enum Migrations {
             CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
             """
-        )
+        ),
+        (
+            3, "full-text search over the events' text",
+            """
+            CREATE VIEW events_text(id, text) AS
+                SELECT id, (SELECT group_concat(value, ' ') FROM json_tree(events.payload) WHERE type = 'text')
+                FROM events;
+
+            CREATE VIRTUAL TABLE events_fts USING fts5(
+                text, content = 'events_text', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2');
+
+            CREATE TABLE events_fts_progress (
+                id           INTEGER PRIMARY KEY CHECK (id = 1),
+                last_indexed INTEGER NOT NULL
+            ) STRICT;
+            INSERT INTO events_fts_progress(id, last_indexed) VALUES (1, 0);
+            """
+        ),
     ]
 
     /// Brings `db` up to the newest schema. Throws when the file holds a newer schema than this build

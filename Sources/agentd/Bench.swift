@@ -7,7 +7,7 @@ import Transcript
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (use a release build: swift build -c release).",
-        subcommands: [W1.self, HTTP.self, TranscriptRender.self])
+        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self])
 
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -190,6 +190,64 @@ extension Bench {
                         format: "transcript %@: %d events, %d bytes; median %.2f ms per render (min %.2f, max %.2f, %d runs)",
                         format.rawValue, recorded.count, bytes, median, times[0], times[times.count - 1], times.count))
             }
+        }
+    }
+
+    struct Search: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "search",
+            abstract:
+                "audit search over a large event log: builds (once, then reuses from the cache directory) a database of realistic events, indexes it, times queries warm."
+        )
+
+        @Option(help: "Events in the database.")
+        var events = 1_000_000
+
+        @Option(help: "Where the database is kept between runs (default: $XDG_CACHE_HOME/agentd, else ~/.cache/agentd).")
+        var cacheDir: String?
+
+        @Option(help: "Timed runs of each query (after one warm-up run).")
+        var runs = 9
+
+        @Flag(help: "Build the database again even if the cached one is complete.")
+        var rebuild = false
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        mutating func run() throws {
+            let env = ProcessInfo.processInfo.environment
+            let cache =
+                cacheDir ?? env["XDG_CACHE_HOME"].map { $0 + "/agentd" } ?? (env["HOME"] ?? NSTemporaryDirectory()) + "/.cache/agentd"
+            try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+            let path = Paths.absolute(cache + "/bench-search-\(events).db")
+            let quiet = json
+            let (events, rebuild, runs) = (events, rebuild, runs)
+            let result = try failing {
+                try SearchBenchmark.run(path: path, events: events, rebuild: rebuild, runs: runs) { line in
+                    if !quiet { printError(line) }
+                }
+            }
+            if json {
+                emit(result.json.encoded)
+                return
+            }
+            emit(
+                String(
+                    format: "search: %d events, %.0f MiB database%@", result.events, Double(result.databaseBytes) / 1_048_576,
+                    result.built
+                        ? String(format: " (generated in %.1f s, indexed in %.1f s)", result.buildSeconds, result.indexSeconds) : ""))
+            for q in result.queries {
+                emit(
+                    String(
+                        format: "  %@ %@ %3d hits  median %7.2f ms  max %7.2f ms", pad(q.name, 18),
+                        pad(String(q.query.text.prefix(32)), 32), q.hits, q.median, q.max))
+            }
+            let medians = result.queries.map(\.median).sorted()
+            emit(
+                String(
+                    format: "all queries: median %.2f ms, max %.2f ms", medians[medians.count / 2],
+                    result.queries.map(\.max).max() ?? 0))
         }
     }
 }

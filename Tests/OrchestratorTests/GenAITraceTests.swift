@@ -1,0 +1,137 @@
+import Store
+import XCTest
+
+@testable import Orchestrator
+
+final class GenAITraceTests: XCTestCase {
+    private let plan = """
+        {"name":"p","models":{"gpt":{"backend":"openai","model":"gpt-4o-mini"},"script":{"backend":"scripted"}}}
+        """
+
+    private func job(status: JobStatus = .succeeded) -> JobRecord {
+        JobRecord(
+            id: "01JOB", planName: "p", plan: plan, goal: "g", inputs: [:], cwd: nil, idempotencyKey: nil, status: status,
+            createdAt: 1000, startedAt: 1001, finishedAt: 1100)
+    }
+
+    private var events: [EventRecord] {
+        [
+            EventRecord(jobID: "01JOB", seq: 1, at: 1000, kind: EventKind.jobSubmitted, payload: ["goal": "g"]),
+            EventRecord(
+                jobID: "01JOB", seq: 2, at: 1010, kind: EventKind.callStarted, role: "actor", step: 0, attempt: 0, callID: "c1",
+                payload: ["request": ["model": "gpt", "temperature": 0.5]]),
+            EventRecord(
+                jobID: "01JOB", seq: 3, at: 1020, kind: EventKind.callCompleted, role: "actor", step: 0, attempt: 0, callID: "c1",
+                payload: ["reply": "", "usage": ["input_tokens": 12, "output_tokens": 3], "sent": ["model": "gpt-4o-mini"]]),
+            EventRecord(
+                jobID: "01JOB", seq: 4, at: 1030, kind: EventKind.toolStarted, role: "actor", step: 0, attempt: 0, callID: "c1.0",
+                payload: ["tool": "run_command", "tool_call_id": "t1"]),
+            EventRecord(
+                jobID: "01JOB", seq: 5, at: 1040, kind: EventKind.toolCompleted, role: "actor", step: 0, attempt: 0, callID: "c1.0",
+                payload: ["tool": "run_command", "ok": false]),
+            EventRecord(
+                jobID: "01JOB", seq: 6, at: 1050, kind: EventKind.callStarted, role: "critic", step: 0, attempt: 0, callID: "c2",
+                payload: ["request": ["model": "script"]]),
+            EventRecord(
+                jobID: "01JOB", seq: 7, at: 1060, kind: EventKind.callFailed, role: "critic", step: 0, attempt: 0, callID: "c2",
+                payload: ["error": "timeout", "message": "no reply in 5 s"]),
+            EventRecord(
+                jobID: "01JOB", seq: 8, at: 1070, kind: EventKind.callStarted, role: "verifier", callID: "c3",
+                payload: ["request": ["model": "script"]]),
+        ]
+    }
+
+    func testSpansFollowTheGenAIConventions() throws {
+        let spans = GenAITrace.spans(job: job(), events: events)
+        XCTAssertEqual(
+            spans.map(\.name),
+            [
+                "job p", "invoke_agent actor", "chat gpt-4o-mini", "invoke_agent critic", "chat script", "invoke_agent verifier",
+                "chat script", "execute_tool run_command",
+            ])
+        let root = spans[0]
+        XCTAssertNil(root.parentSpanID)
+        XCTAssertEqual(root.startMillis, 1000)
+        XCTAssertEqual(root.endMillis, 1100)
+        let actor = spans[1]
+        let chat = spans[2]
+        XCTAssertEqual(actor.parentSpanID, root.spanID)
+        XCTAssertEqual(chat.parentSpanID, actor.spanID)
+        XCTAssertEqual(actor.attribute("gen_ai.operation.name"), "invoke_agent")
+        XCTAssertEqual(actor.attribute("gen_ai.agent.name"), "actor")
+        XCTAssertEqual(actor.attribute("gen_ai.conversation.id"), "01JOB")
+        XCTAssertEqual(chat.attribute("gen_ai.operation.name"), "chat")
+        XCTAssertEqual(chat.attribute("gen_ai.provider.name"), "openai")
+        XCTAssertEqual(chat.attribute("gen_ai.request.model"), "gpt-4o-mini")
+        XCTAssertEqual(chat.attribute("gen_ai.request.temperature"), 0.5)
+        XCTAssertEqual(chat.attribute("gen_ai.usage.input_tokens"), 12)
+        XCTAssertEqual(chat.attribute("gen_ai.usage.output_tokens"), 3)
+        XCTAssertEqual(chat.kind, 3)
+        XCTAssertEqual([chat.startMillis, chat.endMillis], [1010, 1020])
+        XCTAssertEqual(actor.endMillis, 1040, "the agent call covers the tools it asked for")
+
+        let tool = spans[7]
+        XCTAssertEqual(tool.parentSpanID, actor.spanID)
+        XCTAssertEqual(tool.attribute("gen_ai.operation.name"), "execute_tool")
+        XCTAssertEqual(tool.attribute("gen_ai.tool.name"), "run_command")
+        XCTAssertEqual(tool.attribute("gen_ai.tool.call.id"), "t1")
+        XCTAssertEqual(tool.attribute("error.type"), "tool_error")
+
+        let critic = spans[3]
+        XCTAssertEqual(critic.attribute("gen_ai.provider.name"), "scripted")
+        XCTAssertEqual(critic.attribute("error.type"), "timeout")
+        XCTAssertEqual(critic.error, "no reply in 5 s")
+        XCTAssertEqual(spans[4].attribute("error.type"), "timeout")
+        XCTAssertEqual(spans[4].json["status"]?["code"]?.intValue, 2)
+        XCTAssertEqual(actor.json["status"]?["code"]?.intValue, 1)
+
+        let verifier = spans[5]
+        XCTAssertEqual(verifier.attribute("error.type"), "incomplete", "a call without a reply ends with the job as an error")
+        XCTAssertEqual(verifier.endMillis, 1100)
+    }
+
+    func testIdsAreDeterministicHexAndDistinct() {
+        let a = GenAITrace.spans(job: job(), events: events)
+        let b = GenAITrace.spans(job: job(), events: events)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(GenAITrace.request(job: job(), events: events).encoded, GenAITrace.request(job: job(), events: events).encoded)
+        XCTAssertEqual(Set(a.map(\.spanID)).count, a.count)
+        XCTAssertTrue(a.allSatisfy { $0.traceID.count == 32 && $0.spanID.count == 16 })
+        XCTAssertTrue(a.allSatisfy { $0.traceID.allSatisfy(\.isHexDigit) && $0.spanID.allSatisfy(\.isHexDigit) })
+        XCTAssertNotEqual(GenAITrace.traceID(job: "01JOB"), GenAITrace.traceID(job: "01JOC"))
+    }
+
+    func testOTLPJSONShape() throws {
+        let request = GenAITrace.request(job: job(status: .failed), events: events)
+        let span = try XCTUnwrap(request["resourceSpans"]?[0]?["scopeSpans"]?[0]?["spans"]?[0])
+        XCTAssertEqual(span["startTimeUnixNano"]?.stringValue, "1000000000")
+        XCTAssertEqual(span["endTimeUnixNano"]?.stringValue, "1100000000")
+        XCTAssertEqual(span["status"]?["code"]?.intValue, 2, "a failed job's root span is an error")
+        let attributes = try XCTUnwrap(span["attributes"]?.arrayValue)
+        XCTAssertEqual(attributes.first?["key"]?.stringValue, "gen_ai.conversation.id")
+        XCTAssertEqual(attributes.first?["value"]?["stringValue"]?.stringValue, "01JOB")
+        let chat = try XCTUnwrap(request["resourceSpans"]?[0]?["scopeSpans"]?[0]?["spans"]?[2])
+        let tokens = chat["attributes"]?.arrayValue?.first { $0["key"]?.stringValue == "gen_ai.usage.input_tokens" }
+        XCTAssertEqual(tokens?["value"]?["intValue"]?.stringValue, "12", "int64 as a string, per the JSON mapping")
+    }
+
+    func testExporterConfigurationFromTheEnvironment() {
+        XCTAssertNil(OTLPExporter.Configuration.from(environment: [:]))
+        let base = OTLPExporter.Configuration.from(environment: [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/", "OTEL_EXPORTER_OTLP_HEADERS": "a=1, b = x%20y ,bad",
+        ])
+        XCTAssertEqual(base?.url, "http://c:4318/v1/traces")
+        XCTAssertEqual(base?.headers, ["a": "1", "b": "x y"])
+        let traces = OTLPExporter.Configuration.from(environment: [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t/traces",
+        ])
+        XCTAssertEqual(traces?.url, "http://t/traces")
+    }
+}
+
+extension JSON {
+    fileprivate subscript(index: Int) -> JSON? {
+        guard let array = arrayValue, index < array.count else { return nil }
+        return array[index]
+    }
+}
