@@ -176,6 +176,19 @@ public final class Statement {
         guard rc == SQLITE_OK else { throw db.error(rc, "bind") }
     }
 
+    /// Binds `bytes[range]` (UTF-8) as TEXT.
+    public func bindText(_ bytes: [UInt8], range: Range<Int>, at index: Int32) throws(StoreError) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count)
+        let rc = bytes.withUnsafeBufferPointer { buf in
+            agentd_sqlite3_bind_text(
+                stmt, index,
+                UnsafeRawPointer(buf.baseAddress.map { $0 + range.lowerBound } ?? UnsafePointer(bitPattern: 1)!)
+                    .assumingMemoryBound(to: CChar.self),
+                Int32(range.count))
+        }
+        guard rc == SQLITE_OK else { throw db.error(rc, "bind") }
+    }
+
     /// Advances; true while a row is available.
     public func step() throws(StoreError) -> Bool {
         let rc = sqlite3_step(stmt)
@@ -208,6 +221,29 @@ public final class Statement {
     public func text(_ column: Int32) -> String? {
         guard let text = sqlite3_column_text(stmt, column) else { return nil }
         return String(cString: text)
+    }
+
+    /// Appends a column's value as the `sqlite3` CLI prints it in list mode: TEXT and BLOB as their
+    /// exact bytes, INTEGER in decimal, NULL as nothing. Returns false for NULL.
+    @discardableResult
+    public func appendPrinted(_ column: Int32, to out: inout [UInt8]) -> Bool {
+        switch sqlite3_column_type(stmt, column) {
+        case SQLITE_NULL:
+            return false
+        case SQLITE_INTEGER:
+            appendDecimal(sqlite3_column_int64(stmt, column), to: &out)
+        case SQLITE_FLOAT:
+            // Not in agentd's STRICT tables; the CLI's own format for completeness.
+            out.append(contentsOf: "\(sqlite3_column_double(stmt, column))".utf8)
+        default:
+            // The pointer first, then its size (SQLite's rule); a TEXT value comes back unconverted.
+            let bytes = sqlite3_column_blob(stmt, column)
+            let count = Int(sqlite3_column_bytes(stmt, column))
+            if count > 0, let bytes {
+                out.append(contentsOf: UnsafeRawBufferPointer(start: bytes, count: count))
+            }
+        }
+        return true
     }
 
     public func optionalInt(_ column: Int32) -> Int64? {

@@ -45,6 +45,17 @@ public enum Migrations {
             """
         ),
         (
+            2, "the per-job hash chain",
+            // The update trigger is dropped for the hashing of existing events (Chain.hashExistingEvents,
+            // run after this SQL in the same transaction) and created again after it.
+            """
+            ALTER TABLE events ADD COLUMN hash TEXT;
+            ALTER TABLE jobs ADD COLUMN chain_head TEXT;
+            ALTER TABLE jobs ADD COLUMN chain_length INTEGER NOT NULL DEFAULT 0;
+            DROP TRIGGER events_append_only_update;
+            """
+        ),
+        (
             3, "full-text search over the events' text",
             """
             CREATE VIEW events_text(id, text) AS
@@ -63,9 +74,25 @@ public enum Migrations {
         ),
     ]
 
+    /// The part of a migration written in Swift, run after its SQL in the same transaction.
+    static func afterSQL(version: Int, _ db: Database) throws(StoreError) {
+        switch version {
+        case 2:
+            try Chain.hashExistingEvents(db)
+            try db.execute(
+                """
+                CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+                BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+                """)
+        default:
+            break
+        }
+    }
+
     /// Brings `db` up to the newest schema. Throws when the file holds a newer schema than this build
     /// knows, so an old binary never writes to a database it does not understand.
-    public static func migrate(_ db: Database, now: Int64) throws(StoreError) {
+    /// `upTo` stops at that version (tests build older databases with it).
+    public static func migrate(_ db: Database, now: Int64, upTo: Int = .max) throws(StoreError) {
         try db.execute(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -80,10 +107,11 @@ public enum Migrations {
                 code: 0, operation: "migrate",
                 message: "database schema version \(applied) is newer than this agentd (\(all.last!.version)); upgrade agentd")
         }
-        for migration in all where migration.version > applied {
+        for migration in all where migration.version > applied && migration.version <= upTo {
             try db.execute("BEGIN IMMEDIATE")
             do {
                 try db.execute(migration.sql)
+                try afterSQL(version: migration.version, db)
                 let insert = try db.prepare("INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)")
                 try insert.run([.int(Int64(migration.version)), .text(migration.name), .int(now)])
                 try db.execute("COMMIT")

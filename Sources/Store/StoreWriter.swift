@@ -64,7 +64,28 @@ public final class StoreWriter: @unchecked Sendable {
     private let insertJob: Statement
     private let appendEvent: Statement
     private let setStatus: Statement
+    private let setChainHead: Statement
+    private let readChainHead: Statement
     private var encodeBuffer: [UInt8] = []
+    /// The canonical encoding of an event's fields before its payload (see `Chain`).
+    private var fieldBuffer: [UInt8] = []
+    private var hexBuffer: [UInt8] = []
+
+    /// A job's chain as of the writer's last change: its head and length.
+    private struct ChainState {
+        var head: ChainHash
+        var length: Int64
+        /// The commit that last changed it, so each job's head is written once per commit.
+        var changedIn: UInt64
+    }
+
+    /// The chains of jobs that are not finished, so no event needs a read. A job that is not here
+    /// (after a restart, or once finished) is read from its `jobs` row. Writer thread only.
+    private var chains: [String: ChainState] = [:]
+    /// Jobs whose chain changed in the transaction being built, and jobs it finished.
+    private var changedChains: [String] = []
+    private var finishedJobs: [String] = []
+    private var commitNumber: UInt64 = 0
 
     /// Opens the database for writing and migrates it. Runs on the caller's thread (at start-up).
     ///
@@ -87,8 +108,8 @@ public final class StoreWriter: @unchecked Sendable {
             """)
         appendEvent = try db.prepare(
             """
-            INSERT INTO events(job_id, seq, at, kind, role, step, attempt, call_id, payload)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO events(job_id, seq, at, kind, role, step, attempt, call_id, payload, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         setStatus = try db.prepare(
             """
@@ -97,6 +118,8 @@ public final class StoreWriter: @unchecked Sendable {
                 finished_at = CASE WHEN ?1 IN ('succeeded','failed','cancelled') THEN ?3 ELSE finished_at END
             WHERE id = ?4
             """)
+        setChainHead = try db.prepare("UPDATE jobs SET chain_head = ?, chain_length = ? WHERE id = ?")
+        readChainHead = try db.prepare("SELECT chain_head, chain_length FROM jobs WHERE id = ?")
     }
 
     public var path: String { db.path }
@@ -184,12 +207,17 @@ public final class StoreWriter: @unchecked Sendable {
 
     private func commit(_ batch: [Request]) {
         var events = 0
+        commitNumber &+= 1
+        changedChains.removeAll(keepingCapacity: true)
+        finishedJobs.removeAll(keepingCapacity: true)
         do {
             try db.execute("BEGIN IMMEDIATE")
             for request in batch {
                 events += try apply(request.ops)
             }
+            try writeChainHeads()
             try db.execute("COMMIT")
+            for id in finishedJobs { chains[id] = nil }
             stats.withLock {
                 $0.commits += 1
                 $0.requests += batch.count
@@ -199,6 +227,8 @@ public final class StoreWriter: @unchecked Sendable {
             deliver(batch.map(\.done), [StoreError?](repeating: nil, count: batch.count))
         } catch {
             try? db.execute("ROLLBACK")
+            // The cached chains may be ahead of what is committed: read them again.
+            chains.removeAll(keepingCapacity: true)
             if batch.count == 1 {
                 stats.withLock {
                     $0.failures += 1
@@ -219,6 +249,7 @@ public final class StoreWriter: @unchecked Sendable {
             switch op {
             case let .insertJob(job):
                 let clean = redactor.isEmpty ? { (text: String) in text } : redactor.redact
+                chains[job.id] = ChainState(head: .zero, length: 0, changedIn: 0)
                 try insertJob.bind([
                     .text(job.id), .text(job.planName), .text(clean(job.plan)), .text(clean(job.goal)), .text(clean(job.inputs.encoded)),
                     job.cwd.map(SQLValue.text) ?? .null, job.idempotencyKey.map(SQLValue.text) ?? .null,
@@ -240,14 +271,56 @@ public final class StoreWriter: @unchecked Sendable {
                 event.payload.write(to: &encodeBuffer)
                 redactor.redact(&encodeBuffer)
                 try appendEvent.bindText(encodeBuffer, at: 9)
+                // The chain: the hash covers exactly the bytes bound above.
+                var chain = try chainState(event.jobID)
+                fieldBuffer.removeAll(keepingCapacity: true)
+                Chain.appendFields(of: event, to: &fieldBuffer)
+                let hash = Chain.hash(previous: chain.head, fieldBuffer, encodeBuffer)
+                hash.writeHex(to: &hexBuffer)
+                try appendEvent.bindText(hexBuffer, at: 10)
                 _ = try appendEvent.step()
+                chain.head = hash
+                chain.length += 1
+                if chain.changedIn != commitNumber {
+                    chain.changedIn = commitNumber
+                    changedChains.append(event.jobID)
+                }
+                chains[event.jobID] = chain
                 events += 1
             case let .setStatus(jobID, status, reason, at):
                 try setStatus.run([
                     .text(status.rawValue), reason.map { SQLValue.text(redactor.redact($0)) } ?? .null, .int(at), .text(jobID),
                 ])
+                if status.isTerminal { finishedJobs.append(jobID) }
             }
         }
         return events
+    }
+
+    /// A job's chain: cached, else from its `jobs` row (nothing there yet: the zero hash).
+    private func chainState(_ jobID: String) throws(StoreError) -> ChainState {
+        if let cached = chains[jobID] { return cached }
+        try readChainHead.bind([.text(jobID)])
+        defer { readChainHead.reset() }
+        guard try readChainHead.step(), let hex = readChainHead.text(0) else {
+            return ChainState(head: .zero, length: 0, changedIn: 0)
+        }
+        guard let head = ChainHash(hex: hex) else {
+            throw StoreError(code: 0, operation: "chain", message: "job \(jobID): chain_head is not a SHA-256 digest in hex")
+        }
+        return ChainState(head: head, length: readChainHead.int(1), changedIn: 0)
+    }
+
+    /// Writes the head of every chain the transaction changed: once per job per commit.
+    private func writeChainHeads() throws(StoreError) {
+        for id in changedChains {
+            guard let chain = chains[id] else { continue }
+            setChainHead.reset()
+            chain.head.writeHex(to: &hexBuffer)
+            try setChainHead.bindText(hexBuffer, at: 1)
+            try setChainHead.bind(.int(chain.length), at: 2)
+            try setChainHead.bind(.text(id), at: 3)
+            _ = try setChainHead.step()
+        }
     }
 }

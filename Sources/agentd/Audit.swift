@@ -6,8 +6,8 @@ import Store
 /// `agentd audit`: reading the recorded history directly from the database.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Search and export the recorded history (reads the database directly; the daemon need not run).",
-        subcommands: [AuditSearch.self, AuditExport.self])
+        abstract: "Verify, search and export the recorded history (reads the database directly; the daemon need not run).",
+        subcommands: [AuditVerify.self, AuditSearch.self, AuditExport.self])
 }
 
 struct AuditSearch: ParsableCommand {

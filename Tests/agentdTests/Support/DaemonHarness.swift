@@ -219,11 +219,12 @@ final class DaemonHarness: @unchecked Sendable {
         kill(daemon.processIdentifier, signal)
     }
 
-    /// Runs `sqlite3 DB SQL` (the real CLI, as an auditor would) and returns what it printed.
-    func sqlite(_ sql: String) throws -> String {
+    /// Runs `sqlite3 DB SQL` (the real CLI, as an auditor would) and returns what it printed; on this
+    /// harness's database unless `db` names another.
+    func sqlite(_ sql: String, db: String? = nil) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", dbPath, sql]
+        process.arguments = ["sqlite3", db ?? dbPath, sql]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
