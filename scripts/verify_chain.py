@@ -18,6 +18,6 @@ for row in rows(f"SELECT job_id, seq, at, kind, role, step, attempt, call_id, pa
     if int(message.split(b"\x1f")[1]) != n or digest.hex().encode() != stored:
         sys.exit(f"{job}: seq {n} does not match")
     prev = digest
-if rows(f"SELECT chain_head FROM jobs WHERE id = '{key}'") != [prev.hex().encode() if n else b""]:
+if rows(f"SELECT head FROM job_chains WHERE job_id = '{key}'") != ([prev.hex().encode()] if n else []):
     sys.exit(f"{job}: chain head does not match the last event")
 print(f"{job} OK: {n} events, chain head {prev.hex()}")

@@ -89,7 +89,7 @@ public struct ChainHash: Sendable, Equatable, CustomStringConvertible {
 /// `job_id, seq, at, kind, role, step, attempt, call_id, payload`, joined by the byte 0x1F, integers in
 /// decimal, NULL as the empty string, and `payload` exactly as stored. That is exactly what
 /// `sqlite3 -list -separator $'\x1f'` prints for those columns, so a third party can recompute it.
-/// `jobs.chain_head` holds the hash of the job's last event and `jobs.chain_length` their number.
+/// The job's `job_chains` row holds the hash of its last event (`head`) and their number (`length`).
 public enum Chain {
     /// The field separator of the canonical encoding (ASCII unit separator).
     public static let separator: UInt8 = 0x1F
@@ -145,7 +145,9 @@ public enum Chain {
         let jobs = try db.query("SELECT id FROM jobs ORDER BY id").compactMap { $0[0].text }
         let select = try db.prepare("SELECT id, \(columns) FROM events WHERE job_id = ? ORDER BY seq")
         let setHash = try db.prepare("UPDATE events SET hash = ? WHERE id = ?")
-        let setHead = try db.prepare("UPDATE jobs SET chain_head = ?, chain_length = ? WHERE id = ?")
+        let setHead = try db.prepare(
+            "INSERT INTO job_chains(head, length, job_id) VALUES (?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET head = excluded.head, length = excluded.length"
+        )
         var buffer: [UInt8] = []
         var hexBuffer: [UInt8] = []
         for job in jobs {
@@ -185,7 +187,7 @@ public struct ChainProblem: Sendable, Equatable, CustomStringConvertible {
         case outOfOrder = "out_of_order"
         /// The event has no hash.
         case noHash = "no_hash"
-        /// `jobs.chain_head` / `chain_length` disagree with the last event.
+        /// The job's `job_chains` head or length disagrees with the last event.
         case head
     }
 
@@ -225,16 +227,16 @@ extension Database {
     }
 
     /// Recomputes `jobID`'s chain from the stored rows and checks it: `seq`s run 1…n in the order the
-    /// events were written, each stored hash equals the recomputed one, and the job's `chain_head` and
-    /// `chain_length` match the last event. Reads in one transaction, so a running daemon's commits
+    /// events were written, each stored hash equals the recomputed one, and the job's `job_chains`
+    /// head and length match the last event (a job without events has no such row). Reads in one transaction, so a running daemon's commits
     /// do not interleave. Nil when there is no such job.
     public func verifyChain(jobID: String) throws(StoreError) -> ChainReport? {
         try execute("BEGIN")
         defer { try? execute("COMMIT") }
-        let job = try query("SELECT chain_head, chain_length FROM jobs WHERE id = ?", [.text(jobID)])
-        guard let row = job.first else { return nil }
-        let storedHead = row[0].text
-        let storedLength = row[1].int ?? 0
+        guard try !query("SELECT 1 FROM jobs WHERE id = ?", [.text(jobID)]).isEmpty else { return nil }
+        let chainRow = try query("SELECT head, length FROM job_chains WHERE job_id = ?", [.text(jobID)]).first
+        let storedHead = chainRow?[0].text
+        let storedLength = chainRow?[1].int ?? 0
 
         // Written order (row id) against seq order: a swap of seqs shows here.
         let written = try query("SELECT seq FROM events WHERE job_id = ? ORDER BY id", [.text(jobID)])

@@ -50,8 +50,13 @@ public enum Migrations {
             // run after this SQL in the same transaction) and created again after it.
             """
             ALTER TABLE events ADD COLUMN hash TEXT;
-            ALTER TABLE jobs ADD COLUMN chain_head TEXT;
-            ALTER TABLE jobs ADD COLUMN chain_length INTEGER NOT NULL DEFAULT 0;
+            -- Each job's chain head, beside its row in jobs: updated once per job per commit, and a
+            -- narrow row keeps that update from rewriting the job's wide row (its plan snapshot).
+            CREATE TABLE job_chains (
+                job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+                head   TEXT NOT NULL CHECK (length(head) = 64),
+                length INTEGER NOT NULL CHECK (length >= 1)
+            ) STRICT, WITHOUT ROWID;
             DROP TRIGGER events_append_only_update;
             """
         ),

@@ -118,8 +118,10 @@ public final class StoreWriter: @unchecked Sendable {
                 finished_at = CASE WHEN ?1 IN ('succeeded','failed','cancelled') THEN ?3 ELSE finished_at END
             WHERE id = ?4
             """)
-        setChainHead = try db.prepare("UPDATE jobs SET chain_head = ?, chain_length = ? WHERE id = ?")
-        readChainHead = try db.prepare("SELECT chain_head, chain_length FROM jobs WHERE id = ?")
+        setChainHead = try db.prepare(
+            "INSERT INTO job_chains(head, length, job_id) VALUES (?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET head = excluded.head, length = excluded.length"
+        )
+        readChainHead = try db.prepare("SELECT head, length FROM job_chains WHERE job_id = ?")
     }
 
     public var path: String { db.path }
@@ -297,7 +299,7 @@ public final class StoreWriter: @unchecked Sendable {
         return events
     }
 
-    /// A job's chain: cached, else from its `jobs` row (nothing there yet: the zero hash).
+    /// A job's chain: cached, else from its `job_chains` row (none yet: the zero hash).
     private func chainState(_ jobID: String) throws(StoreError) -> ChainState {
         if let cached = chains[jobID] { return cached }
         try readChainHead.bind([.text(jobID)])
@@ -306,7 +308,7 @@ public final class StoreWriter: @unchecked Sendable {
             return ChainState(head: .zero, length: 0, changedIn: 0)
         }
         guard let head = ChainHash(hex: hex) else {
-            throw StoreError(code: 0, operation: "chain", message: "job \(jobID): chain_head is not a SHA-256 digest in hex")
+            throw StoreError(code: 0, operation: "chain", message: "job \(jobID): its chain head is not a SHA-256 digest in hex")
         }
         return ChainState(head: head, length: readChainHead.int(1), changedIn: 0)
     }

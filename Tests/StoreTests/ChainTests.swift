@@ -32,7 +32,7 @@ final class ChainTests: XCTestCase {
     }
 
     private func head(_ db: Database, _ job: String) throws -> (String?, Int64?) {
-        let row = try db.query("SELECT chain_head, chain_length FROM jobs WHERE id = ?", [.text(job)])[0]
+        guard let row = try db.query("SELECT head, length FROM job_chains WHERE job_id = ?", [.text(job)]).first else { return (nil, nil) }
         return (row[0].text, row[1].int)
     }
 
@@ -220,7 +220,7 @@ final class ChainTests: XCTestCase {
 
     func testTheHeadMustMatchTheLastEvent() async throws {
         let edited = try await problem(
-            "UPDATE jobs SET chain_head = (SELECT hash FROM events WHERE job_id = 'J1' AND seq = 5) WHERE id = 'J1'")
+            "UPDATE job_chains SET head = (SELECT hash FROM events WHERE job_id = 'J1' AND seq = 5) WHERE job_id = 'J1'")
         XCTAssertEqual(edited?.kind, .head)
         XCTAssertEqual(edited?.seq, 6)
         XCTAssertEqual(edited?.message, "chain head does not match the last event (edited or events removed from the end)")
@@ -231,7 +231,7 @@ final class ChainTests: XCTestCase {
         let consistent = try await problem(
             """
             DELETE FROM events WHERE job_id = 'J1' AND seq = 6;
-            UPDATE jobs SET chain_head = (SELECT hash FROM events WHERE job_id = 'J1' AND seq = 5) WHERE id = 'J1';
+            UPDATE job_chains SET head = (SELECT hash FROM events WHERE job_id = 'J1' AND seq = 5) WHERE job_id = 'J1';
             """)
         XCTAssertEqual(consistent?.kind, .head)
         XCTAssertEqual(consistent?.seq, 5)

@@ -72,7 +72,8 @@ final class AuditTests: EndToEndTestCase {
         for id in ids {
             let result = try verify([id])
             XCTAssertEqual(result.status, 0, "\(result)")
-            let head = try harness.sqlite("SELECT chain_head FROM jobs WHERE id = '\(id)'").trimmingCharacters(in: .whitespacesAndNewlines)
+            let head = try harness.sqlite("SELECT head FROM job_chains WHERE job_id = '\(id)'").trimmingCharacters(
+                in: .whitespacesAndNewlines)
             XCTAssertEqual(head.count, 64)
             XCTAssertEqual(result.stdoutLines, ["\(id) OK: \(try lastSeq(id)) events, chain head \(head)"])
         }
@@ -122,7 +123,8 @@ final class AuditTests: EndToEndTestCase {
     func testEditedChainHeadIsNamed() throws {
         let ids = try twoFinishedJobs()
         let db = try tamperedCopy(
-            "head", "UPDATE jobs SET chain_head = (SELECT hash FROM events WHERE job_id = '\(ids[1])' AND seq = 2) WHERE id = '\(ids[1])';")
+            "head",
+            "UPDATE job_chains SET head = (SELECT hash FROM events WHERE job_id = '\(ids[1])' AND seq = 2) WHERE job_id = '\(ids[1])';")
         try assertFails(
             db, job: ids[1], seq: try lastSeq(ids[1]), "chain head does not match the last event (edited or events removed from the end)")
         // Cutting the last event off is the same finding, one event earlier.
@@ -139,7 +141,8 @@ final class AuditTests: EndToEndTestCase {
         for id in ids {
             let result = try runProcess(python, [script, harness.dbPath, id])
             XCTAssertEqual(result.status, 0, "\(result.output)")
-            let head = try harness.sqlite("SELECT chain_head FROM jobs WHERE id = '\(id)'").trimmingCharacters(in: .whitespacesAndNewlines)
+            let head = try harness.sqlite("SELECT head FROM job_chains WHERE job_id = '\(id)'").trimmingCharacters(
+                in: .whitespacesAndNewlines)
             XCTAssertEqual(result.output, "\(id) OK: \(try lastSeq(id)) events, chain head \(head)\n")
         }
         let db = try tamperedCopy("py", "UPDATE events SET payload = '{}' WHERE job_id = '\(ids[0])' AND seq = 2;")
