@@ -121,6 +121,9 @@ final class Bus: @unchecked Sendable {
         let start = monotonicNanos()
         let result: ToolResult
         switch invocation {
+        case .success where log.strictReplay:
+            // `agentd replay` never runs a tool: the recording has no result for this one.
+            result = .problem(ToolProblem("replay: the recording has no result for this tool call; it was not run"))
         case let .success(parsed): result = await tools.run(parsed, key: key)
         case let .failure(problem): result = .problem(problem)
         }
