@@ -47,11 +47,6 @@ let package = Package(
             swiftSettings: callerIsolation
         ),
         .target(
-            name: "Transcript",
-            dependencies: ["Store"],
-            swiftSettings: callerIsolation
-        ),
-        .target(
             name: "Orchestrator",
             dependencies: [
                 "CLibUV", "CCurl", "Store", "Agents",
@@ -62,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Orchestrator", "Store", "Transcript",
+                "Orchestrator", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -70,7 +65,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator"]),
-        .testTarget(name: "TranscriptTests", dependencies: ["Transcript", "Store"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["Orchestrator", "Store"]),
         .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator"]),
     ],
     swiftLanguageModes: [.v6]

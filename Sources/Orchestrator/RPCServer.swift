@@ -45,40 +45,19 @@ public final class RPCServer: @unchecked Sendable {
     }
 
     private func handle(_ bytes: [UInt8], on connection: Connection) {
-        let message: JSON
-        do {
-            message = try JSON.parse(bytes)
-        } catch {
-            reply(connection, id: .null, error: .parse(error.description))
+        let request: Request
+        switch Self.decode(bytes) {
+        case .success(let decoded): request = decoded
+        case .failure(let rejection):
+            if let id = rejection.id { reply(connection, id: id, error: rejection.error) }
             return
         }
-        guard case .object = message else {
-            reply(connection, id: .null, error: .invalidRequest("a request must be a JSON object, got \(message.typeName)"))
-            return
-        }
-        let id = message["id"]
-        if let id, !Self.isValidID(id) {
-            reply(connection, id: .null, error: .invalidRequest("'id' must be a string, a number or null"))
-            return
-        }
-        guard message["jsonrpc"]?.stringValue == "2.0" else {
-            reply(connection, id: id ?? .null, error: .invalidRequest("'jsonrpc' must be \"2.0\""))
-            return
-        }
-        guard let method = message["method"]?.stringValue else {
-            reply(connection, id: id ?? .null, error: .invalidRequest("'method' must be a string"))
-            return
-        }
-        let params = message["params"] ?? .object([])
-        guard case .object = params else {
-            if let id { reply(connection, id: id, error: .invalidParams("'params' must be an object")) }
-            return
-        }
-        guard let handler = Self.methods[method] else {
+        guard let handler = Self.methods[request.method] else {
             // A notification (no id) gets no reply, not even an error (JSON-RPC 2.0, section 4.1).
-            if let id { reply(connection, id: id, error: .methodNotFound(method)) }
+            if let id = request.id { reply(connection, id: id, error: .methodNotFound(request.method)) }
             return
         }
+        let (id, params) = (request.id, request.params)
         // A request without an id is a notification: run it, send nothing back.
         Task(executorPreference: loop) { [self] in
             do throws(RPCError) {
@@ -88,6 +67,48 @@ public final class RPCServer: @unchecked Sendable {
                 if let id { reply(connection, id: id, error: error) }
             }
         }
+    }
+
+    /// A well-formed JSON-RPC 2.0 request: its id (nil for a notification), method and params object.
+    public struct Request: Sendable {
+        public var id: JSON?
+        public var method: String
+        public var params: JSON
+    }
+
+    /// Why a frame is not a request, and the id to answer with (nil: answer nothing).
+    public struct Rejection: Error, Sendable {
+        public var id: JSON?
+        public var error: RPCError
+    }
+
+    /// Decodes one frame into a request, or the error reply it deserves. Pure: the fuzz target runs it.
+    public static func decode(_ bytes: [UInt8]) -> Result<Request, Rejection> {
+        let message: JSON
+        do {
+            message = try JSON.parse(bytes)
+        } catch {
+            return .failure(Rejection(id: .null, error: .parse(error.description)))
+        }
+        guard case .object = message else {
+            return .failure(Rejection(id: .null, error: .invalidRequest("a request must be a JSON object, got \(message.typeName)")))
+        }
+        let id = message["id"]
+        if let id, !isValidID(id) {
+            return .failure(Rejection(id: .null, error: .invalidRequest("'id' must be a string, a number or null")))
+        }
+        guard message["jsonrpc"]?.stringValue == "2.0" else {
+            return .failure(Rejection(id: id ?? .null, error: .invalidRequest("'jsonrpc' must be \"2.0\"")))
+        }
+        guard let method = message["method"]?.stringValue else {
+            return .failure(Rejection(id: id ?? .null, error: .invalidRequest("'method' must be a string")))
+        }
+        let params = message["params"] ?? .object([])
+        guard case .object = params else {
+            // A notification with bad params gets no reply.
+            return .failure(Rejection(id: id, error: .invalidParams("'params' must be an object")))
+        }
+        return .success(Request(id: id, method: method, params: params))
     }
 
     static func usageJSON(_ u: RoleUsage) -> JSON {

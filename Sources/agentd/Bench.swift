@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
-import Transcript
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
-import Transcript
 
 #if canImport(Glibc)
     import Glibc
