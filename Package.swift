@@ -62,6 +62,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fuzz target: replays its corpus (regressions), or mutates it for a while (`--fuzz SECONDS`).
+        .executableTarget(
+            name: "agentd-fuzz",
+            dependencies: ["Orchestrator", "Agents", "Store"],
+            path: "Tests/Fuzz",
+            exclude: ["corpus"]
+        ),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator"]),
