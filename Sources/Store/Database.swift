@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// A failure reported by SQLite: the result code, the operation and SQLite's message.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
@@ -97,6 +98,54 @@ public final class Database {
     }
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    /// `PRAGMA quick_check`: nil when the file is sound, else what SQLite found wrong (first lines).
+    public func quickCheck() -> String? {
+        do {
+            let rows = try query("PRAGMA quick_check").compactMap { $0.first?.text }
+            return rows == ["ok"] ? nil : rows.prefix(5).joined(separator: "; ")
+        } catch {
+            return error.message
+        }
+    }
+
+    /// Copies the database, as of one moment, to a new file at `path` with SQLite's online backup API,
+    /// a few pages at a time so a daemon writing meanwhile is held up only briefly. The copy is
+    /// written to `path.partial` and renamed when complete, so `path` is never a half copy.
+    public func backup(to path: String) throws(StoreError) {
+        let partial = path + ".partial"
+        unlink(partial)
+        do {
+            try copy(to: partial)
+        } catch {
+            unlink(partial)
+            throw error
+        }
+        guard rename(partial, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw StoreError(code: 0, operation: "backup", message: "cannot move the copy to \(path): \(reason)")
+        }
+    }
+
+    /// The backup itself; the destination connection is closed when this returns.
+    private func copy(to partial: String) throws(StoreError) {
+        let destination = try Database(path: partial)
+        guard let backup = sqlite3_backup_init(destination.handle, "main", handle, "main") else {
+            throw destination.error(sqlite3_errcode(destination.handle), "backup")
+        }
+        var rc: Int32
+        repeat {
+            rc = sqlite3_backup_step(backup, 256)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(5) }
+        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE else { throw StoreError(code: rc, operation: "backup", message: String(cString: sqlite3_errstr(rc))) }
+        try destination.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if let problem = destination.quickCheck() {
+            throw StoreError(code: 11, operation: "backup", message: "the copy failed its integrity check: \(problem)")
+        }
+    }
 }
 
 /// A value bound to or read from SQL.

@@ -100,6 +100,14 @@ public final class StoreWriter: @unchecked Sendable {
         self.deliver = deliver
         self.redactor = redactor
         db = try Database(path: path)
+        // Refuse a damaged file before writing anything to it.
+        if let problem = db.quickCheck() {
+            throw StoreError(
+                code: 11, operation: "open \(path)",
+                message:
+                    "the database failed its integrity check (PRAGMA quick_check): \(problem); restore it from a copy made with `agentd backup`, or rescue what is readable with the sqlite3 CLI's .recover"
+            )
+        }
         try Migrations.migrate(db, now: clock.nowMillis())
         insertJob = try db.prepare(
             """
