@@ -177,8 +177,26 @@ public final class RPCServer: @unchecked Sendable {
 
     private func get(_ p: Params) async throws(RPCError) -> JSON {
         let id = try p.jobID()
+        // A finished job never changes again: its answer is kept (bounded), so clients polling
+        // finished jobs cost no store reads.
+        if let answer = finished[id] { return answer }
         let job = try await engine.job(id)
         let usage = try await engine.usage(id)
+        let answer = Self.getAnswer(job, usage)
+        // Not a cancelled job: a reply its runner had staged may still be written after the cancellation.
+        if job.status == .succeeded || job.status == .failed {
+            if finishedOrder.count >= 4096 { finished[finishedOrder.removeFirst()] = nil }
+            finished[id] = answer
+            finishedOrder.append(id)
+        }
+        return answer
+    }
+
+    /// `job.get`'s answers for finished jobs, oldest first in `finishedOrder`. Loop thread only.
+    private var finished: [String: JSON] = [:]
+    private var finishedOrder: [String] = []
+
+    private static func getAnswer(_ job: JobRecord, _ usage: [String: RoleUsage]) -> JSON {
         let roles = usage.keys.sorted()
         var total = RoleUsage(calls: 0, inputTokens: 0, outputTokens: 0, costUSD: nil)
         var perRole: [(String, JSON)] = []

@@ -6,7 +6,7 @@ import Store
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (use a release build: swift build -c release).",
-        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self])
+        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self, Clients.self])
 
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -247,6 +247,49 @@ extension Bench {
                 String(
                     format: "all queries: median %.2f ms, max %.2f ms", medians[medians.count / 2],
                     result.queries.map(\.max).max() ?? 0))
+        }
+    }
+
+    struct Clients: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "clients",
+            abstract:
+                "Many clients at once, each pipelining job.get requests on its own connection to a real daemon: latency per request and the daemon's memory."
+        )
+
+        @Option(help: "Clients (connections) at once.")
+        var clients = 500
+
+        @Option(help: "Requests each client keeps in flight.")
+        var pipelined = 8
+
+        @Option(help: "Rounds of requests per client.")
+        var rounds = 25
+
+        @Flag(help: "Print one JSON line.")
+        var json = false
+
+        mutating func run() throws {
+            guard let agentd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+                throw CLIFailure("cannot find this executable")
+            }
+            let directory = NSTemporaryDirectory() + "agentd-bench-clients-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let (clients, pipelined, rounds) = (self.clients, self.pipelined, self.rounds)
+            let result = try failing {
+                try ClientsBenchmark.run(agentd: agentd, directory: directory, clients: clients, pipelined: pipelined, rounds: rounds)
+            }
+            if json {
+                emit(result.json.encoded)
+            } else {
+                emit(
+                    String(
+                        format:
+                            "clients: %d clients × %d in flight, %d job.get in %.2f s = %.0f/s; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms; daemon RSS %.1f MiB before, %.1f MiB peak",
+                        result.clients, result.pipelined, result.requests, result.seconds, Double(result.requests) / result.seconds,
+                        result.percentile(50), result.percentile(99), result.latenciesMs.max() ?? 0,
+                        Double(result.rssBeforeBytes) / 1_048_576, Double(result.rssAfterBytes) / 1_048_576))
+            }
         }
     }
 }
