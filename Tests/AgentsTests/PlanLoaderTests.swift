@@ -458,8 +458,8 @@ final class PlanLoaderTests: XCTestCase {
 
     func testUnknownBackend() {
         assertError(
-            minimal(replacing: 4, with: "    backend: anthropic"), field: "models.m.backend", line: 4,
-            contains: "unknown backend 'anthropic' (allowed: scripted, command, openai)")
+            minimal(replacing: 4, with: "    backend: grpc"), field: "models.m.backend", line: 4,
+            contains: "unknown backend 'grpc' (allowed: scripted, command, openai)")
     }
 
     func testOpenAIModel() throws {
