@@ -154,48 +154,18 @@ final class TelemetryTests: EndToEndTestCase {
     }
 }
 
-/// `Tests/Fixtures/otlp_collector.py` as a child process.
+/// `Tests/Fixtures/otlp_collector.py`: an OTLP/HTTP collector that writes what it receives to `received`.
 final class Collector {
-    let process = Process()
-    let port: Int
-    private let output: String
+    private let server: FixtureServer
+
+    var port: Int { server.port }
 
     init(directory: String, received: String, arguments: [String] = []) throws {
-        output = directory + "/collector.log"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try Locations.python())
-        process.arguments = [Locations.fixtures + "/otlp_collector.py", "--dir", received, "--port", "0"] + arguments
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? handle.close()
-        var found: Int?
-        let path = output
-        let process = self.process
-        _ = waitUntil(timeout: 15, interval: 0.02) {
-            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
-                found = Int(line.dropFirst("listening ".count))
-            }
-            return found != nil || !process.isRunning
-        }
-        guard let found else {
-            process.terminate()
-            throw HarnessError("the collector did not start: \((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")")
-        }
-        port = found
+        server = try FixtureServer(
+            script: "otlp_collector.py", arguments: ["--dir", received] + arguments, directory: directory, what: "the collector")
     }
 
-    deinit { stop() }
+    func stop() { server.stop() }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        if !waitUntil(timeout: 5, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
-    func log() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+    func log() -> String { server.log() }
 }

@@ -5,28 +5,18 @@ import Store
     import Glibc
 #endif
 
-/// `Tests/Fixtures/fake_openai.py` as a child process: an OpenAI-compatible server on loopback whose
-/// model names choose its faults. Stopped (SIGTERM, then SIGKILL) by `stop()` or when released.
-final class FakeModelServer {
-    let process: Process
+/// A fixture server from `Tests/Fixtures` as a child process: it prints `listening PORT` once it is up
+/// (port 0 picks a free one). Stopped (SIGTERM, then SIGKILL) by `stop()` or when released.
+final class FixtureServer {
+    let process = Process()
     let port: Int
     private let output: String
 
-    private let tls: Bool
-
-    var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)/v1" }
-
-    /// `arguments` go to the server (`--tls-cert C --tls-key K` serves HTTPS; `stats()` then does not work).
-    init(directory: String, expectKey: String? = nil, arguments: [String] = []) throws {
-        tls = arguments.contains("--tls-cert")
-        output = directory + "/fake-openai-\(UUID().uuidString.prefix(8)).log"
+    init(script: String, arguments: [String], directory: String, what: String) throws {
+        output = directory + "/\(script)-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let process = Process()
-        self.process = process
         process.executableURL = URL(fileURLWithPath: try Locations.python())
-        var args = [Locations.fixtures + "/fake_openai.py", "--port", "0"] + arguments
-        if let expectKey { args += ["--expect-key", expectKey] }
-        process.arguments = args
+        process.arguments = [Locations.fixtures + "/" + script, "--port", "0"] + arguments
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         process.standardOutput = handle
         process.standardError = handle
@@ -34,7 +24,7 @@ final class FakeModelServer {
         try process.run()
         try? handle.close()
         var found: Int?
-        let path = output
+        let (path, process) = (output, self.process)
         _ = waitUntil(timeout: 15, interval: 0.02) {
             let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
@@ -44,8 +34,7 @@ final class FakeModelServer {
         }
         guard let found else {
             process.terminate()
-            let log = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            throw HarnessError("the fake model server did not start: \(log)")
+            throw HarnessError("\(what) did not start: \((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")")
         }
         port = found
     }
@@ -59,9 +48,29 @@ final class FakeModelServer {
         process.waitUntilExit()
     }
 
-    func log() -> String {
-        (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    func log() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+}
+
+/// `Tests/Fixtures/fake_openai.py`: an OpenAI-compatible server on loopback whose model names choose
+/// its faults.
+final class FakeModelServer {
+    private let server: FixtureServer
+    private let tls: Bool
+
+    var port: Int { server.port }
+    var baseURL: String { "\(tls ? "https" : "http")://127.0.0.1:\(port)/v1" }
+
+    /// `arguments` go to the server (`--tls-cert C --tls-key K` serves HTTPS; `stats()` then does not work).
+    init(directory: String, expectKey: String? = nil, arguments: [String] = []) throws {
+        tls = arguments.contains("--tls-cert")
+        server = try FixtureServer(
+            script: "fake_openai.py", arguments: arguments + (expectKey.map { ["--expect-key", $0] } ?? []), directory: directory,
+            what: "the fake model server")
     }
+
+    func stop() { server.stop() }
+
+    func log() -> String { server.log() }
 
     /// `GET /_stats`: request counts per mode and per model string, bad keys, last bodies.
     func stats() throws -> JSON {
