@@ -37,12 +37,7 @@ struct Bench: ParsableCommand {
             guard FileManager.default.fileExists(atPath: planPath) else {
                 throw CLIFailure("no plan at \(planPath); run from the repository or pass --plan")
             }
-            let agentd = try failing { () throws -> String in
-                guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
-                    throw CLIFailure("cannot find this executable")
-                }
-                return exe
-            }
+            let agentd = try Bench.thisExecutable()
             let quiet = json
             for mode in modes {
                 let count = jobs ?? (mode == .seq ? 200 : 10_000)
@@ -70,6 +65,16 @@ struct Bench: ParsableCommand {
 }
 
 extension W1Benchmark.Mode: ExpressibleByArgument {}
+
+extension Bench {
+    /// This `agentd` binary, which the benchmarks start as the daemon they measure.
+    static func thisExecutable() throws -> String {
+        guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            throw CLIFailure("cannot find this executable")
+        }
+        return exe
+    }
+}
 
 extension Bench {
     struct HTTP: ParsableCommand {
@@ -270,9 +275,7 @@ extension Bench {
         var json = false
 
         mutating func run() throws {
-            guard let agentd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
-                throw CLIFailure("cannot find this executable")
-            }
+            let agentd = try Bench.thisExecutable()
             let directory = NSTemporaryDirectory() + "agentd-bench-clients-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let (clients, pipelined, rounds) = (self.clients, self.pipelined, self.rounds)
