@@ -22,11 +22,7 @@ public enum ClientsBenchmark {
         public var rssBeforeBytes: Int
         public var rssAfterBytes: Int
 
-        public func percentile(_ p: Double) -> Double {
-            let sorted = latenciesMs.sorted()
-            guard !sorted.isEmpty else { return 0 }
-            return sorted[min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))]
-        }
+        public func percentile(_ p: Double) -> Double { nearestRank(latenciesMs, p) }
 
         public var json: JSON {
             .object([
@@ -68,12 +64,7 @@ public enum ClientsBenchmark {
             }
         }
         // One job to ask about.
-        var setup: RPCClient?
-        for _ in 0..<3000 where setup == nil {
-            setup = try? RPCClient(socketPath: socket)
-            if setup == nil { usleep(10_000) }
-        }
-        guard let setup else { throw BenchmarkFailure(description: "the daemon did not answer on \(socket)") }
+        let setup = try W1Benchmark.connect(socket: socket, daemon: daemon)
         let plan = directory + "/one.yaml"
         try """
         name: one

@@ -30,12 +30,7 @@ public enum W1Benchmark {
         public var jobsPerSecond: Double { Double(jobs) / seconds }
         public var callsPerSecond: Double { Double(jobs * callsPerJob) / seconds }
 
-        public func percentile(_ p: Double) -> Double {
-            let sorted = latenciesMs.sorted()
-            guard !sorted.isEmpty else { return 0 }
-            let index = min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))
-            return sorted[index]
-        }
+        public func percentile(_ p: Double) -> Double { nearestRank(latenciesMs, p) }
 
         public var json: JSON {
             .object([
@@ -65,9 +60,8 @@ public enum W1Benchmark {
 
     public static let callsPerJob = 14
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-    }
+    /// Why a benchmark could not produce its figures.
+    public typealias Failure = BenchmarkFailure
 
     static func goal(_ i: Int) -> String {
         "job \(i): summarise the quarterly report and draft three follow-up actions"
@@ -118,7 +112,8 @@ public enum W1Benchmark {
             databaseBytes: bytes, floor: floor)
     }
 
-    private static func connect(socket: String, daemon: Process) throws -> RPCClient {
+    /// Waits until the freshly started `daemon` answers on `socket` (30 s at most).
+    static func connect(socket: String, daemon: Process) throws -> RPCClient {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if !daemon.isRunning { throw Failure(description: "the daemon exited at start (status \(daemon.terminationStatus))") }
@@ -288,4 +283,12 @@ public enum W1Benchmark {
 }
 
 private func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
+
+/// The `p`th percentile of `values` by the nearest-rank method (0 when there are none); every
+/// benchmark reports latencies with it.
+func nearestRank(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, max(0, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1))]
+}
 private func round3(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }

@@ -18,11 +18,7 @@ public enum HTTPBenchmark {
 
         public var callsPerSecond: Double { Double(calls) / seconds }
 
-        public func percentile(_ p: Double) -> Double {
-            let sorted = latenciesMs.sorted()
-            guard !sorted.isEmpty else { return 0 }
-            return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1)]
-        }
+        public func percentile(_ p: Double) -> Double { nearestRank(latenciesMs, p) }
 
         public var json: JSON {
             .object([
