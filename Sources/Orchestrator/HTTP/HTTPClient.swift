@@ -74,7 +74,7 @@ public final class HTTPClient: @unchecked Sendable {
     private var timer: LoopTimer?
     private var closed = false
     private var live: [ObjectIdentifier: Transfer] = [:]
-    /// Sockets libcurl asked us to watch (also retained through `curl_multi_assign`).
+    /// The sockets libcurl asked us to watch, each with its `uv_poll_t`.
     private var watches: [curl_socket_t: SocketWatch] = [:]
 
     private static let globalInit: Void = {
@@ -189,23 +189,13 @@ public final class HTTPClient: @unchecked Sendable {
         collectFinished()
     }
 
-    fileprivate func watch(socket: curl_socket_t, what: Int32, context: UnsafeMutableRawPointer?) {
+    fileprivate func watch(socket: curl_socket_t, what: Int32) {
         if what == CURL_POLL_REMOVE {
-            if let context {
-                Unmanaged<SocketWatch>.fromOpaque(context).takeRetainedValue().close()
-                curl_multi_assign(multi, socket, nil)
-                watches[socket] = nil
-            }
+            watches.removeValue(forKey: socket)?.close()
             return
         }
-        let watch: SocketWatch
-        if let context {
-            watch = Unmanaged<SocketWatch>.fromOpaque(context).takeUnretainedValue()
-        } else {
-            watch = SocketWatch(loop: loop, client: self, socket: socket)
-            curl_multi_assign(multi, socket, Unmanaged.passRetained(watch).toOpaque())
-            watches[socket] = watch
-        }
+        let watch = watches[socket] ?? SocketWatch(loop: loop, client: self, socket: socket)
+        watches[socket] = watch
         var events: Int32 = 0
         if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= Int32(UV_READABLE.rawValue) }
         if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= Int32(UV_WRITABLE.rawValue) }
@@ -393,7 +383,7 @@ private func curlSocketCallback(
     _ socketContext: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let client else { return 0 }
-    Unmanaged<HTTPClient>.fromOpaque(client).takeUnretainedValue().watch(socket: socket, what: what, context: socketContext)
+    Unmanaged<HTTPClient>.fromOpaque(client).takeUnretainedValue().watch(socket: socket, what: what)
     return 0
 }
 
