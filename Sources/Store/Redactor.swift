@@ -53,14 +53,17 @@ public final class Redactor: Sendable {
         let list = secrets.withLock { $0 }
         guard !list.isEmpty else { return false }
         var changed = false
-        for secret in list where Self.find(secret.bytes, in: bytes, from: 0) != nil {
+        for secret in list {
+            var next = Self.find(secret.bytes, in: bytes, from: 0)
+            guard next != nil else { continue }
             var out: [UInt8] = []
             out.reserveCapacity(bytes.count)
             var start = 0
-            while let hit = Self.find(secret.bytes, in: bytes, from: start) {
+            while let hit = next {
                 out.append(contentsOf: bytes[start..<hit])
                 out.append(contentsOf: secret.replacement)
                 start = hit + secret.bytes.count
+                next = Self.find(secret.bytes, in: bytes, from: start)
             }
             out.append(contentsOf: bytes[start...])
             bytes = out
