@@ -474,20 +474,16 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    public func usage(_ id: String) async throws(RPCError) -> [String: RoleUsage] {
+    /// The job as committed and what its completed calls used, per role, read together.
+    public func jobWithUsage(_ id: String) async throws(RPCError) -> (JobRecord, [String: RoleUsage]) {
+        let found: (JobRecord, [String: RoleUsage])?
         do {
-            return try await reader.read { try $0.usage(jobID: id) }
+            found = try await reader.read { db in try db.job(id).map { ($0, try db.usage(jobID: id)) } }
         } catch {
             throw .storage(error.description)
         }
-    }
-
-    public func completedCalls(_ id: String) async throws(RPCError) -> [String: Int] {
-        do {
-            return try await reader.read { try $0.completedCalls(jobID: id) }
-        } catch {
-            throw .storage(error.description)
-        }
+        guard let found else { throw .jobNotFound(id) }
+        return found
     }
 
     /// Returns once the job is terminal.

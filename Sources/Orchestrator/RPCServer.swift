@@ -180,8 +180,7 @@ public final class RPCServer: @unchecked Sendable {
         // A finished job never changes again: its answer is kept (bounded), so clients polling
         // finished jobs cost no store reads.
         if let answer = finished[id] { return answer }
-        let job = try await engine.job(id)
-        let usage = try await engine.usage(id)
+        let (job, usage) = try await engine.jobWithUsage(id)
         let answer = Self.getAnswer(job, usage)
         // Not a cancelled job: a reply its runner had staged may still be written after the cancellation.
         if job.status == .succeeded || job.status == .failed {

@@ -121,13 +121,7 @@ extension Database {
 
     /// How many agent calls of a job completed, per role.
     public func completedCalls(jobID: String) throws(StoreError) -> [String: Int] {
-        var out: [String: Int] = [:]
-        for row in try query(
-            "SELECT role, count(*) FROM events WHERE job_id = ? AND kind = 'call.completed' GROUP BY role", [.text(jobID)])
-        {
-            out[row[0].text ?? "?"] = Int(row[1].int ?? 0)
-        }
-        return out
+        try usage(jobID: jobID).mapValues(\.calls)
     }
 
     /// Completed calls of a job per role, with the tokens and cost their replies recorded.
