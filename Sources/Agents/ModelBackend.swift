@@ -77,6 +77,10 @@ public struct ModelRequest: Sendable, Equatable {
     /// A tool the model is told to call (OpenAI's `tool_choice` naming a function): small local
     /// servers call a tool only when asked by name.
     public var toolChoice: String?
+    /// The call's idempotency key, `JOBID/CALLID`, set by the bus: the same for every execution of
+    /// one recorded call (a call interrupted by a crash is made again under the same key). Not part of
+    /// the recorded request; a `command` model sees it as `AGENTD_CALL_ID`.
+    public var idempotencyKey: String?
 
     public init(
         model: String, messages: [ChatMessage], temperature: Double, responseSchema: JSON?, context: CallContext,

@@ -69,6 +69,8 @@ final class Bus: @unchecked Sendable {
             ])
         }
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
+        var request = request
+        request.idempotencyKey = Self.idempotencyKey(jobID: c.jobID, callID: callID)
         let reply = await agent.handle(request)
         assert(loop.inLoop, "the bus runs on the event loop")
         guard keepsReply() else { throw CallAbandoned() }
@@ -77,6 +79,12 @@ final class Bus: @unchecked Sendable {
         // is durable, and a job's call costs one commit round trip instead of two.
         try await log.emit(Self.completion(reply, id: id, context: c, callID: callID), deferred: true)
         return reply
+    }
+
+    /// The idempotency key of a call or tool call: `JOBID/CALLID` with the call id's dots as slashes
+    /// (`JOBID/c7` for an agent call, `JOBID/c7/0` for its first tool call).
+    static func idempotencyKey(jobID: String, callID: String) -> String {
+        "\(jobID)/\(callID.replacingOccurrences(of: ".", with: "/"))"
     }
 
     /// Runs one tool call of a model's reply, both persisted: `tool.started` (the parsed argv or path,
@@ -91,7 +99,7 @@ final class Bus: @unchecked Sendable {
         keepsReply: () -> Bool
     ) async throws -> JSON {
         assert(loop.inLoop, "the bus runs on the event loop")
-        let key = "\(c.jobID)/\(callID.replacingOccurrences(of: ".", with: "/"))"
+        let key = Self.idempotencyKey(jobID: c.jobID, callID: callID)
         let invocation = ToolInvocation.parse(call, offered: tools.offered)
         var started: [(String, JSON)] = [
             ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("idempotency_key", .string(key)),

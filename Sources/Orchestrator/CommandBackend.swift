@@ -25,7 +25,7 @@ struct CommandBackend: ModelBackend {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: spec.argv, cwd: spec.cwd ?? baseDirectory, stdin: stdin,
+                    argv: spec.argv, cwd: spec.cwd ?? baseDirectory, environment: callEnvironment(request), stdin: stdin,
                     timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: 4 << 20))
         } catch {
             throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(error.message)")
@@ -61,6 +61,15 @@ struct CommandBackend: ModelBackend {
         }
         return ModelReply(content: reply.encoded, usage: usage)
     }
+}
+
+/// A model or verifier command's environment: the daemon's, plus `AGENTD_CALL_ID`, the call's
+/// idempotency key (the same when a call interrupted by a crash is made again), when it has one.
+func callEnvironment(_ request: ModelRequest) -> [String]? {
+    guard let key = request.idempotencyKey else { return nil }
+    var env = ProcessInfo.processInfo.environment
+    env["AGENTD_CALL_ID"] = key
+    return env.map { "\($0.key)=\($0.value)" }
 }
 
 /// The verifier as a command: its exit status decides (0 = verified). Runs as the verifier agent's
@@ -101,7 +110,8 @@ struct VerifierCommand: ModelBackend {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: argv, cwd: cwd, timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: 64 << 10))
+                    argv: argv, cwd: cwd, environment: callEnvironment(request), timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
+                    outputCap: 64 << 10))
         } catch {
             throw ModelCallError(.spawn, "cannot start verifier \(argv[0]): \(error.message)")
         }

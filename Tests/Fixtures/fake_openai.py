@@ -118,6 +118,7 @@ GET /_stats returns
      "by_mode": {mode: count}, "by_model": {full model string: count},
      "arrivals": {full model string: [monotonic seconds of each request's arrival, the first 1000]},
      "last_body": {mode: the last parsed request body for that mode},
+     "idempotency_keys": {full model string: [each request's Idempotency-Key header or null, the first 1000]},
      "connections": {"accepted": n, "open": n}}
 `by_mode`, `by_model` and `last_body` only count authorized, well-formed chat requests.
 POST /_reset zeroes all of it (except the count of open connections) and forgets which model
@@ -390,6 +391,7 @@ class Stats:
         self.by_model: dict[str, int] = {}
         self.arrivals: dict[str, list[float]] = {}
         self.last_body: dict[str, object] = {}
+        self.idempotency_keys: dict[str, list[str | None]] = {}
         self.accepted = 0
 
     def snapshot(self) -> dict:
@@ -403,6 +405,7 @@ class Stats:
             "by_model": self.by_model,
             "arrivals": self.arrivals,
             "last_body": self.last_body,
+            "idempotency_keys": self.idempotency_keys,
             "connections": {"accepted": self.accepted, "open": self.open},
         }
 
@@ -596,6 +599,10 @@ class FakeOpenAI:
         if len(times) < 1000:
             times.append(round(time.monotonic(), 4))
         stats.last_body[mode_name] = payload
+        keys = stats.idempotency_keys.setdefault(model, [])
+        if len(keys) < 1000:
+            key = req.headers.get(b"idempotency-key")
+            keys.append(key.decode("utf-8", "replace") if key is not None else None)
         return await handler(Call(req, payload, model, messages, nth, reader, writer))
 
     # -- reply building ----------------------------------------------------------------------

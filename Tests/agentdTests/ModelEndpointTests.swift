@@ -165,6 +165,13 @@ final class ModelEndpointTests: EndToEndTestCase {
             let run = try run(model)
             XCTAssertEqual(run.job["status"]?.stringValue, "succeeded", "\(model): \(dump(run.events))")
             XCTAssertEqual(completions(run).first?["payload"]?["http_attempts"]?.intValue, 2, model)
+            // Every request carries its call's idempotency key; the retry carries the same one.
+            let id = try XCTUnwrap(run.job["id"]?.stringValue)
+            let calls = events(run.events, kind: "call.started").compactMap { $0["call"]?.stringValue }
+            let keys = try run.server.stats()["idempotency_keys"]?[model]?.arrayValue?.map { $0.stringValue ?? "(none)" } ?? []
+            XCTAssertEqual(keys.count, calls.count + 1, "\(model): \(keys)")
+            XCTAssertEqual(keys.first, keys.dropFirst().first, "\(model): the retry has the first request's key: \(keys)")
+            XCTAssertEqual(Array(Set(keys)).sorted(), calls.map { "\(id)/\($0)" }.sorted(), "\(model): one key per recorded call")
             harness.cleanUpDaemon()
         }
     }

@@ -160,7 +160,8 @@ struct OpenAIBackend: ModelBackend {
             attempt += 1
             if Task.isCancelled { throw ModelCallError(.cancelled, "cancelled") }
             let body = Self.body(request, model: model, spec: spec, structured: structured)
-            var http = HTTPRequest(url: base + "/chat/completions", headers: headers(), body: body.bytes)
+            var http = HTTPRequest(
+                url: base + "/chat/completions", headers: headers(idempotencyKey: request.idempotencyKey), body: body.bytes)
             let timeout = min(spec.timeoutSeconds, callTimeoutSeconds)
             http.totalTimeoutMilliseconds = Int(timeout * 1000)
             http.connectTimeoutMilliseconds = Int(min(spec.connectTimeoutSeconds, timeout) * 1000)
@@ -230,8 +231,12 @@ struct OpenAIBackend: ModelBackend {
         }
     }
 
-    private func headers() -> [(name: String, value: String)] {
+    /// The request's headers: JSON, the API key, `Idempotency-Key` (the call's key, the same when a call
+    /// interrupted by a crash or a retry is sent again, for servers and proxies that deduplicate), then
+    /// the plan's own headers.
+    private func headers(idempotencyKey: String?) -> [(name: String, value: String)] {
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        if let idempotencyKey { headers.append(("Idempotency-Key", idempotencyKey)) }
         if let key = environment[spec.apiKeyEnv], !key.isEmpty { headers.append(("Authorization", "Bearer \(key)")) }
         for name in spec.headers.keys.sorted() { headers.append((name, spec.headers[name]!)) }
         return headers

@@ -1,0 +1,348 @@
+import Foundation
+import Store
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Crash consistency, proven by chaos: clients keep submitting W1 jobs and jobs with `command` agents
+/// and tool calls while the daemon is SIGKILLed at random moments and restarted, again and again.
+/// Then, with the last daemon left running until every job has ended:
+///
+/// - **lost submissions**: every submission the daemon acknowledged exists, under the id it was given,
+///   and a submission retried after a kill (same idempotency key) never made a second job;
+/// - every job reached a terminal state, and succeeded (every agent here eventually passes);
+/// - **duplicate executions**: every command model, command verifier and `run_command` execution
+///   appends its call's idempotency key to a ledger. A call may run more than once only when the
+///   daemon died after recording its start and before recording its result — the restart is then
+///   recorded (`call.restarted` / `tool.restarted`). So each key may appear at most once plus once per
+///   recorded restart; anything beyond is a completed call executed twice. Every key in the ledger
+///   must also belong to a recorded call (nothing runs unrecorded), and every recorded command call
+///   must have run;
+/// - **broken transcripts**: each job's events are numbered without gaps, every call and tool call was
+///   started once and completed once, a W1 job has exactly its 14 calls, every hash chain verifies
+///   (`agentd audit verify --all`), and a sample of transcripts renders.
+///
+/// `AGENTD_CHAOS_KILLS` sets the number of kills (default 100), `AGENTD_CHAOS_SEED` the random seed
+/// (printed, so a failing run can be repeated). The long run is documented in the README.
+final class ChaosTests: EndToEndTestCase {
+    func testNothingIsLostOrRunTwiceUnderRandomKills() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let kills = Int(environment["AGENTD_CHAOS_KILLS"] ?? "") ?? 100
+        let seed = UInt64(environment["AGENTD_CHAOS_SEED"] ?? "") ?? UInt64.random(in: 1...999_999)
+        print("chaos: \(kills) kills, seed \(seed) (AGENTD_CHAOS_SEED=\(seed) repeats the schedule)")
+        try FileManager.default.createDirectory(atPath: harness.dir + "/ws", withIntermediateDirectories: true)
+        let plans = [
+            ChaosLoad.Plan(kind: .w1, path: Locations.shippedPlans + "/w1.yaml"),
+            ChaosLoad.Plan(kind: .command, path: try harness.preparePlan("chaos-command.yaml")),
+        ]
+        let load = ChaosLoad(socketPath: harness.socketPath, cwd: harness.dir, plans: plans)
+        let started = Date()
+        try harness.start()
+        load.start(submitters: 3)
+
+        var random = SplitMix64(seed: seed)
+        for _ in 0..<kills {
+            // Anywhere from right after the daemon answers (recovery still running) to a few hundred
+            // milliseconds into the load.
+            let delay = Double(random.next() % 300) / 1000
+            Thread.sleep(forTimeInterval: delay)
+            try harness.crash(killOrphans: true)
+            try harness.restart(timeout: 60)
+        }
+        let submitted = load.stop()
+        XCTAssertNil(load.failure, "a submission failed for a reason other than the kills: \(load.failure ?? "")")
+        let ended = try waitUntil(timeout: 600, interval: 0.2) { try unfinishedJobs() == 0 }
+        let left = try unfinishedJobs()
+        XCTAssertTrue(ended, "every job reaches a terminal state; \(left) have not")
+
+        let report = try ChaosReport(
+            harness: harness, acknowledged: submitted, ledger: harness.dir + "/ws/ledger", w1Plan: "w1", commandPlan: "chaos-command")
+        let verify = try harness.run(["audit", "verify", "--all", "--db", harness.dbPath], timeout: 300)
+        let sample = report.sampleJobs(seed: seed, count: 12)
+        var unrenderable: [String] = []
+        for id in sample {
+            let rendered = try harness.cli(["transcript", id])
+            if rendered.status != 0 || !rendered.stdout.contains(id) { unrenderable.append("\(id): \(rendered)") }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        print(
+            """
+            chaos figures: kills survived \(kills), jobs \(report.jobs) (w1 \(report.w1Jobs), command+tools \(report.commandJobs)), \
+            agent calls \(report.calls), tool calls \(report.toolCalls), executions counted \(report.executions), \
+            re-executions of interrupted calls \(report.reexecutions) (each one recorded as restarted), \
+            duplicate executions \(report.duplicates.count), lost submissions \(report.lost.count), \
+            broken transcripts \(report.broken.count + (verify.status == 0 ? 0 : 1) + unrenderable.count), \
+            submissions retried after a kill \(load.retries), \(String(format: "%.1f", seconds)) s
+            """)
+        XCTAssertTrue(report.lost.isEmpty, "lost submissions: \(report.lost.prefix(10))")
+        XCTAssertTrue(report.duplicates.isEmpty, "completed calls executed twice: \(report.duplicates.prefix(10))")
+        XCTAssertTrue(report.unrecorded.isEmpty, "executions of calls that were never recorded: \(report.unrecorded.prefix(10))")
+        XCTAssertTrue(report.notExecuted.isEmpty, "recorded command calls that never ran: \(report.notExecuted.prefix(10))")
+        XCTAssertTrue(report.notSucceeded.isEmpty, "jobs that did not succeed: \(report.notSucceeded.prefix(10))")
+        XCTAssertTrue(report.broken.isEmpty, "broken transcripts: \(report.broken.prefix(10))")
+        XCTAssertEqual(verify.status, 0, "every hash chain verifies: \(verify)")
+        XCTAssertTrue(unrenderable.isEmpty, "transcripts that do not render: \(unrenderable)")
+        XCTAssertGreaterThan(report.w1Jobs, 0, "W1 jobs ran")
+        XCTAssertGreaterThan(report.commandJobs, 0, "command jobs ran")
+        XCTAssertGreaterThan(report.toolCalls, 0, "tools ran")
+    }
+
+    private func unfinishedJobs() throws -> Int {
+        let text = try harness.sqlite("SELECT count(*) FROM jobs WHERE status NOT IN ('succeeded','failed','cancelled')")
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+}
+
+/// Clients that keep submitting jobs through kills: each submission carries an idempotency key and is
+/// retried under the same key until the daemon acknowledges it.
+final class ChaosLoad: @unchecked Sendable {
+    enum Kind: String { case w1, command }
+    struct Plan {
+        let kind: Kind
+        let path: String
+    }
+
+    private let socketPath: String
+    private let cwd: String
+    private let plans: [Plan]
+    private let lock = NSLock()
+    private var stopping = false
+    private var nextKey = 0
+    private var acknowledged: [String: String] = [:]
+    private(set) var failure: String?
+    private(set) var retries = 0
+    private var threads: [Thread] = []
+    private let finished = DispatchGroup()
+
+    init(socketPath: String, cwd: String, plans: [Plan]) {
+        self.socketPath = socketPath
+        self.cwd = cwd
+        self.plans = plans
+    }
+
+    func start(submitters: Int) {
+        for _ in 0..<submitters {
+            finished.enter()
+            let thread = Thread { [self] in
+                submitUntilStopped()
+                finished.leave()
+            }
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Stops submitting new jobs, lets every client finish its pending submission, and returns what was
+    /// acknowledged: idempotency key → job id.
+    func stop() -> [String: String] {
+        lock.withLock { stopping = true }
+        finished.wait()
+        return lock.withLock { acknowledged }
+    }
+
+    private func submitUntilStopped() {
+        var connection: WireConnection?
+        var pending: (key: String, plan: Plan)?
+        while true {
+            let next: (key: String, plan: Plan)? = lock.withLock {
+                if let pending { return pending }
+                if stopping { return nil }
+                nextKey += 1
+                return ("chaos-\(nextKey)", plans[nextKey % plans.count])
+            }
+            guard let (key, plan) = next else { return }
+            do {
+                if connection == nil { connection = try WireConnection(path: socketPath) }
+                let job = try connection!.call(
+                    "job.submit",
+                    [
+                        "plan_path": .string(plan.path), "goal": .string("chaos \(key)"), "idempotency_key": .string(key),
+                        "cwd": .string(cwd), "inputs": ["kind": .string(plan.kind.rawValue)],
+                    ], timeout: 30)
+                guard let id = job["id"]?.stringValue else {
+                    record(failure: "job.submit answered without an id: \(job.encoded)")
+                    return
+                }
+                lock.withLock {
+                    if let earlier = acknowledged[key], earlier != id {
+                        failure = failure ?? "the key \(key) was acknowledged as \(earlier) and then as \(id)"
+                    }
+                    acknowledged[key] = id
+                }
+                pending = nil
+                Thread.sleep(forTimeInterval: 0.01)
+            } catch let error as RPCFailure where error.code != -32004 {
+                // -32004 is "shutting down"; any other refusal is a bug.
+                record(failure: "job.submit of \(key) was refused: \(error)")
+                return
+            } catch {
+                // The daemon died under the request, or is not up yet: retry under the same key.
+                connection = nil
+                pending = (key, plan)
+                lock.withLock { retries += 1 }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
+    }
+
+    private func record(failure message: String) {
+        lock.withLock { failure = failure ?? message }
+    }
+}
+
+/// What the database and the ledger say after the chaos, checked job by job.
+struct ChaosReport {
+    private(set) var jobs = 0
+    private(set) var w1Jobs = 0
+    private(set) var commandJobs = 0
+    private(set) var calls = 0
+    private(set) var toolCalls = 0
+    private(set) var executions = 0
+    private(set) var reexecutions = 0
+    private(set) var lost: [String] = []
+    private(set) var duplicates: [String] = []
+    private(set) var unrecorded: [String] = []
+    private(set) var notExecuted: [String] = []
+    private(set) var notSucceeded: [String] = []
+    private(set) var broken: [String] = []
+    private var ids: [String] = []
+
+    /// One row of the events table, as far as the checks need it.
+    private struct Event {
+        let seq: Int
+        let kind: String
+        let role: String
+        let call: String
+        let tool: String
+    }
+
+    init(harness: DaemonHarness, acknowledged: [String: String], ledger: String, w1Plan: String, commandPlan: String) throws {
+        // Jobs: every acknowledged key exists under its id, and no key made two jobs (the column is UNIQUE;
+        // a job without a key would be a submission nobody made).
+        var byKey: [String: (id: String, plan: String, status: String)] = [:]
+        for row in try Self.rows(harness, ["id", "plan_name", "status", "coalesce(idempotency_key, '')"], from: "jobs") {
+            guard row.count == 4 else { throw HarnessError("unexpected jobs row \(row)") }
+            if row[3].isEmpty { broken.append("\(row[0]): a job no client submitted") }
+            byKey[row[3]] = (row[0], row[1], row[2])
+            ids.append(row[0])
+            if row[2] != "succeeded" { notSucceeded.append("\(row[0]) \(row[2])") }
+        }
+        jobs = ids.count
+        for (key, id) in acknowledged where byKey[key]?.id != id {
+            lost.append("\(key) was acknowledged as \(id) but the database has \(byKey[key]?.id ?? "nothing")")
+        }
+        if jobs != acknowledged.count { broken.append("\(jobs) jobs for \(acknowledged.count) acknowledged submissions") }
+        let plans = Dictionary(uniqueKeysWithValues: byKey.values.map { ($0.id, $0.plan) })
+        w1Jobs = plans.values.filter { $0 == w1Plan }.count
+        commandJobs = plans.values.filter { $0 == commandPlan }.count
+
+        // Events, job by job.
+        var events: [String: [Event]] = [:]
+        let columns = [
+            "job_id", "seq", "kind", "coalesce(role, '')", "coalesce(call_id, '')",
+            "CASE WHEN kind = 'tool.started' THEN json_extract(payload, '$.tool') ELSE '' END",
+        ]
+        for row in try Self.rows(harness, columns, from: "events ORDER BY job_id, seq") {
+            guard row.count == 6, let seq = Int(row[1]) else { throw HarnessError("unexpected events row \(row)") }
+            events[row[0], default: []].append(Event(seq: seq, kind: row[2], role: row[3], call: row[4], tool: row[5]))
+        }
+
+        // Executions the ledger counted, per idempotency key.
+        var executed: [String: Int] = [:]
+        let text = (try? String(contentsOfFile: ledger, encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else {
+                broken.append("ledger line '\(line)'")
+                continue
+            }
+            executed[String(parts[1]), default: 0] += 1
+            executions += 1
+        }
+
+        var recordedKeys: Set<String> = []
+        for id in ids {
+            let log = events[id] ?? []
+            let isCommandJob = plans[id] == commandPlan
+            if log.map(\.seq) != Array(1...max(1, log.count)) || log.isEmpty {
+                broken.append("\(id): seq numbers are not 1...\(log.count)")
+            }
+            var started: [String: Int] = [:]
+            var ended: [String: Int] = [:]
+            var restarts: [String: Int] = [:]
+            var roles: [String: String] = [:]
+            var runsCommand: Set<String> = []
+            for e in log {
+                switch e.kind {
+                case EventKind.callStarted, EventKind.toolStarted:
+                    started[e.call, default: 0] += 1
+                    roles[e.call] = e.role
+                    if e.kind == EventKind.toolStarted {
+                        toolCalls += 1
+                        if e.tool == "run_command" { runsCommand.insert(e.call) }
+                    } else if isCommandJob, e.role != "actor" {
+                        runsCommand.insert(e.call)
+                    }
+                case EventKind.callCompleted, EventKind.callFailed, EventKind.toolCompleted:
+                    ended[e.call, default: 0] += 1
+                    if e.kind != EventKind.toolCompleted { calls += 1 }
+                case EventKind.callRestarted, EventKind.toolRestarted:
+                    // A restart is due only to a call that has not completed.
+                    if ended[e.call] == nil {
+                        restarts[e.call, default: 0] += 1
+                    } else {
+                        duplicates.append("\(id): call \(e.call) was restarted after it had completed (seq \(e.seq))")
+                    }
+                default: break
+                }
+            }
+            for (call, count) in started where count != 1 || ended[call] != 1 {
+                broken.append("\(id): call \(call) started \(count) times and ended \(ended[call] ?? 0) times")
+            }
+            for call in ended.keys where started[call] == nil { broken.append("\(id): call \(call) ended without starting") }
+            if plans[id] == w1Plan, ended.count != 14 { broken.append("\(id): a W1 job made \(ended.count) calls, not 14") }
+            for call in runsCommand {
+                let key = "\(id)/\(call.replacingOccurrences(of: ".", with: "/"))"
+                recordedKeys.insert(key)
+                let runs = executed[key] ?? 0
+                let allowed = 1 + (restarts[call] ?? 0)
+                reexecutions += max(0, min(runs, allowed) - 1)
+                if runs > allowed { duplicates.append("\(key) ran \(runs) times with \(allowed - 1) recorded restarts") }
+                if runs == 0 && ended[call] == 1 { notExecuted.append(key) }
+            }
+        }
+        for key in executed.keys where !recordedKeys.contains(key) { unrecorded.append(key) }
+    }
+
+    /// `count` job ids, chosen by `seed`, for the checks that cost a process each.
+    func sampleJobs(seed: UInt64, count: Int) -> [String] {
+        var random = SplitMix64(seed: seed ^ 0x5eed)
+        return (0..<min(count, ids.count)).map { _ in ids[Int(random.next() % UInt64(ids.count))] }
+    }
+
+    /// The rows of a query through the `sqlite3` CLI: `columns` are joined with a unit separator (none of
+    /// the values queried holds one, or a newline).
+    private static func rows(_ harness: DaemonHarness, _ columns: [String], from: String) throws -> [[String]] {
+        let sql = "SELECT " + columns.joined(separator: " || char(31) || ") + " FROM " + from
+        return try harness.sqlite(sql).split(separator: "\n").map {
+            $0.split(separator: "\u{1f}", omittingEmptySubsequences: false).map(String.init)
+        }
+    }
+}
+
+/// A small seeded generator, so a chaos schedule can be repeated.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

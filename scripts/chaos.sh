@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The long chaos run: the chaos test (Tests/agentdTests/ChaosTests.swift) against a release build of
+# agentd, with KILLS random SIGKILLs of the daemon under load (default 1000; the suite runs 100).
+#   scripts/chaos.sh [KILLS] [SEED]
+# Prints the figures: kills survived, jobs, calls, duplicate executions, lost submissions, broken transcripts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+swift build -c release --product agentd
+swift build --build-tests
+export AGENTD_E2E_BINARY="$PWD/.build/release/agentd"
+export AGENTD_CHAOS_KILLS="${1:-1000}"
+if [ -n "${2:-}" ]; then export AGENTD_CHAOS_SEED="$2"; fi
+swift test --skip-build --filter ChaosTests 2>&1 | grep -E "^chaos|error|Executed|passed|failed"
