@@ -6,7 +6,8 @@ import Store
 #endif
 
 /// `agentd bench clients`: many clients at once against a real `agentd serve`, each keeping several
-/// `job.get` requests in flight on its own connection (pipelined), for a fixed number of rounds.
+/// `job.get` requests in flight on its own connection (pipelined), for a fixed number of rounds, after
+/// one untimed warm-up request per client.
 /// Reports the latency of every request (send to reply), requests/s, and the daemon's peak RSS
 /// before and after (memory must stay bounded however many clients talk at once).
 ///
@@ -89,11 +90,21 @@ public enum ClientsBenchmark {
         let total = clients * rounds * pipelined
         var latencies: [Double] = []
         latencies.reserveCapacity(total)
+        func line(id: Int) -> [UInt8] {
+            Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"job.get","params":{"id":"\#(jobID)"}}"#.utf8) + [0x0A]
+        }
         func request(_ client: Client) {
             client.nextID += 1
-            let line = Array(#"{"jsonrpc":"2.0","id":\#(client.nextID),"method":"job.get","params":{"id":"\#(jobID)"}}"#.utf8) + [0x0A]
+            let bytes = line(id: client.nextID)
             client.sentAt[client.nextID] = monotonicNanos()
-            _ = line.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            _ = bytes.withUnsafeBytes { Glibc.send(client.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        // One untimed round first: every client's first request, and the daemon's first read of the job.
+        for client in connections {
+            try send(line(id: 0), to: client.fd)
+        }
+        for client in connections {
+            try readWarmUpReply(client)
         }
         let start = monotonicNanos()
         for client in connections {
@@ -128,6 +139,21 @@ public enum ClientsBenchmark {
         return Result(
             clients: clients, pipelined: pipelined, requests: total, seconds: seconds, latenciesMs: latencies, rssBeforeBytes: rssBefore,
             rssAfterBytes: rssAfter)
+    }
+
+    private static func send(_ bytes: [UInt8], to fd: Int32) throws {
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard n == bytes.count else { throw BenchmarkFailure(description: "send: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Reads one whole reply line (the warm-up's), blocking.
+    private static func readWarmUpReply(_ client: Client) throws {
+        var byte: UInt8 = 0
+        while true {
+            let n = recv(client.fd, &byte, 1, 0)
+            guard n == 1 else { throw BenchmarkFailure(description: "the daemon closed a client's connection during the warm-up") }
+            if byte == 0x0A { return }
+        }
     }
 
     private static func connectSocket(_ path: String) throws -> Int32 {

@@ -58,6 +58,12 @@ public final class RPCServer: @unchecked Sendable {
             return
         }
         let (id, params) = (request.id, request.params)
+        // A finished job's `job.get` is answered at once from its kept answer: no task, no store read,
+        // no encoding.
+        if request.method == "job.get", let id, let jobID = params["id"]?.stringValue, let answer = finished[jobID] {
+            replyEncoded(connection, id: id, result: answer)
+            return
+        }
         // A request without an id is a notification: run it, send nothing back.
         Task(executorPreference: loop) { [self] in
             do throws(RPCError) {
@@ -134,6 +140,20 @@ public final class RPCServer: @unchecked Sendable {
         send(connection, .object([("jsonrpc", "2.0"), ("id", id), ("error", error.json)]))
     }
 
+    /// A result reply around `result`, already encoded.
+    private func replyEncoded(_ connection: Connection, id: JSON, result: [UInt8]) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(result.count + 48)
+        bytes.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        id.write(to: &bytes)
+        bytes.append(contentsOf: #","result":"#.utf8)
+        bytes.append(contentsOf: result)
+        bytes.append(0x7D)
+        engine.writer.redactor.redact(&bytes)
+        bytes.append(0x0A)
+        connection.send(bytes)
+    }
+
     private func send(_ connection: Connection, _ message: JSON) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
@@ -177,22 +197,23 @@ public final class RPCServer: @unchecked Sendable {
 
     private func get(_ p: Params) async throws(RPCError) -> JSON {
         let id = try p.jobID()
-        // A finished job never changes again: its answer is kept (bounded), so clients polling
-        // finished jobs cost no store reads.
-        if let answer = finished[id] { return answer }
         let (job, usage) = try await engine.jobWithUsage(id)
         let answer = Self.getAnswer(job, usage)
-        // Not a cancelled job: a reply its runner had staged may still be written after the cancellation.
-        if job.status == .succeeded || job.status == .failed {
+        // A finished job never changes again: its answer is kept, encoded (bounded), and `handle`
+        // answers from it, so clients polling finished jobs cost no store reads. Not a cancelled job:
+        // a reply its runner had staged may still be written after the cancellation.
+        if job.status == .succeeded || job.status == .failed, finished[id] == nil {
             if finishedOrder.count >= 4096 { finished[finishedOrder.removeFirst()] = nil }
-            finished[id] = answer
+            var encoded: [UInt8] = []
+            answer.write(to: &encoded)
+            finished[id] = encoded
             finishedOrder.append(id)
         }
         return answer
     }
 
-    /// `job.get`'s answers for finished jobs, oldest first in `finishedOrder`. Loop thread only.
-    private var finished: [String: JSON] = [:]
+    /// `job.get`'s answers for finished jobs, encoded, oldest first in `finishedOrder`. Loop thread only.
+    private var finished: [String: [UInt8]] = [:]
     private var finishedOrder: [String] = []
 
     private static func getAnswer(_ job: JobRecord, _ usage: [String: RoleUsage]) -> JSON {

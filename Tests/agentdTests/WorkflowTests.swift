@@ -72,6 +72,21 @@ final class WorkflowTests: EndToEndTestCase {
         XCTAssertEqual(shown["status"]?.stringValue, "succeeded")
         XCTAssertEqual(shown["completed_calls"]?["actor"]?.intValue, 6)
         XCTAssertEqual(shown["completed_calls"]?["critic"]?.intValue, 6)
+
+        // A finished job's answer is kept and served from memory: the same answer, under each request's id.
+        let connection = try harness.connect()
+        let first = try connection.request("job.get", ["id": .string(id)])
+        for requestID in [JSON.string("kept-1"), .int(77), .string("with \"quotes\"")] {
+            let message: JSON = .object([
+                ("jsonrpc", "2.0"), ("id", requestID), ("method", "job.get"), ("params", ["id": .string(id)]),
+            ])
+            try connection.send(line: message.encoded)
+            let reply = try connection.readMessage()
+            XCTAssertEqual(reply["id"], requestID, reply.encoded)
+            XCTAssertEqual(reply["result"], first["result"], reply.encoded)
+            XCTAssertEqual(reply["jsonrpc"]?.stringValue, "2.0")
+        }
+        XCTAssertEqual(first["result"]?["completed_calls"]?["verifier"]?.intValue, 1, first.encoded)
     }
 
     /// The demo's live progress: the plan, a FAIL, the rerun, the PASS of the rerun, VERIFIED, succeeded.
