@@ -60,6 +60,10 @@ public final class Daemon: @unchecked Sendable {
         Self.closeInheritedDescriptorsOnExec()
         let lock = try DatabaseLock(databasePath: dbPath)
         defer { lock.release() }
+        // Holding the lock: what a previous daemon left running dies before anything runs again.
+        let owner = Paths.absolute(dbPath)
+        Orphans.reap(database: owner, logger: logger)
+        Orphans.mark(database: owner)
         try Paths.clearStaleSocket(socketPath)
 
         let loop = EventLoop()

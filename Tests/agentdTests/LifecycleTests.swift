@@ -183,6 +183,46 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertEqual(show["completed_calls"]?["actor"]?.intValue, 3)
     }
 
+    /// SIGKILL leaves the interrupted model process running (its own process group). The next daemon
+    /// on the database kills it before re-running the call, so the two executions never overlap.
+    func testANewDaemonKillsWhatTheOldOneLeftRunning() throws {
+        try harness.start()
+        let plan = try harness.preparePlan("crash-resume.yaml")
+        let counter = harness.dir + "/counter.txt"
+        let id = try submit(plan)
+        func counted() -> [String] {
+            CommandResult.lines((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "")
+        }
+        XCTAssertTrue(waitUntil(timeout: 20) { counted().contains("step=1 attempt=0") }, "step 1's call started: \(counted())")
+        let old = try XCTUnwrap(harness.daemonPID)
+        kill(old, SIGKILL)
+        XCTAssertTrue(waitUntil(timeout: 10) { ProcessTable.entry(old)?.isAlive != true }, "the daemon died")
+        let orphans = ProcessTable.alive(containing: counter)
+        XCTAssertEqual(orphans.count, 1, "the interrupted model process outlived the daemon")
+        let environ = (FileManager.default.contents(atPath: "/proc/\(orphans[0].pid)/environ") ?? Data()).split(separator: 0)
+        XCTAssertTrue(
+            environ.contains { String(decoding: $0, as: UTF8.self) == "AGENTD_DAEMON_DB=\(harness.dbPath)" },
+            "children carry the daemon's database in AGENTD_DAEMON_DB")
+
+        // The old daemon's `Process` is not told of its exit while the orphan holds its pipe: start the
+        // next one beside it.
+        let next = try harness.launchServe()
+        defer {
+            next.terminate()
+            next.waitUntilExit()
+        }
+        XCTAssertTrue(waitUntil(timeout: 20) { (try? harness.rpc("daemon.status"))?["pid"]?.intValue != nil }, harness.daemonLog())
+        XCTAssertTrue(
+            waitUntil(timeout: 10) { ProcessTable.alive(containing: counter).isEmpty },
+            "the new daemon killed the old one's model process: \(ProcessTable.alive(containing: counter).map(\.pid))")
+        XCTAssertTrue(harness.daemonLog().contains("killed processes left by the previous daemon"), harness.daemonLog())
+        let job = try harness.waitForJob(id, timeout: 30)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded", "\(job.encoded)")
+        XCTAssertEqual(
+            counted(), ["step=0 attempt=0", "step=1 attempt=0", "step=1 attempt=0", "step=2 attempt=0"],
+            "the interrupted call ran again, once")
+    }
+
     /// Clients that connect while a command model's call is in flight are still served after that
     /// call's process exits, and the daemon survives it.
     func testConnectionsOpenedDuringCommandCallSurviveItsEnd() throws {
