@@ -124,19 +124,22 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertTrue(text.stdoutLines.last?.contains(" failed: ") == true && text.stdout.contains("exit status 3"), "\(text)")
     }
 
-    /// SIGKILL while a command actor's call is in flight, restart on the same database: the job
-    /// resumes, completed calls are not made again, the interrupted one is made once more.
-    func testCrashRecoveryResumesJob() throws {
+    /// Starts the daemon and a `crash-resume` job, and waits until the first execution of step 1's call
+    /// has started (it sleeps). Returns the job, the model's execution log, and a reader of that log.
+    private func startJobWithASlowStep() throws -> (id: String, counter: String, counted: () -> [String]) {
         try harness.start()
         let plan = try harness.preparePlan("crash-resume.yaml")
         let counter = harness.dir + "/counter.txt"
         let id = try submit(plan)
-
-        func counted() -> [String] {
-            CommandResult.lines((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "")
-        }
-        // Step 1's first execution has started (and sleeps).
+        let counted = { CommandResult.lines((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "") }
         XCTAssertTrue(waitUntil(timeout: 20) { counted().contains("step=1 attempt=0") }, "step 1's call started: \(counted())")
+        return (id, counter, counted)
+    }
+
+    /// SIGKILL while a command actor's call is in flight, restart on the same database: the job
+    /// resumes, completed calls are not made again, the interrupted one is made once more.
+    func testCrashRecoveryResumesJob() throws {
+        let (id, counter, counted) = try startJobWithASlowStep()
         let inFlight = try harness.waitForEvent(id, "step 1 actor call.started") {
             $0["kind"]?.stringValue == "call.started" && $0["role"]?.stringValue == "actor" && $0["step"]?.intValue == 1
         }
@@ -186,14 +189,7 @@ final class LifecycleTests: EndToEndTestCase {
     /// SIGKILL leaves the interrupted model process running (its own process group). The next daemon
     /// on the database kills it before re-running the call, so the two executions never overlap.
     func testANewDaemonKillsWhatTheOldOneLeftRunning() throws {
-        try harness.start()
-        let plan = try harness.preparePlan("crash-resume.yaml")
-        let counter = harness.dir + "/counter.txt"
-        let id = try submit(plan)
-        func counted() -> [String] {
-            CommandResult.lines((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "")
-        }
-        XCTAssertTrue(waitUntil(timeout: 20) { counted().contains("step=1 attempt=0") }, "step 1's call started: \(counted())")
+        let (id, counter, counted) = try startJobWithASlowStep()
         let old = try XCTUnwrap(harness.daemonPID)
         kill(old, SIGKILL)
         XCTAssertTrue(waitUntil(timeout: 10) { ProcessTable.entry(old)?.isAlive != true }, "the daemon died")
