@@ -168,7 +168,8 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// The search index's background indexer (its own connection and queue): it indexes while the
-    /// writer has committed nothing since its last look, so it never competes with a busy store.
+    /// writer has committed nothing since its last look, so it never competes with a busy store, and
+    /// not while a storage fault lasts.
     private func startSearchIndexer(path: String, writer: StoreWriter) -> SearchIndexer? {
         let lastCommits = Mutex(-1)
         do {
@@ -178,7 +179,7 @@ public final class Daemon: @unchecked Sendable {
                     defer { last = commits }
                     return last
                 }
-                return commits == previous && !writer.hasInFlight
+                return commits == previous && !writer.hasInFlight && writer.storageFault == nil
             }
             indexer.start()
             return indexer

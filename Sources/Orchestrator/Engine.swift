@@ -11,7 +11,10 @@ import Store
 ///                                                                              └ terminal ─▶ waiters, next job
 /// ```
 /// Every answer a client gets describes committed state. Reads go to the store's reader thread;
-/// writes to its writer. Loop thread only: every method must be called on the loop and none blocks.
+/// writes to its writer. While a storage fault degrades the writer (a full disk, an I/O error) the
+/// engine admits, starts and cancels nothing; the jobs whose writes the fault refused stop, and are
+/// recovered from what was committed once writes succeed again.
+/// Loop thread only: every method must be called on the loop and none blocks.
 public final class Engine: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Jobs running at once; more wait in the queue.
@@ -56,7 +59,7 @@ public final class Engine: @unchecked Sendable {
     private let environment = ProcessInfo.processInfo.environment
     private let clock: any WallClock
     private let ids: JobIDGenerator
-    private let logger: Logger
+    let logger: Logger
     private let configuration: Configuration
     private var active: [String: ActiveJob] = [:]
     private var queue: [String] = []
@@ -90,6 +93,10 @@ public final class Engine: @unchecked Sendable {
                 endpoints.http
             }
             logger.info("exporting finished jobs' spans over OTLP/HTTP", metadata: ["url": "\(otlp.url)"])
+        }
+        writer.observeStorage { [weak self, loop] fault in
+            let engine = self
+            loop.execute { engine?.storageChanged(fault) }
         }
     }
 
@@ -198,6 +205,8 @@ public final class Engine: @unchecked Sendable {
         if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
             return (existing, false)
         }
+        // A repeated key is answered from the store above; anything new needs a write.
+        if let fault = writer.storageFault { throw .storageUnavailable(fault) }
         let loaded: LoadedPlan
         do {
             if let path = s.planPath {
@@ -244,6 +253,7 @@ public final class Engine: @unchecked Sendable {
             entry.durabilityFailed = storeError
             entry.durableWaiters.forEach { $0(storeError) }
             entry.durableWaiters = []
+            if storeError.isStorageFault { throw .storageUnavailable(writer.storageFault ?? StorageFault(error: storeError, since: now)) }
             throw .storage("\(error)")
         }
         entry.durable = true
@@ -281,7 +291,7 @@ public final class Engine: @unchecked Sendable {
     // MARK: Scheduling
 
     private func pump() {
-        while running < configuration.maxRunning, accepting, queueHead < queue.count {
+        while running < configuration.maxRunning, accepting, writer.storageFault == nil, queueHead < queue.count {
             let id = queue[queueHead]
             queueHead += 1
             if queueHead > 1024, queueHead * 2 > queue.count {
@@ -387,8 +397,10 @@ public final class Engine: @unchecked Sendable {
             finishedCount += 1
             logger.info("job finished", metadata: ["job.id": "\(entry.record.id)", "job.status": "\(status.rawValue)"])
         case .suspended:
-            // Left as recorded; the next start resumes it.
+            // Left as recorded; the next start resumes it — or, when the store refused its write, the
+            // end of the storage fault does.
             active[entry.record.id] = nil
+            if accepting, entry.log.writeFailure?.isStorageFault == true { stoppedByStorage.insert(entry.record.id) }
         }
         if running == 0, !accepting {
             let callbacks = drained
@@ -396,6 +408,7 @@ public final class Engine: @unchecked Sendable {
             callbacks.forEach { $0() }
         }
         pump()
+        readmitStoppedJobs()
     }
 
     // MARK: Cancel
@@ -405,6 +418,7 @@ public final class Engine: @unchecked Sendable {
     public func cancel(_ id: String) async throws(RPCError) -> JobRecord {
         guard let entry = active[id] else { return try await requireStoredJob(id) }
         if entry.record.status.isTerminal { return entry.record }
+        if let fault = writer.storageFault { throw .storageUnavailable(fault, refusing: "cancellations") }
         if entry.runner?.finalizingOnLoop == true {
             // The runner is writing the job's final state: report that instead.
             return try await wait(id)
@@ -423,6 +437,15 @@ public final class Engine: @unchecked Sendable {
                 ],
                 ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
         } catch {
+            if let fault = (error as? StoreError).flatMap({ $0.isStorageFault ? writer.storageFault : nil }) {
+                // Not recorded, so not cancelled: the job resumes with the others once writes succeed,
+                // with a new log (this one refuses writes now), after its runner (if any) has ended.
+                entry.record.status = from
+                entry.record.reason = nil
+                if entry.runner == nil { active[id] = nil }
+                stoppedByStorage.insert(id)
+                throw .storageUnavailable(fault, refusing: "cancellations")
+            }
             throw .storage("\(error)")
         }
         entry.record.finishedAt = events.last?.at
@@ -491,8 +514,8 @@ public final class Engine: @unchecked Sendable {
         // Registered only if the job is still running when the task gets into the continuation's body
         // (it may get there later than this line); otherwise its final state is read back.
         let final: JobRecord? = await withUnsafeContinuation { c in
-            guard let entry = active[id] else { return c.resume(returning: nil) }
-            if let announced = entry.announced { return c.resume(returning: announced) }
+            if let announced = active[id]?.announced { return c.resume(returning: announced) }
+            guard holds(id) else { return c.resume(returning: nil) }
             hub.wait(jobID: id) { c.resume(returning: $0) }
         }
         if let final { return final }
@@ -548,10 +571,10 @@ public final class Engine: @unchecked Sendable {
         }
         buffered = []
         live = true
-        if !terminalSeen, !closed, active[id] != nil {
+        if !terminalSeen, !closed, holds(id) {
             await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                 // Checked again: the terminal event may have come while the task got here.
-                if terminalSeen || closed || active[id] == nil { c.resume() } else { finished = c }
+                if terminalSeen || closed || !holds(id) { c.resume() } else { finished = c }
             }
         }
         return try await job(id)
@@ -573,7 +596,7 @@ public final class Engine: @unchecked Sendable {
         }
         let stats = writer.currentStats
         return .object([
-            ("accepting", .bool(accepting)),
+            ("accepting", .bool(accepting && writer.storageFault == nil)),
             ("uptime_ms", .number(Double(clock.nowMillis() - startedAt))),
             ("running", .int(running)),
             ("queued", .int(queuedCount)),
@@ -586,6 +609,7 @@ public final class Engine: @unchecked Sendable {
                     ("failures", .int(stats.failures)), ("last_error", stats.lastError.map(JSON.string) ?? .null),
                 ])
             ),
+            ("storage", storageJSON),
         ])
     }
 
@@ -611,6 +635,84 @@ public final class Engine: @unchecked Sendable {
     }
 
     public var runningCount: Int { running }
+
+    // MARK: Storage faults
+
+    /// Jobs whose runner stopped because the store refused a write; they are recovered like jobs of
+    /// a restart once writes succeed again, each after its runner has ended. `readmitting`: read back
+    /// and not yet recovered.
+    private var stoppedByStorage: Set<String> = []
+    private var readmitting: Set<String> = []
+    private var degradedSince: Int64?
+
+    /// Whether the job is this engine's until it finishes: queued, running, or stopped by a storage
+    /// fault (`job.wait` and `job.watch` wait for those).
+    private func holds(_ id: String) -> Bool {
+        active[id] != nil || stoppedByStorage.contains(id) || readmitting.contains(id)
+    }
+
+    /// The writer became degraded (`fault`) or recovered (nil). Logged once each way.
+    private func storageChanged(_ fault: StorageFault?) {
+        if let fault {
+            degradedSince = clock.nowMillis()
+            logger.error(
+                "storage unavailable: no new jobs until writes succeed again; jobs stop at their next write",
+                metadata: ["error": "\(fault)", "db": "\(writer.path)"])
+            return
+        }
+        let seconds = Double(clock.nowMillis() - (degradedSince ?? clock.nowMillis())) / 1000
+        degradedSince = nil
+        logger.info(
+            "storage available again: admitting jobs and resuming the ones it stopped",
+            metadata: ["degraded_s": "\(seconds)", "jobs": "\(stoppedByStorage.count)"])
+        pump()
+        readmitStoppedJobs()
+    }
+
+    /// Recovers the jobs a storage fault stopped, from what is committed, once the store takes writes.
+    private func readmitStoppedJobs() {
+        guard accepting, writer.storageFault == nil else { return }
+        let ids = stoppedByStorage.filter { active[$0] == nil }.sorted()
+        guard !ids.isEmpty else { return }
+        stoppedByStorage.subtract(ids)
+        readmitting.formUnion(ids)
+        Task(executorPreference: loop) { [self, reader, logger] in
+            defer { readmitting.subtract(ids) }
+            do {
+                let jobs = try await reader.read { db in
+                    try ids.compactMap { id in try db.job(id).map { Unfinished(record: $0, events: try db.events(jobID: id)) } }
+                }
+                // A job whose end was committed after all has nothing to resume: release its waiters.
+                for job in jobs where job.record.status.isTerminal { hub.finished(job.record) }
+                recover(jobs.filter { !$0.record.status.isTerminal && active[$0.record.id] == nil })
+            } catch {
+                logger.error("cannot read the jobs a storage fault stopped; they resume at the next start", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// `daemon.status`'s `storage` member.
+    private var storageJSON: JSON {
+        guard let fault = writer.storageFault else {
+            return .object([("state", "ok"), ("error", .null), ("since", .null), ("stopped_jobs", .int(stoppedByStorage.count))])
+        }
+        return .object([
+            ("state", "degraded"), ("error", .string(fault.description)), ("since", .number(Double(fault.since))),
+            ("stopped_jobs", .int(stoppedByStorage.count)),
+        ])
+    }
+
+    // MARK: Retention (`Engine+Prune.swift`)
+
+    /// The jobs this engine holds: queued, running, or still stopping.
+    var activeJobIDs: Set<String> { Set(active.keys) }
+
+    /// Frees the idempotency keys of pruned jobs: once its job is gone, a key makes a new job.
+    func forgetPruned(_ jobs: [(id: String, idempotencyKey: String?)]) {
+        for job in jobs {
+            if let key = job.idempotencyKey, idempotency[key] == job.id { idempotency[key] = nil }
+        }
+    }
 
     /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.
     public func close() {

@@ -58,6 +58,9 @@ final class JobLog: @unchecked Sendable {
     /// write fails too and the job stops; the next start resumes it from what was committed.
     private var failed: (any Error)?
 
+    /// The store's error when a write of this log failed.
+    var writeFailure: StoreError? { failed as? StoreError }
+
     init(
         jobID: String, lastSeq: Int, recorded: [EventRecord], writer: StoreWriter, clock: any WallClock,
         publish: @escaping ([EventRecord]) -> Void

@@ -176,6 +176,7 @@ public final class RPCServer: @unchecked Sendable {
         "job.watch": { s, p, c throws(RPCError) in try await s.watch(p, c) },
         "job.transcript": { s, p, _ throws(RPCError) in try await s.transcript(p) },
         "daemon.status": { s, _, _ throws(RPCError) in try await s.status() },
+        "job.prune": { s, p, _ throws(RPCError) in try await s.prune(p) },
     ]
 
     private func submit(_ p: Params) async throws(RPCError) -> JSON {
@@ -272,6 +273,39 @@ public final class RPCServer: @unchecked Sendable {
         return .object(result)
     }
 
+    private func prune(_ p: Params) async throws(RPCError) -> JSON {
+        guard p.raw["before"].map({ !$0.isNull }) == true else {
+            throw .invalidParams("'before' (Unix ms: jobs that finished before it are removed) is required")
+        }
+        let before = try p.int("before", default: 0, range: 0...Int(Int64.max / 2))
+        var statuses = JobStatus.terminal
+        if let given = p.raw["statuses"], !given.isNull {
+            guard case let .array(items) = given, !items.isEmpty else {
+                throw .invalidParams("'statuses' must be a non-empty array of succeeded, failed, cancelled")
+            }
+            statuses = []
+            for item in items {
+                guard let word = item.stringValue, let status = JobStatus(rawValue: word), status.isTerminal else {
+                    throw .invalidParams(
+                        "'statuses' may hold only succeeded, failed, cancelled (queued and running jobs are never pruned), got \(item.encoded)"
+                    )
+                }
+                if !statuses.contains(status) { statuses.append(status) }
+            }
+        }
+        let dryRun = try p.bool("dry_run", default: false)
+        let result = try await engine.prune(PruneRequest(before: Int64(before), statuses: statuses), dryRun: dryRun)
+        if result.jobs > 0, !dryRun {
+            // Kept answers of `job.get` may name pruned jobs.
+            finished = [:]
+            finishedOrder = []
+        }
+        return .object([
+            ("dry_run", .bool(dryRun)), ("before", .int(before)), ("statuses", .array(statuses.map { .string($0.rawValue) })),
+            ("jobs", .int(result.jobs)), ("events", .int(result.events)), ("prune", result.pruneID.map { .int(Int($0)) } ?? .null),
+        ])
+    }
+
     private func status() async throws(RPCError) -> JSON {
         var status = try await engine.status()
         status = status.setting("version", .string(info.version))
@@ -301,6 +335,12 @@ struct Params: Sendable {
             throw .invalidParams("'\(key)' must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return n
+    }
+
+    func bool(_ key: String, default fallback: Bool) throws(RPCError) -> Bool {
+        guard let value = raw[key], !value.isNull else { return fallback }
+        guard let b = value.boolValue else { throw .invalidParams("'\(key)' must be true or false, got \(value.typeName)") }
+        return b
     }
 
     func jobID() throws(RPCError) -> String {

@@ -99,6 +99,9 @@ public final class Database {
 
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
+    /// Whether a transaction is open (SQLite may already have rolled one back after a failure).
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
     /// `PRAGMA quick_check`: nil when the file is sound, else what SQLite found wrong (first lines).
     public func quickCheck() -> String? {
         do {

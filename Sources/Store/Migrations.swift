@@ -77,6 +77,55 @@ public enum Migrations {
             INSERT INTO events_fts_progress(id, last_indexed) VALUES (1, 0);
             """
         ),
+        (
+            4, "pruning whole finished jobs, and the writer's storage probe",
+            // A job is removed only whole and only once it is recorded in pruned_jobs, which takes only
+            // finished jobs: the delete triggers of events, jobs and job_chains check that record.
+            """
+            CREATE TABLE prunes (
+                id       INTEGER PRIMARY KEY,
+                at       INTEGER NOT NULL,
+                before   INTEGER NOT NULL,
+                statuses TEXT NOT NULL
+            ) STRICT;
+            CREATE TABLE pruned_jobs (
+                job_id      TEXT PRIMARY KEY,
+                prune_id    INTEGER NOT NULL REFERENCES prunes(id),
+                status      TEXT NOT NULL CHECK (status IN ('succeeded','failed','cancelled')),
+                finished_at INTEGER NOT NULL,
+                head        TEXT CHECK (head IS NULL OR length(head) = 64),
+                length      INTEGER NOT NULL CHECK (length >= 0)
+            ) STRICT, WITHOUT ROWID;
+
+            CREATE TRIGGER prunes_append_only_update BEFORE UPDATE ON prunes
+            BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
+            CREATE TRIGGER prunes_append_only_delete BEFORE DELETE ON prunes
+            BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
+            CREATE TRIGGER pruned_jobs_append_only_update BEFORE UPDATE ON pruned_jobs
+            BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
+            CREATE TRIGGER pruned_jobs_append_only_delete BEFORE DELETE ON pruned_jobs
+            BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
+            CREATE TRIGGER pruned_jobs_finished_only BEFORE INSERT ON pruned_jobs
+            WHEN NOT EXISTS (SELECT 1 FROM jobs WHERE id = NEW.job_id AND status IN ('succeeded','failed','cancelled'))
+            BEGIN SELECT RAISE(ABORT, 'only a finished job can be pruned'); END;
+
+            DROP TRIGGER events_append_only_delete;
+            CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+            WHEN NOT EXISTS (SELECT 1 FROM pruned_jobs WHERE job_id = OLD.job_id)
+            BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+            CREATE TRIGGER jobs_pruned_only BEFORE DELETE ON jobs
+            WHEN NOT EXISTS (SELECT 1 FROM pruned_jobs WHERE job_id = OLD.id)
+            BEGIN SELECT RAISE(ABORT, 'a job is removed only whole, by agentd prune'); END;
+            CREATE TRIGGER job_chains_pruned_only BEFORE DELETE ON job_chains
+            WHEN NOT EXISTS (SELECT 1 FROM pruned_jobs WHERE job_id = OLD.job_id)
+            BEGIN SELECT RAISE(ABORT, 'a chain head is removed only with its job, by agentd prune'); END;
+
+            CREATE TABLE storage_probe (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                at INTEGER NOT NULL
+            ) STRICT;
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

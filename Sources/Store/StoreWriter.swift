@@ -21,6 +21,14 @@ public enum WriteOp: Sendable {
 /// (commit before deliver). A request that fails is isolated: the batch is retried one request per
 /// transaction so the others still commit, and the failing request alone gets the error.
 ///
+/// Storage faults. A commit that fails with a full disk, an I/O error or a read-only database
+/// (`StoreError.isStorageFault`) is rolled back whole — every request of the batch gets the error and
+/// the in-memory chain heads are dropped, so nothing uncommitted is ever chained onto — and the writer
+/// becomes degraded (`storageFault`): every later request is refused with the fault without touching
+/// SQLite. Once per `probeInterval` it probes: after a full disk it first wants `minimumFreeBytes` free
+/// on the database's file system, then a one-row write transaction (`storage_probe`) must commit.
+/// When it does, the fault is cleared. Each change is reported once to the `observeStorage` handler.
+///
 /// Thread-safe. `submit` never blocks on SQLite; completions run on the writer thread and must be
 /// quick (resume a continuation, hop to the loop).
 public final class StoreWriter: @unchecked Sendable {
@@ -42,6 +50,9 @@ public final class StoreWriter: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var queue: [Request] = []
+    /// Work that is not a list of `WriteOp`s (a prune batch), run on the writer thread after the
+    /// requests queued with it are committed.
+    private var tasks: [() -> Void] = []
     /// Requests queued and not yet taken by the writer; read without the lock while spinning.
     private let queuedCount = Atomic<Int>(0)
     /// Requests submitted whose completion has not been delivered yet.
@@ -56,6 +67,16 @@ public final class StoreWriter: @unchecked Sendable {
     private let stats = Mutex(Stats())
     private let db: Database
     private var thread: Thread?
+    private let clock: any WallClock
+
+    /// The fault the writer is degraded by, for any thread; the writer thread also keeps `degraded`.
+    private let fault = Mutex<StorageFault?>(nil)
+    private var degraded = false
+    private let storageObserver = Mutex<(@Sendable (StorageFault?) -> Void)?>(nil)
+    private let probeIntervalNanos: UInt64
+    private let minimumFreeBytes: Int64
+    /// When the next probe is due (monotonic ns). Writer thread only.
+    private var nextProbe: UInt64 = 0
 
     private let deliver: @Sendable ([Completion], [StoreError?]) -> Void
     /// Secrets to take out of every event's payload before it is stored.
@@ -66,6 +87,7 @@ public final class StoreWriter: @unchecked Sendable {
     private let setStatus: Statement
     private let setChainHead: Statement
     private let readChainHead: Statement
+    private let probeWrite: Statement
     private var encodeBuffer: [UInt8] = []
     /// The canonical encoding of an event's fields before its payload (see `Chain`).
     private var fieldBuffer: [UInt8] = []
@@ -91,14 +113,19 @@ public final class StoreWriter: @unchecked Sendable {
     ///
     /// `deliver` receives the completions of each commit with their results, on the writer thread; the
     /// default calls them there. The daemon hands them to its loop in one hop per commit.
+    /// `probeInterval` (seconds) and `minimumFreeBytes` govern the way out of a storage fault.
     public init(
-        path: String, clock: any WallClock, redactor: Redactor = Redactor(),
+        path: String, clock: any WallClock, redactor: Redactor = Redactor(), probeInterval: Double = 1,
+        minimumFreeBytes: Int64 = 8 << 20,
         deliver: @escaping @Sendable ([Completion], [StoreError?]) -> Void = { done, results in
             for (d, r) in zip(done, results) { d(r) }
         }
     ) throws(StoreError) {
         self.deliver = deliver
         self.redactor = redactor
+        self.clock = clock
+        self.probeIntervalNanos = UInt64(max(0.001, probeInterval) * 1e9)
+        self.minimumFreeBytes = minimumFreeBytes
         db = try Database(path: path)
         // Refuse a damaged file before writing anything to it.
         if let problem = db.quickCheck() {
@@ -130,6 +157,7 @@ public final class StoreWriter: @unchecked Sendable {
             "INSERT INTO job_chains(head, length, job_id) VALUES (?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET head = excluded.head, length = excluded.length"
         )
         readChainHead = try db.prepare("SELECT head, length FROM job_chains WHERE job_id = ?")
+        probeWrite = try db.prepare("INSERT INTO storage_probe(id, at) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at")
     }
 
     public var path: String { db.path }
@@ -181,6 +209,15 @@ public final class StoreWriter: @unchecked Sendable {
 
     public var currentStats: Stats { stats.withLock { $0 } }
 
+    /// The storage fault the writer is degraded by, or nil while writes go through. Any thread.
+    public var storageFault: StorageFault? { fault.withLock { $0 } }
+
+    /// Sets the one handler told, on the writer thread, when the writer becomes degraded (the fault)
+    /// and when it recovers (nil). It must be quick: hop to another thread.
+    public func observeStorage(_ handler: @escaping @Sendable (StorageFault?) -> Void) {
+        storageObserver.withLock { $0 = handler }
+    }
+
     /// Whether some request's completion is still to come. Lock-free; any thread.
     public var hasInFlight: Bool { inFlightCount.load(ordering: .relaxed) > 0 }
 
@@ -195,27 +232,144 @@ public final class StoreWriter: @unchecked Sendable {
                 while queuedCount.load(ordering: .acquiring) == 0 && monotonicNanos() < spinUntil {}
             }
             condition.lock()
-            while queue.isEmpty && !stopping {
+            while queue.isEmpty && tasks.isEmpty && !stopping && !probeDue {
                 sleeping = true
-                condition.wait()
+                if degraded {
+                    let now = monotonicNanos()
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: Double(nextProbe > now ? nextProbe - now : 0) / 1e9))
+                } else {
+                    condition.wait()
+                }
                 sleeping = false
             }
             let batch = queue
-            queuedCount.subtract(batch.count, ordering: .relaxed)
+            let work = tasks
+            queuedCount.subtract(batch.count + work.count, ordering: .relaxed)
             queue.removeAll(keepingCapacity: true)
-            let finished = batch.isEmpty && stopping
+            tasks.removeAll(keepingCapacity: true)
+            let finished = batch.isEmpty && work.isEmpty && stopping
             if finished {
                 stopped = true
                 condition.broadcast()
             }
             condition.unlock()
             if finished { return }
+            if probeDue { probe() }
             lastBatch = batch.count
-            commit(batch)
+            if !batch.isEmpty { commit(batch) }
+            for task in work { task() }
         }
     }
 
+    /// Runs `body` on the writer thread, between commits, and returns its result; `body` runs its
+    /// own transactions on the writer's connection. Refused with the fault while degraded.
+    func perform<T: Sendable>(_ body: @escaping () throws(StoreError) -> T) async throws(StoreError) -> T {
+        let result: Result<T, StoreError> = await withUnsafeContinuation { continuation in
+            let task = { [self] in
+                if let fault = storageFault { return continuation.resume(returning: .failure(fault.refusal)) }
+                do throws(StoreError) {
+                    continuation.resume(returning: .success(try body()))
+                } catch {
+                    if error.isStorageFault { enterDegraded(error) }
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+            condition.lock()
+            if stopped {
+                condition.unlock()
+                return continuation.resume(returning: .failure(StoreError(code: 21, operation: "write", message: "the store is closed")))
+            }
+            tasks.append(task)
+            queuedCount.add(1, ordering: .releasing)
+            if sleeping { condition.signal() }
+            condition.unlock()
+        }
+        return try result.get()
+    }
+
+    /// Removes the finished jobs `request` selects (see `PruneRequest`), in transactions of
+    /// `Database.pruneBatchSize` jobs on the writer thread, so writes queued meanwhile commit between
+    /// them. `removed` gets each batch's jobs once it is committed, on the caller's executor.
+    public func prune(
+        _ request: PruneRequest, removed: ([(id: String, idempotencyKey: String?)]) -> Void = { _ in }
+    ) async throws(StoreError) -> PruneResult {
+        var result = PruneResult()
+        var cursor: String?
+        repeat {
+            let (pruneID, after) = (result.pruneID, cursor)
+            let batch = try await perform { [self] () throws(StoreError) -> PruneBatch in
+                let batch = try db.pruneBatch(request, pruneID: pruneID, after: after, now: clock.nowMillis())
+                for job in batch.removed { chains[job.id] = nil }
+                return batch
+            }
+            result.jobs += batch.removed.count
+            result.events += batch.events
+            result.pruneID = batch.pruneID
+            cursor = batch.cursor
+            if !batch.removed.isEmpty { removed(batch.removed) }
+        } while cursor != nil
+        return result
+    }
+
+    // MARK: Storage faults
+
+    private var probeDue: Bool { degraded && monotonicNanos() >= nextProbe }
+
+    /// Writer thread: a commit failed with a storage fault. Reported once per fault.
+    private func enterDegraded(_ error: StoreError) {
+        nextProbe = monotonicNanos() + probeIntervalNanos
+        guard !degraded else { return }
+        degraded = true
+        let entered = StorageFault(error: error, since: clock.nowMillis())
+        fault.withLock { $0 = entered }
+        storageObserver.withLock { $0 }?(entered)
+    }
+
+    /// Writer thread: whether writes go through again. After a full disk, free space comes first (a
+    /// failed commit may have left WAL space allocated that a small write would reuse, so a write
+    /// alone proves little); then one small write transaction must commit.
+    private func probe() {
+        nextProbe = monotonicNanos() + probeIntervalNanos
+        guard let current = storageFault else { return }
+        if current.isDiskFull {
+            let directory = db.path.lastIndex(of: "/").map { String(db.path[..<$0]) } ?? "."
+            if let free = FileSystemSpace.available(at: directory.isEmpty ? "/" : directory), free < minimumFreeBytes {
+                return
+            }
+        }
+        do throws(StoreError) {
+            endTransaction()
+            try db.execute("BEGIN IMMEDIATE")
+            try probeWrite.run([.int(clock.nowMillis())])
+            try db.execute("COMMIT")
+        } catch {
+            endTransaction()
+            return
+        }
+        degraded = false
+        fault.withLock { $0 = nil }
+        storageObserver.withLock { $0 }?(nil)
+    }
+
+    /// Ends a failed transaction. After a full disk or an I/O error SQLite may have rolled it back
+    /// already, so ROLLBACK is issued only while one is still open.
+    private func endTransaction() {
+        for statement in [insertJob, appendEvent, setStatus, setChainHead, readChainHead, probeWrite] { statement.reset() }
+        if db.isInTransaction { try? db.execute("ROLLBACK") }
+    }
+
+    /// Fails every request of `batch` with `error` (a storage fault: the batch is not retried).
+    private func refuse(_ batch: [Request], _ error: StoreError) {
+        stats.withLock {
+            $0.failures += batch.count
+            $0.lastError = error.description
+        }
+        inFlightCount.subtract(batch.count, ordering: .relaxed)
+        deliver(batch.map(\.done), [StoreError?](repeating: error, count: batch.count))
+    }
+
     private func commit(_ batch: [Request]) {
+        if let current = storageFault { return refuse(batch, current.refusal) }
         var events = 0
         commitNumber &+= 1
         changedChains.removeAll(keepingCapacity: true)
@@ -236,9 +390,20 @@ public final class StoreWriter: @unchecked Sendable {
             inFlightCount.subtract(batch.count, ordering: .relaxed)
             deliver(batch.map(\.done), [StoreError?](repeating: nil, count: batch.count))
         } catch {
-            try? db.execute("ROLLBACK")
+            endTransaction()
             // The cached chains may be ahead of what is committed: read them again.
             chains.removeAll(keepingCapacity: true)
+            if error.isStorageFault || db.isInTransaction {
+                // The disk, not a request: the whole batch failed and the writer takes no more writes
+                // until a probe commits. A transaction that would not roll back counts as an I/O error.
+                let fault =
+                    error.isStorageFault
+                    ? error
+                    : StoreError(
+                        code: 10, operation: error.operation, message: "the failed transaction would not roll back: \(error.message)")
+                enterDegraded(fault)
+                return refuse(batch, fault)
+            }
             if batch.count == 1 {
                 stats.withLock {
                     $0.failures += 1

@@ -8,9 +8,11 @@ struct AuditVerify: ParsableCommand {
         commandName: "verify",
         abstract: "Recompute jobs' hash chains from the database and name the first event that does not match.",
         discussion: """
-            Reads the database directly and read-only, whether the daemon runs or not. Exit status: 0 when \
-            every chain verifies, 1 when one does not, 2 when it cannot verify (no database, no such job, \
-            a schema without the chain).
+            Reads the database directly and read-only, whether the daemon runs or not. Jobs removed by \
+            `agentd prune` are not verified (they are gone) but accounted for: --all counts them, and a \
+            pruned JOB is reported with the prune that removed it and its chain's last head. Exit status: 0 \
+            when every chain verifies, 1 when one does not, 2 when it cannot verify (no database, no such \
+            job, a pruned job, a schema without the chain).
             """)
 
     @Argument(help: "The job to verify.")
@@ -44,7 +46,10 @@ struct AuditVerify: ParsableCommand {
         var reports: [ChainReport] = []
         if let job {
             let report = try failing { () throws -> ChainReport in
-                guard let report = try db.verifyChain(jobID: job) else { throw CLIFailure("no job \(job) in \(path)", code: 2) }
+                guard let report = try db.verifyChain(jobID: job) else {
+                    if let pruned = try db.prunedJob(job) { throw CLIFailure(Self.prunedLine(pruned), code: 2) }
+                    throw CLIFailure("no job \(job) in \(path) (and no prune removed one by that id)", code: 2)
+                }
                 return report
             }
             reports.append(report)
@@ -62,19 +67,32 @@ struct AuditVerify: ParsableCommand {
             }
             let failed = reports.filter { !$0.ok }
             let events = reports.reduce(0) { $0 + $1.events }
+            let pruned = try failing { try db.pruneSummary() }
             if json {
                 emit(
                     JSON.object([
                         ("ok", .bool(failed.isEmpty)), ("jobs", .int(reports.count)), ("events", .int(events)),
-                        ("failed", .array(failed.map(Self.json))),
+                        ("failed", .array(failed.map(Self.json))), ("pruned_jobs", .int(pruned?.jobs ?? 0)),
+                        ("prunes", .int(pruned?.prunes ?? 0)),
                     ]).encoded)
             } else if failed.isEmpty {
-                emit("OK: \(reports.count) jobs, \(events) events, every chain verifies")
+                emit("OK: \(reports.count) jobs, \(events) events, every chain verifies\(Self.prunedNote(pruned))")
             } else {
-                emit("FAILED: \(failed.count) of \(reports.count) jobs do not verify (\(events) events)")
+                emit("FAILED: \(failed.count) of \(reports.count) jobs do not verify (\(events) events)\(Self.prunedNote(pruned))")
             }
         }
         if reports.contains(where: { !$0.ok }) { throw ExitCode(1) }
+    }
+
+    /// How many jobs prunes removed, after the summary line; nothing when none were.
+    static func prunedNote(_ summary: PruneSummary?) -> String {
+        guard let summary, summary.jobs > 0 else { return "" }
+        return
+            "; \(summary.jobs) jobs removed by \(summary.prunes) prune\(summary.prunes == 1 ? "" : "s") (the last at \(formatTime(Double(summary.lastAt ?? 0))))"
+    }
+
+    static func prunedLine(_ job: PrunedJob) -> String {
+        "\(job.jobID) was pruned (prune \(job.pruneID) at \(formatTime(Double(job.prunedAt))), jobs finished before \(formatTime(Double(job.before)))): it was \(job.status), finished at \(formatTime(Double(job.finishedAt))), its chain had \(job.length) events, head \(job.head ?? "(none)")"
     }
 
     static func line(_ report: ChainReport) -> String {

@@ -281,7 +281,10 @@ struct Transcript: ParsableCommand {
 extension TranscriptFormat: ExpressibleByArgument {}
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show whether the daemon runs, and its figures.")
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Show whether the daemon runs and takes jobs, the state of its storage (ok, or degraded by a full disk or an I/O error), and its figures."
+    )
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -298,7 +301,9 @@ struct Status: ParsableCommand {
         emit(
             "agentd \(status["version"]?.stringValue ?? "?") pid \(status["pid"]?.intValue ?? 0) on \(status["socket"]?.stringValue ?? "?")"
         )
-        emit("accepting jobs: \(status["accepting"]?.boolValue == true ? "yes" : "no")")
+        let storage = status["storage"]
+        let degraded = storage?["state"]?.stringValue == "degraded"
+        emit("accepting jobs: \(status["accepting"]?.boolValue == true ? "yes" : degraded ? "no (storage unavailable)" : "no")")
         emit(
             "running \(status["running"]?.intValue ?? 0), queued \(status["queued"]?.intValue ?? 0), watchers \(status["watchers"]?.intValue ?? 0)"
         )
@@ -310,6 +315,15 @@ struct Status: ParsableCommand {
                 "store: \(store["path"]?.stringValue ?? "?"), \(store["commits"]?.intValue ?? 0) commits, \(store["events"]?.intValue ?? 0) events written"
             )
             if let error = store["last_error"]?.stringValue { emit("last storage error: \(error)") }
+        }
+        if degraded, let storage {
+            let since = storage["since"]?.doubleValue.map(formatTime) ?? "?"
+            emit("storage: DEGRADED since \(since): \(storage["error"]?.stringValue ?? "?")")
+            emit(
+                "  no new jobs until writes succeed again (probed every second); \(storage["stopped_jobs"]?.intValue ?? 0) stopped jobs resume then"
+            )
+        } else if let storage {
+            emit("storage: \(storage["state"]?.stringValue ?? "?")")
         }
     }
 }

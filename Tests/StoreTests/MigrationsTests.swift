@@ -66,7 +66,8 @@ final class MigrationsTests: XCTestCase {
         XCTAssertEqual(rows.first?[2], .int(1234))
         let tables = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap { $0[0].text }
         XCTAssertEqual(
-            tables.filter { !$0.hasPrefix("events_fts") }, ["events", "job_chains", "jobs", "schema_migrations"], "\(tables)")
+            tables.filter { !$0.hasPrefix("events_fts") },
+            ["events", "job_chains", "jobs", "pruned_jobs", "prunes", "schema_migrations", "storage_probe"], "\(tables)")
         XCTAssertTrue(tables.contains("events_fts"), "the full-text index: \(tables)")
         XCTAssertTrue(tables.contains("events_fts_progress"), "its progress: \(tables)")
     }

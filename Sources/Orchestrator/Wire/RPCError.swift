@@ -28,6 +28,11 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalidPlan(_ message: String) -> RPCError { RPCError(code: -32003, message: "invalid plan: \(message)") }
     public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
     public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
+    /// The store takes no writes (a full disk, an I/O error, a read-only database): nothing new can be
+    /// recorded, so `what` is refused until a probe write commits again.
+    public static func storageUnavailable(_ fault: StorageFault, refusing what: String = "new jobs") -> RPCError {
+        RPCError(code: -32010, message: "storage unavailable: \(fault.cause); agentd accepts no \(what) until writes succeed again")
+    }
 
     public var json: JSON {
         var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]

@@ -126,7 +126,8 @@ final class DaemonHarness: @unchecked Sendable {
     /// `/tmp/agentd-e2e-XXXXXX`: short, because a Unix socket path is limited to ~100 bytes.
     let dir: String
     let socketPath: String
-    let dbPath: String
+    /// In `dir` unless a test puts it elsewhere (on a small file system, say) before starting a daemon.
+    var dbPath: String
     let agentd: String
     /// A word unique to this harness; fixture commands carry it in their argv so their processes can be
     /// found (and cleaned up) through /proc.
