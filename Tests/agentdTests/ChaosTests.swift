@@ -41,6 +41,7 @@ final class ChaosTests: EndToEndTestCase {
         let started = Date()
         try harness.start()
         load.start(submitters: 3)
+        defer { load.abandon() }
 
         var random = SplitMix64(seed: seed)
         for _ in 0..<kills {
@@ -109,6 +110,7 @@ final class ChaosLoad: @unchecked Sendable {
     private let plans: [Plan]
     private let lock = NSLock()
     private var stopping = false
+    private var abandoned = false
     private var nextKey = 0
     private var acknowledged: [String: String] = [:]
     private(set) var failure: String?
@@ -142,11 +144,21 @@ final class ChaosLoad: @unchecked Sendable {
         return lock.withLock { acknowledged }
     }
 
+    /// Stops every client at once, pending submissions or not (a test that failed midway), and waits for them.
+    func abandon() {
+        lock.withLock {
+            stopping = true
+            abandoned = true
+        }
+        finished.wait()
+    }
+
     private func submitUntilStopped() {
         var connection: WireConnection?
         var pending: (key: String, plan: Plan)?
         while true {
             let next: (key: String, plan: Plan)? = lock.withLock {
+                if abandoned { return nil }
                 if let pending { return pending }
                 if stopping { return nil }
                 nextKey += 1

@@ -195,9 +195,8 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertTrue(waitUntil(timeout: 10) { ProcessTable.entry(old)?.isAlive != true }, "the daemon died")
         let orphans = ProcessTable.alive(containing: counter)
         XCTAssertEqual(orphans.count, 1, "the interrupted model process outlived the daemon")
-        let environ = (FileManager.default.contents(atPath: "/proc/\(orphans[0].pid)/environ") ?? Data()).split(separator: 0)
         XCTAssertTrue(
-            environ.contains { String(decoding: $0, as: UTF8.self) == "AGENTD_DAEMON_DB=\(harness.dbPath)" },
+            ProcessTable.environment(of: orphans[0].pid).contains(Array("AGENTD_DAEMON_DB=\(harness.dbPath)".utf8)),
             "children carry the daemon's database in AGENTD_DAEMON_DB")
 
         // The old daemon's `Process` is not told of its exit while the orphan holds its pipe: start the

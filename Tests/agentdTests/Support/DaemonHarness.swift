@@ -272,12 +272,15 @@ final class DaemonHarness: @unchecked Sendable {
         }
         // Foundation notices a child's exit only once every copy of its status pipe is closed, and the
         // daemon's children inherit one: the orphans must go before `Process` reports the exit.
+        // The daemon's children carry AGENTD_DAEMON_DB (and so do theirs), and most name this directory.
+        let owner = Array("AGENTD_DAEMON_DB=\(dbPath)".utf8)
         let orphans = ProcessTable.all().filter {
-            $0.isAlive && $0.pid != pid && ($0.commandLine.contains(marker) || $0.commandLine.contains(dir))
+            $0.isAlive && $0.pid != pid
+                && ($0.commandLine.contains(marker) || $0.commandLine.contains(dir) || ProcessTable.environment(of: $0.pid).contains(owner))
         }
         if killOrphans {
             for orphan in orphans { kill(orphan.pid, SIGKILL) }
-            _ = try waitForExit(timeout: 10)
+            _ = try waitForExit(timeout: 30)
         }
         return orphans
     }
@@ -443,6 +446,11 @@ enum ProcessTable {
         let commandLine: String
 
         var isAlive: Bool { state != "Z" && state != "X" }
+    }
+
+    /// The `NAME=VALUE` entries of a process's environment (empty if it cannot be read).
+    static func environment(of pid: Int32) -> [[UInt8]] {
+        (FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()).split(separator: 0).map(Array.init)
     }
 
     static func all() -> [Entry] {
