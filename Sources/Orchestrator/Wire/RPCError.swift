@@ -28,6 +28,16 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func invalidPlan(_ message: String) -> RPCError { RPCError(code: -32003, message: "invalid plan: \(message)") }
     public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
     public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
+    /// A submission over a queue limit: `limit` names the setting, `max` its value, `queued` the jobs
+    /// queued now (the client's, when `client` is set).
+    public static func tooManyQueued(limit: String, max: Int, queued: Int, client: UInt32?) -> RPCError {
+        let whose = client.map { "client uid \($0) has \(queued) jobs queued" } ?? "\(queued) jobs are queued"
+        var data: [(String, JSON)] = [("limit", .string(limit)), ("max", .int(max)), ("queued", .int(queued))]
+        if let client { data.append(("uid", .int(Int(client)))) }
+        return RPCError(
+            code: -32009, message: "too many queued jobs: \(whose), the limit is \(max) (\(limit)); try again when some have started",
+            data: .object(data))
+    }
 
     public var json: JSON {
         var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]
