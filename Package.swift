@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Orchestrator", "Store",
+                "Orchestrator", "Agents", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

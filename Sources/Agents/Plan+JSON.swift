@@ -146,6 +146,7 @@ extension Policy {
             ("max_replans", .int(maxReplans)),
             ("max_invalid_replies", .int(maxInvalidReplies)),
             ("call_timeout", .number(callTimeoutSeconds)),
+            ("step_timeout", .number(stepTimeoutSeconds)),
             ("job_timeout", .number(jobTimeoutSeconds)),
             ("retry_temperature_step", .number(retryTemperatureStep)),
             ("max_tokens", .int(maxTokens)),

@@ -192,6 +192,11 @@ public struct Policy: Sendable, Equatable {
     public var maxInvalidReplies: Int = 2
     /// Per agent call.
     public var callTimeoutSeconds: Double = 120
+    /// Per step: all its attempts, their actor and critic calls and their tools, from when the step
+    /// starts (again from its resumption after a restart); 0 means no limit. A step that runs out of
+    /// time ends like one that runs out of attempts: a re-plan when the budget allows, else the job
+    /// fails.
+    public var stepTimeoutSeconds: Double = 0
     /// Per job, from when it starts running; 0 means no limit.
     public var jobTimeoutSeconds: Double = 0
     /// Added to a role's temperature on each rerun so a retry differs.

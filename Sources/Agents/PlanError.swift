@@ -1,4 +1,5 @@
-/// Why a plan file was rejected: where (file, line, column), which field, and what is wrong.
+/// Why a plan file (or the daemon's configuration file, which the same reader validates) was rejected:
+/// where (file, line, column), which field, and what is wrong.
 ///
 /// Printed like a compiler diagnostic, leaving out the parts that are unknown:
 ///

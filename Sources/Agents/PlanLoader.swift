@@ -94,7 +94,7 @@ public enum PlanLoader {
 // MARK: - Reading the document
 
 /// A YAML node and where it sits: its dotted path and the mark of the key that holds it.
-private struct Field {
+struct Field {
     let node: Node
     let path: String
     /// Where the key holding this value is; nil for the root and list items.
@@ -114,7 +114,7 @@ private struct Field {
 }
 
 /// A mapping's entries in document order, keys as text.
-private struct Entries {
+struct Entries {
     let field: Field
     let entries: [(name: String, key: Node, value: Node)]
 
@@ -128,8 +128,9 @@ private struct Entries {
     }
 }
 
-/// One pass over one document (a plan or a script file); knows the file name errors report.
-private struct PlanReader {
+/// One pass over one document (a plan, a script file or the daemon's configuration file); knows the
+/// file name errors report.
+struct PlanReader {
     let file: String
     let baseDirectory: String?
     /// Bounds the JSON built from replies: aliases can make a small file expand exponentially.
@@ -151,6 +152,12 @@ private struct PlanReader {
 
     /// The single document in `yaml`; a syntax error becomes a `PlanError` at the line Yams reports.
     func document(_ yaml: String, what: String) throws(PlanError) -> Field {
+        guard let root = try optionalDocument(yaml) else { throw PlanError(file: file, message: "the file is empty; expected \(what)") }
+        return root
+    }
+
+    /// The single document in `yaml`, or nil when it has none (an empty file, or only comments).
+    func optionalDocument(_ yaml: String) throws(PlanError) -> Field? {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -159,8 +166,7 @@ private struct PlanReader {
         } catch {
             throw PlanError(file: file, message: "cannot parse the YAML: \(error)")
         }
-        guard let root else { throw PlanError(file: file, message: "the file is empty; expected \(what)") }
-        return Field(node: root, path: "", keyMark: nil)
+        return root.map { Field(node: $0, path: "", keyMark: nil) }
     }
 
     func syntaxError(_ error: YamlError, _ yaml: String) -> PlanError {
@@ -266,8 +272,8 @@ private struct PlanReader {
 
     func policy(_ field: Field) throws(PlanError) -> Policy {
         let keys = [
-            "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "job_timeout", "retry_temperature_step", "max_tokens",
-            "tool_timeout", "max_tool_turns", "tool_output_cap",
+            "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "step_timeout", "job_timeout", "retry_temperature_step",
+            "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
@@ -275,6 +281,7 @@ private struct PlanReader {
         if let f = entries["max_replans"] { policy.maxReplans = try int(f, in: 0...100) }
         if let f = entries["max_invalid_replies"] { policy.maxInvalidReplies = try int(f, in: 0...100) }
         if let f = entries["call_timeout"] { policy.callTimeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["step_timeout"] { policy.stepTimeoutSeconds = try duration(f, allowZero: true) }
         if let f = entries["job_timeout"] { policy.jobTimeoutSeconds = try duration(f, allowZero: true) }
         if let f = entries["retry_temperature_step"] { policy.retryTemperatureStep = try number(f, in: 0...2) }
         if let f = entries["max_tokens"] { policy.maxTokens = try int(f, in: 0...Int.max) }
@@ -406,13 +413,7 @@ private struct PlanReader {
             spec.baseURL = url
         }
         if let f = entries["ca_file"] { spec.caFile = PlanLoader.resolve(try nonEmptyString(f), against: baseDirectory) }
-        if let f = entries["api_key_env"] {
-            let name = try nonEmptyString(f)
-            guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.first!.isNumber else {
-                throw fail(f.mark, f.path, "expected the NAME of an environment variable (letters, digits, _), found '\(name)'")
-            }
-            spec.apiKeyEnv = name
-        }
+        if let f = entries["api_key_env"] { spec.apiKeyEnv = try variableName(f) }
         if let f = entries["headers"] {
             let headers = try mapping(f, allowed: nil, what: "headers (name -> value)")
             for entry in headers.entries {
@@ -599,6 +600,15 @@ private struct PlanReader {
             result.append(try nonEmptyString(field.item(index, node)))
         }
         return result
+    }
+
+    /// The NAME of an environment variable: letters, digits and `_`, not starting with a digit.
+    func variableName(_ field: Field) throws(PlanError) -> String {
+        let name = try nonEmptyString(field)
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.first!.isNumber else {
+            throw fail(field.mark, field.path, "expected the NAME of an environment variable (letters, digits, _), found '\(name)'")
+        }
+        return name
     }
 
     func bool(_ field: Field) throws(PlanError) -> Bool {

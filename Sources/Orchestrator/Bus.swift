@@ -12,7 +12,8 @@ import Store
 ///   runner ──next request──▶ [commit call.completed + next call.started] ──▶ next agent …
 /// ```
 /// On a recovered job a call whose reply is in the log is answered from the log and not made again; a
-/// call that started but never completed is made again (at least once), noted by `call.restarted`.
+/// call that started but never completed is made again (at least once), noted by `call.restarted` —
+/// unless its step's `step.timed_out` follows it: then it was abandoned, and is abandoned again.
 ///
 /// Loop thread only.
 final class Bus: @unchecked Sendable {
@@ -61,6 +62,7 @@ final class Bus: @unchecked Sendable {
             try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
             return Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
         }
+        if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(
@@ -118,6 +120,7 @@ final class Bus: @unchecked Sendable {
             try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
             return recorded.payload["result"] ?? .object([("error", "the recorded result is missing")])
         }
+        if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(
@@ -148,6 +151,12 @@ final class Bus: @unchecked Sendable {
                     ("result", result.json), ("duration_ms", durationMs),
                 ])))
         return result.json
+    }
+
+    /// Whether the log's next recorded event is a `step.timed_out`: the call or tool just matched was
+    /// in flight when its step ran out of time, and was abandoned while the job went on.
+    static func stepTimedOutNext(_ log: JobLog) -> Bool {
+        log.nextRecorded?.kind == EventKind.stepTimedOut
     }
 
     /// The start of a request, for a divergence report.

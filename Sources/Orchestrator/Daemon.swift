@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import Store
 import Synchronization
@@ -25,23 +26,13 @@ public struct DaemonError: Error, Sendable, CustomStringConvertible {
 /// (the socket file is removed, submissions are refused), let running calls finish up to the drain
 /// deadline, then abandon the rest unrecorded (they run again at the next start), close every
 /// handle, checkpoint the WAL, exit 0.
+///
+/// SIGHUP: read the configuration file again (off the loop) and apply what changed to the running
+/// daemon — limits, queue limits, endpoint limits, the drain deadline, more secrets — without
+/// stopping a job or closing a connection. A file that does not load is reported in the log
+/// (`FILE:LINE:COL: FIELD: MESSAGE`) and the configuration in force stays; a changed socket,
+/// database or allowed group is logged as needing a restart and keeps its running value.
 public final class Daemon: @unchecked Sendable {
-    public struct Configuration: Sendable {
-        public var socketPath: String
-        public var databasePath: String
-        public var maxRunning = 256
-        public var drainSeconds = 10.0
-        public var limits = UnixListener.Limits()
-        public var version = "0.1.0"
-        /// Secrets kept out of events, replies and logs.
-        public var redactor = Redactor()
-
-        public init(socketPath: String, databasePath: String) {
-            self.socketPath = socketPath
-            self.databasePath = databasePath
-        }
-    }
-
     private let configuration: Configuration
     private let logger: Logger
     private let clock: any WallClock = SystemClock()
@@ -84,7 +75,7 @@ public final class Daemon: @unchecked Sendable {
         loop.spinHint = { [writer] in writer.hasInFlight }
         let indexer = startSearchIndexer(path: dbPath, writer: writer)
 
-        let state = ServeState()
+        let state = ServeState(configuration: configuration, loadedAt: clock.nowMillis())
         loop.execute { [self] in
             do {
                 try startServing(loop: loop, writer: writer, reader: reader, unfinished: unfinished, state: state)
@@ -101,13 +92,28 @@ public final class Daemon: @unchecked Sendable {
         logger.info("agentd stopped")
     }
 
-    /// What the loop thread hands back to `run()` after it ends.
+    /// What the loop thread serves with, and hands back to `run()` after it ends. Loop thread only
+    /// (but `startError`, read after the loop has ended).
     private final class ServeState: @unchecked Sendable {
         var startError: (any Error)?
         var listener: UnixListener?
         var signals: [SignalWatcher] = []
         var stopping = false
+        /// The configuration in force, how many times it was loaded, and when last.
+        var configuration: Configuration
+        var generation = 1
+        var loadedAt: Int64
+        var engine: Engine?
+        var server: RPCServer?
+
+        init(configuration: Configuration, loadedAt: Int64) {
+            self.configuration = configuration
+            self.loadedAt = loadedAt
+        }
     }
+
+    /// Where the configuration file is read and checked on SIGHUP, in order, off the loop.
+    private let configQueue = DispatchQueue(label: "agentd.config")
 
     /// Loop thread.
     private func startServing(
@@ -115,21 +121,26 @@ public final class Daemon: @unchecked Sendable {
     ) throws {
         var engineConfig = Engine.Configuration()
         engineConfig.maxRunning = configuration.maxRunning
+        engineConfig.maxQueuedJobs = configuration.maxQueuedJobs
+        engineConfig.maxQueuedJobsPerClient = configuration.maxQueuedJobsPerClient
+        engineConfig.endpoints = configuration.endpoints
         let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: engineConfig)
         let server = RPCServer(
-            engine: engine, loop: loop,
-            info: .init(version: configuration.version, socketPath: configuration.socketPath, pid: getpid()),
-            frameLimit: configuration.limits.frameLimit)
+            engine: engine, loop: loop, info: .init(version: configuration.version, socketPath: configuration.socketPath, pid: getpid()))
+        server.configuration = configuration.json(generation: state.generation, loadedAt: state.loadedAt)
         let listener = try UnixListener(loop: loop, path: configuration.socketPath, limits: configuration.limits) { connection in
             server.attach(connection)
         }
         state.listener = listener
+        state.engine = engine
+        state.server = server
         for signal in [SIGTERM, SIGINT] {
             state.signals.append(
                 try SignalWatcher(loop: loop, signal: signal) { [self] signum in
                     stop(loop: loop, engine: engine, state: state, signal: signum)
                 })
         }
+        state.signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [self] _ in reload(loop: loop, state: state) })
         // A client that disconnects mid-write must not kill the daemon.
         Glibc.signal(SIGPIPE, SIG_IGN)
         engine.recover(unfinished)
@@ -137,6 +148,84 @@ public final class Daemon: @unchecked Sendable {
             "agentd serving",
             metadata: [
                 "socket": "\(configuration.socketPath)", "db": "\(configuration.databasePath)", "pid": "\(getpid())",
+                "config": "\(configuration.file ?? "none")",
+            ])
+    }
+
+    // MARK: Reload
+
+    /// SIGHUP: resolves the configuration again off the loop, then applies it on the loop.
+    private func reload(loop: EventLoop, state: ServeState) {
+        guard !state.stopping else {
+            logger.notice("SIGHUP ignored: the daemon is stopping")
+            return
+        }
+        let current = state.configuration
+        guard let file = current.file else {
+            logger.notice("SIGHUP: there is no configuration file to reload (serve --config FILE)")
+            return
+        }
+        logger.info("SIGHUP: reloading the configuration", metadata: ["file": "\(file)"])
+        configQueue.async { [self] in
+            let result: Result<Configuration, DaemonError>
+            do throws(DaemonError) {
+                result = .success(try Configuration.resolve(file: file, commandLine: current.commandLine))
+            } catch {
+                result = .failure(error)
+            }
+            loop.execute { [self] in apply(result, state: state) }
+        }
+    }
+
+    /// Applies a reloaded configuration to the running daemon (loop thread). Nothing is stopped or
+    /// restarted: jobs and connections go on under the new limits.
+    private func apply(_ result: Result<Configuration, DaemonError>, state: ServeState) {
+        guard !state.stopping, let engine = state.engine else { return }
+        var next: Configuration
+        switch result {
+        case let .failure(error):
+            logger.error(
+                "configuration not reloaded; the configuration in force stays",
+                metadata: ["error": "\(error)", "config.generation": "\(state.generation)"])
+            return
+        case let .success(loaded):
+            next = loaded
+        }
+        let current = state.configuration
+        let before = Dictionary(uniqueKeysWithValues: current.settings.map { ($0.name, $0.value) })
+        var changes: [String] = []
+        for (name, value) in next.settings where before[name] != value {
+            if Configuration.restartOnly.contains(name) {
+                logger.warning(
+                    "\(name) changed in the configuration: needs a restart; the running value stays",
+                    metadata: ["setting": "\(name)", "running": "\(before[name] ?? "")", "configured": "\(value)"])
+            } else {
+                changes.append("\(name): \(before[name] ?? "") -> \(value)")
+            }
+        }
+        // What cannot change live keeps its running value.
+        next.socketPath = current.socketPath
+        next.databasePath = current.databasePath
+        next.allowGroup = current.allowGroup
+        next.limits.allowedGroup = current.limits.allowedGroup
+        next.version = current.version
+        next.redactor = current.redactor
+        for name in next.secretEnv where !current.secretEnv.contains(name) { current.redactor.add(variable: name) }
+        for name in current.secretEnv where !next.secretEnv.contains(name) {
+            logger.warning("secret_env no longer names \(name): its value stays redacted until a restart")
+        }
+        engine.reconfigure(
+            maxRunning: next.maxRunning, maxQueuedJobs: next.maxQueuedJobs, maxQueuedJobsPerClient: next.maxQueuedJobsPerClient,
+            endpoints: next.endpoints)
+        state.listener?.update(next.limits)
+        state.configuration = next
+        state.generation += 1
+        state.loadedAt = clock.nowMillis()
+        state.server?.configuration = next.json(generation: state.generation, loadedAt: state.loadedAt)
+        logger.info(
+            "configuration reloaded",
+            metadata: [
+                "config.generation": "\(state.generation)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: "; "))",
             ])
     }
 
@@ -150,11 +239,11 @@ public final class Daemon: @unchecked Sendable {
         logger.info(
             "stopping: no new jobs; letting running calls finish",
             metadata: [
-                "signal": "\(signal)", "running": "\(engine.runningCount)", "deadline_s": "\(configuration.drainSeconds)",
+                "signal": "\(signal)", "running": "\(engine.runningCount)", "deadline_s": "\(state.configuration.drainSeconds)",
             ])
         state.listener?.close()
         let deadline = LoopTimer(loop: loop)
-        deadline.start(after: UInt64(configuration.drainSeconds * 1000)) { [self] in
+        deadline.start(after: UInt64(state.configuration.drainSeconds * 1000)) { [self] in
             logger.warning("drain deadline passed: abandoning in-flight calls; they run again at the next start")
             engine.abandonInFlight()
         }

@@ -19,6 +19,11 @@ public final class Engine: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Jobs running at once; more wait in the queue.
         public var maxRunning: Int = 256
+        /// Jobs waiting in the queue at once, in total and per client (see `QueuedJobs`).
+        public var maxQueuedJobs: Int = 100_000
+        public var maxQueuedJobsPerClient: Int = 10_000
+        /// Limits per `openai` endpoint that override the plans' (`endpoints:` in `serve --config`).
+        public var endpoints: [String: EndpointLimits] = [:]
         /// `agentd replay`: recovered jobs are checked call by call against their logs (requests
         /// included), and no model, command or tool is ever called — a call beyond the log fails.
         public var replay = false
@@ -60,7 +65,9 @@ public final class Engine: @unchecked Sendable {
     private let clock: any WallClock
     private let ids: JobIDGenerator
     let logger: Logger
-    private let configuration: Configuration
+    private var configuration: Configuration
+    /// Jobs admitted and not yet started, and the limits on them.
+    private let queued: QueuedJobs
     private var active: [String: ActiveJob] = [:]
     private var queue: [String] = []
     private var queueHead = 0
@@ -84,10 +91,12 @@ public final class Engine: @unchecked Sendable {
         self.ids = JobIDGenerator(clock: clock)
         self.logger = logger
         self.configuration = configuration
+        self.queued = QueuedJobs(maxTotal: configuration.maxQueuedJobs, maxPerClient: configuration.maxQueuedJobsPerClient)
         self.bus = Bus(loop: loop)
         self.plans = PlanLibrary(loop: loop)
         self.endpoints = ModelEndpoints(loop: loop)
         self.startedAt = clock.nowMillis()
+        endpoints.configure(configuration.endpoints)
         if let otlp = OTLPExporter.Configuration.from(environment: environment) {
             telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
                 endpoints.http
@@ -140,6 +149,7 @@ public final class Engine: @unchecked Sendable {
             active[job.record.id] = entry
             if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
             queue.append(job.record.id)
+            queued.add(job.record.id, client: nil)
         }
         if !jobs.isEmpty { logger.info("recovered unfinished jobs", metadata: ["jobs": "\(jobs.count)"]) }
         pump()
@@ -182,10 +192,12 @@ public final class Engine: @unchecked Sendable {
         public var inputs: JSON
         public var cwd: String?
         public var idempotencyKey: String?
+        /// The submitting connection's peer user id, which the per-client queue limit counts by.
+        public var client: UInt32?
 
         public init(
             planPath: String? = nil, planText: String? = nil, planName: String? = nil, baseDirectory: String? = nil,
-            goal: String, inputs: JSON = .object([]), cwd: String? = nil, idempotencyKey: String? = nil
+            goal: String, inputs: JSON = .object([]), cwd: String? = nil, idempotencyKey: String? = nil, client: UInt32? = nil
         ) {
             self.planPath = planPath
             self.planText = planText
@@ -195,6 +207,7 @@ public final class Engine: @unchecked Sendable {
             self.inputs = inputs
             self.cwd = cwd
             self.idempotencyKey = idempotencyKey
+            self.client = client
         }
     }
 
@@ -207,6 +220,7 @@ public final class Engine: @unchecked Sendable {
         }
         // A repeated key is answered from the store above; anything new needs a write.
         if let fault = writer.storageFault { throw .storageUnavailable(fault) }
+        try queued.checkRoom(for: s.client)
         let loaded: LoadedPlan
         do {
             if let path = s.planPath {
@@ -233,6 +247,8 @@ public final class Engine: @unchecked Sendable {
                 if mapped == nil, idempotency[key] == nil { break }
             }
         }
+        // Checked again with no suspension before the job is counted: others were admitted meanwhile.
+        try queued.checkRoom(for: s.client)
         let now = clock.nowMillis()
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
         let record = JobRecord(
@@ -240,6 +256,7 @@ public final class Engine: @unchecked Sendable {
             idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
         let entry = ActiveJob(record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []))
         active[record.id] = entry
+        queued.add(record.id, client: s.client)
         if let key = s.idempotencyKey { idempotency[key] = record.id }
         var payload: [(String, JSON)] = [("plan", .string(record.planName)), ("goal", .string(record.goal)), ("inputs", record.inputs)]
         if let key = s.idempotencyKey { payload.append(("idempotency_key", .string(key))) }
@@ -248,6 +265,7 @@ public final class Engine: @unchecked Sendable {
                 [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
         } catch {
             active[record.id] = nil
+            queued.remove(record.id)
             if let key = s.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
             let storeError = error as? StoreError ?? StoreError(code: 1, operation: "submit", message: "\(error)")
             entry.durabilityFailed = storeError
@@ -314,6 +332,7 @@ public final class Engine: @unchecked Sendable {
         }
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
         entry.runner = runner
+        queued.remove(entry.record.id)
         running += 1
         for agent in makeAgents(for: entry) { bus.register(agent) }
         entry.record.status = .running
@@ -424,6 +443,7 @@ public final class Engine: @unchecked Sendable {
             return try await wait(id)
         }
         let from = entry.record.status
+        queued.remove(id)
         entry.record.status = .cancelled
         entry.record.reason = "cancelled by request"
         entry.runner?.stopOnLoop(.cancelled)
@@ -712,6 +732,20 @@ public final class Engine: @unchecked Sendable {
         for job in jobs {
             if let key = job.idempotencyKey, idempotency[key] == job.id { idempotency[key] = nil }
         }
+    }
+
+    /// Applies changed limits (a configuration reload) without touching a job: a raised `maxRunning`
+    /// starts queued jobs at once, a lowered one lets running jobs finish and starts none until below
+    /// it; queue limits apply to the next submission; endpoint limits to requests waiting and to come.
+    public func reconfigure(maxRunning: Int, maxQueuedJobs: Int, maxQueuedJobsPerClient: Int, endpoints limits: [String: EndpointLimits]) {
+        configuration.maxRunning = maxRunning
+        configuration.maxQueuedJobs = maxQueuedJobs
+        configuration.maxQueuedJobsPerClient = maxQueuedJobsPerClient
+        configuration.endpoints = limits
+        queued.maxTotal = maxQueuedJobs
+        queued.maxPerClient = maxQueuedJobsPerClient
+        endpoints.configure(limits)
+        pump()
     }
 
     /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.

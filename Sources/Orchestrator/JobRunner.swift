@@ -15,6 +15,13 @@ import Store
 /// recovered after a crash replays its log to the point where it stopped and goes on from there.
 /// Only the verifier decides success; an invalid verdict is recorded and asked again, never a pass.
 ///
+/// A step with `policy.step_timeout` runs in a child task under a loop timer. When the time is up
+/// the call or tool in flight is abandoned unrecorded (its process group killed), `step.timed_out`
+/// is recorded, and the step ends like one whose attempts are used up: a re-plan if the budget
+/// allows, else the job fails. On replay a recorded `step.timed_out` ends the step at the same point
+/// (the decision is read from the log, not from the clock), and the timer only starts once the
+/// step's replay is over.
+///
 /// An actor on the event loop: its steps, and the store and bus calls it makes, run on the loop thread.
 actor JobRunner {
     enum Stop: Equatable {
@@ -56,6 +63,15 @@ actor JobRunner {
     /// Input and output tokens of every reply so far (recovered ones included).
     private var tokensUsed = 0
     private let wasRunning: Bool
+    /// The step under `policy.step_timeout`, its body's task, its timer (armed at its first live
+    /// call), and whether its time is up.
+    private var timedStep: Int?
+    private var stepBody: Task<StepOutcome, any Error>?
+    private var stepTimer: LoopTimer?
+    private var stepExpired = false
+    /// The attempt in progress and the critic's last feedback in the current step.
+    private var stepAttempt = 0
+    private var stepFeedback = ""
 
     private nonisolated let loop: EventLoop
 
@@ -80,11 +96,24 @@ actor JobRunner {
         }
     }
 
-    /// Whether another call may start.
+    /// Whether the run goes on (nothing asked it to stop).
     private var live: Bool { stop == nil }
 
+    /// Asked by the bus just before an agent or a tool really runs: whether it may (the run goes on
+    /// and the step's time is not up). In a timed step the first such call starts the step's clock,
+    /// so a recovered step's time counts from its first live call after the replay.
+    private func mayStartCall() -> Bool {
+        guard live, !stepExpired else { return false }
+        if let index = timedStep, stepTimer == nil {
+            let timer = LoopTimer(loop: loop)
+            timer.start(after: UInt64(plan.policy.stepTimeoutSeconds * 1000)) { [weak self] in self?.stepTimeIsUp(index) }
+            stepTimer = timer
+        }
+        return true
+    }
+
     /// Whether the reply of a call that was in flight is still recorded and acted on.
-    private var keepsReply: Bool { stop == nil || stop == .shutdown }
+    private var keepsReply: Bool { (stop == nil || stop == .shutdown) && !stepExpired }
 
     // MARK: For the engine, on the loop thread
 
@@ -186,18 +215,15 @@ actor JobRunner {
         var index = 0
         while index < steps.count {
             try await checkLive()
-            switch try await runStep(steps: steps, index: index, replan: replans) {
+            switch try await runTimedStep(steps: steps, index: index, replan: replans) {
             case let .passed(output):
                 results.append((steps[index], output))
                 index += 1
-            case let .exhausted(feedback):
+            case let .failed(what, feedback):
                 guard plan.planner != nil, replans < plan.policy.maxReplans else {
                     let why =
                         plan.planner == nil ? "the plan has no planner to re-plan" : "re-plan budget of \(plan.policy.maxReplans) used"
-                    throw Failure(
-                        reason:
-                            "step \(index + 1) (\(steps[index])) failed \(plan.policy.maxAttempts) attempts and \(why); last feedback: \(feedback)"
-                    )
+                    throw Failure(reason: "step \(index + 1) (\(steps[index])) \(what) and \(why); last feedback: \(feedback)")
                 }
                 replans += 1
                 let context = ReplanContext(completed: results, failedStep: steps[index], lastFeedback: feedback)
@@ -217,13 +243,79 @@ actor JobRunner {
 
     private enum StepOutcome {
         case passed(String)
-        case exhausted(lastFeedback: String)
+        /// What happened (`failed 3 attempts`, `exceeded its time limit…`) and the feedback a
+        /// re-plan is given.
+        case failed(String, feedback: String)
     }
+
+    // MARK: The step's time limit
+
+    /// `runStep` within `policy.step_timeout`, when the plan sets one (see the type's description).
+    private func runTimedStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
+        let limit = plan.policy.stepTimeoutSeconds
+        guard limit > 0 else { return try await runStep(steps: steps, index: index, replan: replan) }
+        timedStep = index
+        let body = Task(executorPreference: loop) { try await self.runStep(steps: steps, index: index, replan: replan) }
+        stepBody = body
+        defer { endTimedStep() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await body.value
+            } onCancel: {
+                body.cancel()
+            }
+        } catch is CallAbandoned where live && stepRanOut(index) {
+            let what = "exceeded its time limit of \(Self.seconds(limit)) (policy.step_timeout)"
+            try await log.emit(
+                EventDraft(
+                    EventKind.stepTimedOut, step: index, attempt: stepAttempt,
+                    payload: ["timeout_s": .number(limit), "reason": .string("the step \(what)")]))
+            return .failed(what, feedback: stepFeedback.isEmpty ? "the step \(what)" : stepFeedback)
+        }
+    }
+
+    /// Whether the step's time is up: its timer fired, or (on replay) the log says so next.
+    private func stepRanOut(_ index: Int) -> Bool {
+        if stepExpired { return true }
+        guard let next = log.nextRecorded else { return false }
+        return next.kind == EventKind.stepTimedOut && next.step == index
+    }
+
+    /// Before each call and tool of a timed step: throws `CallAbandoned` once the step's time is up.
+    private func checkStepTime() throws {
+        if let index = timedStep, stepRanOut(index) { throw CallAbandoned() }
+    }
+
+    /// The step timer's callback (loop thread): abandons what the step has in flight.
+    private nonisolated func stepTimeIsUp(_ index: Int) {
+        assumeIsolated { runner in
+            guard runner.timedStep == index else { return }
+            runner.stepExpired = true
+            runner.stepBody?.cancel()
+        }
+    }
+
+    private func endTimedStep() {
+        stepTimer?.close()
+        stepTimer = nil
+        stepBody = nil
+        timedStep = nil
+        stepExpired = false
+    }
+
+    /// `5s`, `1.5s`.
+    static func seconds(_ value: Double) -> String {
+        (Int(exactly: value).map(String.init) ?? String(value)) + "s"
+    }
+
+    // MARK: Steps
 
     private func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
         var rejected: [RejectedAttempt] = []
         var lastFeedback = ""
+        stepFeedback = ""
         for attempt in 0..<plan.policy.maxAttempts {
+            stepAttempt = attempt
             try await checkLive()
             let request = prompts.actor(steps: steps, index: index, attempt: attempt, replan: replan, rejected: rejected)
             let output: String
@@ -248,13 +340,14 @@ actor JobRunner {
             let verdict = try await judge(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             if verdict.outcome == .pass { return .passed(output) }
             lastFeedback = verdict.feedback
+            stepFeedback = lastFeedback
             rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: verdict.feedback, suggestion: verdict.suggestion))
         }
         try await log.emit(
             EventDraft(
                 EventKind.stepExhausted, step: index,
                 payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
-        return .exhausted(lastFeedback: lastFeedback)
+        return .failed("failed \(plan.policy.maxAttempts) attempts", feedback: lastFeedback)
     }
 
     /// Why an actor attempt gave no output, as the critic-style feedback the next attempt reads.
@@ -290,9 +383,10 @@ actor JobRunner {
                 var results: [String] = []
                 for (index, toolCall) in model.toolCalls.enumerated() {
                     try await checkLive()
+                    try checkStepTime()
                     let result = try await bus.tool(
                         toolCall, callID: "\(modelCall).\(index)", context: request.context, tools: tools, log: log,
-                        mayStart: { [unowned self] in live }, keepsReply: { [unowned self] in keepsReply })
+                        mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
                     results.append(result.encoded)
                 }
                 try await checkLive()
@@ -381,10 +475,11 @@ actor JobRunner {
     }
 
     private func call(_ request: ModelRequest, role: Role) async throws -> AgentReply {
+        try checkStepTime()
         callCount += 1
         let reply = try await bus.call(
             request, to: AgentID(role: role, key: job.id), callID: "c\(callCount)", log: log,
-            mayStart: { [unowned self] in live }, keepsReply: { [unowned self] in keepsReply })
+            mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
         if case .success(let model) = reply.reply, let usage = model.usage {
             tokensUsed += usage.input + usage.output
         }

@@ -4,7 +4,8 @@
 
 /// Where agentd keeps its socket and database by default, and the file-system chores around them.
 public enum Paths {
-    private static func env(_ name: String) -> String? {
+    /// The environment variable `name`, or nil when it is unset or empty.
+    public static func environment(_ name: String) -> String? {
         guard let v = getenv(name) else { return nil }
         let s = String(cString: v)
         return s.isEmpty ? nil : s
@@ -12,16 +13,16 @@ public enum Paths {
 
     /// `$AGENTD_SOCKET`, else `$XDG_RUNTIME_DIR/agentd/agentd.sock`, else `/tmp/agentd-$UID/agentd.sock`.
     public static func defaultSocket() -> String {
-        if let s = env("AGENTD_SOCKET") { return s }
-        if let runtime = env("XDG_RUNTIME_DIR") { return runtime + "/agentd/agentd.sock" }
+        if let s = environment("AGENTD_SOCKET") { return s }
+        if let runtime = environment("XDG_RUNTIME_DIR") { return runtime + "/agentd/agentd.sock" }
         return "/tmp/agentd-\(getuid())/agentd.sock"
     }
 
     /// `$AGENTD_DB`, else `$XDG_STATE_HOME/agentd/agentd.db`, else `~/.local/state/agentd/agentd.db`.
     public static func defaultDatabase() -> String {
-        if let s = env("AGENTD_DB") { return s }
-        if let state = env("XDG_STATE_HOME") { return state + "/agentd/agentd.db" }
-        let home = env("HOME") ?? "/tmp/agentd-\(getuid())"
+        if let s = environment("AGENTD_DB") { return s }
+        if let state = environment("XDG_STATE_HOME") { return state + "/agentd/agentd.db" }
+        let home = environment("HOME") ?? "/tmp/agentd-\(getuid())"
         return home + "/.local/state/agentd/agentd.db"
     }
 

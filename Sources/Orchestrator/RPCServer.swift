@@ -7,7 +7,8 @@ import Store
 /// Every malformed input gets an error reply naming the problem and the connection keeps serving:
 /// bad JSON (-32700), a frame that is not a request object (-32600), an unknown method (-32601), bad
 /// params (-32602), an oversized frame (-32001). Requests on one connection may be answered out of
-/// order; match replies by `id`. Loop thread only.
+/// order; match replies by `id`. Each request counts as in flight on its connection from when it is
+/// read until its reply is queued (see `Connection`'s backpressure). Loop thread only.
 public final class RPCServer: @unchecked Sendable {
     public struct Info: Sendable {
         public var version: String
@@ -23,21 +24,25 @@ public final class RPCServer: @unchecked Sendable {
     private let engine: Engine
     private let loop: EventLoop
     private let info: Info
-    private let frameLimit: Int
+    /// What `daemon.status` reports as `config` (set by the daemon at start and on every reload).
+    public var configuration: JSON = .null
+    /// The open connections this server serves, by id.
+    private var connections: [Int: Connection] = [:]
 
-    public init(engine: Engine, loop: EventLoop, info: Info, frameLimit: Int) {
+    public init(engine: Engine, loop: EventLoop, info: Info) {
         self.engine = engine
         self.loop = loop
         self.info = info
-        self.frameLimit = frameLimit
     }
 
     /// Serves `connection` until it closes.
     public func attach(_ connection: Connection) {
+        connections[connection.id] = connection
+        connection.whenClosed { [unowned self, id = connection.id] in connections[id] = nil }
         connection.onFrame = { [unowned self, unowned connection] frame in
             switch frame {
             case .oversized:
-                reply(connection, id: .null, error: .frameTooLarge(limit: frameLimit))
+                reply(connection, id: .null, error: .frameTooLarge(limit: connection.frameLimit))
             case let .frame(bytes):
                 handle(bytes, on: connection)
             }
@@ -64,8 +69,10 @@ public final class RPCServer: @unchecked Sendable {
             replyEncoded(connection, id: id, result: answer)
             return
         }
+        connection.requestStarted()
         // A request without an id is a notification: run it, send nothing back.
         Task(executorPreference: loop) { [self] in
+            defer { connection.requestFinished() }
             do throws(RPCError) {
                 let result = try await handler(self, Params(params), connection)
                 if let id { reply(connection, id: id, result: result) }
@@ -168,7 +175,7 @@ public final class RPCServer: @unchecked Sendable {
     typealias Handler = @Sendable (RPCServer, Params, Connection) async throws(RPCError) -> JSON
 
     static let methods: [String: Handler] = [
-        "job.submit": { s, p, _ throws(RPCError) in try await s.submit(p) },
+        "job.submit": { s, p, c throws(RPCError) in try await s.submit(p, from: c) },
         "job.get": { s, p, _ throws(RPCError) in try await s.get(p) },
         "job.list": { s, p, _ throws(RPCError) in try await s.list(p) },
         "job.cancel": { s, p, _ throws(RPCError) in WireJob.json(try await s.engine.cancel(try p.jobID())) },
@@ -179,7 +186,7 @@ public final class RPCServer: @unchecked Sendable {
         "job.prune": { s, p, _ throws(RPCError) in try await s.prune(p) },
     ]
 
-    private func submit(_ p: Params) async throws(RPCError) -> JSON {
+    private func submit(_ p: Params, from connection: Connection) async throws(RPCError) -> JSON {
         let planPath = try p.string("plan_path")
         let planText = try p.string("plan")
         guard (planPath == nil) != (planText == nil) else {
@@ -191,7 +198,7 @@ public final class RPCServer: @unchecked Sendable {
         let submission = Engine.Submission(
             planPath: planPath, planText: planText, planName: try p.string("plan_name"),
             baseDirectory: try p.string("base_dir"), goal: try p.string("goal") ?? "", inputs: inputs,
-            cwd: try p.string("cwd"), idempotencyKey: try p.string("idempotency_key"))
+            cwd: try p.string("cwd"), idempotencyKey: try p.string("idempotency_key"), client: connection.peerUID)
         let (job, created) = try await engine.submit(submission)
         return WireJob.json(job).setting("created", .bool(created))
     }
@@ -311,6 +318,9 @@ public final class RPCServer: @unchecked Sendable {
         status = status.setting("version", .string(info.version))
         status = status.setting("pid", .int(Int(info.pid)))
         status = status.setting("socket", .string(info.socketPath))
+        status = status.setting("config", configuration)
+        let paused = connections.values.reduce(0) { $0 + ($1.paused ? 1 : 0) }
+        status = status.setting("connections", ["open": .int(connections.count), "paused": .int(paused)])
         return status
     }
 }

@@ -10,7 +10,13 @@ import Store
 /// Reads are split into frames by a `FrameDecoder` (oversized frames reported, never buffered).
 /// Writes are gathered for one turn of the loop, then go out at once when the socket takes them
 /// (`uv_try_write`), the rest queued with `uv_write`; a client that stops reading while more than
-/// `maxPendingWrite` bytes wait is disconnected so it cannot hold the daemon's memory. Loop thread only.
+/// `maxPendingWrite` bytes wait is disconnected so it cannot hold the daemon's memory.
+///
+/// Backpressure: the server marks each request it starts (`requestStarted`) and ends
+/// (`requestFinished`). With `maxInFlight` requests unfinished, the connection stops reading its
+/// socket — frames already read wait, in order, with the bytes of at most one read — and reads again
+/// once one finishes; the client's writes then block in its kernel buffer. So a client that pipelines
+/// without bound holds at most `maxInFlight` requests' work in the daemon. Loop thread only.
 public final class Connection: @unchecked Sendable {
     public let id: Int
     private let pipe: UnsafeMutablePointer<uv_pipe_t>
@@ -20,6 +26,19 @@ public final class Connection: @unchecked Sendable {
     private let maxPendingWrite: Int
     private(set) public var isOpen = true
     var onFrame: ((FrameDecoder.Frame) -> Void)?
+    /// The peer's user id (`SO_PEERCRED`), read when the connection was accepted.
+    public internal(set) var peerUID: UInt32?
+    /// Requests started and not yet finished.
+    public private(set) var inFlight = 0
+    /// Requests in flight at which reading pauses; may change while the connection is open.
+    var maxInFlight: Int {
+        didSet { if paused, inFlight < maxInFlight { resumeReading() } }
+    }
+    /// Whether reading is paused because `maxInFlight` requests are in flight.
+    public private(set) var paused = false
+    /// Frames read while paused, delivered in order when reading resumes.
+    private var held: [FrameDecoder.Frame] = []
+    private var heldHead = 0
     private let loop: EventLoop
     private var outgoing: [UInt8] = []
     private var flushScheduled = false
@@ -30,12 +49,15 @@ public final class Connection: @unchecked Sendable {
         if isOpen { closeHandlers.append(handler) } else { handler() }
     }
 
-    init(id: Int, loop: EventLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int) {
+    init(
+        id: Int, loop: EventLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int, maxInFlight: Int = .max
+    ) {
         self.id = id
         self.loop = loop
         self.pipe = pipe
         self.decoder = FrameDecoder(limit: frameLimit)
         self.maxPendingWrite = maxPendingWrite
+        self.maxInFlight = max(1, maxInFlight)
         self.readBuffer = .allocate(capacity: readBufferSize)
         // The handle holds the connection alive until its close callback.
         pipe.pointee.data = Unmanaged.passRetained(self).toOpaque()
@@ -44,6 +66,9 @@ public final class Connection: @unchecked Sendable {
     deinit {
         readBuffer.deallocate()
     }
+
+    /// The largest request line this connection accepts.
+    public var frameLimit: Int { decoder.limit }
 
     func startReading() {
         uv_read_start(
@@ -69,8 +94,44 @@ public final class Connection: @unchecked Sendable {
         let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(readBuffer).assumingMemoryBound(to: UInt8.self), count: nread)
         for frame in decoder.feed(bytes) {
             guard isOpen else { return }
+            if paused {
+                held.append(frame)
+            } else {
+                onFrame?(frame)
+            }
+        }
+    }
+
+    // MARK: Backpressure
+
+    /// A request read from this connection started; at `maxInFlight` reading pauses.
+    func requestStarted() {
+        inFlight += 1
+        if inFlight >= maxInFlight, !paused, isOpen {
+            paused = true
+            uv_read_stop(asStream(pipe))
+        }
+    }
+
+    /// A request of this connection finished (its reply is queued); reading resumes below the limit.
+    func requestFinished() {
+        inFlight -= 1
+        if paused, inFlight < maxInFlight { resumeReading() }
+    }
+
+    /// Delivers the frames held while paused (which may pause again), then reads the socket again.
+    private func resumeReading() {
+        paused = false
+        while !paused, isOpen, heldHead < held.count {
+            let frame = held[heldHead]
+            heldHead += 1
             onFrame?(frame)
         }
+        if heldHead == held.count {
+            held.removeAll()
+            heldHead = 0
+        }
+        if !paused, isOpen { startReading() }
     }
 
     /// Sends bytes (one or more whole frames) soon: everything sent during one turn of the loop goes
@@ -144,6 +205,7 @@ public final class Connection: @unchecked Sendable {
         guard isOpen else { return }
         isOpen = false
         uv_read_stop(asStream(pipe))
+        held.removeAll()
         let handlers = closeHandlers
         onFrame = nil
         closeHandlers = []
@@ -163,10 +225,13 @@ public final class Connection: @unchecked Sendable {
 /// The socket file is created with mode 0600 (the process umask is tightened around `bind`), so only
 /// the daemon's user can connect.
 public final class UnixListener: @unchecked Sendable {
-    public struct Limits: Sendable {
+    public struct Limits: Sendable, Equatable {
+        /// The largest request line (for connections accepted from now on).
         public var frameLimit = 1 << 20
         public var maxConnections = 1024
         public var maxPendingWrite = 64 << 20
+        /// Requests in flight per connection before its reading pauses (see `Connection`).
+        public var maxRequestsInFlight = 1024
         /// Besides the daemon's own user, members of this group (by gid) may connect.
         public var allowedGroup: gid_t?
         public init() {}
@@ -174,7 +239,8 @@ public final class UnixListener: @unchecked Sendable {
 
     private let loop: EventLoop
     private let handle = allocateHandle(uv_pipe_t.self)
-    private let limits: Limits
+    /// The group and file mode are set once, at `init`; the other limits may change (`update`).
+    private var limits: Limits
     private let onConnection: (Connection) -> Void
     private var nextID = 0
     private(set) public var connections: [Int: Connection] = [:]
@@ -223,8 +289,12 @@ public final class UnixListener: @unchecked Sendable {
             return
         }
         nextID += 1
-        let conn = Connection(id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite)
-        if let refusal = PeerCheck.refusal(client, allowedGroup: limits.allowedGroup) {
+        let conn = Connection(
+            id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite,
+            maxInFlight: limits.maxRequestsInFlight)
+        let peer = PeerCheck.credentials(client)
+        if case let .success(credentials) = peer { conn.peerUID = credentials.uid }
+        if let refusal = PeerCheck.refusal(peer, allowedGroup: limits.allowedGroup) {
             let message = JSON.object([
                 ("jsonrpc", "2.0"), ("id", .null), ("error", .object([("code", .int(-32008)), ("message", .string(refusal))])),
             ])
@@ -242,6 +312,17 @@ public final class UnixListener: @unchecked Sendable {
         conn.whenClosed { [weak self, id = conn.id] in self?.connections[id] = nil }
         onConnection(conn)
         conn.startReading()
+    }
+
+    /// Applies changed limits (a configuration reload): the connection limit and frame limit from the
+    /// next accepted connection on, the requests-in-flight limit on every open connection at once.
+    /// The allowed group is not changed (it needs a restart: the socket file's group and mode).
+    public func update(_ new: Limits) {
+        loop.assertInLoop()
+        let group = limits.allowedGroup
+        limits = new
+        limits.allowedGroup = group
+        for conn in connections.values { conn.maxInFlight = max(1, new.maxRequestsInFlight) }
     }
 
     /// Stops accepting and removes the socket file. Open connections stay until `closeConnections`.
@@ -262,15 +343,37 @@ public final class UnixListener: @unchecked Sendable {
 /// every connection — the socket file's mode is the first fence, this is the second, and it holds even
 /// if the file's mode or directory is loosened.
 enum PeerCheck {
-    /// Why the peer on `pipe` is refused, or nil when it is the daemon's own user (or root, or a member
-    /// of `allowedGroup`).
-    static func refusal(_ pipe: UnsafeMutablePointer<uv_pipe_t>, allowedGroup: gid_t?) -> String? {
+    /// A peer's user and primary group, as the kernel reports them.
+    struct Credentials {
+        let uid: uid_t
+        let gid: gid_t
+    }
+
+    /// The credentials of the peer on `pipe`, or why they cannot be read.
+    static func credentials(_ pipe: UnsafeMutablePointer<uv_pipe_t>) -> Result<Credentials, Unreadable> {
         var fd: uv_os_fd_t = -1
-        guard uv_fileno(asHandle(pipe), &fd) == 0 else { return "cannot read the connection's credentials" }
+        guard uv_fileno(asHandle(pipe), &fd) == 0 else { return .failure(Unreadable(reason: "cannot read the connection's credentials")) }
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard agentd_peer_credentials(fd, &uid, &gid) == 0 else {
-            return "cannot read the connection's credentials: \(String(cString: strerror(errno)))"
+            return .failure(Unreadable(reason: "cannot read the connection's credentials: \(String(cString: strerror(errno)))"))
+        }
+        return .success(Credentials(uid: uid, gid: gid))
+    }
+
+    /// Why a peer's credentials could not be read.
+    struct Unreadable: Error {
+        let reason: String
+    }
+
+    /// Why the peer is refused, or nil when it is the daemon's own user (or root, or a member of
+    /// `allowedGroup`).
+    static func refusal(_ peer: Result<Credentials, Unreadable>, allowedGroup: gid_t?) -> String? {
+        let uid: uid_t
+        let gid: gid_t
+        switch peer {
+        case let .success(credentials): (uid, gid) = (credentials.uid, credentials.gid)
+        case let .failure(unreadable): return unreadable.reason
         }
         let me = geteuid()
         if uid == me || uid == 0 { return nil }

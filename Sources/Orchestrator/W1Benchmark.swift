@@ -81,6 +81,8 @@ public enum W1Benchmark {
         daemon.arguments = [
             "serve", "--socket", socket, "--db", db, "--log-level", "warning",
             "--max-running", mode == .seq ? "8" : ProcessInfo.processInfo.environment["AGENTD_BENCH_MAX_RUNNING"] ?? "256",
+            // Every job is submitted at once by one client: the queue limits must hold them all.
+            "--max-queued-jobs", "\(max(100_000, jobs))", "--max-queued-jobs-per-client", "\(max(10_000, jobs))",
         ]
         let daemonLog = FileHandle(forWritingAtPath: "/dev/null")
         daemon.standardOutput = daemonLog

@@ -102,6 +102,7 @@ public enum EventKind {
     public static let callCompleted = "call.completed"
     public static let callFailed = "call.failed"
     public static let stepExhausted = "step.exhausted"
+    public static let stepTimedOut = "step.timed_out"
     public static let attemptDuplicate = "attempt.duplicate"
     public static let jobResumed = "job.resumed"
     public static let callRestarted = "call.restarted"

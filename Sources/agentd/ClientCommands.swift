@@ -325,6 +325,15 @@ struct Status: ParsableCommand {
         } else if let storage {
             emit("storage: \(storage["state"]?.stringValue ?? "?")")
         }
+        if let config = status["config"] {
+            let loaded = config["loaded_at"]?.doubleValue.map(formatTime) ?? "?"
+            emit(
+                "config: \(config["file"]?.stringValue ?? "no file") (generation \(config["generation"]?.intValue ?? 0), loaded \(loaded))")
+            let limits = config["limits"]
+            emit(
+                "limits: max running \(config["max_running"]?.intValue ?? 0), queued \(limits?["max_queued_jobs"]?.intValue ?? 0) (per client \(limits?["max_queued_jobs_per_client"]?.intValue ?? 0)), requests in flight per connection \(limits?["max_requests_in_flight_per_connection"]?.intValue ?? 0)"
+            )
+        }
     }
 }
 

@@ -79,6 +79,8 @@ struct ProgressPrinter {
             )
         case EventKind.stepExhausted:
             out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")
+        case EventKind.stepTimedOut:
+            out.append(prefix + "\(stepLabel()) \(payload["reason"]?.stringValue ?? "the step ran out of time")")
         default:
             out.append(prefix + kind)
         }

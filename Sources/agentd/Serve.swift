@@ -1,27 +1,46 @@
+import Agents
 import ArgumentParser
 import Logging
 import Orchestrator
 import Store
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the daemon: serve the socket, run jobs, resume unfinished ones. SIGTERM/SIGINT stop it gracefully.")
+        abstract:
+            "Run the daemon: serve the socket, run jobs, resume unfinished ones. SIGTERM/SIGINT stop it gracefully; SIGHUP reloads --config."
+    )
 
     @OptionGroup var socket: SocketOption
     @OptionGroup var database: DatabaseOption
 
-    @Option(help: "Jobs that run at once; more wait in the queue.")
-    var maxRunning = 256
+    @Option(
+        help:
+            "A configuration file (YAML; see docs/config.md): limits, queue limits, endpoint limits and more. SIGHUP reads it again and applies the changes without stopping any job. The options below win over it."
+    )
+    var config: String?
 
-    @Option(help: "Seconds that running calls get to finish after SIGTERM before they are abandoned (and rerun at the next start).")
-    var drainSeconds = 10.0
+    @Option(help: "Jobs that run at once; more wait in the queue (default 256).")
+    var maxRunning: Int?
 
-    @Option(help: "Largest request line accepted, in bytes.")
-    var maxFrameBytes = 1 << 20
+    @Option(
+        help: "Seconds that running calls get to finish after SIGTERM before they are abandoned (and rerun at the next start) (default 10)."
+    )
+    var drainSeconds: Double?
+
+    @Option(help: "Largest request line accepted, in bytes (default 1048576).")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Connections served at once; one more is refused (default 1024).")
+    var maxConnections: Int?
+
+    @Option(help: "Jobs waiting to run at once, from all clients; a submission beyond is refused (default 100000).")
+    var maxQueuedJobs: Int?
+
+    @Option(help: "Jobs waiting to run at once from one client (peer user id); a submission beyond is refused (default 10000).")
+    var maxQueuedJobsPerClient: Int?
+
+    @Option(help: "Requests one connection may have in flight; beyond, the daemon stops reading it until replies go out (default 1024).")
+    var maxRequestsInFlight: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
@@ -34,7 +53,7 @@ struct Serve: ParsableCommand {
 
     @Option(
         help:
-            "An environment variable whose value is a secret: it is replaced by [REDACTED:NAME] in every event, reply and log line (repeatable; also $AGENTD_SECRET_ENV, comma-separated; OPENAI_API_KEY and every openai model's api_key_env always are)."
+            "An environment variable whose value is a secret: it is replaced by [REDACTED:NAME] in every event, reply and log line (repeatable; also $AGENTD_SECRET_ENV, comma-separated, and the configuration file's secret_env; OPENAI_API_KEY and every openai model's api_key_env always are)."
     )
     var secretEnv: [String] = []
 
@@ -42,20 +61,35 @@ struct Serve: ParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw failingMessage("unknown --log-level '\(logLevel)'")
         }
-        let redactor = Redactor(names: secretEnv)
-        LoggingSystem.bootstrap { RedactingLogHandler(wrapped: StreamLogHandler.standardError(label: $0), redactor: redactor) }
-        var configuration = Daemon.Configuration(socketPath: Paths.absolute(socket.path), databasePath: database.path)
-        configuration.maxRunning = max(1, maxRunning)
-        configuration.drainSeconds = max(0, drainSeconds)
-        configuration.limits.frameLimit = max(1024, maxFrameBytes)
-        if let allowGroup {
-            guard let group = getgrnam(allowGroup) else { throw failingMessage("no such group '\(allowGroup)' (--allow-group)") }
-            configuration.limits.allowedGroup = group.pointee.gr_gid
+        var configuration: Daemon.Configuration
+        do {
+            configuration = try Daemon.Configuration.resolve(file: config.map(Paths.absolute), commandLine: commandLine)
+        } catch {
+            throw failingMessage(error.description)
         }
+        let redactor = Redactor(names: configuration.secretEnv)
+        LoggingSystem.bootstrap { RedactingLogHandler(wrapped: StreamLogHandler.standardError(label: $0), redactor: redactor) }
         configuration.version = Agentd.version
         configuration.redactor = redactor
         let daemon = Daemon(configuration: configuration, logger: makeLogger("agentd", level: level))
         try failing { try daemon.run() }
+    }
+
+    /// The options given on the command line; those left out are nil, so the file's values apply.
+    private var commandLine: ServeConfig {
+        var c = ServeConfig()
+        c.socket = socket.socket
+        c.database = database.db
+        c.maxRunning = maxRunning.map { max(1, $0) }
+        c.drainSeconds = drainSeconds.map { max(0, $0) }
+        c.maxFrameBytes = maxFrameBytes.map { max(1024, $0) }
+        c.maxConnections = maxConnections.map { max(1, $0) }
+        c.maxQueuedJobs = maxQueuedJobs.map { max(1, $0) }
+        c.maxQueuedJobsPerClient = maxQueuedJobsPerClient.map { max(1, $0) }
+        c.maxRequestsInFlightPerConnection = maxRequestsInFlight.map { max(1, $0) }
+        c.allowGroup = allowGroup
+        c.secretEnv = secretEnv.isEmpty ? nil : secretEnv
+        return c
     }
 }
 

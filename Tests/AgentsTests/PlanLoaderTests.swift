@@ -75,6 +75,7 @@ final class PlanLoaderTests: XCTestCase {
           tool_timeout: 90s
           max_tool_turns: 3
           tool_output_cap: 4096
+          step_timeout: 5m
 
         """
 
@@ -119,6 +120,7 @@ final class PlanLoaderTests: XCTestCase {
         policy.toolTimeoutSeconds = 90
         policy.maxToolTurns = 3
         policy.toolOutputCap = 4096
+        policy.stepTimeoutSeconds = 300
         return Plan(
             name: "everything",
             description: "Uses every key of the format.",
@@ -530,6 +532,10 @@ final class PlanLoaderTests: XCTestCase {
         }
         assertError(Self.minimal + "policy:\n  call_timeout: 0\n", field: "policy.call_timeout", line: 14, contains: "greater than zero")
         assertError(Self.minimal + "policy:\n  job_timeout: -1s\n", field: "policy.job_timeout", line: 14, contains: "must not be negative")
+        assertError(
+            Self.minimal + "policy:\n  step_timeout: -2\n", field: "policy.step_timeout", line: 14, contains: "must not be negative")
+        assertError(
+            Self.minimal + "policy:\n  step_timeout: soon\n", field: "policy.step_timeout", line: 14, contains: "expected a duration")
         assertError(
             minimal(replacing: 11, with: "  verifier: {command: [x], timeout: soon}"), field: "roles.verifier.timeout", line: 11,
             contains: "expected a duration")

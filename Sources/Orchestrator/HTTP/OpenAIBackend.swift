@@ -3,11 +3,16 @@ import Foundation
 import Store
 
 /// The HTTP side shared by every `openai` model of the daemon: one `HTTPClient` on the loop and, per
-/// endpoint (base URL), the limit on requests in flight. Loop thread only.
+/// endpoint (base URL), the limit on requests in flight and the rate budgets. The plans that name an
+/// endpoint set its limits (the largest `max_concurrent`, the smallest budgets); the daemon's
+/// configuration (`endpoints:` in `serve --config`) overrides them, and a reload applies at once to
+/// requests that wait. Loop thread only.
 final class ModelEndpoints: @unchecked Sendable {
     private let loop: EventLoop
     private var client: HTTPClient?
     private var gates: [String: EndpointGate] = [:]
+    /// The configured limits by endpoint key (`OpenAISpec.endpointKey`).
+    private var configured: [String: EndpointLimits] = [:]
 
     init(loop: EventLoop) {
         self.loop = loop
@@ -21,13 +26,27 @@ final class ModelEndpoints: @unchecked Sendable {
         return created
     }
 
-    /// The gate of `baseURL`; the budgets of every plan that names the endpoint apply (the smallest).
+    /// The gate of `baseURL`; the budgets of every plan that names the endpoint apply (the smallest),
+    /// unless the daemon's configuration sets them.
     func gate(for baseURL: String, spec: OpenAISpec) -> EndpointGate {
-        let gate = gates[baseURL] ?? EndpointGate(limit: spec.maxConcurrent)
-        gates[baseURL] = gate
-        gate.limit = max(gate.limit, spec.maxConcurrent)
+        let key = OpenAISpec.endpointKey(baseURL)
+        let gate: EndpointGate
+        if let existing = gates[key] {
+            gate = existing
+        } else {
+            gate = EndpointGate(limit: spec.maxConcurrent)
+            gate.configure(configured[key])
+            gates[key] = gate
+        }
+        gate.raisePlanLimit(to: spec.maxConcurrent)
         gate.budget.tighten(requests: spec.requestsPerMinute, tokens: spec.tokensPerMinute, window: spec.rateWindowSeconds)
         return gate
+    }
+
+    /// Replaces the configured limits: endpoints left out go back to their plans' values.
+    func configure(_ limits: [String: EndpointLimits]) {
+        configured = limits
+        for (key, gate) in gates { gate.configure(limits[key]) }
     }
 
     /// Aborts requests in flight and frees the client's loop handles.
@@ -39,16 +58,34 @@ final class ModelEndpoints: @unchecked Sendable {
 
 /// Requests in flight to one endpoint, at most `limit`; the rest wait in arrival order. Loop only.
 final class EndpointGate: @unchecked Sendable {
-    var limit: Int
-    private var inUse = 0
+    /// The largest `max_concurrent` of the plans that used the endpoint.
+    private(set) var planLimit: Int
+    /// The daemon configuration's `max_concurrent`, which wins over the plans'.
+    private(set) var configuredLimit: Int?
+    var limit: Int { configuredLimit ?? planLimit }
+    private(set) var inUse = 0
     private var waiting: [UnsafeContinuation<Void, Never>] = []
+    /// Requests waiting for a slot.
+    var waitingCount: Int { waiting.count }
     /// Set when the endpoint rejected `json_schema`: later requests ask for `json_object` instead.
     var structuredFallback: OpenAISpec.StructuredOutput?
     /// Requests and tokens per window.
     let budget = RateBudget()
 
     init(limit: Int) {
-        self.limit = limit
+        self.planLimit = limit
+    }
+
+    func raisePlanLimit(to limit: Int) {
+        planLimit = max(planLimit, limit)
+        admitWaiting()
+    }
+
+    /// Applies the configured limits (nil: the plans' values again).
+    func configure(_ limits: EndpointLimits?) {
+        configuredLimit = limits?.maxConcurrent
+        budget.configure(limits)
+        admitWaiting()
     }
 
     func acquire() async {
@@ -68,10 +105,16 @@ final class EndpointGate: @unchecked Sendable {
     }
 
     func release() {
-        if waiting.isEmpty {
-            inUse -= 1
-        } else {
-            waiting.removeFirst().resume()  // the slot passes to the next in line
+        inUse -= 1
+        admitWaiting()
+    }
+
+    /// Lets waiting requests in, in order, while there is room (after a release or a raised limit;
+    /// a lowered limit lets none in until enough requests end).
+    private func admitWaiting() {
+        while inUse < limit, !waiting.isEmpty {
+            inUse += 1
+            waiting.removeFirst().resume()
         }
     }
 }
@@ -90,17 +133,30 @@ final class RateBudget: @unchecked Sendable {
         }
     }
 
-    private(set) var requests: Int?
-    private(set) var tokens: Int?
-    private var windowNanos: UInt64 = 60_000_000_000
+    /// The plans' budgets (the smallest of each) and window (the last plan's that set a budget).
+    private var planRequests: Int?
+    private var planTokens: Int?
+    private var planWindow: Double = 60
+    /// The daemon configuration's, which win over the plans'.
+    private var configured: EndpointLimits?
     private var entries: [Entry] = []
+
+    var requests: Int? { configured?.requestsPerMinute ?? planRequests }
+    var tokens: Int? { configured?.tokensPerMinute ?? planTokens }
+    private var windowNanos: UInt64 { UInt64((configured?.rateWindowSeconds ?? planWindow) * 1e9) }
 
     var isLimited: Bool { requests != nil || tokens != nil }
 
     func tighten(requests: Int?, tokens: Int?, window: Double) {
-        if let requests { self.requests = min(self.requests ?? .max, requests) }
-        if let tokens { self.tokens = min(self.tokens ?? .max, tokens) }
-        if requests != nil || tokens != nil { windowNanos = UInt64(window * 1e9) }
+        if let requests { planRequests = min(planRequests ?? .max, requests) }
+        if let tokens { planTokens = min(planTokens ?? .max, tokens) }
+        if requests != nil || tokens != nil { planWindow = window }
+    }
+
+    /// Applies the configured budgets (nil: the plans' again). A request already waiting for room
+    /// sees them when it next looks, within one window.
+    func configure(_ limits: EndpointLimits?) {
+        configured = limits
     }
 
     /// Waits until a request of about `estimate` tokens fits the budgets, then counts it.
@@ -143,8 +199,8 @@ struct OpenAIBackend: ModelBackend {
     let callTimeoutSeconds: Double
 
     var baseURL: String {
-        let base = spec.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com/v1"
-        return base.hasSuffix("/") ? String(base.dropLast()) : base
+        OpenAISpec.endpointKey(
+            spec.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com/v1")
     }
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {

@@ -383,6 +383,9 @@ public struct TranscriptModel: Sendable {
                 let s = self.step(step ?? 0, in: &model)
                 model.steps[s].exhausted = true
                 model.steps[s].lastFeedback = payload["last_feedback"]?.stringValue
+            case EventKind.stepTimedOut:
+                let reason = payload["reason"]?.stringValue ?? "the step ran out of time"
+                model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))
             default:
                 model.entries.append(.note(seq: seq, text: kind))
             }

@@ -34,6 +34,17 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         RPCError(code: -32010, message: "storage unavailable: \(fault.cause); agentd accepts no \(what) until writes succeed again")
     }
 
+    /// A submission over a queue limit: `limit` names the setting, `max` its value, `queued` the jobs
+    /// queued now (the client's, when `client` is set).
+    public static func tooManyQueued(limit: String, max: Int, queued: Int, client: UInt32?) -> RPCError {
+        let whose = client.map { "client uid \($0) has \(queued) jobs queued" } ?? "\(queued) jobs are queued"
+        var data: [(String, JSON)] = [("limit", .string(limit)), ("max", .int(max)), ("queued", .int(queued))]
+        if let client { data.append(("uid", .int(Int(client)))) }
+        return RPCError(
+            code: -32009, message: "too many queued jobs: \(whose), the limit is \(max) (\(limit)); try again when some have started",
+            data: .object(data))
+    }
+
     public var json: JSON {
         var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]
         if let data { members.append(("data", data)) }

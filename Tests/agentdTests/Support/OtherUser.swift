@@ -1,0 +1,60 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A second real Unix user, for the tests of who may connect and of limits per client: created once
+/// (tests run as root in CI); tests that need it skip where that is impossible.
+enum OtherUser {
+    static let name = "agentd-e2e-peer"
+
+    /// Creates the user when it does not exist yet; throws `XCTSkip` where it cannot.
+    static func ensure() throws {
+        guard geteuid() == 0 else { throw XCTSkip("creating a second Unix user needs root") }
+        if getpwnam(name) == nil {
+            let add = Process()
+            add.executableURL = URL(fileURLWithPath: "/usr/sbin/useradd")
+            add.arguments = ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
+            try add.run()
+            add.waitUntilExit()
+            guard add.terminationStatus == 0 || getpwnam(name) != nil else { throw XCTSkip("useradd failed") }
+        }
+    }
+
+    /// The user's primary group's name.
+    static func groupName() throws -> String {
+        guard let entry = getpwnam(name), let group = getgrgid(entry.pointee.pw_gid), let groupName = group.pointee.gr_name else {
+            throw XCTSkip("the other user has no group")
+        }
+        return String(cString: groupName)
+    }
+
+    /// `agentd ARGS` run as the user (`runuser`), with its output captured.
+    static func run(_ harness: DaemonHarness, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let out = harness.dir + "/other-\(UUID().uuidString.prefix(6)).out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        chmod(out, 0o666)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        process.arguments = ["-u", name, "--", harness.agentd] + arguments
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        XCTAssertTrue(waitUntil(timeout: 30) { !process.isRunning }, "the other user's command finished")
+        return (process.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
+
+    /// Lets every user reach the binary and the harness directory (as a misconfigured install would).
+    static func openTheWay(_ harness: DaemonHarness) {
+        var path = URL(fileURLWithPath: harness.agentd).deletingLastPathComponent()
+        while path.path != "/" {
+            var info = stat()
+            if stat(path.path, &info) == 0, info.st_mode & 0o005 != 0o005 { chmod(path.path, info.st_mode | 0o005) }
+            path.deleteLastPathComponent()
+        }
+        chmod(harness.dir, 0o755)
+    }
+}
