@@ -111,6 +111,7 @@ public final class Daemon: @unchecked Sendable {
     ) throws {
         var engineConfig = Engine.Configuration()
         engineConfig.maxRunning = configuration.maxRunning
+        engineConfig.protectedPaths = Bubblewrap.protectedPaths(database: configuration.databasePath, socket: configuration.socketPath)
         let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: engineConfig)
         let server = RPCServer(
             engine: engine, loop: loop,
