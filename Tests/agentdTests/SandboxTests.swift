@@ -61,8 +61,10 @@ final class SandboxTests: EndToEndTestCase {
                 #"[sh, -c, "echo in > inside.txt"]"#,
                 #"[sh, -c, "echo out > \#(outside)/planted.txt"]"#,
                 #"[sh, -c, "echo out > \#(harness.dir)/planted.txt"]"#,
+                // Root (as these tests usually run) keeps no capability that could make the root writable.
+                #"[sh, -c, "mount -o remount,bind,rw / && echo out > \#(outside)/remounted.txt"]"#,
             ]), sandbox: "true")
-        XCTAssertEqual(results.count, 3, summary)
+        XCTAssertEqual(results.count, 4, summary)
         XCTAssertEqual(results[0]["exit_status"]?.intValue, 0, results[0].encoded)
         XCTAssertEqual(try String(contentsOfFile: workspace + "/inside.txt", encoding: .utf8), "in\n", "the workspace is writable")
 
@@ -71,6 +73,8 @@ final class SandboxTests: EndToEndTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: outside + "/planted.txt"), "nothing was written outside")
         // Under /tmp the write lands in the sandbox's own empty tmpfs, which is gone with it.
         XCTAssertFalse(FileManager.default.fileExists(atPath: harness.dir + "/planted.txt"), "nothing was written next to the workspace")
+        XCTAssertNotEqual(results[3]["exit_status"]?.intValue, 0, results[3].encoded)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside + "/remounted.txt"), "the root could not be made writable")
     }
 
     func testNoNetworkUnlessThePlanAllowsIt() throws {
