@@ -22,6 +22,7 @@ extension Plan {
         members.append(("roles", .object(roles)))
         if let steps { members.append(("steps", .array(steps.map(JSON.string)))) }
         if let workspace { members.append(("workspace", .string(workspace))) }
+        members.append(("sandbox", sandbox.json))
         members.append(("policy", policy.json))
         return .object(members)
     }
@@ -135,6 +136,22 @@ extension ScriptRule {
         case let .raw(text): members.append(("raw", .string(text)))
         }
         return .object(members)
+    }
+}
+
+extension Sandbox {
+    /// Every sandbox key, defaults written out; a disabled sandbox is `{enabled: false}` alone.
+    public var json: JSON {
+        guard enabled else { return .object([("enabled", false)]) }
+        return .object([
+            ("enabled", true),
+            ("network", .bool(network)),
+            ("cpu_seconds", .int(cpuSeconds)),
+            ("memory_mb", .int(memoryMB)),
+            ("processes", .int(processes)),
+            ("writable", .array(writable.map(JSON.string))),
+            ("env", .array(environment.map(JSON.string))),
+        ])
     }
 }
 

@@ -19,11 +19,14 @@ public struct Plan: Sendable, Equatable {
     /// Where the actor's tools work: a path with `{goal}` and `{input.NAME}` substituted, relative
     /// ones resolved against the job's `cwd`; nil means the job's `cwd`.
     public var workspace: String?
+    /// How the actor's `run_command` is confined.
+    public var sandbox: Sandbox
     public var policy: Policy
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
-        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, policy: Policy
+        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, sandbox: Sandbox = Sandbox(),
+        policy: Policy
     ) {
         self.name = name
         self.description = description
@@ -34,6 +37,7 @@ public struct Plan: Sendable, Equatable {
         self.verifier = verifier
         self.steps = steps
         self.workspace = workspace
+        self.sandbox = sandbox
         self.policy = policy
     }
 
@@ -179,6 +183,39 @@ public struct OpenAISpec: Sendable, Equatable {
 
     public init(model: String?) {
         self.model = model
+    }
+}
+
+/// How the actor's `run_command` is confined: a bubblewrap sandbox, on unless the plan turns it off.
+///
+/// Inside, the workspace (and `writable`) is the only writable part of the filesystem, the rest is
+/// read-only, `/tmp` and `/run` are empty, there is no network unless `network`, the command is in
+/// its own PID namespace, and its CPU time, address space and processes are limited. Its environment
+/// holds only what agentd sets and the variables `environment` names. The daemon carries it out
+/// (`Bubblewrap` in Orchestrator); this is only the plan's configuration.
+public struct Sandbox: Sendable, Equatable {
+    /// False runs commands as the daemon's user, unconfined (`sandbox: false`).
+    public var enabled = true
+    /// Whether the command may use the network (the host's network namespace).
+    public var network = false
+    /// `RLIMIT_CPU` of each process, in seconds.
+    public var cpuSeconds = 300
+    /// `RLIMIT_AS` of each process (its address space), in MiB; also the size of the sandbox's `/tmp`.
+    public var memoryMB = 4096
+    /// `RLIMIT_NPROC`: processes (threads included) of the sandbox's user.
+    public var processes = 1024
+    /// Absolute paths, besides the workspace, that commands may write.
+    public var writable: [String] = []
+    /// Names of the daemon's environment variables passed to commands (API keys never are).
+    public var environment: [String] = []
+
+    public init() {}
+
+    /// No sandbox: `sandbox: false`.
+    public static var off: Sandbox {
+        var sandbox = Sandbox()
+        sandbox.enabled = false
+        return sandbox
     }
 }
 

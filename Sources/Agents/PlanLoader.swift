@@ -141,7 +141,8 @@ struct PlanReader {
         init(values: Int) { self.values = values }
     }
 
-    static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "policy"]
+    static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "sandbox", "policy"]
+    static let sandboxKeys = ["enabled", "network", "cpu_seconds", "memory_mb", "processes", "writable", "env"]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
     static let commandKeys = ["command", "cwd", "timeout"]
     static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "reply", "raw"]
@@ -252,10 +253,79 @@ struct PlanReader {
         let critic = try role(require(roles, "critic"), models, modelNames)
         let verifier = try verifier(require(roles, "verifier"), models, modelNames)
         let workspace = try doc["workspace"].map { (f) throws(PlanError) in try nonEmptyString(f) }
+        let sandbox = try doc["sandbox"].map { (f) throws(PlanError) in try self.sandbox(f, models) } ?? Sandbox()
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
-            verifier: verifier, steps: steps, workspace: workspace, policy: policy)
+            verifier: verifier, steps: steps, workspace: workspace, sandbox: sandbox, policy: policy)
+    }
+
+    /// `true`, `false`, or a mapping of `sandboxKeys`. A disabled sandbox takes no other key: its
+    /// settings would do nothing.
+    func sandbox(_ field: Field, _ models: [String: ModelSpec]) throws(PlanError) -> Sandbox {
+        if case let .scalar(scalar) = field.node, case let .bool(on) = try resolve(scalar, field) { return on ? Sandbox() : .off }
+        guard case .mapping = field.node else {
+            throw fail(field.mark, field.path, "expected true, false or a sandbox mapping, found \(found(field.node))")
+        }
+        let entries = try mapping(field, allowed: Self.sandboxKeys, what: "a sandbox")
+        var sandbox = Sandbox()
+        if let f = entries["enabled"] { sandbox.enabled = try bool(f) }
+        if !sandbox.enabled, let other = entries.entries.first(where: { $0.name != "enabled" }) {
+            throw fail(
+                other.key.mark, field.child(other.name, other.value, keyMark: nil).path,
+                "the sandbox is disabled ('enabled: false'); leave out its other settings")
+        }
+        if let f = entries["network"] { sandbox.network = try bool(f) }
+        if let f = entries["cpu_seconds"] { sandbox.cpuSeconds = try int(f, in: 1...1_000_000) }
+        if let f = entries["memory_mb"] { sandbox.memoryMB = try int(f, in: 16...16_777_216) }
+        if let f = entries["processes"] { sandbox.processes = try int(f, in: 1...1_000_000) }
+        if let f = entries["writable"] { sandbox.writable = try writablePaths(f) }
+        if let f = entries["env"] { sandbox.environment = try passedVariables(f, models) }
+        return sandbox
+    }
+
+    /// Absolute paths, each once; `/` is refused (that is no sandbox at all).
+    func writablePaths(_ field: Field) throws(PlanError) -> [String] {
+        var paths: [String] = []
+        for (index, node) in try list(field, what: "a list of absolute paths").enumerated() {
+            let item = field.item(index, node)
+            let path = try nonEmptyString(item)
+            guard path.hasPrefix("/") else { throw fail(item.mark, item.path, "expected an absolute path, found '\(path)'") }
+            guard path.contains(where: { $0 != "/" }) else {
+                throw fail(item.mark, item.path, "'/' would make the whole filesystem writable; use 'sandbox: false' instead")
+            }
+            guard !paths.contains(path) else { throw fail(item.mark, item.path, "'\(path)' is listed twice") }
+            paths.append(path)
+        }
+        return paths
+    }
+
+    /// Variable names, each once; never one agentd sets itself, nor one that holds the plan's API keys.
+    func passedVariables(_ field: Field, _ models: [String: ModelSpec]) throws(PlanError) -> [String] {
+        var keys: Set<String> = ["OPENAI_API_KEY"]
+        for model in models.values {
+            if case let .openai(spec) = model.backend { keys.insert(spec.apiKeyEnv) }
+        }
+        var names: [String] = []
+        for (index, node) in try list(field, what: "a list of environment variable names").enumerated() {
+            let item = field.item(index, node)
+            let name = try variableName(item)
+            guard !keys.contains(name) else {
+                throw fail(item.mark, item.path, "'\(name)' holds an API key of this plan; commands never get it")
+            }
+            guard !["AGENTD_TOOL_CALL_ID", "AGENTD_WORKSPACE"].contains(name) else {
+                throw fail(item.mark, item.path, "'\(name)' is set by agentd for every command")
+            }
+            guard !names.contains(name) else { throw fail(item.mark, item.path, "'\(name)' is listed twice") }
+            names.append(name)
+        }
+        return names
+    }
+
+    /// Letters, digits and `_`, not starting with a digit.
+    static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.first, !first.isNumber else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
     }
 
     func steps(_ field: Field) throws(PlanError) -> [String] {
@@ -605,7 +675,7 @@ struct PlanReader {
     /// The NAME of an environment variable: letters, digits and `_`, not starting with a digit.
     func variableName(_ field: Field) throws(PlanError) -> String {
         let name = try nonEmptyString(field)
-        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }), !name.first!.isNumber else {
+        guard Self.isVariableName(name) else {
             throw fail(field.mark, field.path, "expected the NAME of an environment variable (letters, digits, _), found '\(name)'")
         }
         return name

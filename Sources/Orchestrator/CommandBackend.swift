@@ -90,18 +90,37 @@ struct VerifierCommand: ModelBackend {
                 jobID: jobID, role: .verifier, step: nil, attempt: nil, replan: replan, reask: 0, hasFeedback: false, goal: goal))
     }
 
-    /// `{goal}` and `{input.NAME}` substituted inside each argv entry; never split, never a shell.
+    /// `{goal}` and `{input.NAME}` substituted inside each argv entry, in one pass: a substituted value
+    /// is never split, never read by a shell, and never substituted into again (a goal that says
+    /// `{input.x}` stays that text). A placeholder naming no input is left as it is. A non-string
+    /// input is put in as JSON.
     static func substitute(_ argv: [String], goal: String, inputs: JSON) -> [String] {
         argv.map { arg in
             guard arg.contains("{") else { return arg }
-            var out = arg.replacingOccurrences(of: "{goal}", with: goal)
-            if case let .object(members) = inputs {
-                for (k, v) in members {
-                    out = out.replacingOccurrences(of: "{input.\(k)}", with: v.stringValue ?? v.encoded)
+            var out = ""
+            var rest = Substring(arg)
+            while let open = rest.firstIndex(of: "{") {
+                out += rest[..<open]
+                let tail = rest[rest.index(after: open)...]
+                if let close = tail.firstIndex(of: "}"), let value = value(of: tail[..<close], goal: goal, inputs: inputs) {
+                    out += value
+                    rest = tail[tail.index(after: close)...]
+                } else {
+                    out += "{"
+                    rest = tail
                 }
             }
-            return out
+            return out + rest
         }
+    }
+
+    /// What the placeholder `{NAME}` stands for, when it is `goal` or `input.` and a job input.
+    private static func value(of name: Substring, goal: String, inputs: JSON) -> String? {
+        if name == "goal" { return goal }
+        guard name.hasPrefix("input."), case let .object(members) = inputs else { return nil }
+        let key = name.dropFirst("input.".count)
+        guard let value = members.first(where: { $0.0 == key })?.1 else { return nil }
+        return value.stringValue ?? value.encoded
     }
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {

@@ -27,6 +27,9 @@ public final class Engine: @unchecked Sendable {
         /// `agentd replay`: recovered jobs are checked call by call against their logs (requests
         /// included), and no model, command or tool is ever called — a call beyond the log fails.
         public var replay = false
+        /// The daemon's own files (database, socket) that sandboxed tool commands must not see; see
+        /// `Bubblewrap.protectedPaths(database:socket:)`.
+        public var protectedPaths: [String] = []
         public init() {}
     }
 
@@ -79,6 +82,8 @@ public final class Engine: @unchecked Sendable {
     private var finishedCount = 0
     /// Sends finished jobs' spans to an OTLP collector when the environment names one.
     private var telemetry: OTLPExporter?
+    /// Confines the actor's commands; shared by every job, so the sandbox is probed once.
+    private let bubblewrap: Bubblewrap
 
     public init(
         loop: EventLoop, writer: StoreWriter, reader: StoreReader, clock: any WallClock, logger: Logger,
@@ -97,6 +102,7 @@ public final class Engine: @unchecked Sendable {
         self.endpoints = ModelEndpoints(loop: loop)
         self.startedAt = clock.nowMillis()
         endpoints.configure(configuration.endpoints)
+        self.bubblewrap = Bubblewrap(loop: loop, environment: environment, protectedPaths: configuration.protectedPaths)
         if let otlp = OTLPExporter.Configuration.from(environment: environment) {
             telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
                 endpoints.http
@@ -328,7 +334,8 @@ public final class Engine: @unchecked Sendable {
         if !entry.plan.actor.tools.isEmpty {
             tools = ToolBox(
                 loop: loop, offered: entry.plan.actor.tools, workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
-                policy: entry.plan.policy, environment: environment, hidden: ToolBox.secretVariables(of: entry.plan))
+                policy: entry.plan.policy, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, environment: environment,
+                hidden: ToolBox.secretVariables(of: entry.plan))
         }
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
         entry.runner = runner

@@ -26,7 +26,9 @@ public enum LocalRun {
         loop.spinHint = { [writer] in writer.hasInFlight }
         let outcome = Outcome()
         loop.execute {
-            let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger)
+            var configuration = Engine.Configuration()
+            configuration.protectedPaths = Bubblewrap.protectedPaths(database: databasePath, socket: nil)
+            let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: configuration)
             Task(executorPreference: loop) {
                 do throws(RPCError) {
                     let (job, _) = try await engine.submit(submission)

@@ -90,12 +90,15 @@ struct ToolResult: Sendable, Equatable {
 /// The actor's tools for one job: `run_command`, `read_file` and `write_file`, in the job's workspace.
 ///
 /// Commands run through `ChildProcess` (on the loop: no shell, the workspace as cwd, `tool_timeout`,
-/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation) with the
-/// daemon's environment minus the variables that hold API keys (the model could print them into the
-/// log), plus `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and `AGENTD_WORKSPACE`. File work — creating the workspace,
-/// resolving paths, reading and writing — runs on the concurrent dispatch queue `agentd.tools`, never
-/// on the loop. A path is relative to the workspace and must stay inside it once `..` and symlinks
-/// are resolved.
+/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation). Unless
+/// the plan turns the sandbox off, each runs inside a bubblewrap sandbox (`Bubblewrap`) with a
+/// scrubbed environment; when the sandbox cannot start, the command is refused, never run unconfined.
+/// With `sandbox: false` a command runs as the daemon's user with the daemon's environment minus the
+/// variables that hold API keys (the model could print them into the log). Either way it gets
+/// `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and `AGENTD_WORKSPACE`. File work — creating the
+/// workspace, resolving paths, reading and writing — runs on the concurrent dispatch queue
+/// `agentd.tools`, never on the loop. A path is relative to the workspace and must stay inside it
+/// once `..` and symlinks are resolved.
 ///
 /// Loop thread only.
 final class ToolBox: @unchecked Sendable {
@@ -109,20 +112,26 @@ final class ToolBox: @unchecked Sendable {
     let workspace: Result<String, ToolProblem>
     let timeoutSeconds: Double
     let outputCap: Int
+    /// The daemon's environment without the API-key variables.
     let environment: [String: String]
+    /// How commands are confined, and what confines them.
+    let sandbox: Sandbox
+    let bubblewrap: Bubblewrap
     /// The workspace once created and resolved (symlinks included).
     private var resolved: String?
 
     /// `environment` is the daemon's; `hidden` names variables commands must not see (API keys).
     init(
-        loop: EventLoop, offered: [String], workspace: Result<String, ToolProblem>, policy: Policy, environment: [String: String],
-        hidden: Set<String> = []
+        loop: EventLoop, offered: [String], workspace: Result<String, ToolProblem>, policy: Policy, sandbox: Sandbox,
+        bubblewrap: Bubblewrap, environment: [String: String], hidden: Set<String> = []
     ) {
         self.loop = loop
         self.offered = offered
         self.workspace = workspace
         self.timeoutSeconds = policy.toolTimeoutSeconds
         self.outputCap = policy.toolOutputCap
+        self.sandbox = sandbox
+        self.bubblewrap = bubblewrap
         self.environment = environment.filter { !hidden.contains($0.key) }
     }
 
@@ -184,18 +193,30 @@ final class ToolBox: @unchecked Sendable {
     }
 
     func runCommand(_ argv: [String], root: String, key: String) async -> ToolResult {
-        var env = environment
-        env["AGENTD_TOOL_CALL_ID"] = key
-        env["AGENTD_WORKSPACE"] = root
+        let spawned: [String]
+        let env: [String]
+        if sandbox.enabled {
+            switch await sandboxed(argv, root: root, key: key) {
+            case let .success(command): spawned = command
+            case let .failure(problem): return .problem(problem)
+            }
+            env = []  // bwrap itself needs none; the command's is set with --clearenv / --setenv
+        } else {
+            spawned = argv
+            var inherited = environment
+            inherited["AGENTD_TOOL_CALL_ID"] = key
+            inherited["AGENTD_WORKSPACE"] = root
+            env = inherited.keys.sorted().map { "\($0)=\(inherited[$0]!)" }
+        }
         let result: ProcessResult
         do {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: argv, cwd: root, environment: env.keys.sorted().map { "\($0)=\(env[$0]!)" },
-                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: outputCap))
+                    argv: spawned, cwd: root, environment: env, timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
+                    outputCap: outputCap))
         } catch {
-            return .problem(ToolProblem("cannot start \(argv[0]): \(error.message)"))
+            return .problem(ToolProblem("cannot start \(spawned[0]): \(error.message)"))
         }
         var members: [(String, JSON)] = [
             ("exit_status", .int(Int(result.exitStatus))), ("signal", .int(Int(result.termSignal))),
@@ -212,10 +233,52 @@ final class ToolBox: @unchecked Sendable {
         return ToolResult(ok: result.succeeded, json: .object(members))
     }
 
+    /// The bwrap command line that runs `argv` in this job's sandbox, or why there is none.
+    private func sandboxed(_ argv: [String], root: String, key: String) async -> Result<[String], ToolProblem> {
+        let executables: Bubblewrap.Executables
+        switch await bubblewrap.executables() {
+        case let .success(found): executables = found
+        case let .failure(problem): return .failure(problem)
+        }
+        let (sandbox, protected) = (self.sandbox, bubblewrap.protectedPaths)
+        let layout: Bubblewrap.Layout
+        switch await Self.onFiles({ Bubblewrap.layout(workspace: root, sandbox: sandbox, protectedPaths: protected) }) {
+        case let .success(found): layout = found
+        case let .failure(problem): return .failure(problem)
+        }
+        return .success(
+            Bubblewrap.command(
+                argv, executables: executables, sandbox: sandbox, layout: layout, environment: sandboxEnvironment(root: root, key: key)))
+    }
+
+    /// A sandboxed command's whole environment: `PATH` (the daemon's), `HOME` (the workspace) and
+    /// `LANG`, replaced by the daemon's values of those the plan names in `env`, the other variables
+    /// it names that the daemon has (never an API key: `environment` holds none), and agentd's two.
+    func sandboxEnvironment(root: String, key: String) -> [(String, String)] {
+        var env: [(String, String)] = [
+            ("PATH", environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? Bubblewrap.defaultPath), ("HOME", root),
+            ("LANG", "C.UTF-8"),
+        ]
+        for name in sandbox.environment {
+            guard let value = environment[name] else { continue }
+            if let index = env.firstIndex(where: { $0.0 == name }) {
+                env[index].1 = value
+            } else {
+                env.append((name, value))
+            }
+        }
+        return env + [("AGENTD_TOOL_CALL_ID", key), ("AGENTD_WORKSPACE", root)]
+    }
+
     /// Runs `body` on the file queue and resumes on the caller's executor (the loop).
     private func onFiles<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await Self.onFiles(body)
+    }
+
+    /// Runs `body` on the file queue and resumes on the caller's executor.
+    static func onFiles<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withUnsafeContinuation { continuation in
-            Self.files.async { continuation.resume(returning: body()) }
+            files.async { continuation.resume(returning: body()) }
         }
     }
 
@@ -339,7 +402,8 @@ final class ToolBox: @unchecked Sendable {
         return ToolResult(ok: true, json: .object([("path", .string(relative)), ("bytes_written", .int(bytes.count))]))
     }
 
-    private static func realPath(_ path: String) -> String? {
+    /// `path` with every symlink, `.` and `..` resolved; nil when it does not exist (see `errno`).
+    static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)

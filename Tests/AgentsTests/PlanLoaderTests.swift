@@ -65,6 +65,14 @@ final class PlanLoaderTests: XCTestCase {
           - "step 0: gather"
           - "step 1: write"
         workspace: "work/{input.name}"
+        sandbox:
+          enabled: true
+          network: true
+          cpu_seconds: 20
+          memory_mb: 512
+          processes: 64
+          writable: [/var/cache/pip]
+          env: [PIP_INDEX_URL, PATH]
         policy:
           max_attempts: 5
           max_replans: 0
@@ -121,6 +129,13 @@ final class PlanLoaderTests: XCTestCase {
         policy.maxToolTurns = 3
         policy.toolOutputCap = 4096
         policy.stepTimeoutSeconds = 300
+        var sandbox = Sandbox()
+        sandbox.network = true
+        sandbox.cpuSeconds = 20
+        sandbox.memoryMB = 512
+        sandbox.processes = 64
+        sandbox.writable = ["/var/cache/pip"]
+        sandbox.environment = ["PIP_INDEX_URL", "PATH"]
         return Plan(
             name: "everything",
             description: "Uses every key of the format.",
@@ -134,7 +149,7 @@ final class PlanLoaderTests: XCTestCase {
             actor: RoleSpec(model: "helper", prompt: "You act.", tools: ["run_command", "read_file"]),
             critic: RoleSpec(model: "fixture", prompt: "You judge.\nBe strict.\n", temperature: 0),
             verifier: .command(CommandSpec(argv: ["sh", "-c", "test -f out.txt"], cwd: "/tmp", timeoutSeconds: 0.25)),
-            steps: ["step 0: gather", "step 1: write"], workspace: "work/{input.name}",
+            steps: ["step 0: gather", "step 1: write"], workspace: "work/{input.name}", sandbox: sandbox,
             policy: policy)
     }
 
@@ -419,13 +434,72 @@ final class PlanLoaderTests: XCTestCase {
             contains: "1")
     }
 
+    func testSandbox() throws {
+        func sandbox(_ text: String) throws -> Sandbox {
+            try PlanLoader.parse(yaml: Self.minimal + "sandbox: \(text)\n", file: "t.yaml", baseDirectory: nil).sandbox
+        }
+        XCTAssertEqual(try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil).sandbox, Sandbox(), "on by default")
+        XCTAssertEqual(try sandbox("{}"), Sandbox())
+        XCTAssertEqual(try sandbox("true"), Sandbox())
+        XCTAssertEqual(try sandbox("false"), .off)
+        XCTAssertEqual(try sandbox("{enabled: false}"), .off)
+        XCTAssertEqual(
+            Sandbox().json.encoded,
+            #"{"enabled":true,"network":false,"cpu_seconds":300,"memory_mb":4096,"processes":1024,"writable":[],"env":[]}"#)
+        XCTAssertEqual(Sandbox.off.json.encoded, #"{"enabled":false}"#)
+        for value in [Sandbox.off, Sandbox(), Self.everythingPlan.sandbox] {
+            var plan = try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil)
+            plan.sandbox = value
+            XCTAssertEqual(try Plan(json: plan.json), plan, "the snapshot round-trips \(value)")
+        }
+    }
+
+    func testSandboxErrors() {
+        let cases: [(String, String, String)] = [
+            ("yes", "sandbox", "expected true, false or a sandbox mapping, found string 'yes'"),
+            ("[a]", "sandbox", "expected true, false or a sandbox mapping, found a list"),
+            ("{network: on}", "sandbox.network", "expected true or false"),
+            ("{netwrok: true}", "sandbox.netwrok", "allowed: enabled, network, cpu_seconds, memory_mb, processes, writable, env"),
+            (
+                "{enabled: false, network: true}", "sandbox.network",
+                "the sandbox is disabled ('enabled: false'); leave out its other settings"
+            ),
+            ("{cpu_seconds: 0}", "sandbox.cpu_seconds", "must be between 1 and 1000000"),
+            ("{memory_mb: 8}", "sandbox.memory_mb", "must be between 16 and 16777216"),
+            ("{processes: 1.5}", "sandbox.processes", "expected an integer"),
+            ("{writable: [tmp/x]}", "sandbox.writable[0]", "expected an absolute path, found 'tmp/x'"),
+            ("{writable: [/]}", "sandbox.writable[0]", "'/' would make the whole filesystem writable"),
+            ("{writable: [/a, /a]}", "sandbox.writable[1]", "'/a' is listed twice"),
+            ("{env: [A-B]}", "sandbox.env[0]", "expected the NAME of an environment variable"),
+            ("{env: [OPENAI_API_KEY]}", "sandbox.env[0]", "'OPENAI_API_KEY' holds an API key of this plan; commands never get it"),
+            ("{env: [AGENTD_WORKSPACE]}", "sandbox.env[0]", "'AGENTD_WORKSPACE' is set by agentd for every command"),
+            ("{env: [A, A]}", "sandbox.env[1]", "'A' is listed twice"),
+        ]
+        for (value, field, message) in cases {
+            assertError(Self.minimal + "sandbox: \(value)\n", field: field, line: 13, contains: message)
+        }
+        let keyed = """
+            name: t
+            models:
+              m: {backend: openai, model: x, api_key_env: MY_KEY}
+            roles:
+              actor: {model: m, prompt: a}
+              critic: {model: m, prompt: c}
+              verifier: {command: ["true"]}
+            steps: [one]
+            sandbox:
+              env: [HOME, MY_KEY]
+            """
+        assertError(keyed, field: "sandbox.env[1]", line: 10, contains: "'MY_KEY' holds an API key of this plan")
+    }
+
     func testUnknownKey() {
         assertError(
             minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, temprature: 0.5}"), field: "roles.critic.temprature",
             line: 10, contains: "unknown key 'temprature' in a role (allowed: model, prompt, tools, temperature)")
         assertError(
             minimal(replacing: 12, with: "stpes: [one]"), field: "stpes", line: 12,
-            contains: "allowed: name, description, models, roles, steps, workspace, policy")
+            contains: "allowed: name, description, models, roles, steps, workspace, sandbox, policy")
         assertError(
             minimal(replacing: 11, with: "  verifier: {command: [x], model: m}"), field: "roles.verifier.model", line: 11,
             contains: "unknown key 'model' in a command verifier")

@@ -121,19 +121,38 @@ final class ToolBoxTests: XCTestCase {
         var spec = OpenAISpec(model: "x")
         spec.apiKeyEnv = "MY_KEY"
         plan.models["m"] = ModelSpec(backend: .openai(spec))
-        let tools = ToolBox(
-            loop: loop, offered: ["run_command"], workspace: .success(root), policy: plan.policy,
-            environment: [
-                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MY_KEY": "k1", "OPENAI_API_KEY": "k2", "KEEP": "v",
-            ],
-            hidden: ToolBox.secretVariables(of: plan))
+        let environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MY_KEY": "k1", "OPENAI_API_KEY": "k2", "KEEP": "v",
+            "PASS": "p",
+        ]
+        let bubblewrap = Bubblewrap(loop: loop, environment: environment, protectedPaths: [])
+        func tools(_ sandbox: Sandbox) -> ToolBox {
+            ToolBox(
+                loop: loop, offered: ["run_command"], workspace: .success(root), policy: plan.policy, sandbox: sandbox,
+                bubblewrap: bubblewrap, environment: environment, hidden: ToolBox.secretVariables(of: plan))
+        }
         let root = self.root!
-        let result = try await loop.run { await tools.run(.runCommand(argv: ["sh", "-c", "pwd; env"]), key: "J/c1/0") }
-        let out = result.json["stdout"]?.stringValue ?? ""
+
+        // Unconfined: the daemon's environment without the keys.
+        let unconfined = tools(.off)
+        var result = try await loop.run { await unconfined.run(.runCommand(argv: ["sh", "-c", "pwd; env"]), key: "J/c1/0") }
+        var out = result.json["stdout"]?.stringValue ?? ""
         XCTAssertTrue(result.ok, result.json.encoded)
         XCTAssertTrue(out.hasPrefix(root + "\n"), out)
         XCTAssertTrue(out.contains("AGENTD_TOOL_CALL_ID=J/c1/0") && out.contains("KEEP=v"), out)
         XCTAssertFalse(out.contains("k1") || out.contains("k2"), "API keys are not passed to tools: \(out)")
+
+        // Sandboxed: only what agentd sets and what the plan names.
+        var sandbox = Sandbox()
+        sandbox.environment = ["PASS", "ABSENT"]
+        let confined = tools(sandbox)
+        result = try await loop.run { await confined.run(.runCommand(argv: ["sh", "-c", "pwd; env"]), key: "J/c1/1") }
+        out = result.json["stdout"]?.stringValue ?? ""
+        XCTAssertTrue(result.ok, result.json.encoded)
+        XCTAssertTrue(out.hasPrefix(root + "\n"), out)
+        let variables = Set(out.split(separator: "\n").dropFirst().map { String($0.prefix { $0 != "=" }) })
+        XCTAssertEqual(variables, ["PATH", "HOME", "LANG", "PASS", "AGENTD_TOOL_CALL_ID", "AGENTD_WORKSPACE", "PWD"], out)
+        XCTAssertTrue(out.contains("HOME=\(root)\n") && out.contains("PASS=p\n") && out.contains("AGENTD_TOOL_CALL_ID=J/c1/1\n"), out)
     }
 
     func testWorkspaceResolution() {

@@ -203,10 +203,10 @@ final class ConfigTests: EndToEndTestCase {
         let arrivals = try XCTUnwrap(server.stats()["arrivals"]?["ok:configured"]?.arrayValue?.compactMap(\.doubleValue))
         XCTAssertGreaterThan(arrivals.count, 2, "more requests than one window allows")
         for i in 2..<arrivals.count {
-            // Any three consecutive requests span about the window: a request reaches the server a
-            // little after its admission (more on a loaded machine), so the bound is 0.8 s; without
-            // the budget they would arrive milliseconds apart.
-            XCTAssertGreaterThanOrEqual(arrivals[i] - arrivals[i - 2], 0.8, "requests \(i - 2)...\(i) within one window: \(arrivals)")
+            // Any three consecutive requests are spread over about the window (a request reaches the
+            // server some time after its admission, more on a loaded machine, hence half of it);
+            // without the budget they would arrive milliseconds apart.
+            XCTAssertGreaterThanOrEqual(arrivals[i] - arrivals[i - 2], 0.5, "requests \(i - 2)...\(i) within one window: \(arrivals)")
         }
     }
 }

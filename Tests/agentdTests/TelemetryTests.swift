@@ -47,6 +47,7 @@ final class TelemetryTests: EndToEndTestCase {
     }
 
     func testExportOfAJobWithToolsFollowsTheGenAIConventions() throws {
+        try requireBubblewrap()
         try harness.start()
         let actor = """
             [{turn: 0, reply: {tool_calls: [{id: "w-1", name: write_file, arguments: {path: "a.txt", content: "hi\\n"}}]}}, \
@@ -54,7 +55,8 @@ final class TelemetryTests: EndToEndTestCase {
             {turn: 2, reply: {output: "done"}}]
             """
         let plan = try harness.preparePlan(
-            "tools-scripted.yaml", values: ["ACTOR": actor, "TOOLS": "[run_command, write_file]", "POLICY": "{max_attempts: 1}"])
+            "tools-scripted.yaml",
+            values: ["ACTOR": actor, "TOOLS": "[run_command, write_file]", "SANDBOX": "true", "POLICY": "{max_attempts: 1}"])
         let id = try submit(plan)
         XCTAssertEqual(try harness.waitForJob(id, timeout: 60)["status"]?.stringValue, "succeeded")
 

@@ -14,11 +14,12 @@ final class ToolTests: EndToEndTestCase {
 
     /// Runs `tools-scripted.yaml` with the actor's rules `actor` (a YAML flow list) and waits for it.
     private func runScripted(
-        actor: String, tools: String = "[run_command, read_file, write_file]", policy: String = "{max_attempts: 1}",
-        file: StaticString = #filePath, line: UInt = #line
+        actor: String, tools: String = "[run_command, read_file, write_file]", sandbox: String = "true",
+        policy: String = "{max_attempts: 1}", file: StaticString = #filePath, line: UInt = #line
     ) throws -> (job: JSON, events: [JSON]) {
         try harness.start()
-        let plan = try harness.preparePlan("tools-scripted.yaml", values: ["ACTOR": actor, "TOOLS": tools, "POLICY": policy])
+        let plan = try harness.preparePlan(
+            "tools-scripted.yaml", values: ["ACTOR": actor, "TOOLS": tools, "SANDBOX": sandbox, "POLICY": policy])
         let id = try submit(plan, file: file, line: line)
         let job = try harness.waitForJob(id, timeout: 60)
         return (job, try harness.events(id))
@@ -29,6 +30,7 @@ final class ToolTests: EndToEndTestCase {
     }
 
     func testScriptedActorWritesAFileRunsACommandAndAnswers() throws {
+        try requireBubblewrap()
         let actor = """
             [{turn: 0, reply: {tool_calls: [{name: write_file, arguments: {path: "notes/hello.txt", content: "hello from the actor\\n"}}]}}, \
             {turn: 1, reply: {tool_calls: [{id: "cat-1", name: run_command, arguments: {argv: [cat, notes/hello.txt]}}]}}, \
@@ -136,14 +138,26 @@ final class ToolTests: EndToEndTestCase {
         XCTAssertTrue(tools[0]["content"]?.stringValue?.contains("outside the workspace") == true, tools[0].encoded)
     }
 
-    func testAHangingToolCommandTimesOutAndItsProcessGroupIsKilled() throws {
-        let pidFile = harness.dir + "/tool.pid"
+    func testAHangingToolCommandTimesOutAndEverythingItStartedIsKilled() throws {
+        try requireBubblewrap()
+        try hangingCommandTimesOut(sandbox: "true")
+    }
+
+    func testAHangingUnsandboxedToolCommandTimesOutAndItsProcessGroupIsKilled() throws {
+        try hangingCommandTimesOut(sandbox: "false")
+    }
+
+    /// A shell (the harness's marker in its argv) that starts a background `sleep` and waits on
+    /// another, both of a duration no other process has, so every process it started can be found.
+    private func hangingCommandTimesOut(sandbox: String) throws {
+        let nap = "30.\(UInt32.random(in: 100_000_000..<999_999_999))"
         let actor = """
-            [{turn: 0, reply: {tool_calls: [{name: run_command, arguments: {argv: [sh, -c, "echo $$ > \(pidFile); sleep 30 & sleep 30; echo never", "\(harness.marker)"]}}]}}, \
+            [{turn: 0, reply: {tool_calls: [{name: run_command, arguments: {argv: [sh, -c, "sleep \(nap) & sleep \(nap); echo never", "\(harness.marker)"]}}]}}, \
             {turn: 1, reply: {output: "the command hung"}}]
             """
         let started = Date()
-        let (job, events) = try runScripted(actor: actor, tools: "[run_command]", policy: "{max_attempts: 1, tool_timeout: 1s}")
+        let (job, events) = try runScripted(
+            actor: actor, tools: "[run_command]", sandbox: sandbox, policy: "{max_attempts: 1, tool_timeout: 1s}")
         let summary = dump(events)
         XCTAssertEqual(job["status"]?.stringValue, "succeeded", summary)
         XCTAssertLessThan(Date().timeIntervalSince(started), 20, "the tool did not run its 30 s")
@@ -152,11 +166,10 @@ final class ToolTests: EndToEndTestCase {
         XCTAssertEqual(result["signal"]?.intValue, Int(SIGKILL), result.encoded)
         XCTAssertTrue(result["error"]?.stringValue?.contains("timed out after 1.0s") == true, result.encoded)
         XCTAssertEqual(result["stdout"]?.stringValue, "", "it never got to echo")
-        let group = try XCTUnwrap(
-            Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
-        XCTAssertTrue(
-            waitUntil(timeout: 5) { ProcessTable.alive(inGroup: group).isEmpty },
-            "the tool's process group is gone: \(ProcessTable.alive(inGroup: group).map(\.commandLine))")
+        func left() -> [String] {
+            (ProcessTable.alive(containing: harness.marker) + ProcessTable.alive(containing: nap)).map(\.commandLine)
+        }
+        XCTAssertTrue(waitUntil(timeout: 5) { left().isEmpty }, "everything the tool started is gone: \(left())")
         let request = try XCTUnwrap(self.events(events, kind: "call.started", role: "actor").first?["payload"]?["request"])
         XCTAssertEqual(request["tool_choice"]?["function"]?["name"]?.stringValue, "run_command", "one tool: named in tool_choice")
         let followUp = try XCTUnwrap(self.events(events, kind: "call.started", role: "actor").last?["payload"]?["request"])
@@ -181,36 +194,58 @@ final class ToolTests: EndToEndTestCase {
 
     /// SIGKILL while the second tool runs: after the restart the first (completed) tool is not run
     /// again, the interrupted one runs again under the same idempotency key, noted by tool.restarted.
+    /// In its sandbox the interrupted command dies with the daemon (`--die-with-parent`, and its PID
+    /// namespace goes with bwrap), so it is not still running when its rerun starts.
     func testACompletedToolIsNotRunAgainAfterACrash() throws {
-        let runs = harness.dir + "/runs.txt"
-        let flag = harness.dir + "/slow.flag"
-        let record = "echo $AGENTD_TOOL_CALL_ID >> \(runs)"
+        try requireBubblewrap()
+        try crashWhileASecondToolRuns(sandboxed: true)
+    }
+
+    /// The same without the sandbox: the interrupted command outlives the daemon (its own process
+    /// group), as after a crash of the daemon alone.
+    func testACompletedUnsandboxedToolIsNotRunAgainAfterACrash() throws {
+        try crashWhileASecondToolRuns(sandboxed: false)
+    }
+
+    private func crashWhileASecondToolRuns(sandboxed: Bool) throws {
+        let runs = workspace + "/runs.txt"
+        let flag = workspace + "/slow.flag"
+        let nap = "60.\(UInt32.random(in: 100_000_000..<999_999_999))"
+        let record = "echo $AGENTD_TOOL_CALL_ID >> runs.txt"
         let actor = """
             [{turn: 0, reply: {tool_calls: [{name: run_command, arguments: {argv: [sh, -c, "\(record)"]}}]}}, \
-            {turn: 1, reply: {tool_calls: [{name: run_command, arguments: {argv: [sh, -c, "\(record); if [ ! -e \(flag) ]; then echo $$ > \(flag); sleep 60; fi"]}}]}}, \
+            {turn: 1, reply: {tool_calls: [{name: run_command, arguments: {argv: [sh, -c, "\(record); if [ ! -e slow.flag ]; then echo $$ > slow.flag; sleep \(nap); fi"]}}]}}, \
             {turn: 2, reply: {output: "both tools ran"}}]
             """
         try harness.start()
         let plan = try harness.preparePlan(
-            "tools-scripted.yaml", values: ["ACTOR": actor, "TOOLS": "[run_command]", "POLICY": "{max_attempts: 1}"])
+            "tools-scripted.yaml",
+            values: ["ACTOR": actor, "TOOLS": "[run_command]", "SANDBOX": sandboxed ? "true" : "false", "POLICY": "{max_attempts: 1}"])
         let id = try submit(plan)
         func lines() -> [String] { CommandResult.lines((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "") }
         XCTAssertTrue(
-            waitUntil(timeout: 20) { lines().count == 2 && FileManager.default.fileExists(atPath: flag) },
+            waitUntil(timeout: 20) { lines().count == 2 && !ProcessTable.alive(containing: nap).isEmpty },
             "the second tool runs: \(lines())")
         let before = try harness.events(id)
         XCTAssertEqual(events(before, kind: "tool.completed").count, 1, dump(before))
         XCTAssertEqual(events(before, kind: "tool.started").count, 2, dump(before))
         let interrupted = try XCTUnwrap(events(before, kind: "tool.started").last?["call"]?.stringValue)
 
-        // The tool's shell and its sleep outlive the daemon (their own process group), as after a crash of
-        // the daemon alone; they are killed as a group so the daemon's exit can be seen.
-        let group = try XCTUnwrap(
-            Int32((try String(contentsOfFile: flag, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
-        let orphans = try harness.crash(killOrphans: false)
-        XCTAssertTrue(orphans.contains { $0.processGroup == group }, "the interrupted tool outlived the daemon")
-        kill(-group, SIGKILL)
-        for orphan in orphans { kill(orphan.pid, SIGKILL) }
+        try harness.crash(killOrphans: false)
+        if sandboxed {
+            // bwrap carries the workspace in its argv, the shell and its sleep the unique duration.
+            func survivors() -> [String] {
+                (ProcessTable.alive(containing: nap) + ProcessTable.alive(containing: workspace)).map(\.commandLine)
+            }
+            XCTAssertTrue(waitUntil(timeout: 10) { survivors().isEmpty }, "the sandboxed tool died with the daemon: \(survivors())")
+        } else {
+            // The tool's shell and its sleep outlive the daemon (their own process group); they are
+            // killed as a group so the daemon's exit can be seen.
+            let group = try XCTUnwrap(
+                Int32((try String(contentsOfFile: flag, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+            XCTAssertFalse(ProcessTable.alive(inGroup: group).isEmpty, "the interrupted tool outlived the daemon")
+            kill(-group, SIGKILL)
+        }
         _ = try harness.waitForExit(timeout: 10)
         try harness.restart()
         let job = try harness.waitForJob(id, timeout: 30)
@@ -236,6 +271,7 @@ final class ToolTests: EndToEndTestCase {
     }
 
     func testOpenAIActorCallsEachToolOnTheFakeServer() throws {
+        try requireBubblewrap()
         let server = try FakeModelServer(directory: harness.dir)
         try harness.start()
         var ids: [String: String] = [:]

@@ -139,6 +139,10 @@ final class DaemonHarness: @unchecked Sendable {
     private(set) var logPaths: [String] = []
     /// Extra environment for the daemons this harness starts.
     var daemonEnvironment: [String: String] = [:]
+    /// The user and group the daemons run as (through util-linux's `setpriv`, which execs the daemon
+    /// so its pid stays the `Process`'s); nil runs them as the test's user. The harness directory
+    /// must then be theirs (`chown`).
+    var daemonUser: (uid: uid_t, gid: gid_t)?
 
     init() throws {
         agentd = try Locations.agentdExecutable()
@@ -166,10 +170,10 @@ final class DaemonHarness: @unchecked Sendable {
 
     // MARK: Daemon lifecycle
 
-    /// Starts `agentd serve` on this harness's socket and database and waits until it answers.
-    func start(extraArguments: [String] = [], timeout: Double = 15) throws {
+    /// Starts `agentd serve` on this harness's socket and database (or `db`) and waits until it answers.
+    func start(extraArguments: [String] = [], db: String? = nil, timeout: Double = 15) throws {
         precondition(daemon?.isRunning != true, "a daemon is already running")
-        daemon = try launchServe(extraArguments: extraArguments)
+        daemon = try launchServe(db: db, extraArguments: extraArguments)
         try waitUntilReady(timeout: timeout)
     }
 
@@ -180,8 +184,14 @@ final class DaemonHarness: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         logPaths.append(log)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: agentd)
-        process.arguments = ["serve", "--socket", socket ?? socketPath, "--db", db ?? dbPath, "--drain-seconds", "2"] + extraArguments
+        let serve = ["serve", "--socket", socket ?? socketPath, "--db", db ?? dbPath, "--drain-seconds", "2"] + extraArguments
+        if let user = daemonUser {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "--", agentd] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: agentd)
+            process.arguments = serve
+        }
         process.environment = environment(daemonEnvironment)
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

@@ -35,6 +35,31 @@ class EndToEndTestCase: XCTestCase {
 
     // MARK: Helpers
 
+    /// Whether `bwrap` (from `PATH`) can start a sandbox here, checked once per test process.
+    private static let bubblewrapProblem: String? = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "bwrap", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return "bubblewrap cannot be started: \(error)"
+        }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+            ? nil : "bubblewrap cannot create a sandbox on this machine (`bwrap … true` exited \(process.terminationStatus))"
+    }()
+
+    /// Skips the test when bubblewrap cannot run here at all: every sandboxed `run_command` would be
+    /// refused. (scripts/deps.sh installs it.)
+    func requireBubblewrap() throws {
+        if let problem = Self.bubblewrapProblem { throw XCTSkip(problem) }
+    }
+
     /// Parses one line of output as JSON, failing the test with the line if it does not parse.
     func parseJSON(_ text: String, _ what: String = "output", file: StaticString = #filePath, line: UInt = #line) throws -> JSON {
         do {

@@ -1,0 +1,243 @@
+import Agents
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the actor's `run_command` inside a bubblewrap (`bwrap`) sandbox, as the plan's `Sandbox` says.
+///
+/// ```
+///  bwrap --die-with-parent --new-session --unshare-{pid,ipc,uts,cgroup-try}[,net] --cap-drop ALL
+///        --ro-bind / /  --dev /dev  --proc /proc  --tmpfs /tmp  --tmpfs /dev/shm  --tmpfs /run
+///        --bind WORKSPACE WORKSPACE  [--bind W W]…  [--ro-bind /dev/null DAEMON-FILE]…
+///        --chdir WORKSPACE  --clearenv  --setenv NAME VALUE…
+///        -- prlimit --cpu=S --as=BYTES --nproc=N -- ARGV…
+/// ```
+///
+/// The whole filesystem is mounted read-only and only the workspace (and the plan's `writable`
+/// paths) is bound writable; `/tmp`, `/dev/shm` and `/run` are empty in-memory file systems (each at
+/// most `memory_mb`), so nothing in them — other users' sockets, the daemon's socket when it lives
+/// there — is reachable. The daemon's database files and socket are covered with `/dev/null` wherever
+/// they are (`protectedPaths`); bwrap mounts it without devices, so they cannot be opened, read,
+/// written or connected to. No capabilities are kept, even when the daemon runs as root. The
+/// command is pid 2 of a new PID namespace; when it ends, or when bwrap dies — killed on a timeout,
+/// or because the daemon itself died (`--die-with-parent`) — the kernel kills everything left in the
+/// namespace. The limits are set by util-linux's `prlimit`, which then execs the command: the argv is
+/// passed on as separate entries, never through a shell. The environment is cleared and holds only
+/// `PATH` (the daemon's), `HOME` (the workspace), `LANG=C.UTF-8`, `AGENTD_TOOL_CALL_ID`,
+/// `AGENTD_WORKSPACE` and the variables the plan names in `env`.
+///
+/// `bwrap` is `$AGENTD_BWRAP` when that is set, else the first in the daemon's `PATH`; `prlimit` is
+/// found in `PATH`. Before the first sandboxed command, a probe sandbox runs `prlimit --version` with
+/// the same namespaces; until a probe succeeds every sandboxed command is refused with the reason (a
+/// missing `bwrap`, a kernel that refuses user namespaces), so a plan that did not turn the sandbox
+/// off never runs a command unconfined. A success is remembered for the life of the engine.
+///
+/// One per engine. Loop thread only; the file checks run on the tools queue.
+final class Bubblewrap: @unchecked Sendable {
+    /// The two programs a sandboxed command needs, as absolute paths.
+    struct Executables: Sendable, Equatable {
+        let bwrap: String
+        let prlimit: String
+    }
+
+    /// Where a sandboxed command's mounts come from, as real paths checked just before it runs.
+    struct Layout: Sendable, Equatable {
+        /// The workspace, writable, and the command's working directory.
+        var workspace: String
+        /// The plan's `writable` paths, resolved.
+        var writable: [String] = []
+        /// Files of the daemon, covered with `/dev/null`.
+        var hiddenFiles: [String] = []
+        /// Whether `/run` exists and is hidden under an empty tmpfs.
+        var hidesRun = false
+        /// Files under `/run` bound back read-only (the resolver configuration, with the network on).
+        var readOnly: [String] = []
+    }
+
+    /// The environment variable that names the `bwrap` to use.
+    static let overrideVariable = "AGENTD_BWRAP"
+    /// `PATH` when the daemon has none.
+    static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
+    /// How long the probe sandbox may take.
+    static let probeTimeoutMilliseconds: UInt64 = 10_000
+
+    let loop: EventLoop
+    /// The daemon's files commands must not see: its database (and WAL, shared memory, journal, lock)
+    /// and its socket.
+    let protectedPaths: [String]
+    private let override: String?
+    private let searchPath: String
+    private var ready: Executables?
+    /// Callers waiting for a probe in flight; nil when none is.
+    private var waiters: [UnsafeContinuation<Result<Executables, ToolProblem>, Never>]?
+
+    /// `environment` is the daemon's: `AGENTD_BWRAP` and `PATH` are read from it.
+    init(loop: EventLoop, environment: [String: String], protectedPaths: [String]) {
+        self.loop = loop
+        self.protectedPaths = protectedPaths
+        let named = environment[Self.overrideVariable] ?? ""
+        override = named.isEmpty ? nil : named
+        let path = environment["PATH"] ?? ""
+        searchPath = path.isEmpty ? Self.defaultPath : path
+    }
+
+    /// The paths of a database and its socket that `protectedPaths` should hold.
+    static func protectedPaths(database: String, socket: String?) -> [String] {
+        var paths = [database, database + "-wal", database + "-shm", database + "-journal", database + ".lock"]
+        if let socket { paths.append(socket) }
+        return paths
+    }
+
+    /// `bwrap` and `prlimit`, once a probe sandbox has started on this machine. Probes run one at a
+    /// time; callers that arrive meanwhile share its outcome.
+    func executables() async -> Result<Executables, ToolProblem> {
+        if let ready { return .success(ready) }
+        return await withUnsafeContinuation { continuation in
+            // Checked again here: the probe may have finished before this body ran.
+            if let ready {
+                continuation.resume(returning: .success(ready))
+                return
+            }
+            if waiters != nil {
+                waiters!.append(continuation)
+                return
+            }
+            waiters = [continuation]
+            Task(executorPreference: loop) { [self] in
+                let outcome = await probe()
+                if case let .success(found) = outcome { ready = found }
+                let waiting = waiters ?? []
+                waiters = nil
+                for waiter in waiting { waiter.resume(returning: outcome) }
+            }
+        }
+    }
+
+    /// Finds the programs (on the tools queue) and starts a sandbox like a command's that runs
+    /// `prlimit --version`.
+    private func probe() async -> Result<Executables, ToolProblem> {
+        let (override, searchPath) = (self.override, self.searchPath)
+        let found = await ToolBox.onFiles { Self.locate(override: override, searchPath: searchPath) }
+        guard case let .success(executables) = found else { return found }
+        let argv =
+            [executables.bwrap] + Self.namespaceArguments(network: false)
+            + [
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--clearenv", "--", executables.prlimit,
+                "--version",
+            ]
+        let result: ProcessResult
+        do {
+            result = try await ChildProcess.run(
+                loop: loop, .init(argv: argv, environment: [], timeoutMilliseconds: Self.probeTimeoutMilliseconds, outputCap: 4096))
+        } catch {
+            return .failure(Self.unavailable("\(executables.bwrap) cannot be started: \(error.message)"))
+        }
+        guard result.succeeded else {
+            let said = result.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let how = result.summary(timeoutSeconds: Double(Self.probeTimeoutMilliseconds) / 1000)
+            return .failure(
+                Self.unavailable("\(executables.bwrap) could not create a sandbox (\(how))" + (said.isEmpty ? "" : ": \(said)")))
+        }
+        return .success(executables)
+    }
+
+    /// The refusal of a sandboxed command on a machine where the sandbox cannot start.
+    static func unavailable(_ detail: String) -> ToolProblem {
+        ToolProblem(
+            "run_command runs in a bubblewrap sandbox, which cannot start here: \(detail). Install bubblewrap "
+                + "(Debian: apt install bubblewrap) on a kernel that allows user namespaces, or set 'sandbox: false' in the plan "
+                + "to run commands unconfined")
+    }
+
+    // MARK: File work (on the tools queue)
+
+    /// `bwrap` (`override`, else the first executable `bwrap` in `searchPath`) and `prlimit`.
+    static func locate(override: String?, searchPath: String) -> Result<Executables, ToolProblem> {
+        let bwrap: String
+        if let override {
+            guard isExecutable(override) else {
+                return .failure(unavailable("\(override) (named by \(overrideVariable)) is not an executable file"))
+            }
+            bwrap = override
+        } else {
+            guard let path = find("bwrap", in: searchPath) else {
+                return .failure(unavailable("bwrap was not found in PATH (\(searchPath))"))
+            }
+            bwrap = path
+        }
+        guard let prlimit = find("prlimit", in: searchPath) else {
+            return .failure(unavailable("prlimit (util-linux), which sets the sandbox's limits, was not found in PATH (\(searchPath))"))
+        }
+        return .success(Executables(bwrap: bwrap, prlimit: prlimit))
+    }
+
+    static func find(_ program: String, in searchPath: String) -> String? {
+        for directory in searchPath.split(separator: ":", omittingEmptySubsequences: true) where directory.hasPrefix("/") {
+            let path = directory + "/" + program
+            if isExecutable(path) { return path }
+        }
+        return nil
+    }
+
+    private static func isExecutable(_ path: String) -> Bool {
+        var info = stat()
+        return path.hasPrefix("/") && stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
+    }
+
+    /// The mounts of one command: the plan's `writable` paths must exist; the daemon's files are
+    /// hidden where they exist; with the network on, a resolver configuration that lives under `/run`
+    /// is bound back.
+    static func layout(workspace: String, sandbox: Sandbox, protectedPaths: [String]) -> Result<Layout, ToolProblem> {
+        var layout = Layout(workspace: workspace)
+        for path in sandbox.writable {
+            guard let real = ToolBox.realPath(path) else {
+                return .failure(ToolProblem("the sandbox's writable path '\(path)' cannot be used: \(String(cString: strerror(errno)))"))
+            }
+            layout.writable.append(real)
+        }
+        for path in protectedPaths {
+            var info = stat()
+            guard let real = ToolBox.realPath(path), stat(real, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR else { continue }
+            layout.hiddenFiles.append(real)
+        }
+        var info = stat()
+        layout.hidesRun = stat("/run", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        if sandbox.network, layout.hidesRun, let resolver = ToolBox.realPath("/etc/resolv.conf"), resolver.hasPrefix("/run/") {
+            layout.readOnly.append(resolver)
+        }
+        return .success(layout)
+    }
+
+    // MARK: The command line
+
+    /// The namespaces and privileges of every sandbox.
+    static func namespaceArguments(network: Bool) -> [String] {
+        var arguments = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if !network { arguments.append("--unshare-net") }
+        return arguments + ["--cap-drop", "ALL"]
+    }
+
+    /// The full argv that runs `argv` in the sandbox (see the type's description). Each entry of
+    /// `argv` stays one entry, after the last `--`. Pure.
+    static func command(
+        _ argv: [String], executables: Executables, sandbox: Sandbox, layout: Layout, environment: [(String, String)]
+    ) -> [String] {
+        let memory = String(sandbox.memoryMB << 20)
+        var a = [executables.bwrap] + namespaceArguments(network: sandbox.network)
+        a += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        a += ["--size", memory, "--tmpfs", "/tmp", "--size", memory, "--tmpfs", "/dev/shm"]
+        if layout.hidesRun { a += ["--tmpfs", "/run"] }
+        for path in layout.readOnly { a += ["--ro-bind", path, path] }
+        for path in [layout.workspace] + layout.writable { a += ["--bind", path, path] }
+        // After the binds, so a daemon file inside the workspace is covered too.
+        for path in layout.hiddenFiles { a += ["--ro-bind", "/dev/null", path] }
+        a += ["--chdir", layout.workspace, "--clearenv"]
+        for (name, value) in environment { a += ["--setenv", name, value] }
+        a += [
+            "--", executables.prlimit, "--cpu=\(sandbox.cpuSeconds)", "--as=\(memory)", "--nproc=\(sandbox.processes)", "--",
+        ]
+        return a + argv
+    }
+}
