@@ -62,13 +62,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The fuzz target: replays its corpus (regressions), or mutates it for a while (`--fuzz SECONDS`).
+        // The fuzz target: libFuzzer's when scripts/fuzz.sh builds it (`-sanitize=fuzzer,address -D LIBFUZZER`);
+        // this build replays the inputs it is given (the corpus: seeds and regressions).
         .executableTarget(
             name: "agentd-fuzz",
-            dependencies: ["Orchestrator", "Agents", "Store"],
+            dependencies: ["CLibFuzzer", "Orchestrator", "Agents", "Store"],
             path: "Tests/Fuzz",
-            exclude: ["corpus"]
+            exclude: ["CLibFuzzer", "corpus", "fuzz.dict"]
         ),
+        .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
         .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator"]),

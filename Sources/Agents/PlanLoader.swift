@@ -63,11 +63,25 @@ public enum PlanLoader {
         return base.hasSuffix("/") ? base + path : base + "/" + path
     }
 
+    /// The most a plan file or a script file may hold.
+    static let maxFileBytes = 16 << 20
+
     /// The whole file as UTF-8 text, or the operating system's reason it cannot be read.
+    ///
+    /// Only a regular file of at most `maxFileBytes` is read: a path that names a device, a FIFO or a
+    /// socket (`/dev/zero`, `/dev/stdin`) would never end, or never start.
     static func readText(_ path: String) -> Result<String, ReadFailure> {
-        let fd = open(path, O_RDONLY)
+        // Non-blocking, so that opening a FIFO with no writer returns at once; it is refused below.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(reason: String(cString: strerror(errno)))) }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .failure(ReadFailure(reason: String(cString: strerror(errno)))) }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: return .failure(ReadFailure(reason: String(cString: strerror(EISDIR))))
+        default: return .failure(ReadFailure(reason: "not a regular file"))
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -77,6 +91,10 @@ public enum PlanLoader {
                 return .failure(ReadFailure(reason: String(cString: strerror(errno))))
             }
             if count == 0 { break }
+            // The size fstat gave may be out of date (the file can grow while it is read).
+            guard bytes.count + count <= maxFileBytes else {
+                return .failure(ReadFailure(reason: "larger than \(maxFileBytes >> 20) MiB"))
+            }
             bytes.append(contentsOf: chunk[0..<count])
         }
         let invalid = transcode(bytes.makeIterator(), from: UTF8.self, to: UTF32.self, stoppingOnError: true) { _ in }

@@ -670,6 +670,26 @@ final class PlanLoaderTests: XCTestCase {
             base: tempDirectory.path)
     }
 
+    /// A device or a FIFO is never read: `/dev/zero` would fill memory, a FIFO with no writer would block.
+    func testAScriptFileMustBeARegularFile() throws {
+        let fifo = tempDirectory.appendingPathComponent("fixtures/fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0, String(cString: strerror(errno)))
+        for path in ["/dev/zero", fifo] {
+            assertError(
+                minimal(replacing: 5...7, with: "    script_file: \(path)"), field: "models.m.script_file", line: 5,
+                contains: "cannot read the script file '\(path)': not a regular file")
+        }
+    }
+
+    func testAScriptFileMayHoldAtMost16MiB() throws {
+        let path = tempDirectory.appendingPathComponent("fixtures/big.yaml").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
+        XCTAssertEqual(truncate(path, off_t(PlanLoader.maxFileBytes + 1)), 0)
+        assertError(
+            minimal(replacing: 5...7, with: "    script_file: \(path)"), field: "models.m.script_file", line: 5,
+            contains: "cannot read the script file '\(path)': larger than 16 MiB")
+    }
+
     func testErrorInsideAScriptFileNamesThatFile() throws {
         let path = tempDirectory.appendingPathComponent("fixtures/bad.yaml").path
         try "critic:\n  - reply: 1\n  - step: -1\n    reply: 2\n".write(toFile: path, atomically: true, encoding: .utf8)
@@ -720,6 +740,9 @@ final class PlanLoaderTests: XCTestCase {
         }
         XCTAssertThrowsError(try PlanLoader.load(path: tempDirectory.path)) { error in
             XCTAssertTrue("\(error)".hasSuffix("Is a directory"), "\(error)")
+        }
+        XCTAssertThrowsError(try PlanLoader.load(path: "/dev/zero")) { error in
+            XCTAssertEqual("\(error)", "/dev/zero: cannot read the plan file: not a regular file")
         }
     }
 
