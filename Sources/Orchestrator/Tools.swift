@@ -340,13 +340,11 @@ final class ToolBox: @unchecked Sendable {
         case let .success(p): path = p
         case let .failure(problem): return .problem(problem)
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO without a writer must not hold the tools queue; it is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .problem(ToolProblem("cannot read '\(relative)': \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
-        var info = stat()
-        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            return .problem(ToolProblem("'\(relative)' is a directory"))
-        }
+        if let problem = notARegularFile(fd, relative) { return .problem(problem) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         var truncated = false
@@ -372,6 +370,17 @@ final class ToolBox: @unchecked Sendable {
             ]))
     }
 
+    /// Why the open file `fd` is no file to read or write: a directory, a FIFO, a device, a socket.
+    private static func notARegularFile(_ fd: Int32, _ relative: String) -> ToolProblem? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return ToolProblem("cannot inspect '\(relative)': \(String(cString: strerror(errno)))") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return ToolProblem("'\(relative)' is a directory")
+        default: return ToolProblem("'\(relative)' is not a regular file (a FIFO, a device or a socket)")
+        }
+    }
+
     static func write(_ relative: String, content: String, root: String) -> ToolResult {
         let path: String
         switch inside(root, relative) {
@@ -386,9 +395,11 @@ final class ToolBox: @unchecked Sendable {
             return .problem(ToolProblem("cannot create the directory of '\(relative)': \(error.localizedDescription)"))
         }
         // O_NOFOLLOW: a symlink created since the check is not followed out of the workspace.
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of holding the tools queue.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else { return .problem(ToolProblem("cannot write '\(relative)': \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
+        if let problem = notARegularFile(fd, relative) { return .problem(problem) }
         let bytes = Array(content.utf8)
         var offset = 0
         while offset < bytes.count {

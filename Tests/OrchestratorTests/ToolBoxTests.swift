@@ -73,6 +73,20 @@ final class ToolBoxTests: XCTestCase {
         XCTAssertFalse(ToolBox.write(".", content: "x", root: root).ok)
     }
 
+    /// A FIFO (no writer, no reader) or a device is refused at once: neither blocks the tools queue.
+    func testAFIFOOrADeviceIsNotAFileToReadOrWrite() throws {
+        XCTAssertEqual(mkfifo(root + "/pipe", 0o600), 0)
+        let read = ToolBox.read("pipe", root: root, cap: 10)
+        XCTAssertFalse(read.ok)
+        XCTAssertTrue(read.json["error"]?.stringValue?.contains("'pipe' is not a regular file") == true, read.json.encoded)
+        let written = ToolBox.write("pipe", content: "x", root: root)
+        XCTAssertFalse(written.ok)
+        XCTAssertTrue(written.json["error"]?.stringValue?.contains("'pipe'") == true, written.json.encoded)
+        XCTAssertEqual(symlink("/dev/zero", root + "/zero"), 0)
+        let zero = ToolBox.read("zero", root: root, cap: 10)
+        XCTAssertFalse(zero.ok, "a device is no file: \(zero.json.encoded)")
+    }
+
     func testOpenAIReplyWithToolCallsAndNullContent() throws {
         let body = #"""
             {"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function","function":{"name":"run_command","arguments":"{\"argv\":[\"echo\""}}]}}]}
