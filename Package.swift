@@ -71,11 +71,13 @@ let package = Package(
             exclude: ["CLibFuzzer", "corpus", "fuzz.dict"]
         ),
         .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
-        .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "Crypto", package: "swift-crypto")]),
+        // What more than one test target needs (a tmpfs to fill).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator"]),
         .testTarget(name: "TranscriptTests", dependencies: ["Orchestrator", "Store"]),
-        .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator"]),
+        .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,13 +5,15 @@ import XCTest
     import Glibc
 #endif
 
+/// Shared by the test targets (`StoreTests`, `agentdTests`).
+///
 /// A small tmpfs mounted for one test, to run out of space for real; needs the right to mount (root).
-final class SmallFileSystem {
-    let path: String
+public final class SmallFileSystem {
+    public let path: String
     private var ballast: [String] = []
 
     /// Mounts a tmpfs of `megabytes` at a new directory, or throws `XCTSkip` saying why it cannot.
-    init(megabytes: Int) throws {
+    public init(megabytes: Int) throws {
         path = NSTemporaryDirectory() + "agentd-small-fs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let (status, output) = Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)M", "tmpfs", path])
@@ -23,7 +25,7 @@ final class SmallFileSystem {
 
     /// Writes ballast files until the file system has no block left (ENOSPC), then gives `leaving`
     /// bytes back.
-    func fill(leaving: Int = 0) throws {
+    public func fill(leaving: Int = 0) throws {
         let file = path + "/ballast-\(ballast.count)"
         ballast.append(file)
         let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
@@ -42,12 +44,12 @@ final class SmallFileSystem {
     }
 
     /// Removes the ballast: the space is back.
-    func drain() {
+    public func drain() {
         for file in ballast { unlink(file) }
         ballast = []
     }
 
-    func unmount() {
+    public func unmount() {
         drain()
         if Self.run("/bin/umount", [path]).status != 0 { _ = Self.run("/bin/umount", ["-l", path]) }
         try? FileManager.default.removeItem(atPath: path)
