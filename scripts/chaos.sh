@@ -11,4 +11,10 @@ swift build --build-tests
 export AGENTD_E2E_BINARY="$PWD/.build/release/agentd"
 export AGENTD_CHAOS_KILLS="${1:-1000}"
 if [ -n "${2:-}" ]; then export AGENTD_CHAOS_SEED="$2"; fi
-swift test --skip-build --filter ChaosTests 2>&1 | grep -E "^chaos|error|Executed|passed|failed"
+log=.build/chaos-$(date +%Y%m%d-%H%M%S).log
+echo "the whole output: $log"
+status=0
+swift test --skip-build --filter ChaosTests >"$log" 2>&1 || status=$?
+grep -E -A12 "^chaos|error:" "$log" | grep -v "^== " | head -60
+grep -E "Executed .* test" "$log" | tail -1
+exit $status

@@ -218,9 +218,11 @@ final class DaemonHarness: @unchecked Sendable {
             }
         }
         if let daemon, !daemon.isRunning {
-            throw HarnessError("agentd serve exited with status \(daemon.terminationStatus) before answering; log:\n\(daemonLog())")
+            throw HarnessError("agentd serve exited with status \(daemon.terminationStatus) before answering; its log:\n\(lastDaemonLog())")
         }
-        if !ok { throw HarnessError("agentd serve did not answer daemon.status within \(timeout)s (\(lastError)); log:\n\(daemonLog())") }
+        if !ok {
+            throw HarnessError("agentd serve did not answer daemon.status within \(timeout)s (\(lastError)); its log:\n\(lastDaemonLog())")
+        }
     }
 
     var daemonPID: Int32? { daemon.map { $0.processIdentifier } }
@@ -300,6 +302,12 @@ final class DaemonHarness: @unchecked Sendable {
         if let daemon, daemon.isRunning { throw HarnessError("restart: the daemon is still running") }
         daemon = nil
         try start(timeout: timeout)
+    }
+
+    /// The log of the daemon started last.
+    func lastDaemonLog() -> String {
+        guard let path = logPaths.last else { return "(no daemon was started)" }
+        return "== \(path) ==\n" + ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "(unreadable)")
     }
 
     /// The logs of every daemon this harness started, for failure messages.
