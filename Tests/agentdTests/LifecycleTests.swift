@@ -301,4 +301,27 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertTrue(thirdLog.contains("agentd: ") && thirdLog.contains(harness.socketPath), thirdLog)
         XCTAssertEqual(try harness.rpc("daemon.status")["pid"]?.intValue, Int(firstPID), "the first daemon still serves its socket")
     }
+
+    /// A lock still held after its recorded owner died (a child the dead daemon was starting shares it
+    /// until it execs) delays the next daemon, which then starts; a live owner is refused at once.
+    func testALockLeftByADeadDaemonsChildIsWaitedFor() throws {
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        // Holds the lock, names the dead process as its owner, lets go after a second.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: try Locations.python())
+        holder.arguments = [
+            "-c",
+            "import fcntl, os, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); f.write(sys.argv[2] + '\\n'); "
+                + "f.flush(); open(sys.argv[3], 'w').close(); time.sleep(1)",
+            harness.dbPath + ".lock", "\(gone.processIdentifier)", harness.dir + "/locked",
+        ]
+        try holder.run()
+        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: harness.dir + "/locked") }, "the lock is held")
+        try harness.start()
+        holder.waitUntilExit()
+        XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
+    }
 }
