@@ -63,10 +63,28 @@ public enum Paths {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         guard (st.st_mode & S_IFMT) == S_IFSOCK else { throw DaemonError("\(path) exists and is not a socket") }
-        if let fd = try? RPCClient.connectSocket(path) {
+        // Something accepts connections. A daemon answers; a dead daemon's socket does not, yet stays
+        // open in a child it was starting until that child execs (the descriptor is close-on-exec) or
+        // dies: wait for that, up to 5 s.
+        var waited = 0
+        while let fd = try? RPCClient.connectSocket(path) {
+            let answered = answers(fd, withinMilliseconds: 500)
             close(fd)
-            throw DaemonError("an agentd is already serving on \(path)")
+            if answered || waited >= 5000 { throw DaemonError("an agentd is already serving on \(path)") }
+            usleep(50_000)
+            waited += 550
         }
         unlink(path)
+    }
+
+    /// Whether whatever listens on the connected `fd` answers a `daemon.status` request in time.
+    private static func answers(_ fd: Int32, withinMilliseconds ms: Int32) -> Bool {
+        let request = Array(#"{"jsonrpc":"2.0","id":0,"method":"daemon.status"}"#.utf8) + [0x0A]
+        let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == request.count else { return false }
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, ms) == 1 else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) == 1
     }
 }

@@ -324,4 +324,22 @@ final class LifecycleTests: EndToEndTestCase {
         holder.waitUntilExit()
         XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
     }
+
+    /// A socket that accepts but never answers (a dead daemon's, held by a child it was starting) is
+    /// waited for and replaced; one that answers is not (`testSecondServeOnSameDatabaseFails`).
+    func testASocketThatAcceptsButNeverAnswersIsWaitedFor() throws {
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: try Locations.python())
+        listener.arguments = [
+            "-c",
+            "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); "
+                + "open(sys.argv[2], 'w').close(); time.sleep(1.5)",
+            harness.socketPath, harness.dir + "/listening",
+        ]
+        try listener.run()
+        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: harness.dir + "/listening") }, "it listens")
+        try harness.start()
+        listener.waitUntilExit()
+        XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
+    }
 }
