@@ -310,36 +310,32 @@ final class LifecycleTests: EndToEndTestCase {
         try gone.run()
         gone.waitUntilExit()
         // Holds the lock, names the dead process as its owner, lets go after a second.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: try Locations.python())
-        holder.arguments = [
-            "-c",
-            "import fcntl, os, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); f.write(sys.argv[2] + '\\n'); "
+        try startsOnceLetGo(
+            by: "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); f.write(sys.argv[2] + '\\n'); "
                 + "f.flush(); open(sys.argv[3], 'w').close(); time.sleep(1)",
-            harness.dbPath + ".lock", "\(gone.processIdentifier)", harness.dir + "/locked",
-        ]
-        try holder.run()
-        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: harness.dir + "/locked") }, "the lock is held")
-        try harness.start()
-        holder.waitUntilExit()
-        XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
+            [harness.dbPath + ".lock", "\(gone.processIdentifier)"])
     }
 
     /// A socket that accepts but never answers (a dead daemon's, held by a child it was starting) is
     /// waited for and replaced; one that answers is not (`testSecondServeOnSameDatabaseFails`).
     func testASocketThatAcceptsButNeverAnswersIsWaitedFor() throws {
-        let listener = Process()
-        listener.executableURL = URL(fileURLWithPath: try Locations.python())
-        listener.arguments = [
-            "-c",
-            "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); "
+        try startsOnceLetGo(
+            by: "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); "
                 + "open(sys.argv[2], 'w').close(); time.sleep(1.5)",
-            harness.socketPath, harness.dir + "/listening",
-        ]
-        try listener.run()
-        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: harness.dir + "/listening") }, "it listens")
+            [harness.socketPath])
+    }
+
+    /// Runs Python `code` (its arguments: `arguments`, then a file it creates once it holds what the
+    /// daemon needs), starts the daemon while it holds it, and checks the daemon serves once it lets go.
+    private func startsOnceLetGo(by code: String, _ arguments: [String]) throws {
+        let holding = harness.dir + "/holding"
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: try Locations.python())
+        holder.arguments = ["-c", code] + arguments + [holding]
+        try holder.run()
+        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: holding) }, "the helper holds it")
         try harness.start()
-        listener.waitUntilExit()
+        holder.waitUntilExit()
         XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
     }
 }
