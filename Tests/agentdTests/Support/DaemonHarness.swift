@@ -292,7 +292,11 @@ final class DaemonHarness: @unchecked Sendable {
         }
         if killOrphans {
             for orphan in orphans { kill(orphan.pid, SIGKILL) }
-            _ = try waitForExit(timeout: 30)
+            do {
+                _ = try waitForExit(timeout: 30)
+            } catch {
+                throw HarnessError("\(error); the daemon is \(ProcessTable.entry(pid).map { "in state \($0.state)" } ?? "gone"); processes:\n\(ProcessTable.listing())")
+            }
         }
         return orphans
     }
@@ -466,6 +470,22 @@ enum ProcessTable {
         var isAlive: Bool { state != "Z" && state != "X" }
     }
 
+    /// Every process with its parent, state, command line and open sockets and pipes, for a failure message.
+    static func listing() -> String {
+        all().map { entry in
+            let stat = (try? String(contentsOfFile: "/proc/\(entry.pid)/stat", encoding: .utf8)) ?? ""
+            let parent = stat.split(separator: ")").last?.split(separator: " ").dropFirst(1).first.map(String.init) ?? "?"
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(entry.pid)/fd")) ?? []
+            let ends = fds.compactMap { fd -> String? in
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry.pid)/fd/\(fd)"),
+                    target.hasPrefix("socket:") || target.hasPrefix("pipe:")
+                else { return nil }
+                return "\(fd)=\(target)"
+            }
+            return "\(entry.pid) ppid \(parent) \(entry.state) \(entry.commandLine.prefix(160)) [\(ends.joined(separator: " "))]"
+        }.joined(separator: "\n")
+    }
+
     /// The `NAME=VALUE` entries of a process's environment (empty if it cannot be read).
     static func environment(of pid: Int32) -> [[UInt8]] {
         (FileManager.default.contents(atPath: "/proc/\(pid)/environ") ?? Data()).split(separator: 0).map(Array.init)
@@ -522,7 +542,10 @@ final class WireConnection {
 
     init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // The descriptor becomes this object's only once connected: a throwing init still runs
+        // `deinit`, which must not close a number that another thread may have been given meanwhile.
+        fd = -1
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -545,6 +568,7 @@ final class WireConnection {
         }
         var sendTimeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
     }
 
     deinit { close() }
