@@ -295,7 +295,9 @@ final class DaemonHarness: @unchecked Sendable {
             do {
                 _ = try waitForExit(timeout: 30)
             } catch {
-                throw HarnessError("\(error); the daemon is \(ProcessTable.entry(pid).map { "in state \($0.state)" } ?? "gone"); processes:\n\(ProcessTable.listing())")
+                throw HarnessError(
+                    "\(error); the daemon is \(ProcessTable.entry(pid).map { "in state \($0.state)" } ?? "gone"); processes:\n\(ProcessTable.listing())"
+                )
             }
         }
         return orphans
