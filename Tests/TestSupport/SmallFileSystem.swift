@@ -56,19 +56,11 @@ public final class SmallFileSystem {
     }
 
     private static func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
         do {
-            try process.run()
+            let (status, output) = try runCapturingOutput(tool, arguments)
+            return (status, output.trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
             return (-1, "\(tool): \(error)")
         }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

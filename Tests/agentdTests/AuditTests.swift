@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 /// `agentd audit verify` on databases the real daemon wrote, tampered with by the `sqlite3` CLI the
@@ -139,14 +140,14 @@ final class AuditTests: EndToEndTestCase {
         let script = Locations.repoRoot + "/scripts/verify_chain.py"
         let python = try Locations.python()
         for id in ids {
-            let result = try runProcess(python, [script, harness.dbPath, id])
+            let result = try runCapturingOutput(python, [script, harness.dbPath, id])
             XCTAssertEqual(result.status, 0, "\(result.output)")
             let head = try harness.sqlite("SELECT head FROM job_chains WHERE job_id = '\(id)'").trimmingCharacters(
                 in: .whitespacesAndNewlines)
             XCTAssertEqual(result.output, "\(id) OK: \(try lastSeq(id)) events, chain head \(head)\n")
         }
         let db = try tamperedCopy("py", "UPDATE events SET payload = '{}' WHERE job_id = '\(ids[0])' AND seq = 2;")
-        let tampered = try runProcess(python, [script, db, ids[0]])
+        let tampered = try runCapturingOutput(python, [script, db, ids[0]])
         XCTAssertNotEqual(tampered.status, 0)
         XCTAssertTrue(tampered.output.contains("seq 2 does not match"), tampered.output)
 
@@ -158,18 +159,5 @@ final class AuditTests: EndToEndTestCase {
             XCTAssertTrue(
                 architecture.contains("```python\n" + snippet + "```"), "ARCHITECTURE.md's verifier differs from scripts/verify_chain.py")
         }
-    }
-
-    private func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

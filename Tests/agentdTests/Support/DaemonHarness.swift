@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -235,17 +236,8 @@ final class DaemonHarness: @unchecked Sendable {
     /// Runs `sqlite3 DB SQL` (the real CLI, as an auditor would) and returns what it printed; on this
     /// harness's database unless `db` names another.
     func sqlite(_ sql: String, db: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", db ?? dbPath, sql]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else { throw HarnessError("sqlite3 failed: \(text)") }
+        let (status, text) = try runCapturingOutput("/usr/bin/env", ["sqlite3", db ?? dbPath, sql])
+        guard status == 0 else { throw HarnessError("sqlite3 failed: \(text)") }
         return text
     }
 

@@ -1,0 +1,16 @@
+import Foundation
+
+/// Runs `executable` with `arguments` to its end and returns its exit status and everything it printed
+/// (stdout and stderr together, in the order written).
+public func runCapturingOutput(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
