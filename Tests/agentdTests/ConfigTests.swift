@@ -192,12 +192,7 @@ final class ConfigTests: EndToEndTestCase {
         XCTAssertEqual(
             try configStatus()["endpoints"]?[server.baseURL]?["requests_per_minute"]?.intValue, 2,
             "the key is the base URL without its trailing slash")
-        let plan = try harness.preparePlan(
-            "openai-fake.yaml",
-            values: [
-                "BASE_URL": server.baseURL, "MODEL": "ok:configured", "REASKS": "0", "MAX_TOKENS": "0",
-                "MODEL_KEYS": "requests_per_minute: 1000",
-            ])
+        let plan = try server.preparePlan(in: harness, model: "ok:configured", modelKeys: "requests_per_minute: 1000")
         let result = try harness.cli(["submit", plan, "--goal", "budgeted", "--wait", "--json"], timeout: 60)
         XCTAssertEqual(result.status, 0, "\(result)")
         let arrivals = try XCTUnwrap(server.stats()["arrivals"]?["ok:configured"]?.arrayValue?.compactMap(\.doubleValue))

@@ -21,12 +21,7 @@ final class ModelEndpointTests: EndToEndTestCase {
         let server = try FakeModelServer(directory: harness.dir, expectKey: expectKey, arguments: serverArguments)
         if let apiKey { harness.daemonEnvironment["OPENAI_API_KEY"] = apiKey }
         try harness.start(extraArguments: ["--log-level", "debug"])
-        let plan = try harness.preparePlan(
-            "openai-fake.yaml",
-            values: [
-                "BASE_URL": server.baseURL, "MODEL": model, "REASKS": String(reasks), "MAX_TOKENS": String(maxTokens),
-                "MODEL_KEYS": modelKeys,
-            ])
+        let plan = try server.preparePlan(in: harness, model: model, reasks: reasks, maxTokens: maxTokens, modelKeys: modelKeys)
         let result = try harness.cli(["submit", plan, "--goal", "fake \(model)", "--wait", "--json"], timeout: 60)
         let job = try parseJSON(
             result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --wait --json", file: file, line: line)
@@ -247,9 +242,7 @@ final class ModelEndpointTests: EndToEndTestCase {
     func testSIGTERMDuringAHangingCallExitsCleanlyAndTheJobResumesLater() throws {
         let server = try FakeModelServer(directory: harness.dir)
         try harness.start()
-        let plan = try harness.preparePlan(
-            "openai-fake.yaml",
-            values: ["BASE_URL": server.baseURL, "MODEL": "hang:term", "REASKS": "0", "MAX_TOKENS": "0", "MODEL_KEYS": ""])
+        let plan = try server.preparePlan(in: harness, model: "hang:term")
         let id = try submit(plan)
         _ = try harness.waitForEvent(id, "the planner's call started") { $0["kind"]?.stringValue == "call.started" }
         XCTAssertTrue(waitUntil(timeout: 10) { ((try? server.requests(model: "hang:term")) ?? 0) >= 1 }, "the request reached the server")
@@ -264,9 +257,7 @@ final class ModelEndpointTests: EndToEndTestCase {
     func testCancellingAJobAbortsItsHTTPRequest() throws {
         let server = try FakeModelServer(directory: harness.dir)
         try harness.start()
-        let plan = try harness.preparePlan(
-            "openai-fake.yaml",
-            values: ["BASE_URL": server.baseURL, "MODEL": "hang:cancel", "REASKS": "0", "MAX_TOKENS": "0", "MODEL_KEYS": ""])
+        let plan = try server.preparePlan(in: harness, model: "hang:cancel")
         let id = try submit(plan)
         XCTAssertTrue(waitUntil(timeout: 10) { ((try? server.requests(model: "hang:cancel")) ?? 0) >= 1 }, "the request reached the server")
         XCTAssertEqual(try server.stats()["connections"]?["open"]?.intValue, 2, "the hanging request's connection and this one")
