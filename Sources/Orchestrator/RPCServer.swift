@@ -156,15 +156,18 @@ public final class RPCServer: @unchecked Sendable {
         bytes.append(contentsOf: #","result":"#.utf8)
         bytes.append(contentsOf: result)
         bytes.append(0x7D)
-        engine.writer.redactor.redact(&bytes)
-        bytes.append(0x0A)
-        connection.send(bytes)
+        sendEncoded(connection, &bytes)
     }
 
     private func send(_ connection: Connection, _ message: JSON) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         message.write(to: &bytes)
+        sendEncoded(connection, &bytes)
+    }
+
+    /// Every message leaves through here: secrets redacted, then one line.
+    private func sendEncoded(_ connection: Connection, _ bytes: inout [UInt8]) {
         engine.writer.redactor.redact(&bytes)
         bytes.append(0x0A)
         connection.send(bytes)
