@@ -214,13 +214,20 @@ start() {
   local model
   model=$(gguf_path)
   say "starting the server on 127.0.0.1:$port (log: $server_log)"
-  # setsid + nohup: the server outlives this script and the terminal that ran it.
-  setsid nohup "$py" -m llama_cpp.server \
-    --model "$model" \
-    --host 127.0.0.1 --port "$port" \
-    --n_threads 2 --n_ctx "$context_size" \
-    --logits_all False --interrupt_requests False \
-    </dev/null >"$server_log" 2>&1 &
+  # setsid + nohup: the server outlives this script and the terminal that ran it. It keeps none of this
+  # script's other descriptors: a caller that waits for those to close (to see this script end) would
+  # otherwise wait for the server.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    exec setsid nohup "$py" -m llama_cpp.server \
+      --model "$model" \
+      --host 127.0.0.1 --port "$port" \
+      --n_threads 2 --n_ctx "$context_size" \
+      --logits_all False --interrupt_requests False
+  ) </dev/null >"$server_log" 2>&1 &
   pid=$!
   echo "$pid" >"$pid_file"
   echo "$port" >"$port_file"
