@@ -9,7 +9,8 @@ let package = Package(
     name: "agentd",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "agentd", targets: ["agentd"])
+        .executable(name: "agentd", targets: ["agentd"]),
+        .executable(name: "agentd-sandbox", targets: ["agentd-sandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,6 +54,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerIsolation
+        ),
+        // The launcher of every sandboxed command, in C: the seccomp filter (libseccomp), the idmapped
+        // workspace and the drop to the sandbox user, then bwrap. Installed beside `agentd`.
+        .executableTarget(
+            name: "agentd-sandbox",
+            linkerSettings: [.linkedLibrary("seccomp")]
         ),
         .executableTarget(
             name: "agentd",

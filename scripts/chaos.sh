@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 swift build -c release --product agentd
+swift build -c release --product agentd-sandbox  # the sandbox launcher, found beside agentd
 swift build --build-tests
 export AGENTD_E2E_BINARY="$PWD/.build/release/agentd"
 export AGENTD_CHAOS_KILLS="${1:-1000}"

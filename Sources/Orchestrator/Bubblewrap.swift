@@ -5,39 +5,55 @@ import Foundation
     import Glibc
 #endif
 
-/// Runs the actor's `run_command` inside a bubblewrap (`bwrap`) sandbox, as the plan's `Sandbox` says.
+/// Runs the actor's `run_command` inside a bubblewrap (`bwrap`) sandbox, as the plan's `Sandbox` says,
+/// started by the launcher `agentd-sandbox` (Sources/agentd-sandbox) so that the command is never
+/// privileged, whatever the daemon runs as.
 ///
 /// ```
-///  bwrap --die-with-parent --new-session --unshare-{pid,ipc,uts,cgroup-try}[,net] --cap-drop ALL
-///        --ro-bind / /  --dev /dev  --proc /proc  --tmpfs /tmp  --tmpfs /dev/shm  --tmpfs /run
+///  agentd-sandbox [--user 65534:65534 --idmap WORKSPACE [--idmap W]… [--hide DAEMON-FILE]…] --
+///  bwrap --seccomp FD --die-with-parent --new-session --unshare-{user,pid,ipc,uts,cgroup-try}[,net]
+///        --uid 65534 --gid 65534 --disable-userns --cap-drop ALL
+///        --ro-bind / /  --dev /dev  --proc /proc --remount-ro /proc  --tmpfs /tmp  --tmpfs /dev/shm  --tmpfs /run
 ///        --bind WORKSPACE WORKSPACE  [--bind W W]…  [--ro-bind /dev/null DAEMON-FILE]…
 ///        --chdir WORKSPACE  --clearenv  --setenv NAME VALUE…
 ///        -- prlimit --cpu=S --as=BYTES --nproc=N -- ARGV…
 /// ```
 ///
+/// The command is uid and gid 65534 (`nobody`) in its own user namespace, and the kernel sees an
+/// unprivileged user too: a daemon running as an ordinary user runs bwrap as itself; a daemon running
+/// as root has the launcher drop to 65534:65534 first (`--user`), after mounting the workspace over
+/// itself idmapped (its owner appears as the sandbox user, files keep their owners on disk) and
+/// covering the daemon's files with `/dev/null` in a private mount namespace (`--idmap`, `--hide`:
+/// bwrap as `nobody` may not be able to reach them). So `/proc/sys` and root's files are out of reach,
+/// and `processes:` (RLIMIT_NPROC, which Linux never enforces for root) binds. The launcher also hands
+/// bwrap a seccomp filter that refuses mounts, namespaces, ptrace, keyrings, kernel modules, bpf and
+/// other calls a tool never needs; `/proc` is read-only; no capabilities are kept.
+///
 /// The whole filesystem is mounted read-only and only the workspace (and the plan's `writable`
 /// paths) is bound writable; `/tmp`, `/dev/shm` and `/run` are empty in-memory file systems (each at
 /// most `memory_mb`), so nothing in them — other users' sockets, the daemon's socket when it lives
 /// there — is reachable. The daemon's database files and socket are covered with `/dev/null` wherever
-/// they are (`protectedPaths`); bwrap mounts it without devices, so they cannot be opened, read,
-/// written or connected to. No capabilities are kept, even when the daemon runs as root. The
-/// command is pid 2 of a new PID namespace; when it ends, or when bwrap dies — killed on a timeout,
-/// or because the daemon itself died (`--die-with-parent`) — the kernel kills everything left in the
-/// namespace. The limits are set by util-linux's `prlimit`, which then execs the command: the argv is
-/// passed on as separate entries, never through a shell. The environment is cleared and holds only
-/// `PATH` (the daemon's), `HOME` (the workspace), `LANG=C.UTF-8`, `AGENTD_TOOL_CALL_ID`,
-/// `AGENTD_WORKSPACE` and the variables the plan names in `env`.
+/// they are (`protectedPaths`), on a mount without devices, so they cannot be opened, read, written
+/// or connected to. The command is pid 2 of a new PID namespace; when it ends, or when bwrap dies —
+/// killed on a timeout, or because the daemon itself died (`--die-with-parent`) — the kernel kills
+/// everything left in the namespace. The limits are set by util-linux's `prlimit`, which then execs
+/// the command: the argv is passed on as separate entries, never through a shell. The environment is
+/// cleared and holds only `PATH` (the daemon's), `HOME` (the workspace), `LANG=C.UTF-8`,
+/// `AGENTD_TOOL_CALL_ID`, `AGENTD_WORKSPACE` and the variables the plan names in `env`.
 ///
 /// `bwrap` is `$AGENTD_BWRAP` when that is set, else the first in the daemon's `PATH`; `prlimit` is
-/// found in `PATH`. Before the first sandboxed command, a probe sandbox runs `prlimit --version` with
-/// the same namespaces; until a probe succeeds every sandboxed command is refused with the reason (a
-/// missing `bwrap`, a kernel that refuses user namespaces), so a plan that did not turn the sandbox
-/// off never runs a command unconfined. A success is remembered for the life of the engine.
+/// found in `PATH`; the launcher is `$AGENTD_SANDBOX_LAUNCHER`, else `agentd-sandbox` beside the
+/// running executable. Before the first sandboxed command, a probe sandbox runs `prlimit --version`
+/// through the launcher with the same namespaces, user and filter; until a probe succeeds every
+/// sandboxed command is refused with the reason (a missing `bwrap`, a kernel that refuses user
+/// namespaces to the sandbox user), so a plan that did not turn the sandbox off never runs a command
+/// unconfined. A success is remembered for the life of the engine.
 ///
 /// One per engine. Loop thread only; the file checks run on the tools queue.
 final class Bubblewrap: @unchecked Sendable {
     /// The two programs a sandboxed command needs, as absolute paths.
     struct Executables: Sendable, Equatable {
+        let launcher: String
         let bwrap: String
         let prlimit: String
     }
@@ -58,6 +74,11 @@ final class Bubblewrap: @unchecked Sendable {
 
     /// The environment variable that names the `bwrap` to use.
     static let overrideVariable = "AGENTD_BWRAP"
+    /// The environment variable that names the launcher to use.
+    static let launcherVariable = "AGENTD_SANDBOX_LAUNCHER"
+    /// The user and group every sandboxed command runs as (`nobody` and `nogroup` on Debian), inside
+    /// its user namespace and, when the daemon is root, outside it too.
+    static let sandboxUser = (uid: 65534, gid: 65534)
     /// `PATH` when the daemon has none.
     static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
     /// How long the probe sandbox may take.
@@ -67,18 +88,25 @@ final class Bubblewrap: @unchecked Sendable {
     /// The daemon's files commands must not see: its database (and WAL, shared memory, journal, lock)
     /// and its socket.
     let protectedPaths: [String]
+    /// Whether the daemon is root: the launcher then drops to `sandboxUser` and makes the mounts.
+    let privileged: Bool
     private let override: String?
+    private let launcher: String?
     private let searchPath: String
     private var ready: Executables?
     /// Callers waiting for a probe in flight; nil when none is.
     private var waiters: [UnsafeContinuation<Result<Executables, ToolProblem>, Never>]?
 
-    /// `environment` is the daemon's: `AGENTD_BWRAP` and `PATH` are read from it.
-    init(loop: EventLoop, environment: [String: String], protectedPaths: [String]) {
+    /// `environment` is the daemon's: `AGENTD_BWRAP`, `AGENTD_SANDBOX_LAUNCHER` and `PATH` are read
+    /// from it. `privileged` is whether the daemon runs as root.
+    init(loop: EventLoop, environment: [String: String], protectedPaths: [String], privileged: Bool = geteuid() == 0) {
         self.loop = loop
         self.protectedPaths = protectedPaths
+        self.privileged = privileged
         let named = environment[Self.overrideVariable] ?? ""
         override = named.isEmpty ? nil : named
+        let launcher = environment[Self.launcherVariable] ?? ""
+        self.launcher = launcher.isEmpty ? nil : launcher
         let path = environment["PATH"] ?? ""
         searchPath = path.isEmpty ? Self.defaultPath : path
     }
@@ -118,14 +146,14 @@ final class Bubblewrap: @unchecked Sendable {
     /// Finds the programs (on the tools queue) and starts a sandbox like a command's that runs
     /// `prlimit --version`.
     private func probe() async -> Result<Executables, ToolProblem> {
-        let (override, searchPath) = (self.override, self.searchPath)
-        let found = await ToolBox.onFiles { Self.locate(override: override, searchPath: searchPath) }
+        let (override, launcher, searchPath) = (self.override, self.launcher, self.searchPath)
+        let found = await ToolBox.onFiles { Self.locate(override: override, launcher: launcher, searchPath: searchPath) }
         guard case let .success(executables) = found else { return found }
         let argv =
-            [executables.bwrap] + Self.namespaceArguments(network: false)
+            Self.launch(executables, privileged: privileged, layout: nil) + Self.namespaceArguments(network: false)
             + [
-                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--clearenv", "--", executables.prlimit,
-                "--version",
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--remount-ro", "/proc", "--tmpfs", "/tmp", "--clearenv", "--",
+                executables.prlimit, "--version",
             ]
         let result: ProcessResult
         do {
@@ -153,8 +181,24 @@ final class Bubblewrap: @unchecked Sendable {
 
     // MARK: File work (on the tools queue)
 
-    /// `bwrap` (`override`, else the first executable `bwrap` in `searchPath`) and `prlimit`.
-    static func locate(override: String?, searchPath: String) -> Result<Executables, ToolProblem> {
+    /// The launcher (`launcher`, else `agentd-sandbox` beside the running executable), `bwrap`
+    /// (`override`, else the first executable `bwrap` in `searchPath`) and `prlimit`.
+    static func locate(override: String?, launcher: String? = nil, searchPath: String) -> Result<Executables, ToolProblem> {
+        let launcherPath: String
+        if let launcher {
+            guard isExecutable(launcher) else {
+                return .failure(unavailable("\(launcher) (named by \(launcherVariable)) is not an executable file"))
+            }
+            launcherPath = launcher
+        } else {
+            let beside = ((ToolBox.realPath("/proc/self/exe") ?? "/") as NSString).deletingLastPathComponent + "/agentd-sandbox"
+            guard isExecutable(beside) else {
+                return .failure(
+                    unavailable("the sandbox launcher \(beside) is missing: install agentd-sandbox beside agentd (swift build builds both)")
+                )
+            }
+            launcherPath = beside
+        }
         let bwrap: String
         if let override {
             guard isExecutable(override) else {
@@ -170,7 +214,7 @@ final class Bubblewrap: @unchecked Sendable {
         guard let prlimit = find("prlimit", in: searchPath) else {
             return .failure(unavailable("prlimit (util-linux), which sets the sandbox's limits, was not found in PATH (\(searchPath))"))
         }
-        return .success(Executables(bwrap: bwrap, prlimit: prlimit))
+        return .success(Executables(launcher: launcherPath, bwrap: bwrap, prlimit: prlimit))
     }
 
     static func find(_ program: String, in searchPath: String) -> String? {
@@ -214,25 +258,48 @@ final class Bubblewrap: @unchecked Sendable {
 
     /// The namespaces and privileges of every sandbox.
     static func namespaceArguments(network: Bool) -> [String] {
-        var arguments = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        let user = sandboxUser
+        var arguments = [
+            "--die-with-parent", "--new-session", "--unshare-user", "--uid", String(user.uid), "--gid", String(user.gid),
+            "--disable-userns", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        ]
         if !network { arguments.append("--unshare-net") }
         return arguments + ["--cap-drop", "ALL"]
+    }
+
+    /// The launcher and its options, up to and including `bwrap`: as root, the drop to the sandbox
+    /// user and (for a command, not the probe) the idmapped workspace and writable paths and the hidden
+    /// daemon files. Pure.
+    static func launch(_ executables: Executables, privileged: Bool, layout: Layout?) -> [String] {
+        var a = [executables.launcher]
+        if privileged {
+            a += ["--user", "\(sandboxUser.uid):\(sandboxUser.gid)"]
+            if let layout {
+                for path in [layout.workspace] + layout.writable { a += ["--idmap", path] }
+                for path in layout.hiddenFiles { a += ["--hide", path] }
+            }
+        }
+        return a + ["--", executables.bwrap]
     }
 
     /// The full argv that runs `argv` in the sandbox (see the type's description). Each entry of
     /// `argv` stays one entry, after the last `--`. Pure.
     static func command(
-        _ argv: [String], executables: Executables, sandbox: Sandbox, layout: Layout, environment: [(String, String)]
+        _ argv: [String], executables: Executables, sandbox: Sandbox, layout: Layout, environment: [(String, String)],
+        privileged: Bool
     ) -> [String] {
         let memory = String(sandbox.memoryMB << 20)
-        var a = [executables.bwrap] + namespaceArguments(network: sandbox.network)
-        a += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        var a = launch(executables, privileged: privileged, layout: layout) + namespaceArguments(network: sandbox.network)
+        a += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--remount-ro", "/proc"]
         a += ["--size", memory, "--tmpfs", "/tmp", "--size", memory, "--tmpfs", "/dev/shm"]
         if layout.hidesRun { a += ["--tmpfs", "/run"] }
         for path in layout.readOnly { a += ["--ro-bind", path, path] }
         for path in [layout.workspace] + layout.writable { a += ["--bind", path, path] }
-        // After the binds, so a daemon file inside the workspace is covered too.
-        for path in layout.hiddenFiles { a += ["--ro-bind", "/dev/null", path] }
+        // After the binds, so a daemon file inside the workspace is covered too. As root the launcher
+        // has covered them already, where bwrap as the sandbox user may not reach.
+        if !privileged {
+            for path in layout.hiddenFiles { a += ["--ro-bind", "/dev/null", path] }
+        }
         a += ["--chdir", layout.workspace, "--clearenv"]
         for (name, value) in environment { a += ["--setenv", name, value] }
         a += [

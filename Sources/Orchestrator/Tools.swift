@@ -248,7 +248,8 @@ final class ToolBox: @unchecked Sendable {
         }
         return .success(
             Bubblewrap.command(
-                argv, executables: executables, sandbox: sandbox, layout: layout, environment: sandboxEnvironment(root: root, key: key)))
+                argv, executables: executables, sandbox: sandbox, layout: layout, environment: sandboxEnvironment(root: root, key: key),
+                privileged: bubblewrap.privileged))
     }
 
     /// A sandboxed command's whole environment: `PATH` (the daemon's), `HOME` (the workspace) and

@@ -5,11 +5,13 @@ import XCTest
 
 @testable import Orchestrator
 
-/// The sandbox's command line, its mounts, finding `bwrap`, the probe that refuses commands when no
-/// sandbox can start, and the one-pass `{goal}` / `{input.NAME}` substitution.
+/// The sandbox's command line (as an ordinary user and as root), its mounts, finding the launcher and
+/// `bwrap`, the probe that refuses commands when no sandbox can start, and the one-pass `{goal}` /
+/// `{input.NAME}` substitution.
 final class BubblewrapTests: XCTestCase {
     private var directory: TemporaryDirectory!
-    private let executables = Bubblewrap.Executables(bwrap: "/usr/bin/bwrap", prlimit: "/usr/bin/prlimit")
+    private let executables = Bubblewrap.Executables(
+        launcher: "/opt/agentd/agentd-sandbox", bwrap: "/usr/bin/bwrap", prlimit: "/usr/bin/prlimit")
 
     override func setUpWithError() throws {
         directory = try TemporaryDirectory()
@@ -22,7 +24,8 @@ final class BubblewrapTests: XCTestCase {
     func testTheArgvStaysSeparateEntriesAfterTheLastSeparator() throws {
         let argv = ["python3", "-c", "import sys; print(sys.argv)", "a; touch /tmp/pwned", "$(touch /tmp/pwned)", "`id`", "--", ""]
         let command = Bubblewrap.command(
-            argv, executables: executables, sandbox: Sandbox(), layout: .init(workspace: "/w"), environment: [("PATH", "/bin")])
+            argv, executables: executables, sandbox: Sandbox(), layout: .init(workspace: "/w"), environment: [("PATH", "/bin")],
+            privileged: true)
         XCTAssertEqual(Array(command.suffix(argv.count)), argv, "each entry as given, none joined, none split")
         let prlimit = try XCTUnwrap(command.firstIndex(of: "/usr/bin/prlimit"))
         XCTAssertEqual(command[prlimit - 1], "--", "bwrap's options end before prlimit")
@@ -42,13 +45,19 @@ final class BubblewrapTests: XCTestCase {
         layout.hidesRun = true
         let command = Bubblewrap.command(
             ["true"], executables: executables, sandbox: sandbox, layout: layout,
-            environment: [("PATH", "/usr/bin"), ("HOME", "/srv/ws"), ("AGENTD_TOOL_CALL_ID", "J/c1/0")])
+            environment: [("PATH", "/usr/bin"), ("HOME", "/srv/ws"), ("AGENTD_TOOL_CALL_ID", "J/c1/0")], privileged: false)
         func index(_ sequence: [String]) -> Int? {
             (0...(command.count - sequence.count)).first { Array(command[$0..<($0 + sequence.count)]) == sequence }
         }
-        for option in ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--clearenv"] {
+        for option in [
+            "--die-with-parent", "--new-session", "--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-ipc", "--unshare-net",
+            "--clearenv",
+        ] {
             XCTAssertTrue(command.contains(option), "\(option) in \(command)")
         }
+        XCTAssertEqual(Array(command.prefix(3)), ["/opt/agentd/agentd-sandbox", "--", "/usr/bin/bwrap"], "as an ordinary user, no --user")
+        XCTAssertNotNil(index(["--uid", "65534", "--gid", "65534"]), "the command is nobody in its user namespace")
+        XCTAssertNotNil(index(["--proc", "/proc", "--remount-ro", "/proc"]), "/proc is read-only")
         XCTAssertNotNil(index(["--cap-drop", "ALL"]))
         XCTAssertNotNil(index(["--size", "67108864", "--tmpfs", "/tmp"]))
         XCTAssertNotNil(index(["--chdir", "/srv/ws"]))
@@ -66,8 +75,30 @@ final class BubblewrapTests: XCTestCase {
         XCTAssertLessThan(writable, database)
 
         sandbox.network = true
-        let networked = Bubblewrap.command(["true"], executables: executables, sandbox: sandbox, layout: layout, environment: [])
+        let networked = Bubblewrap.command(
+            ["true"], executables: executables, sandbox: sandbox, layout: layout, environment: [], privileged: false)
         XCTAssertFalse(networked.contains("--unshare-net"))
+    }
+
+    /// As root, the launcher drops to the sandbox user and makes the mounts bwrap could not: the
+    /// workspace and writable paths idmapped, the daemon's files hidden before bwrap starts.
+    func testAsRootTheLauncherDropsToTheSandboxUserAndMakesTheMounts() throws {
+        var sandbox = Sandbox()
+        sandbox.writable = ["/var/cache/x"]
+        var layout = Bubblewrap.Layout(workspace: "/srv/ws")
+        layout.writable = ["/var/cache/x"]
+        layout.hiddenFiles = ["/srv/ws/agentd.db", "/state/agentd.sock"]
+        let command = Bubblewrap.command(
+            ["true"], executables: executables, sandbox: sandbox, layout: layout, environment: [], privileged: true)
+        let bwrap = try XCTUnwrap(command.firstIndex(of: "/usr/bin/bwrap"))
+        XCTAssertEqual(
+            Array(command[..<bwrap]),
+            [
+                "/opt/agentd/agentd-sandbox", "--user", "65534:65534", "--idmap", "/srv/ws", "--idmap", "/var/cache/x", "--hide",
+                "/srv/ws/agentd.db", "--hide", "/state/agentd.sock", "--",
+            ])
+        XCTAssertFalse(command.contains("/dev/null"), "bwrap, as nobody, does not cover them again")
+        XCTAssertTrue(command.contains("--bind"), "bwrap still binds the workspace writable")
     }
 
     func testTheLayoutHidesTheDaemonsFilesAndNeedsTheWritablePaths() throws {
@@ -88,6 +119,12 @@ final class BubblewrapTests: XCTestCase {
     }
 
     func testFindingTheExecutables() throws {
+        let noLauncher = Bubblewrap.locate(override: nil, launcher: "/nonexistent/agentd-sandbox", searchPath: "/usr/bin:/bin")
+        XCTAssertTrue(
+            failure(noLauncher).contains("/nonexistent/agentd-sandbox (named by AGENTD_SANDBOX_LAUNCHER) is not an executable file"),
+            failure(noLauncher))
+        let found = try Bubblewrap.locate(override: nil, searchPath: "/usr/bin:/bin").get()
+        XCTAssertTrue(found.launcher.hasSuffix("/agentd-sandbox"), "the launcher built beside this executable: \(found.launcher)")
         let missing = Bubblewrap.locate(override: "/nonexistent/bwrap", searchPath: "/usr/bin:/bin")
         XCTAssertTrue(failure(missing).contains("/nonexistent/bwrap (named by AGENTD_BWRAP) is not an executable file"), failure(missing))
         XCTAssertTrue(failure(missing).contains("sandbox: false"), "the way out is named: \(failure(missing))")
@@ -104,7 +141,9 @@ final class BubblewrapTests: XCTestCase {
         let fake = try executable("fake-bwrap", "echo 'bwrap: No permissions to create new namespace' >&2; exit 1")
         let loop = startedLoop()
         defer { loop.finish() }
-        let bubblewrap = Bubblewrap(loop: loop, environment: ["AGENTD_BWRAP": fake, "PATH": "/usr/bin:/bin"], protectedPaths: [])
+        // Not as root: the fake lives in a directory only the test's user can enter.
+        let bubblewrap = Bubblewrap(
+            loop: loop, environment: ["AGENTD_BWRAP": fake, "PATH": "/usr/bin:/bin"], protectedPaths: [], privileged: false)
         let root = try ToolBox.create(directory.path + "/ws").get()
         let tools = ToolBox(
             loop: loop, offered: ["run_command"], workspace: .success(root), policy: Policy(), sandbox: Sandbox(),

@@ -42,14 +42,16 @@ final class SandboxTests: EndToEndTestCase {
         return "[{turn: 0, reply: {tool_calls: [\(calls)]}}, {turn: 1, reply: {output: \"done\"}}]"
     }
 
-    /// A directory outside /tmp (which the sandbox replaces with an empty tmpfs), so writing there
-    /// meets the read-only root itself; removed after the test.
+    /// A directory outside /tmp (which the sandbox replaces with an empty tmpfs), writable by everyone
+    /// (the sandbox's `nobody` too), so writing there meets the read-only root itself; removed after
+    /// the test.
     private func outsideDirectory() throws -> String {
         var template = Array("/var/tmp/agentd-e2e-out-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw HarnessError("mkdtemp in /var/tmp failed: \(String(cString: strerror(errno)))")
         }
         let path = String(cString: made)
+        chmod(path, 0o777)
         addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
     }
@@ -75,6 +77,39 @@ final class SandboxTests: EndToEndTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: harness.dir + "/planted.txt"), "nothing was written next to the workspace")
         XCTAssertNotEqual(results[3]["exit_status"]?.intValue, 0, results[3].encoded)
         XCTAssertFalse(FileManager.default.fileExists(atPath: outside + "/remounted.txt"), "the root could not be made writable")
+    }
+
+    /// The probes of `sandbox_probe.py`, as a hostile plan or model would run them, with the daemon as
+    /// whatever user runs the tests (root in CI): the command is the unprivileged `nobody` inside its
+    /// user namespace, `/proc` is read-only, the seccomp filter refuses namespaces, mounts, ptrace and
+    /// keyrings, and `processes:` stops a fork bomb. Each refusal is read back from the job's record.
+    func testAHostileCommandIsRefusedEverythingThatReachesTheHost() throws {
+        try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Locations.fixtureScripts + "/sandbox_probe.py", toPath: workspace + "/probe.py")
+        let (_, results, summary) = try run(
+            actor: commands(["[python3, probe.py, '200']"]), sandbox: "{processes: 20}", policy: "{max_attempts: 1, tool_timeout: 60s}")
+        let result = try XCTUnwrap(results.first, summary)
+        XCTAssertEqual(result["exit_status"]?.intValue, 0, result.encoded)
+        let lines = try CommandResult.lines(result["stdout"]?.stringValue ?? "").map { try JSON.parse(String($0)) }
+        let identity = try XCTUnwrap(lines.first { $0["probe"]?.stringValue == "identity" }, result.encoded)
+        XCTAssertEqual(identity["uid"]?.intValue, 65534, "the command runs as nobody: \(identity.encoded)")
+        XCTAssertEqual(identity["gid"]?.intValue, 65534, identity.encoded)
+        let probes = lines.filter { $0["refused"] != nil }
+        let names = probes.compactMap { $0["probe"]?.stringValue }
+        for expected in [
+            "write /proc/sys/kernel/hostname", "write /proc/sys/kernel/core_pattern", "write /proc/sys/vm/drop_caches",
+            "write /proc/sys/kernel/printk_ratelimit", "write /proc/sysrq-trigger", "sethostname", "read /etc/shadow",
+            "unshare user namespace", "unshare mount namespace", "mount tmpfs", "ptrace attach", "seccomp", "fork_bomb",
+        ] {
+            XCTAssertTrue(names.contains(expected), "probe '\(expected)' ran: \(result.encoded)")
+        }
+        for probe in probes {
+            XCTAssertEqual(probe["refused"]?.boolValue, true, "refused: \(probe.encoded)")
+        }
+        // `processes: 20` counts every process of the sandbox (bwrap's init and the probe among them).
+        let bomb = try XCTUnwrap(probes.first { $0["probe"]?.stringValue == "fork_bomb" })
+        let forked = Int(bomb["detail"]?.stringValue?.prefix { $0.isNumber } ?? "") ?? -1
+        XCTAssertTrue((1..<20).contains(forked), "the fork bomb stopped below the limit: \(bomb.encoded)")
     }
 
     func testNoNetworkUnlessThePlanAllowsIt() throws {
@@ -139,9 +174,9 @@ final class SandboxTests: EndToEndTestCase {
         XCTAssertEqual(results[2]["stdout"]?.stringValue, "8388608\n", "within the limit it runs: \(results[2].encoded)")
     }
 
-    /// The process limit is RLIMIT_NPROC, which Linux does not enforce for root: the daemon runs as an
-    /// ordinary user here (`nobody`, when the tests run as root), so bwrap also takes its unprivileged
-    /// path through a user namespace.
+    /// The process limit with the daemon as an ordinary user (`nobody`, when the tests run as root):
+    /// bwrap runs as the daemon's user, without the launcher's drop. (As root, the probe test above
+    /// shows the same limit through the launcher's drop to the sandbox user.)
     func testTheProcessLimitStopsAForkBombOfAnOrdinaryUser() throws {
         if geteuid() == 0 {
             guard let nobody = getpwnam("nobody") else { throw XCTSkip("there is no user nobody to run the daemon as") }
