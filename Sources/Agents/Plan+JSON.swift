@@ -58,11 +58,14 @@ extension VerifierSpec {
 }
 
 extension CommandSpec {
-    /// `command`, `cwd` when set, and `timeout` in seconds.
+    /// `command`, `cwd` when set, `timeout` in seconds, `sandbox: false` when the command opts out
+    /// of the sandbox and `env` when it names variables.
     var jsonMembers: [(String, JSON)] {
         var members: [(String, JSON)] = [("command", .array(argv.map(JSON.string)))]
         if let cwd { members.append(("cwd", .string(cwd))) }
         members.append(("timeout", .number(timeoutSeconds)))
+        if !sandboxed { members.append(("sandbox", false)) }
+        if !environment.isEmpty { members.append(("env", .array(environment.map(JSON.string)))) }
         return members
     }
 }

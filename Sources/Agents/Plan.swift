@@ -85,6 +85,12 @@ public struct CommandSpec: Sendable, Equatable {
     public var argv: [String]
     public var cwd: String?
     public var timeoutSeconds: Double
+    /// Whether the command runs in the plan's sandbox (when the plan's sandbox is on). `sandbox:
+    /// false` on the command runs it as the daemon's user, unconfined.
+    public var sandboxed = true
+    /// Variables of the daemon's environment the command gets, secrets included: a plan-authored
+    /// command gets a secret only when it names it here.
+    public var environment: [String] = []
 
     public init(argv: [String], cwd: String? = nil, timeoutSeconds: Double) {
         self.argv = argv

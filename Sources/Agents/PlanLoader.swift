@@ -162,7 +162,7 @@ struct PlanReader {
     static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "sandbox", "policy"]
     static let sandboxKeys = ["enabled", "network", "cpu_seconds", "memory_mb", "processes", "writable", "env"]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
-    static let commandKeys = ["command", "cwd", "timeout"]
+    static let commandKeys = ["command", "cwd", "timeout", "sandbox", "env"]
     static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "reply", "raw"]
 
     func fail(_ mark: Mark?, _ path: String, _ message: String) -> PlanError {
@@ -331,7 +331,7 @@ struct PlanReader {
             guard !keys.contains(name) else {
                 throw fail(item.mark, item.path, "'\(name)' holds an API key of this plan; commands never get it")
             }
-            guard !["AGENTD_TOOL_CALL_ID", "AGENTD_WORKSPACE"].contains(name) else {
+            guard !Self.agentdVariables.contains(name) else {
                 throw fail(item.mark, item.path, "'\(name)' is set by agentd for every command")
             }
             guard !names.contains(name) else { throw fail(item.mark, item.path, "'\(name)' is listed twice") }
@@ -432,7 +432,7 @@ struct PlanReader {
         }
         try check(
             entries, allowed: Self.roleKeys, what: "a model verifier",
-            note: "; a command verifier has 'command', 'cwd' and 'timeout'")
+            note: "; a command verifier has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
         return .model(try role(entries, models, modelNames))
     }
 
@@ -448,8 +448,30 @@ struct PlanReader {
         var spec = CommandSpec(argv: argv, timeoutSeconds: defaultTimeout)
         if let f = entries["cwd"] { spec.cwd = try nonEmptyString(f) }
         if let f = entries["timeout"] { spec.timeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["sandbox"] { spec.sandboxed = try bool(f) }
+        if let f = entries["env"] { spec.environment = try commandVariables(f) }
         return spec
     }
+
+    /// A plan command's `env`: variable names, each once, never one agentd sets itself. Unlike the
+    /// sandbox's `env` (which reaches the model-driven `run_command`) these may name secrets: the
+    /// plan's author chose this command.
+    func commandVariables(_ field: Field) throws(PlanError) -> [String] {
+        var names: [String] = []
+        for (index, node) in try list(field, what: "a list of environment variable names").enumerated() {
+            let item = field.item(index, node)
+            let name = try variableName(item)
+            guard !Self.agentdVariables.contains(name) else {
+                throw fail(item.mark, item.path, "'\(name)' is set by agentd for every command")
+            }
+            guard !names.contains(name) else { throw fail(item.mark, item.path, "'\(name)' is listed twice") }
+            names.append(name)
+        }
+        return names
+    }
+
+    /// The variables agentd sets for the commands it runs.
+    static let agentdVariables: Set<String> = ["AGENTD_TOOL_CALL_ID", "AGENTD_CALL_ID", "AGENTD_WORKSPACE"]
 
     // MARK: Models
 

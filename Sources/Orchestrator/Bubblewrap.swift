@@ -60,8 +60,10 @@ final class Bubblewrap: @unchecked Sendable {
 
     /// Where a sandboxed command's mounts come from, as real paths checked just before it runs.
     struct Layout: Sendable, Equatable {
-        /// The workspace, writable, and the command's working directory.
-        var workspace: String
+        /// The workspace, writable; nil for a plan's command in a job that has none.
+        var workspace: String?
+        /// The command's working directory: the workspace unless the command names another.
+        var directory: String
         /// The plan's `writable` paths, resolved.
         var writable: [String] = []
         /// Files of the daemon, covered with `/dev/null`.
@@ -70,6 +72,16 @@ final class Bubblewrap: @unchecked Sendable {
         var hidesRun = false
         /// Files under `/run` bound back read-only (the resolver configuration, with the network on).
         var readOnly: [String] = []
+        /// The command's directory, bound read-only when it lies outside the writable paths.
+        var readable: [String] = []
+
+        init(workspace: String?, directory: String? = nil) {
+            self.workspace = workspace
+            self.directory = directory ?? workspace ?? "/"
+        }
+
+        /// The workspace (when there is one) and the plan's `writable` paths.
+        var writableTrees: [String] { (workspace.map { [$0] } ?? []) + writable }
     }
 
     /// The environment variable that names the `bwrap` to use.
@@ -230,16 +242,26 @@ final class Bubblewrap: @unchecked Sendable {
         return path.hasPrefix("/") && stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && access(path, X_OK) == 0
     }
 
-    /// The mounts of one command: the plan's `writable` paths must exist; the daemon's files are
-    /// hidden where they exist; with the network on, a resolver configuration that lives under `/run`
-    /// is bound back.
-    static func layout(workspace: String, sandbox: Sandbox, protectedPaths: [String]) -> Result<Layout, ToolProblem> {
+    /// The mounts of one command: the plan's `writable` paths must exist; the command's `directory`
+    /// (a plan command's `cwd`, else the plan's directory) must exist and is made visible read-only
+    /// when it is outside every writable path; the daemon's files are hidden where they exist; with the
+    /// network on, a resolver configuration that lives under `/run` is bound back.
+    static func layout(
+        workspace: String?, directory: String? = nil, sandbox: Sandbox, protectedPaths: [String]
+    ) -> Result<Layout, ToolProblem> {
         var layout = Layout(workspace: workspace)
         for path in sandbox.writable {
             guard let real = ToolBox.realPath(path) else {
                 return .failure(ToolProblem("the sandbox's writable path '\(path)' cannot be used: \(String(cString: strerror(errno)))"))
             }
             layout.writable.append(real)
+        }
+        if let directory {
+            guard let real = ToolBox.realPath(directory) else {
+                return .failure(ToolProblem("the command's directory '\(directory)' cannot be used: \(String(cString: strerror(errno)))"))
+            }
+            layout.directory = real
+            if !layout.writableTrees.contains(where: { real == $0 || real.hasPrefix($0 + "/") }) { layout.readable.append(real) }
         }
         for path in protectedPaths {
             var info = stat()
@@ -275,7 +297,8 @@ final class Bubblewrap: @unchecked Sendable {
         if privileged {
             a += ["--user", "\(sandboxUser.uid):\(sandboxUser.gid)"]
             if let layout {
-                for path in [layout.workspace] + layout.writable { a += ["--idmap", path] }
+                // Outer trees first: a writable tree inside the command's directory is mounted on top.
+                for path in layout.readable + layout.writableTrees { a += ["--idmap", path] }
                 for path in layout.hiddenFiles { a += ["--hide", path] }
             }
         }
@@ -294,13 +317,14 @@ final class Bubblewrap: @unchecked Sendable {
         a += ["--size", memory, "--tmpfs", "/tmp", "--size", memory, "--tmpfs", "/dev/shm"]
         if layout.hidesRun { a += ["--tmpfs", "/run"] }
         for path in layout.readOnly { a += ["--ro-bind", path, path] }
-        for path in [layout.workspace] + layout.writable { a += ["--bind", path, path] }
+        for path in layout.readable { a += ["--ro-bind", path, path] }
+        for path in layout.writableTrees { a += ["--bind", path, path] }
         // After the binds, so a daemon file inside the workspace is covered too. As root the launcher
         // has covered them already, where bwrap as the sandbox user may not reach.
         if !privileged {
             for path in layout.hiddenFiles { a += ["--ro-bind", "/dev/null", path] }
         }
-        a += ["--chdir", layout.workspace, "--clearenv"]
+        a += ["--chdir", layout.directory, "--clearenv"]
         for (name, value) in environment { a += ["--setenv", name, value] }
         a += [
             "--", executables.prlimit, "--cpu=\(sandbox.cpuSeconds)", "--as=\(memory)", "--nproc=\(sandbox.processes)", "--",

@@ -10,22 +10,29 @@ import Store
 /// print a verdict directly). `{"tool_calls": [...]}` (with an optional `content`) calls tools, each
 /// `{"name", "arguments", "id"?}` or in OpenAI's shape (see `ToolCall.list(from:)`). A non-zero exit, a signal, the timeout or output that is not a JSON
 /// object fails the call, with the child's stderr recorded.
+///
+/// The command is started by the job's `CommandLauncher`: in the plan's sandbox unless the plan or
+/// the model's `sandbox: false` opts out, with no secret it does not name in `env`, and with
+/// `AGENTD_CALL_ID`, the call's idempotency key (the same when a call interrupted by a crash is made
+/// again).
 struct CommandBackend: ModelBackend {
     let loop: EventLoop
     let spec: CommandSpec
     let baseDirectory: String?
+    let launcher: CommandLauncher
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
         // Exactly the request the transcript records.
         var stdin = [UInt8]()
         request.json.write(to: &stdin)
         stdin.append(0x0A)
+        let launch = try await launcher.launch(spec, cwd: spec.cwd ?? baseDirectory, request: request)
         let result: ProcessResult
         do {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: spec.argv, cwd: spec.cwd ?? baseDirectory, environment: callEnvironment(request), stdin: stdin,
+                    argv: launch.argv, cwd: launch.cwd, environment: launch.environment, stdin: stdin,
                     timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: 4 << 20))
         } catch {
             throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(error.message)")
@@ -53,32 +60,46 @@ struct CommandBackend: ModelBackend {
         if let u = reply["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
             usage = TokenUsage(input: i, output: o)
         }
+        // The record says whether the command ran in the sandbox.
+        let raw: JSON = ["sandbox": .bool(launcher.confines(spec))]
         if let listed = reply["tool_calls"], let calls = ToolCall.list(from: listed), !calls.isEmpty {
-            return ModelReply(content: reply["content"]?.stringValue ?? "", toolCalls: calls, usage: usage)
+            return ModelReply(content: reply["content"]?.stringValue ?? "", toolCalls: calls, usage: usage, raw: raw)
         }
         if let content = reply["content"]?.stringValue {
-            return ModelReply(content: content, usage: usage)
+            return ModelReply(content: content, usage: usage, raw: raw)
         }
-        return ModelReply(content: reply.encoded, usage: usage)
+        return ModelReply(content: reply.encoded, usage: usage, raw: raw)
     }
 }
 
-/// A model or verifier command's environment: the daemon's, plus `AGENTD_CALL_ID`, the call's
-/// idempotency key (the same when a call interrupted by a crash is made again), when it has one.
-func callEnvironment(_ request: ModelRequest) -> [String]? {
-    guard let key = request.idempotencyKey else { return nil }
-    var env = ProcessInfo.processInfo.environment
-    env["AGENTD_CALL_ID"] = key
-    return env.map { "\($0.key)=\($0.value)" }
+extension CommandLauncher {
+    /// How to start a plan's command (a `command` model's or a command verifier's) for one call.
+    ///
+    /// - Throws: `ModelCallError` (`.spawn`) when the sandbox cannot start or the workspace cannot be
+    ///   made: the command does not run.
+    func launch(_ spec: CommandSpec, cwd: String?, request: ModelRequest) async throws(ModelCallError) -> Launch {
+        switch await launch(
+            spec.argv, cwd: cwd, confined: confines(spec), named: spec.environment, keyVariable: "AGENTD_CALL_ID",
+            key: request.idempotencyKey, needsWorkspace: false)
+        {
+        case let .success(launch): return launch
+        case let .failure(problem): throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(problem.message)")
+        }
+    }
 }
 
 /// The verifier as a command: its exit status decides (0 = verified). Runs as the verifier agent's
-/// backend so the command and its result are recorded like any other call.
+/// backend so the command and its result are recorded like any other call; started like a `command`
+/// model (`CommandLauncher`), and its record says whether it ran in the sandbox.
 struct VerifierCommand: ModelBackend {
     let loop: EventLoop
-    let argv: [String]
+    /// The plan's command, its argv substituted.
+    let spec: CommandSpec
     let cwd: String?
-    let timeoutSeconds: Double
+    let launcher: CommandLauncher
+
+    var argv: [String] { spec.argv }
+    var timeoutSeconds: Double { spec.timeoutSeconds }
 
     /// The recorded request of a command verifier: the argv it runs.
     static func request(_ spec: CommandSpec, jobID: String, goal: String, replan: Int) -> ModelRequest {
@@ -124,13 +145,14 @@ struct VerifierCommand: ModelBackend {
     }
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        let launch = try await launcher.launch(spec, cwd: cwd, request: request)
         let result: ProcessResult
         do {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: argv, cwd: cwd, environment: callEnvironment(request), timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
-                    outputCap: 64 << 10))
+                    argv: launch.argv, cwd: launch.cwd, environment: launch.environment,
+                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: 64 << 10))
         } catch {
             throw ModelCallError(.spawn, "cannot start verifier \(argv[0]): \(error.message)")
         }
@@ -139,6 +161,7 @@ struct VerifierCommand: ModelBackend {
         let reason = result.succeeded ? "verifier command passed (exit status 0)" : "verifier command failed: \(summary)"
         let raw: JSON = .object([
             ("argv", .array(argv.map(JSON.string))), ("cwd", cwd.map(JSON.string) ?? .null),
+            ("sandbox", .bool(launcher.confines(spec))),
             ("exit_status", .int(Int(result.exitStatus))), ("signal", .int(Int(result.termSignal))),
             ("timed_out", .bool(result.timedOut)),
             ("stdout", .string(result.stdoutText)), ("stdout_truncated", .bool(result.stdoutTruncated)),

@@ -330,18 +330,17 @@ public final class Engine: @unchecked Sendable {
     private var queuedCount: Int { queue.count - queueHead }
 
     private func start(_ entry: ActiveJob) {
-        var tools: ToolBox?
-        if !entry.plan.actor.tools.isEmpty {
-            tools = ToolBox(
-                loop: loop, offered: entry.plan.actor.tools, workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
-                policy: entry.plan.policy, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, environment: environment,
-                hidden: ToolBox.secretVariables(of: entry.plan))
-        }
+        let launcher = CommandLauncher(
+            loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap,
+            workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
+            environment: environment, secrets: ToolBox.secretVariables(of: entry.plan).union(writer.redactor.variables))
+        let tools =
+            entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
         entry.runner = runner
         queued.remove(entry.record.id)
         running += 1
-        for agent in makeAgents(for: entry) { bus.register(agent) }
+        for agent in makeAgents(for: entry, launcher: launcher) { bus.register(agent) }
         entry.record.status = .running
         if entry.plan.policy.jobTimeoutSeconds > 0 {
             let timer = LoopTimer(loop: loop)
@@ -357,7 +356,7 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    private func makeAgents(for entry: ActiveJob) -> [Agent] {
+    private func makeAgents(for entry: ActiveJob, launcher: CommandLauncher) -> [Agent] {
         if configuration.replay {
             let executor = loop.asUnownedSerialExecutor()
             return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
@@ -370,7 +369,7 @@ public final class Engine: @unchecked Sendable {
                 // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
                 spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
                 spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
+                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd, launcher: launcher)
             case .openai(let spec):
                 writer.redactor.add(variable: spec.apiKeyEnv)
                 backends[name] = OpenAIBackend(
@@ -382,13 +381,11 @@ public final class Engine: @unchecked Sendable {
         var agents: [Agent] = []
         for role in Role.allCases {
             let id = AgentID(role: role, key: entry.record.id)
-            if role == .verifier, case let .command(command) = entry.plan.verifier {
-                let argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+            if role == .verifier, case var .command(command) = entry.plan.verifier {
+                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
                 let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
                 agents.append(
-                    Agent(
-                        id: id, backend: VerifierCommand(loop: loop, argv: argv, cwd: cwd, timeoutSeconds: command.timeoutSeconds),
-                        executor: executor))
+                    Agent(id: id, backend: VerifierCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
             } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
                 agents.append(Agent(id: id, backend: backend, executor: executor))
             }

@@ -90,15 +90,12 @@ struct ToolResult: Sendable, Equatable {
 /// The actor's tools for one job: `run_command`, `read_file` and `write_file`, in the job's workspace.
 ///
 /// Commands run through `ChildProcess` (on the loop: no shell, the workspace as cwd, `tool_timeout`,
-/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation). Unless
-/// the plan turns the sandbox off, each runs inside a bubblewrap sandbox (`Bubblewrap`) with a
-/// scrubbed environment; when the sandbox cannot start, the command is refused, never run unconfined.
-/// With `sandbox: false` a command runs as the daemon's user with the daemon's environment minus the
-/// variables that hold API keys (the model could print them into the log). Either way it gets
-/// `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and `AGENTD_WORKSPACE`. File work — creating the
-/// workspace, resolving paths, reading and writing — runs on the concurrent dispatch queue
-/// `agentd.tools`, never on the loop. A path is relative to the workspace and must stay inside it
-/// once `..` and symlinks are resolved.
+/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation), started
+/// by the job's `CommandLauncher`: inside the plan's sandbox unless the plan turns it off, and never
+/// with a secret. Either way a command gets `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and
+/// `AGENTD_WORKSPACE`. File work — creating the workspace, resolving paths, reading and writing — runs
+/// on the concurrent dispatch queue `agentd.tools`, never on the loop. A path is relative to the
+/// workspace and must stay inside it once `..` and symlinks are resolved.
 ///
 /// Loop thread only.
 final class ToolBox: @unchecked Sendable {
@@ -108,31 +105,28 @@ final class ToolBox: @unchecked Sendable {
     let loop: EventLoop
     /// The tools the actor was offered.
     let offered: [String]
-    /// The workspace as configured (absolute), or why the job has none.
-    let workspace: Result<String, ToolProblem>
     let timeoutSeconds: Double
     let outputCap: Int
-    /// The daemon's environment without the API-key variables.
-    let environment: [String: String]
-    /// How commands are confined, and what confines them.
-    let sandbox: Sandbox
-    let bubblewrap: Bubblewrap
-    /// The workspace once created and resolved (symlinks included).
-    private var resolved: String?
+    /// Starts the job's commands, in its workspace.
+    let launcher: CommandLauncher
+
+    init(offered: [String], policy: Policy, launcher: CommandLauncher) {
+        self.loop = launcher.loop
+        self.offered = offered
+        self.timeoutSeconds = policy.toolTimeoutSeconds
+        self.outputCap = policy.toolOutputCap
+        self.launcher = launcher
+    }
 
     /// `environment` is the daemon's; `hidden` names variables commands must not see (API keys).
-    init(
+    convenience init(
         loop: EventLoop, offered: [String], workspace: Result<String, ToolProblem>, policy: Policy, sandbox: Sandbox,
         bubblewrap: Bubblewrap, environment: [String: String], hidden: Set<String> = []
     ) {
-        self.loop = loop
-        self.offered = offered
-        self.workspace = workspace
-        self.timeoutSeconds = policy.toolTimeoutSeconds
-        self.outputCap = policy.toolOutputCap
-        self.sandbox = sandbox
-        self.bubblewrap = bubblewrap
-        self.environment = environment.filter { !hidden.contains($0.key) }
+        self.init(
+            offered: offered, policy: policy,
+            launcher: CommandLauncher(
+                loop: loop, sandbox: sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: environment, secrets: hidden))
     }
 
     /// The variables that hold a plan's API keys: every `openai` model's `api_key_env`, and
@@ -165,7 +159,7 @@ final class ToolBox: @unchecked Sendable {
     /// Runs one checked tool call. `key` is its idempotency key, exported to commands.
     func run(_ invocation: ToolInvocation, key: String) async -> ToolResult {
         let root: String
-        switch await prepareWorkspace() {
+        switch await launcher.prepareWorkspace() {
         case let .success(path): root = path
         case let .failure(problem): return .problem(problem)
         }
@@ -180,43 +174,23 @@ final class ToolBox: @unchecked Sendable {
         }
     }
 
-    private func prepareWorkspace() async -> Result<String, ToolProblem> {
-        if let resolved { return .success(resolved) }
-        let configured: String
-        switch workspace {
-        case let .success(path): configured = path
-        case let .failure(problem): return .failure(problem)
-        }
-        let result = await onFiles { Self.create(configured) }
-        if case let .success(path) = result { resolved = path }
-        return result
-    }
-
     func runCommand(_ argv: [String], root: String, key: String) async -> ToolResult {
-        let spawned: [String]
-        let env: [String]
-        if sandbox.enabled {
-            switch await sandboxed(argv, root: root, key: key) {
-            case let .success(command): spawned = command
-            case let .failure(problem): return .problem(problem)
-            }
-            env = []  // bwrap itself needs none; the command's is set with --clearenv / --setenv
-        } else {
-            spawned = argv
-            var inherited = environment
-            inherited["AGENTD_TOOL_CALL_ID"] = key
-            inherited["AGENTD_WORKSPACE"] = root
-            env = inherited.keys.sorted().map { "\($0)=\(inherited[$0]!)" }
+        let launch: CommandLauncher.Launch
+        switch await launcher.launch(
+            argv, cwd: root, confined: launcher.sandbox.enabled, keyVariable: "AGENTD_TOOL_CALL_ID", key: key, needsWorkspace: true)
+        {
+        case let .success(found): launch = found
+        case let .failure(problem): return .problem(problem)
         }
         let result: ProcessResult
         do {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: spawned, cwd: root, environment: env, timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
-                    outputCap: outputCap))
+                    argv: launch.argv, cwd: launch.cwd, environment: launch.environment,
+                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: outputCap))
         } catch {
-            return .problem(ToolProblem("cannot start \(spawned[0]): \(error.message)"))
+            return .problem(ToolProblem("cannot start \(launch.argv[0]): \(error.message)"))
         }
         var members: [(String, JSON)] = [
             ("exit_status", .int(Int(result.exitStatus))), ("signal", .int(Int(result.termSignal))),
@@ -231,44 +205,6 @@ final class ToolBox: @unchecked Sendable {
             ("stderr", .string(result.stderrText)), ("stderr_truncated", .bool(result.stderrTruncated)),
         ]
         return ToolResult(ok: result.succeeded, json: .object(members))
-    }
-
-    /// The bwrap command line that runs `argv` in this job's sandbox, or why there is none.
-    private func sandboxed(_ argv: [String], root: String, key: String) async -> Result<[String], ToolProblem> {
-        let executables: Bubblewrap.Executables
-        switch await bubblewrap.executables() {
-        case let .success(found): executables = found
-        case let .failure(problem): return .failure(problem)
-        }
-        let (sandbox, protected) = (self.sandbox, bubblewrap.protectedPaths)
-        let layout: Bubblewrap.Layout
-        switch await Self.onFiles({ Bubblewrap.layout(workspace: root, sandbox: sandbox, protectedPaths: protected) }) {
-        case let .success(found): layout = found
-        case let .failure(problem): return .failure(problem)
-        }
-        return .success(
-            Bubblewrap.command(
-                argv, executables: executables, sandbox: sandbox, layout: layout, environment: sandboxEnvironment(root: root, key: key),
-                privileged: bubblewrap.privileged))
-    }
-
-    /// A sandboxed command's whole environment: `PATH` (the daemon's), `HOME` (the workspace) and
-    /// `LANG`, replaced by the daemon's values of those the plan names in `env`, the other variables
-    /// it names that the daemon has (never an API key: `environment` holds none), and agentd's two.
-    func sandboxEnvironment(root: String, key: String) -> [(String, String)] {
-        var env: [(String, String)] = [
-            ("PATH", environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? Bubblewrap.defaultPath), ("HOME", root),
-            ("LANG", "C.UTF-8"),
-        ]
-        for name in sandbox.environment {
-            guard let value = environment[name] else { continue }
-            if let index = env.firstIndex(where: { $0.0 == name }) {
-                env[index].1 = value
-            } else {
-                env.append((name, value))
-            }
-        }
-        return env + [("AGENTD_TOOL_CALL_ID", key), ("AGENTD_WORKSPACE", root)]
     }
 
     /// Runs `body` on the file queue and resumes on the caller's executor (the loop).

@@ -508,6 +508,32 @@ final class PlanLoaderTests: XCTestCase {
             contains: "allowed: backend, script, script_file")
     }
 
+    /// A plan's command opts out of the sandbox and names its variables (secrets allowed) on its own;
+    /// both survive the snapshot, and agentd's own variables or a repeated name are refused.
+    func testCommandSandboxAndEnvironment() throws {
+        let plan = try PlanLoader.parse(
+            yaml: minimal(replacing: 11, with: "  verifier: {command: [x], sandbox: false, env: [OPENAI_API_KEY, TOKEN]}"), file: "p.yaml",
+            baseDirectory: nil)
+        guard case let .command(command) = plan.verifier else { return XCTFail("a command verifier") }
+        XCTAssertFalse(command.sandboxed)
+        XCTAssertEqual(command.environment, ["OPENAI_API_KEY", "TOKEN"])
+        XCTAssertEqual(try Plan(json: plan.json), plan, "the snapshot round-trips")
+        let sandboxed = try PlanLoader.parse(
+            yaml: minimal(replacing: 11, with: "  verifier: {command: [x]}"), file: "p.yaml", baseDirectory: nil)
+        guard case let .command(plain) = sandboxed.verifier else { return XCTFail("a command verifier") }
+        XCTAssertTrue(plain.sandboxed, "sandboxed unless it says otherwise")
+        XCTAssertFalse(sandboxed.json.encoded.contains("\"sandbox\":false"))
+        assertError(
+            minimal(replacing: 11, with: "  verifier: {command: [x], env: [AGENTD_CALL_ID]}"), field: "roles.verifier.env[0]", line: 11,
+            contains: "'AGENTD_CALL_ID' is set by agentd for every command")
+        assertError(
+            minimal(replacing: 11, with: "  verifier: {command: [x], env: [A, A]}"), field: "roles.verifier.env[1]", line: 11,
+            contains: "'A' is listed twice")
+        assertError(
+            minimal(replacing: 11, with: "  verifier: {command: [x], sandbox: maybe}"), field: "roles.verifier.sandbox", line: 11,
+            contains: "expected true or false")
+    }
+
     func testWrongType() {
         assertError(minimal(replacing: 1, with: "name: [a]"), field: "name", line: 1, contains: "expected a string, found a list")
         assertError(

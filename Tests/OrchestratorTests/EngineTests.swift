@@ -182,6 +182,7 @@ final class EngineTests: XCTestCase {
           slow:
             backend: command
             command: [sh, -c, "echo up > '\(ready)'; sleep \(marker)", "sh-\(marker)"]
+            sandbox: false  # it signals the test through a FIFO outside any workspace
           script:
             backend: scripted
             script:

@@ -16,6 +16,8 @@ final class StorageTests: EndToEndTestCase {
                     ("params", .object([("plan_path", .string(plan)), ("goal", .string("job \(i)"))])),
                 ]).encoded)
         }
+        // A reply says its job is committed: the copy is taken with at least one job in the database.
+        XCTAssertNotNil(try connection.readMessage(timeout: 30)["result"], "a submission was acknowledged")
         let copy = harness.dir + "/copy.db"
         let backup = try harness.cli(["backup", copy, "--db", harness.dbPath], socket: false, timeout: 60)
         XCTAssertEqual(backup.status, 0, "\(backup)")

@@ -271,8 +271,8 @@ public enum HTMLRenderer {
             if let argv = c.commandArgv {
                 w.raw("<div class=\"command\"><code>")
                 w.text(argv.map(Format.quoted).joined(separator: " "))
-                w.raw("</code> exit ")
-                w.text(c.exitStatus.map(String.init) ?? "?")
+                w.raw("</code>")
+                w.text(Format.confinement(c.commandSandboxed) + " exit " + (c.exitStatus.map(String.init) ?? "?"))
                 for (label, text) in [("stdout", c.commandStdout), ("stderr", c.commandStderr)] {
                     if let text, !text.isEmpty {
                         w.raw("<pre class=\"\(label)\">")

@@ -207,10 +207,12 @@ public enum TextRenderer {
                 if let argv = c.commandArgv {
                     item(
                         depth + 1,
-                        "command: " + argv.map(Format.quoted).joined(separator: " ") + " → exit \(c.exitStatus.map(String.init) ?? "?")")
+                        "command\(Format.confinement(c.commandSandboxed)): " + argv.map(Format.quoted).joined(separator: " ")
+                            + " → exit \(c.exitStatus.map(String.init) ?? "?")")
                     if let o = c.commandStdout, !o.isEmpty { block(depth + 1, "stdout", Format.capped(o, Format.outputCap)) }
                     if let e = c.commandStderr, !e.isEmpty { block(depth + 1, "stderr", Format.capped(e, Format.outputCap)) }
                 }
+                if c.commandArgv == nil, c.commandSandboxed == false { item(depth + 1, "the model's command ran unsandboxed") }
                 if c.invalid != nil, let reply = c.reply { block(depth + 1, "raw reply", Format.capped(reply, Format.outputCap)) }
             }
         }

@@ -56,6 +56,9 @@ public struct TranscriptModel: Sendable {
         public var exitStatus: Int?
         public var commandStdout: String?
         public var commandStderr: String?
+        /// Whether a plan's command (a command model or verifier) ran in the sandbox; nil for other
+        /// calls and for records that predate the field.
+        public var commandSandboxed: Bool?
     }
 
     /// One tool call of the actor: `tool.started` and its `tool.completed`.
@@ -424,6 +427,7 @@ public struct TranscriptModel: Sendable {
                     call.output = reply
                 }
             }
+            call.commandSandboxed = payload["raw"]?["sandbox"]?.boolValue
             if let raw = payload["raw"], let argv = raw["argv"]?.arrayValue {
                 call.commandArgv = argv.map { $0.stringValue ?? $0.encoded }
                 call.exitStatus = raw["exit_status"]?.intValue
@@ -443,6 +447,12 @@ extension TranscriptModel.Summary {
 
 /// Formatting shared by the renderers.
 enum Format {
+    /// How a plan's command ran, as a suffix: " (unsandboxed)" when the plan opted out of the sandbox;
+    /// nothing when it was sandboxed or the record predates the field.
+    static func confinement(_ sandboxed: Bool?) -> String {
+        sandboxed == false ? " (unsandboxed)" : ""
+    }
+
     static func duration(_ ms: Int64?) -> String {
         guard let ms else { return "—" }
         if ms < 1000 { return "\(ms) ms" }

@@ -1,0 +1,134 @@
+import Agents
+import Foundation
+import Store
+
+/// How one job's commands start: the actor's `run_command`, a command verifier and a `command`
+/// model alike.
+///
+/// A confined command runs inside the plan's sandbox (`Bubblewrap`): the job's workspace (created on
+/// first use) is its writable directory, and its environment holds only `PATH`, `HOME` (the
+/// workspace), `LANG`, the plan's `sandbox.env` variables, the variables the command itself names
+/// (`env` on a plan's command: secrets only there), `AGENTD_WORKSPACE` and the call's key. An
+/// unconfined command — the plan's sandbox off, or `sandbox: false` on a plan's command — runs as the
+/// daemon's user with the daemon's environment minus every secret except those it names. When the
+/// sandbox cannot start, a confined command is refused with the reason, never run unconfined.
+///
+/// One per job. Loop thread only; file work (creating the workspace, checking the mounts) runs on the
+/// tools queue.
+final class CommandLauncher: @unchecked Sendable {
+    /// A command ready for `ChildProcess`.
+    struct Launch: Sendable {
+        var argv: [String]
+        /// `NAME=value` entries; empty for bwrap, which sets the command's own.
+        var environment: [String]
+        var cwd: String?
+    }
+
+    let loop: EventLoop
+    /// The plan's sandbox.
+    let sandbox: Sandbox
+    let bubblewrap: Bubblewrap
+    /// The workspace as configured (absolute), or why the job has none.
+    let workspace: Result<String, ToolProblem>
+    /// The daemon's environment, secrets included (a command gets those it names).
+    let environment: [String: String]
+    /// The variables that hold secrets: no command gets them unless it names them.
+    let secrets: Set<String>
+    /// The workspace once created and resolved (symlinks included).
+    private var resolved: String?
+
+    init(
+        loop: EventLoop, sandbox: Sandbox, bubblewrap: Bubblewrap, workspace: Result<String, ToolProblem>,
+        environment: [String: String], secrets: Set<String>
+    ) {
+        self.loop = loop
+        self.sandbox = sandbox
+        self.bubblewrap = bubblewrap
+        self.workspace = workspace
+        self.environment = environment
+        self.secrets = secrets
+    }
+
+    /// The workspace, created if needed, as a real path.
+    func prepareWorkspace() async -> Result<String, ToolProblem> {
+        if let resolved { return .success(resolved) }
+        let configured: String
+        switch workspace {
+        case let .success(path): configured = path
+        case let .failure(problem): return .failure(problem)
+        }
+        let result = await ToolBox.onFiles { ToolBox.create(configured) }
+        if case let .success(path) = result { resolved = path }
+        return result
+    }
+
+    /// Whether a plan's command runs confined: the plan's sandbox is on and the command did not opt out.
+    func confines(_ spec: CommandSpec) -> Bool { sandbox.enabled && spec.sandboxed }
+
+    /// How to start `argv`. `confined` puts it in the sandbox; `named` are the variables it asked for
+    /// (secrets allowed); `key` is exported as `keyVariable` (`AGENTD_TOOL_CALL_ID` for a tool,
+    /// `AGENTD_CALL_ID` for a model or verifier call). A command needs the workspace when
+    /// `needsWorkspace`; otherwise, where the job has none, it runs without one (confined: nothing
+    /// writable, in `cwd` or `/`).
+    func launch(
+        _ argv: [String], cwd: String?, confined: Bool, named: [String] = [], keyVariable: String, key: String?,
+        needsWorkspace: Bool
+    ) async -> Result<Launch, ToolProblem> {
+        let root: String?
+        switch await prepareWorkspace() {
+        case let .success(path): root = path
+        case let .failure(problem):
+            if needsWorkspace { return .failure(problem) }
+            root = nil
+        }
+        var identity: [(String, String)] = []
+        if let key { identity.append((keyVariable, key)) }
+        if let root { identity.append(("AGENTD_WORKSPACE", root)) }
+        let directory = cwd ?? root
+        guard confined else {
+            var inherited = environment.filter { !secrets.contains($0.key) }
+            for name in named { inherited[name] = environment[name] }
+            for (name, value) in identity { inherited[name] = value }
+            return .success(Launch(argv: argv, environment: inherited.keys.sorted().map { "\($0)=\(inherited[$0]!)" }, cwd: directory))
+        }
+        let executables: Bubblewrap.Executables
+        switch await bubblewrap.executables() {
+        case let .success(found): executables = found
+        case let .failure(problem): return .failure(problem)
+        }
+        let (sandbox, protected) = (self.sandbox, bubblewrap.protectedPaths)
+        let layout: Bubblewrap.Layout
+        switch await ToolBox.onFiles({
+            Bubblewrap.layout(workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected)
+        }) {
+        case let .success(found): layout = found
+        case let .failure(problem): return .failure(problem)
+        }
+        let command = Bubblewrap.command(
+            argv, executables: executables, sandbox: sandbox, layout: layout,
+            environment: confinedEnvironment(home: root ?? directory ?? "/", named: named) + identity,
+            privileged: bubblewrap.privileged)
+        return .success(Launch(argv: command, environment: [], cwd: directory))
+    }
+
+    /// A confined command's environment before agentd's own variables: `PATH` (the daemon's), `HOME`
+    /// and `LANG`, replaced by the daemon's values of those the plan names, then the other variables
+    /// named that the daemon has: the sandbox's `env` (never a secret: the plan loader refuses API
+    /// keys there, and `secrets` are skipped) and the command's own `named`.
+    func confinedEnvironment(home: String, named: [String] = []) -> [(String, String)] {
+        var env: [(String, String)] = [
+            ("PATH", environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? Bubblewrap.defaultPath), ("HOME", home),
+            ("LANG", "C.UTF-8"),
+        ]
+        let passed = sandbox.environment.filter { !secrets.contains($0) } + named
+        for name in passed {
+            guard let value = environment[name] else { continue }
+            if let index = env.firstIndex(where: { $0.0 == name }) {
+                env[index].1 = value
+            } else {
+                env.append((name, value))
+            }
+        }
+        return env
+    }
+}
