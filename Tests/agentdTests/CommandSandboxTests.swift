@@ -20,19 +20,6 @@ final class CommandSandboxTests: EndToEndTestCase {
         harness.daemonEnvironment = ["SECRET_TOKEN": token, "OPENAI_API_KEY": key, "AGENTD_SECRET_ENV": "SECRET_TOKEN"]
     }
 
-    /// A directory outside the workspace that everyone (the sandbox's `nobody` too) may write, so
-    /// only the sandbox stops a write there.
-    private func outsideDirectory() throws -> String {
-        var template = Array("/var/tmp/agentd-e2e-cmd-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw HarnessError("mkdtemp in /var/tmp failed: \(String(cString: strerror(errno)))")
-        }
-        let path = String(cString: made)
-        chmod(path, 0o777)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     /// An actor command that reports its uid and which secrets it sees, as its output.
     private func actor(_ settings: String = "") -> String {
         let report =

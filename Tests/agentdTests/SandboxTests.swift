@@ -42,20 +42,6 @@ final class SandboxTests: EndToEndTestCase {
         return "[{turn: 0, reply: {tool_calls: [\(calls)]}}, {turn: 1, reply: {output: \"done\"}}]"
     }
 
-    /// A directory outside /tmp (which the sandbox replaces with an empty tmpfs), writable by everyone
-    /// (the sandbox's `nobody` too), so writing there meets the read-only root itself; removed after
-    /// the test.
-    private func outsideDirectory() throws -> String {
-        var template = Array("/var/tmp/agentd-e2e-out-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw HarnessError("mkdtemp in /var/tmp failed: \(String(cString: strerror(errno)))")
-        }
-        let path = String(cString: made)
-        chmod(path, 0o777)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
-    }
-
     func testAToolCannotWriteOutsideItsWorkspace() throws {
         let outside = try outsideDirectory()
         let (_, results, summary) = try run(

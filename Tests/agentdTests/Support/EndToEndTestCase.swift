@@ -60,6 +60,20 @@ class EndToEndTestCase: XCTestCase {
         if let problem = Self.bubblewrapProblem { throw XCTSkip(problem) }
     }
 
+    /// A directory outside /tmp (which the sandbox replaces with an empty tmpfs), writable by everyone
+    /// (the sandbox's `nobody` too), so that only the sandbox stops a command writing there; removed
+    /// after the test.
+    func outsideDirectory() throws -> String {
+        var template = Array("/var/tmp/agentd-e2e-out-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw HarnessError("mkdtemp in /var/tmp failed: \(String(cString: strerror(errno)))")
+        }
+        let path = String(cString: made)
+        chmod(path, 0o777)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
     /// Parses one line of output as JSON, failing the test with the line if it does not parse.
     func parseJSON(_ text: String, _ what: String = "output", file: StaticString = #filePath, line: UInt = #line) throws -> JSON {
         do {
