@@ -1,6 +1,7 @@
-# Verifies one job's hash chain in an agentd database with nothing but the sqlite3 CLI:
+# Verifies one job's hash chain in an agentd database with nothing but the sqlite3 CLI, and that the
+# job's row (plan snapshot, goal, inputs, cwd) is what its first event committed to:
 #   python3 scripts/verify_chain.py DB JOB     (exit 0 and "OK" when it verifies)
-import hashlib, subprocess, sys
+import hashlib, json, subprocess, sys
 
 db, job = sys.argv[1], sys.argv[2]
 
@@ -20,4 +21,15 @@ for row in rows(f"SELECT job_id, seq, at, kind, role, step, attempt, call_id, pa
     prev = digest
 if rows(f"SELECT head FROM job_chains WHERE job_id = '{key}'") != ([prev.hex().encode()] if n else []):
     sys.exit(f"{job}: chain head does not match the last event")
+# job.submitted (seq 1) carries plan_sha256 and job_sha256 of the row written with it (absent in jobs
+# recorded before they existed): the plan text, then plan, goal, inputs, cwd each followed by 0x1E.
+first = rows(f"SELECT kind, payload FROM events WHERE job_id = '{key}' AND seq = 1")
+submitted = json.loads(first[0].split(b"\x1f", 1)[1]) if first and first[0].startswith(b"job.submitted\x1f") else {}
+if "plan_sha256" in submitted:
+    row = rows(f"SELECT hex(plan), hex(goal), hex(inputs), hex(cwd) FROM jobs WHERE id = '{key}'")[0]
+    plan, goal, inputs, cwd = (bytes.fromhex(h.decode()) for h in row.split(b"\x1f"))
+    if hashlib.sha256(plan).hexdigest() != submitted["plan_sha256"]:
+        sys.exit(f"{job}: the stored plan snapshot differs from the plan its chain committed to")
+    if hashlib.sha256(b"".join(t + b"\x1e" for t in (plan, goal, inputs, cwd))).hexdigest() != submitted["job_sha256"]:
+        sys.exit(f"{job}: the stored goal, inputs or cwd differ from what its chain committed to")
 print(f"{job} OK: {n} events, chain head {prev.hex()}")

@@ -189,6 +189,9 @@ public struct ChainProblem: Sendable, Equatable, CustomStringConvertible {
         case noHash = "no_hash"
         /// The job's `job_chains` head or length disagrees with the last event.
         case head
+        /// The job's row (its plan, goal, inputs or working directory) differs from what its first
+        /// event committed to (`JobCommitment`).
+        case job
     }
 
     public var kind: Kind
@@ -284,6 +287,10 @@ extension Database {
         }
         let count = expected - 1
         report.head = count > 0 ? previous : nil
+        if count > 0, let problem = try jobRowProblem(jobID) {
+            report.problem = ChainProblem(kind: .job, seq: 1, eventKind: EventKind.jobSubmitted, message: problem)
+            return report
+        }
         if count == 0 && storedHead == nil && storedLength == 0 { return report }
         if count == 0 {
             report.problem = ChainProblem(kind: .missing, seq: 1, eventKind: nil, message: "event seq 1 missing (deleted)")
@@ -297,6 +304,15 @@ extension Database {
                 message: "chain length \(storedLength) does not match the \(count) events (edited or events removed from the end)")
         }
         return report
+    }
+
+    /// What is wrong with `jobID`'s row given its verified first event (`JobCommitment`), or nil.
+    private func jobRowProblem(_ jobID: String) throws(StoreError) -> String? {
+        let first = try query("SELECT kind, payload FROM events WHERE job_id = ? AND seq = 1", [.text(jobID)]).first
+        guard first?[0].text == EventKind.jobSubmitted, let text = first?[1].text, let payload = try? JSON.parse(text) else { return nil }
+        guard let row = try query("SELECT plan, goal, inputs, cwd FROM jobs WHERE id = ?", [.text(jobID)]).first else { return nil }
+        return JobCommitment.problem(
+            submitted: payload, plan: row[0].text ?? "", goal: row[1].text ?? "", inputs: row[2].text ?? "", cwd: row[3].text)
     }
 }
 

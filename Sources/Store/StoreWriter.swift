@@ -104,6 +104,9 @@ public final class StoreWriter: @unchecked Sendable {
     /// The chains of jobs that are not finished, so no event needs a read. A job that is not here
     /// (after a restart, or once finished) is read from its `jobs` row. Writer thread only.
     private var chains: [String: ChainState] = [:]
+    /// The digests of a job row inserted in this transaction, for its `job.submitted` event
+    /// (`JobCommitment`).
+    private var commitments: [String: (plan: String, job: String)] = [:]
     /// Jobs whose chain changed in the transaction being built, and jobs it finished.
     private var changedChains: [String] = []
     private var finishedJobs: [String] = []
@@ -425,8 +428,10 @@ public final class StoreWriter: @unchecked Sendable {
             case let .insertJob(job):
                 let clean = redactor.isEmpty ? { (text: String) in text } : redactor.redact
                 chains[job.id] = ChainState(head: .zero, length: 0, changedIn: 0)
+                let (plan, goal, inputs) = (clean(job.plan), clean(job.goal), clean(job.inputs.encoded))
+                commitments[job.id] = JobCommitment.digests(plan: plan, goal: goal, inputs: inputs, cwd: job.cwd)
                 try insertJob.bind([
-                    .text(job.id), .text(job.planName), .text(clean(job.plan)), .text(clean(job.goal)), .text(clean(job.inputs.encoded)),
+                    .text(job.id), .text(job.planName), .text(plan), .text(goal), .text(inputs),
                     job.cwd.map(SQLValue.text) ?? .null, job.idempotencyKey.map(SQLValue.text) ?? .null,
                     .text(job.status.rawValue), job.reason.map { SQLValue.text(clean($0)) } ?? .null, .int(job.createdAt),
                 ])
@@ -443,7 +448,12 @@ public final class StoreWriter: @unchecked Sendable {
                 try appendEvent.bind(event.attempt.map { .int(Int64($0)) } ?? .null, at: 7)
                 try appendEvent.bind(event.callID.map(SQLValue.text) ?? .null, at: 8)
                 encodeBuffer.removeAll(keepingCapacity: true)
-                event.payload.write(to: &encodeBuffer)
+                if event.kind == EventKind.jobSubmitted, let digests = commitments.removeValue(forKey: event.jobID) {
+                    // The job's first event commits the chain to the row written with it.
+                    JobCommitment.committing(event.payload, to: digests).write(to: &encodeBuffer)
+                } else {
+                    event.payload.write(to: &encodeBuffer)
+                }
                 redactor.redact(&encodeBuffer)
                 try appendEvent.bindText(encodeBuffer, at: 9)
                 // The chain: the hash covers exactly the bytes bound above.

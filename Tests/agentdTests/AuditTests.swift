@@ -133,6 +133,30 @@ final class AuditTests: EndToEndTestCase {
         try assertFails(cut, job: ids[1], seq: try lastSeq(ids[1]) - 1, "chain head does not match the last event")
     }
 
+    /// The job's row is what recovery and replay run from: an edit of its plan snapshot, goal, inputs
+    /// or working directory is named by `audit verify` and by the Python verifier, though no event
+    /// changed.
+    func testAnEditedPlanSnapshotOrGoalIsNamed() throws {
+        let ids = try twoFinishedJobs()
+        let script = Locations.repoRoot + "/scripts/verify_chain.py"
+        let python = try Locations.python()
+        let plan = try tamperedCopy(
+            "plan", "UPDATE jobs SET plan = replace(plan, '\"max_attempts\":3', '\"max_attempts\":9') WHERE id = '\(ids[0])';")
+        XCTAssertNotEqual(
+            try harness.sqlite("SELECT plan FROM jobs WHERE id = '\(ids[0])'", db: plan),
+            try harness.sqlite("SELECT plan FROM jobs WHERE id = '\(ids[0])'"), "the plan snapshot was edited")
+        try assertFails(plan, job: ids[0], seq: 1, "the job's stored plan snapshot (jobs.plan, which recovery and replay run)")
+        let pythonPlan = try runCapturingOutput(python, [script, plan, ids[0]])
+        XCTAssertNotEqual(pythonPlan.status, 0)
+        XCTAssertTrue(pythonPlan.output.contains("the stored plan snapshot differs"), pythonPlan.output)
+
+        let goal = try tamperedCopy("goal", "UPDATE jobs SET goal = 'something else' WHERE id = '\(ids[0])';")
+        try assertFails(goal, job: ids[0], seq: 1, "the job's stored goal, inputs or working directory")
+        let pythonGoal = try runCapturingOutput(python, [script, goal, ids[0]])
+        XCTAssertNotEqual(pythonGoal.status, 0)
+        XCTAssertTrue(pythonGoal.output.contains("the stored goal, inputs or cwd differ"), pythonGoal.output)
+    }
+
     /// The Python verifier of `scripts/verify_chain.py` (the snippet documented in ARCHITECTURE.md)
     /// accepts the daemon's chains and rejects an edited one: the documented encoding is the real one.
     func testDocumentedPythonVerifierAgrees() throws {
