@@ -27,9 +27,10 @@ public enum JobCommitment {
         return (ChainHash(SHA256.hash(data: Array(plan.utf8))).hex, ChainHash(job.finalize()).hex)
     }
 
-    /// `payload` (a `job.submitted` payload object) with both digests appended.
+    /// `payload` (a `job.submitted` payload object) with both digests appended, unless it carries
+    /// them already (a recorded event written again, as a copy of a job is).
     static func committing(_ payload: JSON, to digests: (plan: String, job: String)) -> JSON {
-        guard case let .object(members) = payload else { return payload }
+        guard case let .object(members) = payload, payload[planMember] == nil else { return payload }
         return .object(members + [(planMember, .string(digests.plan)), (jobMember, .string(digests.job))])
     }
 
