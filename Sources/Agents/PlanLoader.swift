@@ -43,9 +43,11 @@ public enum PlanLoader {
     ///   - file: The name errors report (a path, or a label such as `<snapshot>`).
     ///   - baseDirectory: What relative `script_file` paths are resolved against; nil means the
     ///     process's working directory.
+    ///   - readsFiles: Whether the plan may name files the daemon reads (`script_file`, `ca_file`);
+    ///     false for a plan sent by someone other than the daemon's owner.
     /// - Throws: `PlanError` for a YAML syntax error or the first invalid field.
-    public static func parse(yaml: String, file: String, baseDirectory: String?) throws(PlanError) -> Plan {
-        let reader = PlanReader(file: file, baseDirectory: baseDirectory)
+    public static func parse(yaml: String, file: String, baseDirectory: String?, readsFiles: Bool = true) throws(PlanError) -> Plan {
+        let reader = PlanReader(file: file, baseDirectory: baseDirectory, readsFiles: readsFiles)
         let root = try reader.document(yaml, what: "a plan")
         return try reader.plan(root)
     }
@@ -151,6 +153,8 @@ struct Entries {
 struct PlanReader {
     let file: String
     let baseDirectory: String?
+    /// Whether `script_file` and `ca_file` are allowed (see `PlanLoader.parse`).
+    var readsFiles = true
     /// Bounds the JSON built from replies: aliases can make a small file expand exponentially.
     let budget = Budget(values: 100_000)
 
@@ -522,7 +526,10 @@ struct PlanReader {
             }
             spec.baseURL = url
         }
-        if let f = entries["ca_file"] { spec.caFile = PlanLoader.resolve(try nonEmptyString(f), against: baseDirectory) }
+        if let f = entries["ca_file"] {
+            try allowFiles(f)
+            spec.caFile = PlanLoader.resolve(try nonEmptyString(f), against: baseDirectory)
+        }
         if let f = entries["api_key_env"] { spec.apiKeyEnv = try variableName(f) }
         if let f = entries["headers"] {
             let headers = try mapping(f, allowed: nil, what: "headers (name -> value)")
@@ -565,12 +572,23 @@ struct PlanReader {
         return spec
     }
 
+    /// Refuses a field that names a file when the plan may not (`readsFiles`).
+    func allowFiles(_ field: Field) throws(PlanError) {
+        guard readsFiles else {
+            throw fail(
+                field.ownerMark, field.path,
+                "permission denied: a plan from a user other than the daemon's owner may not name files the daemon would read; inline it (rule: submitters.plan_files)"
+            )
+        }
+    }
+
     /// The scripted model's rules, from `script` or from the file `script_file` names (exactly one).
     func script(of entries: Entries) throws(PlanError) -> Script {
         switch (entries["script"], entries["script_file"]) {
         case let (inline?, nil):
             return try script(inline)
         case let (nil, fileField?):
+            try allowFiles(fileField)
             let path = PlanLoader.resolve(try nonEmptyString(fileField), against: baseDirectory)
             let text: String
             switch PlanLoader.readText(path) {

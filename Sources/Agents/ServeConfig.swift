@@ -16,6 +16,11 @@ public struct ServeConfig: Sendable, Equatable {
     public var maxConnections: Int?
     /// The name of a group whose members may also connect.
     public var allowGroup: String?
+    /// `submitters.plan_dirs`: directories whose plans the group's members may submit by path
+    /// (resolved against the file's directory).
+    public var submitterPlanDirectories: [String]?
+    /// `submitters.unsandboxed`: whether their plans may run commands outside the sandbox.
+    public var submittersUnsandboxed: Bool?
     /// Variables whose values are redacted everywhere.
     public var secretEnv: [String]?
     public var maxQueuedJobs: Int?
@@ -81,8 +86,9 @@ extension OpenAISpec {
 extension PlanReader {
     static let serveConfigKeys = [
         "socket", "database", "max_running", "drain_seconds", "max_frame_bytes", "max_connections", "allow_group", "secret_env",
-        "limits", "endpoints",
+        "limits", "endpoints", "submitters",
     ]
+    static let submitterKeys = ["plan_dirs", "unsandboxed"]
     static let limitKeys = ["max_queued_jobs", "max_queued_jobs_per_client", "max_requests_in_flight_per_connection"]
     static let endpointKeys = ["max_concurrent", "requests_per_minute", "tokens_per_minute", "rate_window"]
 
@@ -112,6 +118,17 @@ extension PlanReader {
             }
         }
         if let f = doc["endpoints"] { config.endpoints = try endpointLimits(f) }
+        if let f = doc["submitters"] {
+            let submitters = try mapping(f, allowed: Self.submitterKeys, what: "what submitters may do")
+            if let f = submitters["plan_dirs"] {
+                var directories: [String] = []
+                for (index, node) in try list(f, what: "a list of directories").enumerated() {
+                    directories.append(PlanLoader.resolve(try nonEmptyString(f.item(index, node)), against: baseDirectory))
+                }
+                config.submitterPlanDirectories = directories
+            }
+            if let f = submitters["unsandboxed"] { config.submittersUnsandboxed = try bool(f) }
+        }
         return config
     }
 

@@ -34,13 +34,17 @@ final class CommandLauncher: @unchecked Sendable {
     let environment: [String: String]
     /// The variables that hold secrets: no command gets them unless it names them.
     let secrets: Set<String>
+    /// The submitting user when it is not the daemon's owner: every directory a command or tool
+    /// uses (workspace, `cwd`, `writable`) must be that user's, checked just before each use.
+    let submitter: UInt32?
     /// The workspace once created and resolved (symlinks included).
     private var resolved: String?
 
     init(
         loop: EventLoop, sandbox: Sandbox, bubblewrap: Bubblewrap, workspace: Result<String, ToolProblem>,
-        environment: [String: String], secrets: Set<String>
+        environment: [String: String], secrets: Set<String>, submitter: UInt32? = nil
     ) {
+        self.submitter = submitter
         self.loop = loop
         self.sandbox = sandbox
         self.bubblewrap = bubblewrap
@@ -49,14 +53,23 @@ final class CommandLauncher: @unchecked Sendable {
         self.secrets = secrets
     }
 
-    /// The workspace, created if needed, as a real path.
+    /// The workspace, created if needed, as a real path; a submitter's must exist and be theirs,
+    /// checked on every use (a directory swapped after submission is refused).
     func prepareWorkspace() async -> Result<String, ToolProblem> {
-        if let resolved { return .success(resolved) }
         let configured: String
         switch workspace {
-        case let .success(path): configured = path
+        case let .success(path): configured = resolved ?? path
         case let .failure(problem): return .failure(problem)
         }
+        if let submitter {
+            return await ToolBox.onFiles {
+                if let problem = TrustPolicy.ownershipProblem(configured, what: "the workspace", client: submitter) {
+                    return .failure(ToolProblem(problem))
+                }
+                return ToolBox.realPath(configured).map { .success($0) } ?? .failure(ToolProblem("the workspace vanished"))
+            }
+        }
+        if let resolved { return .success(resolved) }
         let result = await ToolBox.onFiles { ToolBox.create(configured) }
         if case let .success(path) = result { resolved = path }
         return result
@@ -96,10 +109,19 @@ final class CommandLauncher: @unchecked Sendable {
         case let .success(found): executables = found
         case let .failure(problem): return .failure(problem)
         }
-        let (sandbox, protected) = (self.sandbox, bubblewrap.protectedPaths)
+        let (sandbox, protected, submitter) = (self.sandbox, bubblewrap.protectedPaths, self.submitter)
         let layout: Bubblewrap.Layout
-        switch await ToolBox.onFiles({
-            Bubblewrap.layout(workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected)
+        switch await ToolBox.onFiles({ () -> Result<Bubblewrap.Layout, ToolProblem> in
+            let layout = Bubblewrap.layout(workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected)
+            // Every tree the launcher would idmap for a submitter's command must be the submitter's.
+            if let submitter, case let .success(found) = layout {
+                for path in found.readable + found.writableTrees {
+                    if let problem = TrustPolicy.ownershipProblem(path, what: "a directory the command uses", client: submitter) {
+                        return .failure(ToolProblem(problem))
+                    }
+                }
+            }
+            return layout
         }) {
         case let .success(found): layout = found
         case let .failure(problem): return .failure(problem)

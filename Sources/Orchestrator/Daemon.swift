@@ -124,6 +124,7 @@ public final class Daemon: @unchecked Sendable {
         engineConfig.maxQueuedJobs = configuration.maxQueuedJobs
         engineConfig.maxQueuedJobsPerClient = configuration.maxQueuedJobsPerClient
         engineConfig.endpoints = configuration.endpoints
+        engineConfig.trust = configuration.trust
         engineConfig.protectedPaths = Bubblewrap.protectedPaths(database: configuration.databasePath, socket: configuration.socketPath)
         let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: engineConfig)
         let server = RPCServer(

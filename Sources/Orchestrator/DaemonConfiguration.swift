@@ -23,6 +23,8 @@ extension Daemon {
         public var endpoints: [String: EndpointLimits] = [:]
         /// The group named by `allow_group` / `--allow-group`; its gid is `limits.allowedGroup`.
         public var allowGroup: String?
+        /// What members of `allow_group` other than the owner may do (`submitters` in the file).
+        public var trust = TrustPolicy()
         /// Variables whose values are redacted, besides `OPENAI_API_KEY`, `AGENTD_SECRET_ENV`'s and
         /// the models' `api_key_env`: the file's `secret_env` and every `--secret-env`.
         public var secretEnv: [String] = []
@@ -73,6 +75,8 @@ extension Daemon {
             for name in (fromFile.secretEnv ?? []) + (commandLine.secretEnv ?? []) where !c.secretEnv.contains(name) {
                 c.secretEnv.append(name)
             }
+            c.trust.planDirectories = commandLine.submitterPlanDirectories ?? fromFile.submitterPlanDirectories ?? []
+            c.trust.submittersMayRunUnsandboxed = commandLine.submittersUnsandboxed ?? fromFile.submittersUnsandboxed ?? false
             if let name = commandLine.allowGroup ?? fromFile.allowGroup {
                 guard let group = getgrnam(name) else {
                     let source = commandLine.allowGroup != nil ? "--allow-group" : "allow_group in \(file ?? "the configuration")"
@@ -94,11 +98,15 @@ extension Daemon {
                 ("max_requests_in_flight_per_connection", "\(limits.maxRequestsInFlight)"),
                 ("secret_env", secretEnv.joined(separator: ",")),
                 ("endpoints", Self.endpointsJSON(endpoints).encoded),
+                (
+                    "submitters",
+                    "plan_dirs=\(trust.planDirectories.joined(separator: ",")) unsandboxed=\(trust.submittersMayRunUnsandboxed)"
+                ),
             ]
         }
 
         /// Settings that only a restart changes: the socket (and its group and mode) and the database.
-        static let restartOnly: Set<String> = ["socket", "database", "allow_group"]
+        static let restartOnly: Set<String> = ["socket", "database", "allow_group", "submitters"]
 
         /// The effective values, for `daemon.status`: `generation` counts the loads (1 at start, one
         /// more per successful reload), `loaded_at` is the last one's time (Unix ms).

@@ -30,6 +30,8 @@ public final class Engine: @unchecked Sendable {
         /// The daemon's own files (database, socket) that sandboxed tool commands must not see; see
         /// `Bubblewrap.protectedPaths(database:socket:)`.
         public var protectedPaths: [String] = []
+        /// What clients other than the daemon's owner may do.
+        public var trust = TrustPolicy()
         public init() {}
     }
 
@@ -41,6 +43,9 @@ public final class Engine: @unchecked Sendable {
         var runner: JobRunner?
         var task: Task<Void, Never>?
         var timer: LoopTimer?
+        /// The submitting user when it is not the daemon's owner: its job works only in directories
+        /// that user owns (`TrustPolicy`).
+        var submitter: UInt32?
         var durable = false
         var durableWaiters: [(StoreError?) -> Void] = []
         /// Why the submission's write failed, if it did.
@@ -152,6 +157,7 @@ public final class Engine: @unchecked Sendable {
             let entry = ActiveJob(
                 record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
             entry.durable = true
+            entry.submitter = job.events.first?.payload["submitter_uid"]?.intValue.map { UInt32($0) }
             active[job.record.id] = entry
             if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
             queue.append(job.record.id)
@@ -227,12 +233,19 @@ public final class Engine: @unchecked Sendable {
         // A repeated key is answered from the store above; anything new needs a write.
         if let fault = writer.storageFault { throw .storageUnavailable(fault) }
         try queued.checkRoom(for: s.client)
+        let trust = configuration.trust
+        let submitter = trust.isOwner(s.client) ? nil : s.client
         let loaded: LoadedPlan
         do {
             if let path = s.planPath {
+                // Before anything reads the file: a refusal never quotes it.
+                if submitter != nil, let problem = await ToolBox.onFiles({ trust.planPathProblem(path) }) {
+                    throw RPCError.permissionDenied(problem)
+                }
                 loaded = try await plans.load(path: path)
             } else if let text = s.planText {
-                loaded = try await plans.parse(text: text, name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory)
+                loaded = try await plans.parse(
+                    text: text, name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory, readsFiles: submitter == nil)
             } else {
                 throw RPCError.invalidParams("give 'plan_path' or 'plan'")
             }
@@ -240,6 +253,17 @@ public final class Engine: @unchecked Sendable {
             throw .invalidPlan(error.description)
         } catch {
             throw error as! RPCError
+        }
+        if let submitter {
+            if let problem = trust.unsandboxedProblem(loaded.plan) { throw .permissionDenied(problem) }
+            let probe = JobRecord(
+                id: "", planName: loaded.plan.name, plan: "", goal: s.goal, inputs: s.inputs, cwd: s.cwd, idempotencyKey: nil,
+                status: .queued, createdAt: 0)
+            let directories = TrustPolicy.directories(of: loaded.plan, job: probe)
+            let problem = await ToolBox.onFiles {
+                directories.lazy.compactMap { TrustPolicy.ownershipProblem($0.path, what: $0.what, client: submitter) }.first
+            }
+            if let problem { throw .permissionDenied(problem) }
         }
         guard accepting else { throw .shuttingDown }
         // The awaits above let other submissions in: look again before creating. The map is read
@@ -261,11 +285,14 @@ public final class Engine: @unchecked Sendable {
             id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: goal, inputs: s.inputs, cwd: s.cwd,
             idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
         let entry = ActiveJob(record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []))
+        entry.submitter = submitter
         active[record.id] = entry
         queued.add(record.id, client: s.client)
         if let key = s.idempotencyKey { idempotency[key] = record.id }
         var payload: [(String, JSON)] = [("plan", .string(record.planName)), ("goal", .string(record.goal)), ("inputs", record.inputs)]
         if let key = s.idempotencyKey { payload.append(("idempotency_key", .string(key))) }
+        // Who submitted it, when not the owner: recovery keeps the job to that user's directories.
+        if let submitter { payload.append(("submitter_uid", .int(Int(submitter)))) }
         do {
             _ = try await entry.log.append(
                 [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
@@ -333,7 +360,8 @@ public final class Engine: @unchecked Sendable {
         let launcher = CommandLauncher(
             loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap,
             workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
-            environment: environment, secrets: ToolBox.secretVariables(of: entry.plan).union(writer.redactor.variables))
+            environment: environment, secrets: ToolBox.secretVariables(of: entry.plan).union(writer.redactor.variables),
+            submitter: entry.submitter)
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)

@@ -94,14 +94,15 @@ final class PlanLibrary: @unchecked Sendable {
     }
 
     /// Parses an inline plan (YAML or JSON text); relative paths in it resolve against `baseDirectory`.
-    func parse(text: String, name: String, baseDirectory: String?) async throws(PlanError) -> LoadedPlan {
+    /// `readsFiles` false refuses `script_file` and `ca_file` (a plan from someone other than the owner).
+    func parse(text: String, name: String, baseDirectory: String?, readsFiles: Bool = true) async throws(PlanError) -> LoadedPlan {
         let result: Result<LoadedPlan, PlanError> = await withUnsafeContinuation { continuation in
             queue.async {
                 continuation.resume(
                     returning: Result { () throws(PlanError) in
-                        let key = (baseDirectory ?? "") + "\u{0}" + text
+                        let key = (readsFiles ? "" : "\u{1}") + (baseDirectory ?? "") + "\u{0}" + text
                         if let hit = self.byText[key] { return hit }
-                        let plan = try PlanLoader.parse(yaml: text, file: name, baseDirectory: baseDirectory)
+                        let plan = try PlanLoader.parse(yaml: text, file: name, baseDirectory: baseDirectory, readsFiles: readsFiles)
                         let loaded = Self.prepare(plan, directory: baseDirectory)
                         if self.byText.count >= self.limit { self.byText.removeAll() }
                         self.byText[key] = loaded

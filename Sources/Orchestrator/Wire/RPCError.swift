@@ -26,6 +26,8 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
     public static func jobNotFound(_ id: String) -> RPCError { RPCError(code: -32002, message: "no such job: \(id)") }
     public static func invalidPlan(_ message: String) -> RPCError { RPCError(code: -32003, message: "invalid plan: \(message)") }
+    /// A client refused by the trust model (`TrustPolicy`); the message names the rule.
+    public static func permissionDenied(_ message: String) -> RPCError { RPCError(code: -32008, message: message) }
     public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
     public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
     /// The store takes no writes (a full disk, an I/O error, a read-only database): nothing new can be

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import XCTest
 
 #if canImport(Glibc)
@@ -32,19 +33,56 @@ enum OtherUser {
     }
 
     /// `agentd ARGS` run as the user (`runuser`), with its output captured.
-    static func run(_ harness: DaemonHarness, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func run(_ harness: DaemonHarness, _ arguments: [String], cwd: String? = nil) throws -> (status: Int32, output: String) {
         let out = harness.dir + "/other-\(UUID().uuidString.prefix(6)).out"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         chmod(out, 0o666)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
         process.arguments = ["-u", name, "--", harness.agentd] + arguments
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
         XCTAssertTrue(waitUntil(timeout: 30) { !process.isRunning }, "the other user's command finished")
         return (process.terminationStatus, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
+
+    /// One JSON-RPC request sent by the user over the daemon's socket (python3, standard library);
+    /// returns the reply.
+    static func rpc(_ harness: DaemonHarness, _ method: String, _ params: JSON) throws -> JSON {
+        let request = JSON.object([("jsonrpc", "2.0"), ("id", 1), ("method", .string(method)), ("params", params)]).encoded
+        let script = """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\\n")
+            reply = b""
+            while not reply.endswith(b"\\n"):
+                chunk = s.recv(65536)
+                if not chunk: break
+                reply += chunk
+            print(reply.decode().strip())
+            """
+        let out = harness.dir + "/other-rpc-\(UUID().uuidString.prefix(6)).out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        chmod(out, 0o666)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+        process.arguments = ["-u", name, "--", try Locations.python(), "-c", script, harness.socketPath, request]
+        process.currentDirectoryURL = URL(fileURLWithPath: "/")
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try process.run()
+        XCTAssertTrue(waitUntil(timeout: 30) { !process.isRunning }, "the other user's request finished")
+        return try JSON.parse((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
+
+    /// A directory that belongs to the user, inside the harness directory.
+    static func ownDirectory(_ harness: DaemonHarness, _ name: String) throws -> String {
+        let path = harness.dir + "/" + name
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        guard let entry = getpwnam(self.name) else { throw XCTSkip("no user \(self.name)") }
+        chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid)
+        return path
     }
 
     /// Lets every user reach the binary and the harness directory (as a misconfigured install would).

@@ -1,0 +1,105 @@
+import Agents
+import Foundation
+import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Who may do what through the socket (docs/security.md, "Who can reach the socket").
+///
+/// - The **owner** — the daemon's own user, and root — may do everything.
+/// - **Submitters** — the other members of `allow_group` — may submit plans as text, or by path from
+///   the configured `submitters.plan_dirs` only; their plans may not name files the daemon would read
+///   (`script_file`, `ca_file`), may not run a command outside the sandbox unless
+///   `submitters.unsandboxed` grants it, and their jobs work only in directories they own (the
+///   workspace, the job's directory, a command's `cwd`, the sandbox's `writable` paths). The last is
+///   checked again whenever a command or tool is about to use such a directory
+///   (`CommandLauncher`), so a directory swapped after submission is refused too.
+///
+/// Every refusal is `-32008` (permission denied) and names its rule; none quotes a file. Pure value;
+/// the checks that look at the filesystem (`ownership`) run on the tools queue or the plan queue.
+public struct TrustPolicy: Sendable, Equatable {
+    /// The daemon's user.
+    public var owner: UInt32
+    /// Directories whose plans (anywhere below) submitters may submit by path.
+    public var planDirectories: [String] = []
+    /// Whether submitters' plans may run commands outside the sandbox.
+    public var submittersMayRunUnsandboxed = false
+
+    public init(owner: UInt32 = UInt32(geteuid())) {
+        self.owner = owner
+    }
+
+    /// Whether `client` (a connection's peer uid; nil in process) is the owner.
+    public func isOwner(_ client: UInt32?) -> Bool {
+        guard let client else { return true }
+        return client == owner || client == 0
+    }
+
+    /// The refusal of `path` as a submitter's plan: allowed only below a configured plan directory
+    /// (after resolving symlinks). Reads the filesystem (realpath).
+    func planPathProblem(_ path: String) -> String? {
+        let real = ToolBox.realPath(path) ?? path
+        for directory in planDirectories {
+            let base = ToolBox.realPath(directory) ?? directory
+            if real.hasPrefix(base.hasSuffix("/") ? base : base + "/") { return nil }
+        }
+        return Self.denied(
+            "a plan_path outside the configured plan directories is for the daemon's owner alone; send the plan's text instead",
+            rule: "submitters.plan_dirs")
+    }
+
+    /// The refusal of a submitter's `plan` for running commands outside the sandbox.
+    func unsandboxedProblem(_ plan: Plan) -> String? {
+        guard !submittersMayRunUnsandboxed else { return nil }
+        var unconfined: [String] = []
+        if !plan.sandbox.enabled { unconfined.append("the plan's sandbox: false") }
+        if plan.sandbox.enabled {
+            if case let .command(spec) = plan.verifier, !spec.sandboxed { unconfined.append("the verifier's sandbox: false") }
+            for name in plan.models.keys.sorted() {
+                if case let .command(spec) = plan.models[name]!.backend, !spec.sandboxed {
+                    unconfined.append("model \(name)'s sandbox: false")
+                }
+            }
+        }
+        guard !unconfined.isEmpty else { return nil }
+        return Self.denied(
+            "the plan runs commands outside the sandbox (\(unconfined.joined(separator: ", "))), which only the daemon's owner may",
+            rule: "submitters.unsandboxed")
+    }
+
+    /// The refusal of a submitter's directory `path` (`what` names it) that `client` does not own, or
+    /// nil. Reads the filesystem (lstat of the real path).
+    static func ownershipProblem(_ path: String, what: String, client: UInt32) -> String? {
+        var info = stat()
+        guard let real = ToolBox.realPath(path), lstat(real, &info) == 0 else {
+            return denied("\(what) '\(path)' must exist and belong to uid \(client)", rule: "submitters.own_directories")
+        }
+        guard info.st_uid == client else {
+            return denied("\(what) '\(path)' belongs to uid \(info.st_uid), not to uid \(client)", rule: "submitters.own_directories")
+        }
+        return nil
+    }
+
+    /// The directories a submitter's job uses that must be the submitter's: the workspace (or the
+    /// job's directory, its default) when tools or commands use it, every plan command's `cwd` and
+    /// the sandbox's `writable` paths. A plan without tools or commands uses none.
+    static func directories(of plan: Plan, job: JobRecord) -> [(path: String, what: String)] {
+        var directories: [(String, String)] = []
+        var commands: [CommandSpec] = plan.models.values.compactMap { if case let .command(spec) = $0.backend { spec } else { nil } }
+        if case let .command(spec) = plan.verifier { commands.append(spec) }
+        if !plan.actor.tools.isEmpty || !commands.isEmpty, case let .success(workspace) = ToolBox.workspace(plan: plan, job: job) {
+            directories.append((workspace, "the workspace"))
+        }
+        for spec in commands {
+            if let cwd = Engine.resolve(spec.cwd, against: job.cwd) { directories.append((cwd, "a command's cwd")) }
+        }
+        for path in plan.sandbox.writable { directories.append((path, "the sandbox's writable path")) }
+        return directories
+    }
+
+    static func denied(_ message: String, rule: String) -> String {
+        "permission denied: \(message) (rule: \(rule))"
+    }
+}
