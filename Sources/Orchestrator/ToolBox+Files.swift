@@ -82,6 +82,8 @@ extension ToolBox {
         guard !relative.hasPrefix("/") else { throw ToolProblem("'\(relative)' is absolute; give a path relative to the workspace") }
         do throws(SystemCallError) {
             return try DirectoryHandle(realPath: root)
+        } catch where error.code == ENOSYS {
+            throw problem(error, relative, doing: "open")
         } catch {
             throw ToolProblem("cannot open the workspace '\(root)': \(error.reason)")
         }
