@@ -376,8 +376,12 @@ public final class Engine: @unchecked Sendable {
     private func start(_ entry: ActiveJob) {
         var tools: ToolBox?
         if !entry.plan.actor.tools.isEmpty {
+            // The directory the job was admitted into, where it has one: the one it holds.
+            let workspace =
+                workspaces.directory(of: entry.record.id).map { .success($0) }
+                ?? ToolBox.workspace(plan: entry.plan, job: entry.record)
             tools = ToolBox(
-                loop: loop, offered: entry.plan.actor.tools, workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
+                loop: loop, offered: entry.plan.actor.tools, workspace: workspace,
                 policy: entry.plan.policy, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, environment: environment,
                 hidden: ToolBox.secretVariables(of: entry.plan))
         }

@@ -82,9 +82,9 @@ extension ToolBox {
         guard !relative.hasPrefix("/") else { throw ToolProblem("'\(relative)' is absolute; give a path relative to the workspace") }
         do throws(SystemCallError) {
             return try DirectoryHandle(realPath: root)
-        } catch where error.code == ENOSYS {
-            throw problem(error, relative, doing: "open")
         } catch {
+            // A kernel without openat2 is named as such: no file can be opened safely there.
+            guard error.code != ENOSYS else { throw problem(error, relative, doing: "open") }
             throw ToolProblem("cannot open the workspace '\(root)': \(error.reason)")
         }
     }

@@ -8,8 +8,9 @@ import Store
 /// itself. A workspace that contains the daemon's own files (`DaemonFiles`) is no workspace at all.
 ///
 /// The directory is the workspace as resolved at submission (`admit`), recorded in the job's
-/// `job.submitted` event: a restarted daemon claims its recovered jobs' workspaces again from the
-/// record, and never refuses them — claims refuse submissions only.
+/// `job.submitted` event, and the job's tools work in it (`directory(of:)`): the directory held is the
+/// one used. A restarted daemon claims its recovered jobs' workspaces again from the record, and never
+/// refuses them — claims refuse submissions only.
 ///
 /// Loop thread only (the engine's); `admit` resolves paths on the tools queue.
 final class WorkspaceClaims {
@@ -49,6 +50,11 @@ final class WorkspaceClaims {
     /// new job (`shared`) share their workspace.
     func holder(of directory: String, shared: Bool) -> String? {
         claims[directory]?.first { !(shared && $0.shared) }?.job
+    }
+
+    /// The directory `job` holds, if it holds one.
+    func directory(of job: String) -> String? {
+        directories[job]
     }
 
     /// Records that `job` works in `directory`.
