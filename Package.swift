@@ -29,6 +29,8 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // Linux system calls glibc does not wrap (openat2), for the file tools.
+        .systemLibrary(name: "CLinux"),
         .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
@@ -50,7 +52,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "CLibUV", "CCurl", "Store", "Agents",
+                "CLibUV", "CCurl", "CLinux", "Store", "Agents",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerIsolation

@@ -22,6 +22,7 @@ extension Plan {
         members.append(("roles", .object(roles)))
         if let steps { members.append(("steps", .array(steps.map(JSON.string)))) }
         if let workspace { members.append(("workspace", .string(workspace))) }
+        members.append(("workspace_shared", .bool(workspaceShared)))
         members.append(("sandbox", sandbox.json))
         members.append(("policy", policy.json))
         return .object(members)

@@ -19,14 +19,17 @@ public struct Plan: Sendable, Equatable {
     /// Where the actor's tools work: a path with `{goal}` and `{input.NAME}` substituted, relative
     /// ones resolved against the job's `cwd`; nil means the job's `cwd`.
     public var workspace: String?
+    /// Whether other jobs may work in the same workspace at the same time (`workspace_shared`): a job
+    /// is refused at submission while another job holds its workspace, unless both plans say so.
+    public var workspaceShared: Bool
     /// How the actor's `run_command` is confined.
     public var sandbox: Sandbox
     public var policy: Policy
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
-        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, sandbox: Sandbox = Sandbox(),
-        policy: Policy
+        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, workspaceShared: Bool = false,
+        sandbox: Sandbox = Sandbox(), policy: Policy
     ) {
         self.name = name
         self.description = description
@@ -37,6 +40,7 @@ public struct Plan: Sendable, Equatable {
         self.verifier = verifier
         self.steps = steps
         self.workspace = workspace
+        self.workspaceShared = workspaceShared
         self.sandbox = sandbox
         self.policy = policy
     }

@@ -163,7 +163,7 @@ struct PlanReader {
         init(values: Int) { self.values = values }
     }
 
-    static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "sandbox", "policy"]
+    static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "workspace_shared", "sandbox", "policy"]
     static let sandboxKeys = ["enabled", "network", "cpu_seconds", "memory_mb", "processes", "writable", "env"]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
     static let commandKeys = ["command", "cwd", "timeout", "sandbox", "env"]
@@ -275,11 +275,12 @@ struct PlanReader {
         let critic = try role(require(roles, "critic"), models, modelNames)
         let verifier = try verifier(require(roles, "verifier"), models, modelNames)
         let workspace = try doc["workspace"].map { (f) throws(PlanError) in try nonEmptyString(f) }
+        let workspaceShared = try doc["workspace_shared"].map { (f) throws(PlanError) in try bool(f) } ?? false
         let sandbox = try doc["sandbox"].map { (f) throws(PlanError) in try self.sandbox(f, models) } ?? Sandbox()
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
-            verifier: verifier, steps: steps, workspace: workspace, sandbox: sandbox, policy: policy)
+            verifier: verifier, steps: steps, workspace: workspace, workspaceShared: workspaceShared, sandbox: sandbox, policy: policy)
     }
 
     /// `true`, `false`, or a mapping of `sandboxKeys`. A disabled sandbox takes no other key: its

@@ -70,7 +70,8 @@ final class CommandLauncher: @unchecked Sendable {
             }
         }
         if let resolved { return .success(resolved) }
-        let result = await ToolBox.onFiles { ToolBox.create(configured) }
+        let daemonFiles = DaemonFiles(paths: bubblewrap.protectedPaths)
+        let result = await ToolBox.onFiles { ToolBox.create(configured, daemonFiles: daemonFiles) }
         if case let .success(path) = result { resolved = path }
         return result
     }

@@ -89,6 +89,8 @@ public final class Engine: @unchecked Sendable {
     private var telemetry: OTLPExporter?
     /// Confines the actor's commands; shared by every job, so the sandbox is probed once.
     private let bubblewrap: Bubblewrap
+    /// Which job works in which workspace: a second job in one is refused unless both share it.
+    private let workspaces: WorkspaceClaims
 
     public init(
         loop: EventLoop, writer: StoreWriter, reader: StoreReader, clock: any WallClock, logger: Logger,
@@ -108,6 +110,7 @@ public final class Engine: @unchecked Sendable {
         self.startedAt = clock.nowMillis()
         endpoints.configure(configuration.endpoints)
         self.bubblewrap = Bubblewrap(loop: loop, environment: environment, protectedPaths: configuration.protectedPaths)
+        self.workspaces = WorkspaceClaims(daemonFiles: DaemonFiles(paths: configuration.protectedPaths))
         if let otlp = OTLPExporter.Configuration.from(environment: environment) {
             telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
                 endpoints.http
@@ -140,7 +143,9 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Re-admits jobs that were queued or running when the daemon last stopped. A running job's
-    /// runner replays its log: completed calls are not made again.
+    /// runner replays its log: completed calls are not made again. Each claims the workspace its
+    /// `job.submitted` event recorded (never refused: two recovered jobs may hold one), so that a new
+    /// submission is kept out of it.
     public func recover(_ jobs: [Unfinished]) {
         loop.assertInLoop()
         for job in jobs {
@@ -159,6 +164,11 @@ public final class Engine: @unchecked Sendable {
             entry.durable = true
             entry.submitter = job.events.first?.payload["submitter_uid"]?.intValue.map { UInt32($0) }
             active[job.record.id] = entry
+            if let submitted = job.events.first(where: { $0.kind == EventKind.jobSubmitted }),
+                let directory = submitted.payload["workspace"]?.stringValue
+            {
+                workspaces.claim(directory, job: job.record.id, shared: plan.workspaceShared)
+            }
             if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
             queue.append(job.record.id)
             queued.add(job.record.id, client: nil)
@@ -227,6 +237,7 @@ public final class Engine: @unchecked Sendable {
     /// key first created (`created` false).
     public func submit(_ s: Submission) async throws(RPCError) -> (job: JobRecord, created: Bool) {
         guard accepting else { throw .shuttingDown }
+        if let field = s.fieldWithNUL { throw .invalidParams("'\(field)' contains U+0000 (a NUL character), which agentd refuses") }
         if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
             return (existing, false)
         }
@@ -254,10 +265,11 @@ public final class Engine: @unchecked Sendable {
         } catch {
             throw error as! RPCError
         }
+        let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
         if let submitter {
             if let problem = trust.unsandboxedProblem(loaded.plan) { throw .permissionDenied(problem) }
             let probe = JobRecord(
-                id: "", planName: loaded.plan.name, plan: "", goal: s.goal, inputs: s.inputs, cwd: s.cwd, idempotencyKey: nil,
+                id: "", planName: loaded.plan.name, plan: "", goal: goal, inputs: s.inputs, cwd: s.cwd, idempotencyKey: nil,
                 status: .queued, createdAt: 0)
             let directories = TrustPolicy.directories(of: loaded.plan, job: probe)
             let problem = await ToolBox.onFiles {
@@ -265,6 +277,7 @@ public final class Engine: @unchecked Sendable {
             }
             if let problem { throw .permissionDenied(problem) }
         }
+        let workspace = try await workspaces.admit(plan: loaded.plan, goal: goal, inputs: s.inputs, cwd: s.cwd)
         guard accepting else { throw .shuttingDown }
         // The awaits above let other submissions in: look again before creating. The map is read
         // without suspending in between, so two submissions of one key cannot both create a job.
@@ -279,8 +292,10 @@ public final class Engine: @unchecked Sendable {
         }
         // Checked again with no suspension before the job is counted: others were admitted meanwhile.
         try queued.checkRoom(for: s.client)
+        if let workspace, let holder = workspaces.holder(of: workspace, shared: loaded.plan.workspaceShared) {
+            throw .workspaceInUse(workspace, job: holder, status: active[holder]?.record.status)
+        }
         let now = clock.nowMillis()
-        let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
         let record = JobRecord(
             id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: goal, inputs: s.inputs, cwd: s.cwd,
             idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
@@ -293,11 +308,16 @@ public final class Engine: @unchecked Sendable {
         if let key = s.idempotencyKey { payload.append(("idempotency_key", .string(key))) }
         // Who submitted it, when not the owner: recovery keeps the job to that user's directories.
         if let submitter { payload.append(("submitter_uid", .int(Int(submitter)))) }
+        if let workspace {
+            // Recorded, so that a restarted daemon knows which workspace its recovered job holds.
+            payload.append(("workspace", .string(workspace)))
+            workspaces.claim(workspace, job: record.id, shared: loaded.plan.workspaceShared)
+        }
         do {
             _ = try await entry.log.append(
                 [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
         } catch {
-            active[record.id] = nil
+            retire(record.id)
             queued.remove(record.id)
             if let key = s.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
             let storeError = error as? StoreError ?? StoreError(code: 1, operation: "submit", message: "\(error)")
@@ -356,12 +376,19 @@ public final class Engine: @unchecked Sendable {
 
     private var queuedCount: Int { queue.count - queueHead }
 
+    /// The engine is done with the job (or never admitted it): it no longer holds its workspace.
+    private func retire(_ id: String) {
+        active[id] = nil
+        workspaces.release(job: id)
+    }
+
     private func start(_ entry: ActiveJob) {
+        // The directory the job was admitted into, where it has one: the one it holds.
+        let workspace =
+            workspaces.directory(of: entry.record.id).map { .success($0) } ?? ToolBox.workspace(plan: entry.plan, job: entry.record)
         let launcher = CommandLauncher(
-            loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap,
-            workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
-            environment: environment, secrets: ToolBox.secretVariables(of: entry.plan).union(writer.redactor.variables),
-            submitter: entry.submitter)
+            loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: environment,
+            secrets: ToolBox.secretVariables(of: entry.plan).union(writer.redactor.variables), submitter: entry.submitter)
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
@@ -444,13 +471,13 @@ public final class Engine: @unchecked Sendable {
                 entry.record.finishedAt = at
                 announceFinished(entry.record)
             }
-            active[entry.record.id] = nil
+            retire(entry.record.id)
             finishedCount += 1
             logger.info("job finished", metadata: ["job.id": "\(entry.record.id)", "job.status": "\(status.rawValue)"])
         case .suspended:
             // Left as recorded; the next start resumes it — or, when the store refused its write, the
             // end of the storage fault does.
-            active[entry.record.id] = nil
+            retire(entry.record.id)
             if accepting, entry.log.writeFailure?.isStorageFault == true { stoppedByStorage.insert(entry.record.id) }
         }
         if running == 0, !accepting {
@@ -494,7 +521,7 @@ public final class Engine: @unchecked Sendable {
                 // with a new log (this one refuses writes now), after its runner (if any) has ended.
                 entry.record.status = from
                 entry.record.reason = nil
-                if entry.runner == nil { active[id] = nil }
+                if entry.runner == nil { retire(id) }
                 stoppedByStorage.insert(id)
                 throw .storageUnavailable(fault, refusing: "cancellations")
             }
@@ -505,7 +532,7 @@ public final class Engine: @unchecked Sendable {
         entry.announced = entry.record
         if entry.runner == nil {
             // Never started: nothing else will finish it.
-            active[id] = nil
+            retire(id)
             finishedCount += 1
         }
         announceFinished(entry.record)

@@ -45,6 +45,12 @@ enum ToolInvocation: Sendable, Equatable {
             }
             return .success(text)
         }
+        // The kernel reads a path or an argument up to its first NUL: what ran would not be what the
+        // record says ran.
+        func withoutNUL(_ text: String, _ what: String) -> Result<String, ToolProblem> {
+            guard text.utf8.contains(0) else { return .success(text) }
+            return .failure(ToolProblem("\(what) of \(call.name) contains U+0000 (a NUL character), which no path or argument can hold"))
+        }
         switch tool {
         case .runCommand:
             guard let value = arguments["argv"] else {
@@ -57,11 +63,16 @@ enum ToolInvocation: Sendable, Equatable {
             guard let program = argv.first, !program.isEmpty else {
                 return .failure(ToolProblem("'argv' of run_command is empty: give the program and its arguments"))
             }
+            if let index = argv.firstIndex(where: { $0.utf8.contains(0) }) {
+                return withoutNUL(argv[index], "'argv[\(index)]'").map { _ in .runCommand(argv: argv) }
+            }
             return .success(.runCommand(argv: argv))
         case .readFile:
-            return string("path").map { .readFile(path: $0) }
+            return string("path").flatMap { withoutNUL($0, "'path'") }.map { .readFile(path: $0) }
         case .writeFile:
-            return string("path").flatMap { path in string("content").map { .writeFile(path: path, content: $0) } }
+            return string("path").flatMap { withoutNUL($0, "'path'") }.flatMap { path in
+                string("content").map { .writeFile(path: path, content: $0) }
+            }
         }
     }
 
@@ -95,7 +106,8 @@ struct ToolResult: Sendable, Equatable {
 /// with a secret. Either way a command gets `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and
 /// `AGENTD_WORKSPACE`. File work — creating the workspace, resolving paths, reading and writing — runs
 /// on the concurrent dispatch queue `agentd.tools`, never on the loop. A path is relative to the
-/// workspace and must stay inside it once `..` and symlinks are resolved.
+/// workspace and is opened beneath it by the kernel (`ToolBox+Files.swift`): it must stay inside once
+/// `..` and symlinks are resolved, and the daemon's own files are refused whatever their name.
 ///
 /// Loop thread only.
 final class ToolBox: @unchecked Sendable {
@@ -117,6 +129,8 @@ final class ToolBox: @unchecked Sendable {
         self.outputCap = policy.toolOutputCap
         self.launcher = launcher
     }
+    /// The daemon's database, its companions and its socket, which the file tools refuse.
+    var daemonFiles: DaemonFiles { DaemonFiles(paths: launcher.bubblewrap.protectedPaths) }
 
     /// `environment` is the daemon's; `hidden` names variables commands must not see (API keys).
     convenience init(
@@ -142,15 +156,20 @@ final class ToolBox: @unchecked Sendable {
     /// A job's workspace: the plan's `workspace` with `{goal}` and `{input.NAME}` substituted and a
     /// relative path resolved against the job's `cwd`; without one, the job's `cwd`.
     static func workspace(plan: Plan, job: JobRecord) -> Result<String, ToolProblem> {
+        workspace(plan: plan, goal: job.goal, inputs: job.inputs, cwd: job.cwd)
+    }
+
+    /// The workspace of a job to be made of `plan`, `goal`, `inputs` and `cwd` (see `workspace(plan:job:)`).
+    static func workspace(plan: Plan, goal: String, inputs: JSON, cwd: String?) -> Result<String, ToolProblem> {
         guard let configured = plan.workspace else {
-            guard let cwd = job.cwd else {
+            guard let cwd else {
                 return .failure(ToolProblem("the job has no workspace: its plan sets none and it was submitted without a directory"))
             }
             return .success(cwd)
         }
-        let path = VerifierCommand.substitute([configured], goal: job.goal, inputs: job.inputs)[0]
+        let path = VerifierCommand.substitute([configured], goal: goal, inputs: inputs)[0]
         if path.hasPrefix("/") { return .success(path) }
-        guard let cwd = job.cwd else {
+        guard let cwd else {
             return .failure(ToolProblem("the workspace '\(path)' is relative and the job was submitted without a directory"))
         }
         return .success(cwd + "/" + path)
@@ -168,9 +187,11 @@ final class ToolBox: @unchecked Sendable {
             return await runCommand(argv, root: root, key: key)
         case let .readFile(path):
             let cap = outputCap
-            return await onFiles { Self.read(path, root: root, cap: cap) }
+            let daemonFiles = self.daemonFiles
+            return await onFiles { Self.read(path, root: root, cap: cap, daemonFiles: daemonFiles) }
         case let .writeFile(path, content):
-            return await onFiles { Self.write(path, content: content, root: root) }
+            let daemonFiles = self.daemonFiles
+            return await onFiles { Self.write(path, content: content, root: root, daemonFiles: daemonFiles) }
         }
     }
 
@@ -217,143 +238,5 @@ final class ToolBox: @unchecked Sendable {
         await withUnsafeContinuation { continuation in
             files.async { continuation.resume(returning: body()) }
         }
-    }
-
-    // MARK: File work (on the file queue)
-
-    /// Creates the workspace if needed; returns its real path.
-    static func create(_ path: String) -> Result<String, ToolProblem> {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            return .failure(ToolProblem("cannot create the workspace '\(path)': \(error.localizedDescription)"))
-        }
-        guard let real = realPath(path) else {
-            return .failure(ToolProblem("cannot resolve the workspace '\(path)': \(String(cString: strerror(errno)))"))
-        }
-        return .success(real)
-    }
-
-    /// `relative` inside `root` (a real path), with `..` and symlinks resolved as far as the path
-    /// exists; what does not exist yet is checked lexically. A path that leaves `root` is refused.
-    static func inside(_ root: String, _ relative: String) -> Result<String, ToolProblem> {
-        guard !relative.isEmpty else { return .failure(ToolProblem("the path is empty")) }
-        guard !relative.hasPrefix("/") else {
-            return .failure(ToolProblem("'\(relative)' is absolute; give a path relative to the workspace"))
-        }
-        let escapes = ToolProblem("'\(relative)' is outside the workspace")
-        var parts: [String] = []
-        for part in relative.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
-            if part == ".." {
-                guard !parts.isEmpty else { return .failure(escapes) }
-                parts.removeLast()
-            } else {
-                parts.append(String(part))
-            }
-        }
-        func contained(_ path: String) -> Bool { path == root || path.hasPrefix(root == "/" ? "/" : root + "/") }
-        // The longest prefix that exists, resolved; the rest must not exist yet.
-        var existing = parts.count
-        while existing > 0 {
-            let prefix = root + "/" + parts[..<existing].joined(separator: "/")
-            if let real = realPath(prefix) {
-                guard contained(real) else { return .failure(escapes) }
-                let rest = parts[existing...]
-                return .success(rest.isEmpty ? real : real + "/" + rest.joined(separator: "/"))
-            }
-            var info = stat()
-            if lstat(prefix, &info) == 0 {
-                // There, but not resolvable: a dangling symlink could point anywhere.
-                return .failure(ToolProblem("'\(relative)' goes through a symlink that points nowhere"))
-            }
-            existing -= 1
-        }
-        return .success(parts.isEmpty ? root : root + "/" + parts.joined(separator: "/"))
-    }
-
-    static func read(_ relative: String, root: String, cap: Int) -> ToolResult {
-        let path: String
-        switch inside(root, relative) {
-        case let .success(p): path = p
-        case let .failure(problem): return .problem(problem)
-        }
-        // O_NONBLOCK: a FIFO without a writer must not hold the tools queue; it is refused below.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return .problem(ToolProblem("cannot read '\(relative)': \(String(cString: strerror(errno)))")) }
-        defer { close(fd) }
-        if let problem = notARegularFile(fd, relative) { return .problem(problem) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        var truncated = false
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .problem(ToolProblem("cannot read '\(relative)': \(String(cString: strerror(errno)))"))
-            }
-            if n == 0 { break }
-            let room = cap - bytes.count
-            bytes.append(contentsOf: chunk[0..<min(n, room)])
-            if n > room {
-                truncated = true
-                break
-            }
-        }
-        return ToolResult(
-            ok: true,
-            json: .object([
-                ("path", .string(relative)), ("content", .string(String(decoding: bytes, as: UTF8.self))),
-                ("truncated", .bool(truncated)),
-            ]))
-    }
-
-    /// Why the open file `fd` is no file to read or write: a directory, a FIFO, a device, a socket.
-    private static func notARegularFile(_ fd: Int32, _ relative: String) -> ToolProblem? {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return ToolProblem("cannot inspect '\(relative)': \(String(cString: strerror(errno)))") }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return nil
-        case S_IFDIR: return ToolProblem("'\(relative)' is a directory")
-        default: return ToolProblem("'\(relative)' is not a regular file (a FIFO, a device or a socket)")
-        }
-    }
-
-    static func write(_ relative: String, content: String, root: String) -> ToolResult {
-        let path: String
-        switch inside(root, relative) {
-        case let .success(p): path = p
-        case let .failure(problem): return .problem(problem)
-        }
-        guard path != root else { return .problem(ToolProblem("'\(relative)' is the workspace itself, not a file")) }
-        let parent = (path as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        } catch {
-            return .problem(ToolProblem("cannot create the directory of '\(relative)': \(error.localizedDescription)"))
-        }
-        // O_NOFOLLOW: a symlink created since the check is not followed out of the workspace.
-        // O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of holding the tools queue.
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
-        guard fd >= 0 else { return .problem(ToolProblem("cannot write '\(relative)': \(String(cString: strerror(errno)))")) }
-        defer { close(fd) }
-        if let problem = notARegularFile(fd, relative) { return .problem(problem) }
-        let bytes = Array(content.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .problem(ToolProblem("cannot write '\(relative)': \(String(cString: strerror(errno)))"))
-            }
-            offset += n
-        }
-        return ToolResult(ok: true, json: .object([("path", .string(relative)), ("bytes_written", .int(bytes.count))]))
-    }
-
-    /// `path` with every symlink, `.` and `..` resolved; nil when it does not exist (see `errno`).
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }

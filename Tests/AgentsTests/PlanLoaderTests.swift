@@ -65,6 +65,7 @@ final class PlanLoaderTests: XCTestCase {
           - "step 0: gather"
           - "step 1: write"
         workspace: "work/{input.name}"
+        workspace_shared: true
         sandbox:
           enabled: true
           network: true
@@ -149,7 +150,7 @@ final class PlanLoaderTests: XCTestCase {
             actor: RoleSpec(model: "helper", prompt: "You act.", tools: ["run_command", "read_file"]),
             critic: RoleSpec(model: "fixture", prompt: "You judge.\nBe strict.\n", temperature: 0),
             verifier: .command(CommandSpec(argv: ["sh", "-c", "test -f out.txt"], cwd: "/tmp", timeoutSeconds: 0.25)),
-            steps: ["step 0: gather", "step 1: write"], workspace: "work/{input.name}", sandbox: sandbox,
+            steps: ["step 0: gather", "step 1: write"], workspace: "work/{input.name}", workspaceShared: true, sandbox: sandbox,
             policy: policy)
     }
 
@@ -454,6 +455,16 @@ final class PlanLoaderTests: XCTestCase {
         }
     }
 
+    func testWorkspaceSharedIsABoolean() throws {
+        XCTAssertFalse(
+            try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil).workspaceShared, "not shared by default")
+        let shared = try PlanLoader.parse(yaml: Self.minimal + "workspace_shared: true\n", file: "t.yaml", baseDirectory: nil)
+        XCTAssertTrue(shared.workspaceShared)
+        XCTAssertEqual(try Plan(json: shared.json), shared, "the snapshot keeps it")
+        assertError(Self.minimal + "workspace_shared: yes\n", field: "workspace_shared", line: 13, contains: "expected true or false")
+        assertError(Self.minimal + "workspace_shared: [a]\n", field: "workspace_shared", line: 13, contains: "found a list")
+    }
+
     func testSandboxErrors() {
         let cases: [(String, String, String)] = [
             ("yes", "sandbox", "expected true, false or a sandbox mapping, found string 'yes'"),
@@ -499,7 +510,7 @@ final class PlanLoaderTests: XCTestCase {
             line: 10, contains: "unknown key 'temprature' in a role (allowed: model, prompt, tools, temperature)")
         assertError(
             minimal(replacing: 12, with: "stpes: [one]"), field: "stpes", line: 12,
-            contains: "allowed: name, description, models, roles, steps, workspace, sandbox, policy")
+            contains: "allowed: name, description, models, roles, steps, workspace, workspace_shared, sandbox, policy")
         assertError(
             minimal(replacing: 11, with: "  verifier: {command: [x], model: m}"), field: "roles.verifier.model", line: 11,
             contains: "unknown key 'model' in a command verifier")

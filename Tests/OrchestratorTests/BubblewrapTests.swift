@@ -144,7 +144,7 @@ final class BubblewrapTests: XCTestCase {
         // Not as root: the fake lives in a directory only the test's user can enter.
         let bubblewrap = Bubblewrap(
             loop: loop, environment: ["AGENTD_BWRAP": fake, "PATH": "/usr/bin:/bin"], protectedPaths: [], privileged: false)
-        let root = try ToolBox.create(directory.path + "/ws").get()
+        let root = try ToolBox.create(directory.path + "/ws", daemonFiles: DaemonFiles(paths: [])).get()
         let tools = ToolBox(
             loop: loop, offered: ["run_command"], workspace: .success(root), policy: Policy(), sandbox: Sandbox(),
             bubblewrap: bubblewrap, environment: [:])

@@ -13,12 +13,25 @@ final class ToolBoxTests: XCTestCase {
     override func setUpWithError() throws {
         directory = try TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: directory.path + "/ws/sub", withIntermediateDirectories: true)
-        root = try ToolBox.create(directory.path + "/ws").get()
+        root = try ToolBox.create(directory.path + "/ws", daemonFiles: none).get()
     }
 
     override func tearDown() {
         directory.remove()
     }
+
+    /// No daemon files to protect (the tests of that rule give some).
+    private let none = DaemonFiles(paths: [])
+
+    private func read(_ path: String, cap: Int = 100, daemonFiles: DaemonFiles? = nil) -> ToolResult {
+        ToolBox.read(path, root: root, cap: cap, daemonFiles: daemonFiles ?? none)
+    }
+
+    private func write(_ path: String, _ content: String = "x", daemonFiles: DaemonFiles? = nil) -> ToolResult {
+        ToolBox.write(path, content: content, root: root, daemonFiles: daemonFiles ?? none)
+    }
+
+    private func error(_ result: ToolResult) -> String { result.json["error"]?.stringValue ?? "(none: \(result.json.encoded))" }
 
     private func parse(_ name: String, _ arguments: String) -> Result<ToolInvocation, ToolProblem> {
         ToolInvocation.parse(ToolCall(id: "c", name: name, arguments: arguments), offered: ["run_command", "read_file", "write_file"])
@@ -48,43 +61,108 @@ final class ToolBoxTests: XCTestCase {
         XCTAssertEqual(unoffered, .failure(ToolProblem("unknown tool 'write_file'; the tools are: read_file")))
     }
 
+    /// Paths are opened beneath the workspace: `..` and symlinks inside it work, anything that leads
+    /// out is refused, for reading and for writing (nothing is created outside).
     func testPathsStayInsideTheWorkspace() throws {
-        XCTAssertEqual(try ToolBox.inside(root, "sub/../a.txt").get(), root + "/a.txt")
-        XCTAssertEqual(try ToolBox.inside(root, "./new/dir/file").get(), root + "/new/dir/file")
+        try "inside".write(toFile: root + "/sub/f", atomically: true, encoding: .utf8)
+        try "outside".write(toFile: directory.path + "/x", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: root + "/up", withDestinationPath: directory.path)
+        try FileManager.default.createSymbolicLink(atPath: root + "/upward", withDestinationPath: "..")
         try FileManager.default.createSymbolicLink(atPath: root + "/inner", withDestinationPath: root + "/sub")
+        try FileManager.default.createSymbolicLink(atPath: root + "/relative", withDestinationPath: "sub")
         try FileManager.default.createSymbolicLink(atPath: root + "/dangling", withDestinationPath: "/nonexistent/x")
-        XCTAssertEqual(try ToolBox.inside(root, "inner/f").get(), root + "/sub/f", "a symlink inside the workspace is fine")
-        for path in ["../x", "sub/../../x", "up/x", "up", "/etc/passwd", "", "dangling"] {
-            XCTAssertThrowsError(try ToolBox.inside(root, path).get(), "'\(path)' must be refused")
+        XCTAssertEqual(read("sub/../sub/f").json["content"]?.stringValue, "inside")
+        XCTAssertEqual(read("relative/f").json["content"]?.stringValue, "inside", "a relative symlink inside the workspace is fine")
+        XCTAssertTrue(write("./new/../made/dir/file").ok, "directories are made beneath the workspace")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/made/dir/file"))
+        XCTAssertTrue(error(read("dangling")).contains("is outside the workspace"), error(read("dangling")))
+        for path in ["../x", "sub/../../x", "up/x", "upward/x", "inner/f", "up/new/dir/file"] {
+            XCTAssertTrue(error(read(path)).contains("is outside the workspace"), "read '\(path)': \(error(read(path)))")
+            XCTAssertTrue(error(write(path)).contains("is outside the workspace"), "write '\(path)': \(error(write(path)))")
         }
+        XCTAssertTrue(error(read("/etc/passwd")).contains("is absolute"))
+        XCTAssertTrue(error(write("")).contains("the path is empty"))
+        XCTAssertEqual(try String(contentsOfFile: directory.path + "/x", encoding: .utf8), "outside", "nothing outside was written")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.path + "/new"), "no directory was made outside")
+        for path in ["relative", "dangling"] {
+            XCTAssertTrue(error(write(path)).contains("a symlink, which write_file does not follow"), error(write(path)))
+        }
+        XCTAssertTrue(error(read("/proc/self/environ")).contains("is absolute"))
+    }
+
+    /// The daemon's files are refused by identity: under their own name, through a hard link or a
+    /// symlink, for reading and writing, and the file is left as it was; a workspace holding one is
+    /// refused.
+    func testTheDaemonsFilesAreRefusedWhateverTheirName() throws {
+        let database = root + "/sub/agentd.db"
+        try "SQLite format 3".write(toFile: database, atomically: true, encoding: .utf8)
+        XCTAssertEqual(link(database, root + "/hard"), 0, String(cString: strerror(errno)))
+        try FileManager.default.createSymbolicLink(atPath: root + "/soft", withDestinationPath: "sub/agentd.db")
+        let files = DaemonFiles(paths: Bubblewrap.protectedPaths(database: database, socket: nil))
+        for path in ["sub/agentd.db", "hard", "soft"] {
+            XCTAssertTrue(
+                error(read(path, daemonFiles: files)).contains("is the daemon's own file '\(database)'"),
+                error(read(path, daemonFiles: files)))
+        }
+        for path in ["sub/agentd.db", "hard"] {
+            XCTAssertTrue(
+                error(write(path, daemonFiles: files)).contains("is the daemon's own file"), error(write(path, daemonFiles: files)))
+        }
+        XCTAssertEqual(try String(contentsOfFile: database, encoding: .utf8), "SQLite format 3", "not emptied")
+        XCTAssertTrue(read("hard").ok, "without the rule the same file reads")
+
+        XCTAssertEqual(files.path(inside: root), database, "the workspace is an ancestor of the database's folder")
+        XCTAssertEqual(files.path(inside: root + "/sub"), database, "the workspace is the database's folder")
+        XCTAssertNil(files.path(inside: root + "/made"))
+        XCTAssertNil(files.path(inside: root + "/su"), "a name that merely starts the same is another directory")
+        let refused = ToolBox.create(root + "/sub", daemonFiles: files)
+        XCTAssertEqual(refused, .failure(ToolProblem(files.refusal(workspace: root + "/sub")!)))
     }
 
     func testReadAndWriteFiles() throws {
-        let written = ToolBox.write("deep/er/f.txt", content: "0123456789", root: root)
+        let written = write("deep/er/f.txt", "0123456789")
         XCTAssertTrue(written.ok, written.json.encoded)
         XCTAssertEqual(written.json["bytes_written"]?.intValue, 10)
-        let read = ToolBox.read("deep/er/f.txt", root: root, cap: 4)
+        let read = self.read("deep/er/f.txt", cap: 4)
         XCTAssertEqual(read.json["content"]?.stringValue, "0123")
         XCTAssertEqual(read.json["truncated"]?.boolValue, true)
-        XCTAssertEqual(ToolBox.read("deep/er/f.txt", root: root, cap: 100).json["truncated"]?.boolValue, false)
-        XCTAssertFalse(ToolBox.read("missing.txt", root: root, cap: 10).ok)
-        XCTAssertTrue(ToolBox.read("deep", root: root, cap: 10).json["error"]?.stringValue?.contains("directory") == true)
-        XCTAssertFalse(ToolBox.write(".", content: "x", root: root).ok)
+        XCTAssertEqual(self.read("deep/er/f.txt").json["truncated"]?.boolValue, false)
+        XCTAssertTrue(write("deep/er/f.txt", "ab").ok)
+        XCTAssertEqual(self.read("deep/er/f.txt").json["content"]?.stringValue, "ab", "a write replaces the whole file")
+        XCTAssertFalse(self.read("missing.txt").ok)
+        XCTAssertTrue(error(self.read("deep")).contains("directory"))
+        XCTAssertFalse(write(".").ok)
+        XCTAssertTrue(error(write("deep/er/f.txt/g")).contains("is not a directory"), error(write("deep/er/f.txt/g")))
     }
 
     /// A FIFO (no writer, no reader) or a device is refused at once: neither blocks the tools queue.
     func testAFIFOOrADeviceIsNotAFileToReadOrWrite() throws {
         XCTAssertEqual(mkfifo(root + "/pipe", 0o600), 0)
-        let read = ToolBox.read("pipe", root: root, cap: 10)
+        let read = self.read("pipe", cap: 10)
         XCTAssertFalse(read.ok)
         XCTAssertTrue(read.json["error"]?.stringValue?.contains("'pipe' is not a regular file") == true, read.json.encoded)
-        let written = ToolBox.write("pipe", content: "x", root: root)
+        let written = write("pipe")
         XCTAssertFalse(written.ok)
         XCTAssertTrue(written.json["error"]?.stringValue?.contains("'pipe'") == true, written.json.encoded)
         XCTAssertEqual(symlink("/dev/zero", root + "/zero"), 0)
-        let zero = ToolBox.read("zero", root: root, cap: 10)
+        let zero = self.read("zero", cap: 10)
         XCTAssertFalse(zero.ok, "a device is no file: \(zero.json.encoded)")
+    }
+
+    /// A path or an argument with U+0000 is refused before anything runs: the kernel would read it
+    /// only up to the NUL.
+    func testANULInAPathOrAnArgumentIsRefused() {
+        for (name, arguments, text) in [
+            ("write_file", #"{"path":"ok\u0000.txt","content":"x"}"#, "'path' of write_file contains U+0000"),
+            ("read_file", #"{"path":"ok\u0000.txt"}"#, "'path' of read_file contains U+0000"),
+            ("run_command", #"{"argv":["touch","ok\u0000.txt"]}"#, "'argv[1]' of run_command contains U+0000"),
+        ] {
+            guard case let .failure(problem) = parse(name, arguments) else {
+                XCTFail("\(name) \(arguments) was accepted")
+                continue
+            }
+            XCTAssertTrue(problem.message.contains(text), problem.message)
+        }
     }
 
     func testOpenAIReplyWithToolCallsAndNullContent() throws {

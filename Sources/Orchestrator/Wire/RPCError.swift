@@ -30,6 +30,20 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func permissionDenied(_ message: String) -> RPCError { RPCError(code: -32008, message: message) }
     public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
     public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
+    /// `job.submit` while another job (`job`, in state `status`) works in the same workspace
+    /// `directory`, and not both plans declare `workspace_shared: true`.
+    public static func workspaceInUse(_ directory: String, job: String, status: JobStatus?) -> RPCError {
+        let state = status.map { " (\($0.rawValue))" } ?? ""
+        return RPCError(
+            code: -32006,
+            message:
+                "workspace in use: job \(job)\(state) works in '\(directory)'; two jobs share a workspace only when both plans declare 'workspace_shared: true'",
+            data: .object([("job", .string(job)), ("workspace", .string(directory))]))
+    }
+    /// `job.submit` of a job whose workspace may not be used at all (it contains the daemon's files).
+    public static func workspaceRefused(_ message: String) -> RPCError {
+        RPCError(code: -32011, message: "workspace refused: \(message)")
+    }
     /// The store takes no writes (a full disk, an I/O error, a read-only database): nothing new can be
     /// recorded, so `what` is refused until a probe write commits again.
     public static func storageUnavailable(_ fault: StorageFault, refusing what: String = "new jobs") -> RPCError {
