@@ -90,11 +90,13 @@ struct ToolResult: Sendable, Equatable {
 /// The actor's tools for one job: `run_command`, `read_file` and `write_file`, in the job's workspace.
 ///
 /// Commands run through `ChildProcess` (on the loop: no shell, the workspace as cwd, `tool_timeout`,
-/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation). Unless
+/// the process group killed on timeout or cancellation). What a result carries of a command's output
+/// or a file's content is cut to the call's `ToolAllowance` (`tool_output_cap`, or less when the
+/// turn's or the job's budget is nearly used up), counted JSON-encoded. Unless
 /// the plan turns the sandbox off, each runs inside a bubblewrap sandbox (`Bubblewrap`) with a
 /// scrubbed environment; when the sandbox cannot start, the command is refused, never run unconfined.
-/// With `sandbox: false` a command runs as the daemon's user with the daemon's environment minus the
-/// variables that hold API keys (the model could print them into the log). Either way it gets
+/// With `sandbox: false` a command runs as the daemon's user with the daemon's environment minus
+/// every secret variable (API keys and the daemon's `secret_env`: the model could print them). Either way it gets
 /// `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and `AGENTD_WORKSPACE`. File work — creating the
 /// workspace, resolving paths, reading and writing — runs on the concurrent dispatch queue
 /// `agentd.tools`, never on the loop. A path is relative to the workspace and must stay inside it
@@ -111,8 +113,9 @@ final class ToolBox: @unchecked Sendable {
     /// The workspace as configured (absolute), or why the job has none.
     let workspace: Result<String, ToolProblem>
     let timeoutSeconds: Double
-    let outputCap: Int
-    /// The daemon's environment without the API-key variables.
+    /// `policy.tool_output_cap`: what one result may carry when the turn's and the job's budgets allow.
+    let resultAllowance: ToolAllowance
+    /// The daemon's environment without the secret variables.
     let environment: [String: String]
     /// How commands are confined, and what confines them.
     let sandbox: Sandbox
@@ -120,7 +123,7 @@ final class ToolBox: @unchecked Sendable {
     /// The workspace once created and resolved (symlinks included).
     private var resolved: String?
 
-    /// `environment` is the daemon's; `hidden` names variables commands must not see (API keys).
+    /// `environment` is the daemon's; `hidden` names variables commands must not see (secrets).
     init(
         loop: EventLoop, offered: [String], workspace: Result<String, ToolProblem>, policy: Policy, sandbox: Sandbox,
         bubblewrap: Bubblewrap, environment: [String: String], hidden: Set<String> = []
@@ -129,7 +132,7 @@ final class ToolBox: @unchecked Sendable {
         self.offered = offered
         self.workspace = workspace
         self.timeoutSeconds = policy.toolTimeoutSeconds
-        self.outputCap = policy.toolOutputCap
+        self.resultAllowance = ToolAllowance(bytes: policy.toolOutputCap, limit: "policy.tool_output_cap")
         self.sandbox = sandbox
         self.bubblewrap = bubblewrap
         self.environment = environment.filter { !hidden.contains($0.key) }
@@ -162,8 +165,10 @@ final class ToolBox: @unchecked Sendable {
         return .success(cwd + "/" + path)
     }
 
-    /// Runs one checked tool call. `key` is its idempotency key, exported to commands.
-    func run(_ invocation: ToolInvocation, key: String) async -> ToolResult {
+    /// Runs one checked tool call. `key` is its idempotency key, exported to commands; `allowance`
+    /// bounds the output its result carries (by default `tool_output_cap`).
+    func run(_ invocation: ToolInvocation, key: String, allowance: ToolAllowance? = nil) async -> ToolResult {
+        let allowance = allowance ?? resultAllowance
         let root: String
         switch await prepareWorkspace() {
         case let .success(path): root = path
@@ -171,10 +176,9 @@ final class ToolBox: @unchecked Sendable {
         }
         switch invocation {
         case let .runCommand(argv):
-            return await runCommand(argv, root: root, key: key)
+            return await runCommand(argv, root: root, key: key, allowance: allowance)
         case let .readFile(path):
-            let cap = outputCap
-            return await onFiles { Self.read(path, root: root, cap: cap) }
+            return await onFiles { Self.read(path, root: root, cap: allowance.bytes, limit: allowance.limit) }
         case let .writeFile(path, content):
             return await onFiles { Self.write(path, content: content, root: root) }
         }
@@ -192,7 +196,7 @@ final class ToolBox: @unchecked Sendable {
         return result
     }
 
-    func runCommand(_ argv: [String], root: String, key: String) async -> ToolResult {
+    func runCommand(_ argv: [String], root: String, key: String, allowance: ToolAllowance) async -> ToolResult {
         let spawned: [String]
         let env: [String]
         if sandbox.enabled {
@@ -210,11 +214,13 @@ final class ToolBox: @unchecked Sendable {
         }
         let result: ProcessResult
         do {
+            // No more than the allowance of either stream can be kept (a byte costs at least one
+            // encoded byte), so no more is held in memory.
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
                     argv: spawned, cwd: root, environment: env, timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
-                    outputCap: outputCap))
+                    outputCap: allowance.bytes))
         } catch {
             return .problem(ToolProblem("cannot start \(spawned[0]): \(error.message)"))
         }
@@ -226,10 +232,18 @@ final class ToolBox: @unchecked Sendable {
             members.append(
                 ("error", .string("the command \(result.summary(timeoutSeconds: timeoutSeconds)); its process group was killed")))
         }
+        let (stdout, stderr) = allowance.fit(stdout: result.stdout, stderr: result.stderr)
+        let (stdoutCut, stderrCut) = (result.stdoutTruncated || !stdout.complete, result.stderrTruncated || !stderr.complete)
         members += [
-            ("stdout", .string(result.stdoutText)), ("stdout_truncated", .bool(result.stdoutTruncated)),
-            ("stderr", .string(result.stderrText)), ("stderr_truncated", .bool(result.stderrTruncated)),
+            ("stdout", .string(stdout.text)), ("stdout_truncated", .bool(stdoutCut)),
+            ("stderr", .string(stderr.text)), ("stderr_truncated", .bool(stderrCut)),
         ]
+        if stdoutCut || stderrCut {
+            let parts = [
+                ("stdout", result.stdoutReceived, stdout.text.utf8.count), ("stderr", result.stderrReceived, stderr.text.utf8.count),
+            ]
+            members.append(("truncation", .string(allowance.truncation(parts))))
+        }
         return ToolResult(ok: result.succeeded, json: .object(members))
     }
 
@@ -335,7 +349,9 @@ final class ToolBox: @unchecked Sendable {
         return .success(parts.isEmpty ? root : root + "/" + parts.joined(separator: "/"))
     }
 
-    static func read(_ relative: String, root: String, cap: Int) -> ToolResult {
+    /// Reads a file of the workspace; its content is cut to `cap` bytes JSON-encoded, `limit` being
+    /// the policy that set the cap.
+    static func read(_ relative: String, root: String, cap: Int, limit: String = "policy.tool_output_cap") -> ToolResult {
         let path: String
         switch inside(root, relative) {
         case let .success(p): path = p
@@ -363,12 +379,16 @@ final class ToolBox: @unchecked Sendable {
                 break
             }
         }
-        return ToolResult(
-            ok: true,
-            json: .object([
-                ("path", .string(relative)), ("content", .string(String(decoding: bytes, as: UTF8.self))),
-                ("truncated", .bool(truncated)),
-            ]))
+        let allowance = ToolAllowance(bytes: cap, limit: limit)
+        let content = allowance.fit(bytes)
+        var members: [(String, JSON)] = [
+            ("path", .string(relative)), ("content", .string(content.text)), ("truncated", .bool(truncated || !content.complete)),
+        ]
+        if truncated || !content.complete {
+            let size = Int(max(lseek(fd, 0, SEEK_END), off_t(bytes.count)))
+            members.append(("truncation", .string(allowance.truncation([("content", size, content.text.utf8.count)]))))
+        }
+        return ToolResult(ok: true, json: .object(members))
     }
 
     /// Why the open file `fd` is no file to read or write: a directory, a FIFO, a device, a socket.
