@@ -14,6 +14,8 @@ struct CommandBackend: ModelBackend {
     let loop: EventLoop
     let spec: CommandSpec
     let baseDirectory: String?
+    /// The daemon's environment without its secrets (see `SecretVariables`).
+    let environment: [String: String]
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
         // Exactly the request the transcript records.
@@ -25,7 +27,7 @@ struct CommandBackend: ModelBackend {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: spec.argv, cwd: spec.cwd ?? baseDirectory, environment: callEnvironment(request), stdin: stdin,
+                    argv: spec.argv, cwd: spec.cwd ?? baseDirectory, environment: callEnvironment(request, environment), stdin: stdin,
                     timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: 4 << 20))
         } catch {
             throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(error.message)")
@@ -63,12 +65,12 @@ struct CommandBackend: ModelBackend {
     }
 }
 
-/// A model or verifier command's environment: the daemon's, plus `AGENTD_CALL_ID`, the call's
-/// idempotency key (the same when a call interrupted by a crash is made again), when it has one.
-func callEnvironment(_ request: ModelRequest) -> [String]? {
-    guard let key = request.idempotencyKey else { return nil }
-    var env = ProcessInfo.processInfo.environment
-    env["AGENTD_CALL_ID"] = key
+/// A model or verifier command's environment: `environment` (the daemon's as read at start, without
+/// its secrets), plus `AGENTD_CALL_ID`, the call's idempotency key (the same when a call interrupted
+/// by a crash is made again), when it has one.
+func callEnvironment(_ request: ModelRequest, _ environment: [String: String]) -> [String] {
+    var env = environment
+    if let key = request.idempotencyKey { env["AGENTD_CALL_ID"] = key }
     return env.map { "\($0.key)=\($0.value)" }
 }
 
@@ -79,6 +81,8 @@ struct VerifierCommand: ModelBackend {
     let argv: [String]
     let cwd: String?
     let timeoutSeconds: Double
+    /// The daemon's environment without its secrets (see `SecretVariables`).
+    let environment: [String: String]
 
     /// The recorded request of a command verifier: the argv it runs.
     static func request(_ spec: CommandSpec, jobID: String, goal: String, replan: Int) -> ModelRequest {
@@ -129,7 +133,8 @@ struct VerifierCommand: ModelBackend {
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
-                    argv: argv, cwd: cwd, environment: callEnvironment(request), timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
+                    argv: argv, cwd: cwd, environment: callEnvironment(request, environment),
+                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000),
                     outputCap: 64 << 10))
         } catch {
             throw ModelCallError(.spawn, "cannot start verifier \(argv[0]): \(error.message)")

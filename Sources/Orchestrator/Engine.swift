@@ -30,7 +30,17 @@ public final class Engine: @unchecked Sendable {
         /// The daemon's own files (database, socket) that sandboxed tool commands must not see; see
         /// `Bubblewrap.protectedPaths(database:socket:)`.
         public var protectedPaths: [String] = []
-        public init() {}
+        /// The process's environment as read at start: where API keys, `PATH` and the variables
+        /// passed to commands come from (see `SecretVariables`).
+        public var environment: [String: String]
+        /// The daemon's own secret variables; commands never get them.
+        public var secretVariables: [String]
+        /// Whether secret values are wiped from the process's environment block once read.
+        public var scrubsSecrets = false
+        public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+            self.environment = environment
+            self.secretVariables = Redactor.secretNames(environment: environment, names: [])
+        }
     }
 
     /// Loop-confined like the engine.
@@ -63,8 +73,8 @@ public final class Engine: @unchecked Sendable {
     private let plans: PlanLibrary
     /// HTTP model endpoints (`openai` models): one client on the loop, limits per endpoint.
     private let endpoints: ModelEndpoints
-    /// The daemon's environment, where `openai` models find their API keys.
-    private let environment = ProcessInfo.processInfo.environment
+    /// The daemon's environment as read at start, and which of its variables are secrets.
+    private let secrets: SecretVariables
     private let clock: any WallClock
     private let ids: JobIDGenerator
     let logger: Logger
@@ -102,8 +112,10 @@ public final class Engine: @unchecked Sendable {
         self.endpoints = ModelEndpoints(loop: loop)
         self.startedAt = clock.nowMillis()
         endpoints.configure(configuration.endpoints)
-        self.bubblewrap = Bubblewrap(loop: loop, environment: environment, protectedPaths: configuration.protectedPaths)
-        if let otlp = OTLPExporter.Configuration.from(environment: environment) {
+        self.secrets = SecretVariables(
+            environment: configuration.environment, names: configuration.secretVariables, scrubsProcess: configuration.scrubsSecrets)
+        self.bubblewrap = Bubblewrap(loop: loop, environment: configuration.environment, protectedPaths: configuration.protectedPaths)
+        if let otlp = OTLPExporter.Configuration.from(environment: configuration.environment) {
             telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
                 endpoints.http
             }
@@ -241,6 +253,7 @@ public final class Engine: @unchecked Sendable {
         } catch {
             throw error as! RPCError
         }
+        if let refusal = secrets.refusal(of: loaded.plan) { throw .invalidPlan(refusal) }
         guard accepting else { throw .shuttingDown }
         // The awaits above let other submissions in: look again before creating. The map is read
         // without suspending in between, so two submissions of one key cannot both create a job.
@@ -334,8 +347,8 @@ public final class Engine: @unchecked Sendable {
         if !entry.plan.actor.tools.isEmpty {
             tools = ToolBox(
                 loop: loop, offered: entry.plan.actor.tools, workspace: ToolBox.workspace(plan: entry.plan, job: entry.record),
-                policy: entry.plan.policy, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, environment: environment,
-                hidden: ToolBox.secretVariables(of: entry.plan))
+                policy: entry.plan.policy, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, environment: secrets.environment,
+                hidden: secrets.hidden(for: entry.plan))
         }
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
         entry.runner = runner
@@ -362,6 +375,9 @@ public final class Engine: @unchecked Sendable {
             let executor = loop.asUnownedSerialExecutor()
             return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
         }
+        secrets.jobStarts(entry.plan)
+        // Command models and a command verifier get the environment without any secret.
+        let commandEnvironment = secrets.commandEnvironment(for: entry.plan)
         var backends: [String: any ModelBackend] = [:]
         for (name, model) in entry.plan.models {
             switch model.backend {
@@ -370,11 +386,11 @@ public final class Engine: @unchecked Sendable {
                 // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
                 spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
                 spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd)
+                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd, environment: commandEnvironment)
             case .openai(let spec):
                 writer.redactor.add(variable: spec.apiKeyEnv)
                 backends[name] = OpenAIBackend(
-                    spec: spec, endpoints: endpoints, environment: environment,
+                    spec: spec, endpoints: endpoints, environment: secrets.environment,
                     callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)
             }
         }
@@ -387,7 +403,9 @@ public final class Engine: @unchecked Sendable {
                 let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
                 agents.append(
                     Agent(
-                        id: id, backend: VerifierCommand(loop: loop, argv: argv, cwd: cwd, timeoutSeconds: command.timeoutSeconds),
+                        id: id,
+                        backend: VerifierCommand(
+                            loop: loop, argv: argv, cwd: cwd, timeoutSeconds: command.timeoutSeconds, environment: commandEnvironment),
                         executor: executor))
             } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
                 agents.append(Agent(id: id, backend: backend, executor: executor))
@@ -753,6 +771,12 @@ public final class Engine: @unchecked Sendable {
         queued.maxPerClient = maxQueuedJobsPerClient
         endpoints.configure(limits)
         pump()
+    }
+
+    /// More of the daemon's own secret variables (a reloaded `secret_env`): kept from commands, and
+    /// wiped from the process when the engine does that. Loop thread.
+    public func addSecretVariables(_ names: [String]) {
+        secrets.add(names)
     }
 
     /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.

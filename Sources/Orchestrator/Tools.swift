@@ -268,7 +268,7 @@ final class ToolBox: @unchecked Sendable {
 
     /// A sandboxed command's whole environment: `PATH` (the daemon's), `HOME` (the workspace) and
     /// `LANG`, replaced by the daemon's values of those the plan names in `env`, the other variables
-    /// it names that the daemon has (never an API key: `environment` holds none), and agentd's two.
+    /// it names that the daemon has (never a secret: `environment` holds none), and agentd's two.
     func sandboxEnvironment(root: String, key: String) -> [(String, String)] {
         var env: [(String, String)] = [
             ("PATH", environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? Bubblewrap.defaultPath), ("HOME", root),

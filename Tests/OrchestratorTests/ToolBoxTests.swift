@@ -122,7 +122,10 @@ final class ToolBoxTests: XCTestCase {
         let request = ModelRequest(
             model: "m", messages: [], temperature: 0, responseSchema: nil,
             context: CallContext(jobID: "J", role: .actor, step: 0, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "g"))
-        let reply = try await loop.run { try await CommandBackend(loop: loop, spec: spec, baseDirectory: nil).complete(request) }
+        let reply = try await loop.run {
+            try await CommandBackend(loop: loop, spec: spec, baseDirectory: nil, environment: ProcessInfo.processInfo.environment).complete(
+                request)
+        }
         XCTAssertEqual(reply.toolCalls, [ToolCall(id: "call_0", name: "read_file", arguments: #"{"path":"a"}"#)])
     }
 
