@@ -206,7 +206,8 @@ public struct Sandbox: Sendable, Equatable {
     public var processes = 1024
     /// Absolute paths, besides the workspace, that commands may write.
     public var writable: [String] = []
-    /// Names of the daemon's environment variables passed to commands (API keys never are).
+    /// Names of the daemon's environment variables passed to commands (a secret never is: the plan's
+    /// API keys are refused when it loads, the daemon's secrets when the job is submitted).
     public var environment: [String] = []
 
     public init() {}

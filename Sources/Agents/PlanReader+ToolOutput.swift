@@ -4,25 +4,24 @@ extension PlanReader {
     /// plan (or a stored snapshot from before these keys) that raises only `tool_output_cap` still
     /// gets whole results.
     func toolOutputBudgets(_ entries: Entries, _ policy: inout Policy) throws(PlanError) {
-        policy.turnToolOutputCap = max(Policy.defaultTurnToolOutputCap, policy.toolOutputCap)
-        if let f = entries["turn_tool_output_cap"] {
-            policy.turnToolOutputCap = try int(f, in: 1...(1 << 30))
-            guard policy.turnToolOutputCap >= policy.toolOutputCap else {
-                throw fail(
-                    f.mark, f.path,
-                    "\(policy.turnToolOutputCap) is less than tool_output_cap (\(policy.toolOutputCap)): one turn's results must have room for one whole result"
-                )
-            }
+        policy.turnToolOutputCap = try budget(
+            entries["turn_tool_output_cap"], in: 1...(1 << 30), default: Policy.defaultTurnToolOutputCap,
+            atLeast: (policy.toolOutputCap, "tool_output_cap"), why: "one turn's results must have room for one whole result")
+        policy.jobToolOutputCap = try budget(
+            entries["job_tool_output_cap"], in: 1...(1 << 40), default: Policy.defaultJobToolOutputCap,
+            atLeast: (policy.turnToolOutputCap, "turn_tool_output_cap"), why: "the job's budget must have room for one whole turn")
+    }
+
+    /// One budget: `field`'s value, at least `below` (the budget under it, named); without the field,
+    /// the larger of `fallback` and `below`.
+    private func budget(
+        _ field: Field?, in range: ClosedRange<Int>, default fallback: Int, atLeast below: (value: Int, key: String), why: String
+    ) throws(PlanError) -> Int {
+        guard let field else { return max(fallback, below.value) }
+        let value = try int(field, in: range)
+        guard value >= below.value else {
+            throw fail(field.mark, field.path, "\(value) is less than \(below.key) (\(below.value)): \(why)")
         }
-        policy.jobToolOutputCap = max(Policy.defaultJobToolOutputCap, policy.turnToolOutputCap)
-        if let f = entries["job_tool_output_cap"] {
-            policy.jobToolOutputCap = try int(f, in: 1...(1 << 40))
-            guard policy.jobToolOutputCap >= policy.turnToolOutputCap else {
-                throw fail(
-                    f.mark, f.path,
-                    "\(policy.jobToolOutputCap) is less than turn_tool_output_cap (\(policy.turnToolOutputCap)): the job's budget must have room for one whole turn"
-                )
-            }
-        }
+        return value
     }
 }

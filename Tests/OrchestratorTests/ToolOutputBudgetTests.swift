@@ -22,32 +22,44 @@ final class ToolOutputBudgetTests: XCTestCase {
         .object([("exit_status", 0), ("stdout", .string(String(repeating: "x", count: stdout))), ("stderr", "")])
     }
 
-    func testAllowancesShrinkWithTheTurnAndTheJobAndRefusalsNameTheLimit() throws {
+    /// Asserts that call `index` may return `bytes`, set by the limit that mentions `limit`.
+    private func assertAllowance(
+        _ budget: ToolOutputBudget, call index: Int, _ bytes: Int, _ limit: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        switch budget.allowance(callIndex: index) {
+        case let .success(allowance):
+            XCTAssertEqual(allowance.bytes, bytes, file: file, line: line)
+            XCTAssertTrue(allowance.limit.contains(limit), allowance.limit, file: file, line: line)
+        case let .failure(problem): XCTFail("refused: \(problem.message)", file: file, line: line)
+        }
+    }
+
+    /// Asserts that call `index` is refused with a message containing `text`.
+    private func assertRefused(
+        _ budget: ToolOutputBudget, call index: Int, _ text: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        guard case let .failure(problem) = budget.allowance(callIndex: index) else { return XCTFail("not refused", file: file, line: line) }
+        XCTAssertTrue(problem.message.contains(text), problem.message, file: file, line: line)
+    }
+
+    func testAllowancesShrinkWithTheTurnAndTheJobAndRefusalsNameTheLimit() {
         var budget = ToolOutputBudget(policy: policy(cap: 4000, turn: 10_000, job: 15_000, calls: 5))
         budget.startTurn()
-        XCTAssertEqual(try budget.allowance(callIndex: 0).get(), ToolAllowance(bytes: 4000, limit: "policy.tool_output_cap"))
+        assertAllowance(budget, call: 0, 4000, "policy.tool_output_cap")
         budget.charge(result(stdout: 4000))
         budget.charge(result(stdout: 4000))
-        let turnRest = try budget.allowance(callIndex: 2).get()
-        XCTAssertEqual(turnRest.bytes, 2000)
-        XCTAssertTrue(turnRest.limit.contains("policy.turn_tool_output_cap"), turnRest.limit)
+        assertAllowance(budget, call: 2, 2000, "what is left of this turn's policy.turn_tool_output_cap")
         budget.charge(result(stdout: 1500))
-        guard case let .failure(turnFull) = budget.allowance(callIndex: 3) else { return XCTFail("500 bytes left: refused") }
-        XCTAssertTrue(turnFull.message.contains("this turn's tool output budget of 10000 bytes (policy.turn_tool_output_cap)"))
-        guard case let .failure(tooMany) = budget.allowance(callIndex: 5) else { return XCTFail("a sixth call: refused") }
-        XCTAssertTrue(tooMany.message.contains("one model turn may make 5 tool calls (policy.max_tool_calls_per_turn)"))
+        assertRefused(budget, call: 3, "this turn's tool output budget of 10000 bytes (policy.turn_tool_output_cap)")
+        assertRefused(budget, call: 5, "one model turn may make 5 tool calls (policy.max_tool_calls_per_turn)")
 
         budget.startTurn()
         budget.charge(.object([("error", "refusals carry no output and cost nothing")]))
-        let jobRest = try budget.allowance(callIndex: 0).get()
-        XCTAssertEqual(jobRest.bytes, 4000, "the cap, while the job has more left")
+        assertAllowance(budget, call: 0, 4000, "policy.tool_output_cap")
         budget.charge(result(stdout: 4000))
-        let last = try budget.allowance(callIndex: 1).get()
-        XCTAssertEqual(last.bytes, 1500)
-        XCTAssertTrue(last.limit.contains("policy.job_tool_output_cap"), last.limit)
+        assertAllowance(budget, call: 1, 1500, "what is left of the job's policy.job_tool_output_cap")
         budget.charge(result(stdout: 1200))
-        guard case let .failure(jobFull) = budget.allowance(callIndex: 2) else { return XCTFail("300 bytes left: refused") }
-        XCTAssertTrue(jobFull.message.contains("the job's tool output budget of 15000 bytes (policy.job_tool_output_cap) is used up"))
+        assertRefused(budget, call: 2, "the job's tool output budget of 15000 bytes (policy.job_tool_output_cap) is used up")
     }
 
     /// Both streams fit whole when they can; otherwise stderr keeps up to half (more when stdout
