@@ -19,25 +19,33 @@ final class SecretVariables: @unchecked Sendable {
     /// The daemon's own secret variables (not the plans' API keys).
     private(set) var names: Set<String>
     private let scrubsProcess: Bool
+    /// The variables already wiped from the process (each is wiped once).
+    private var wiped: Set<String> = []
 
     init(environment: [String: String], names: some Sequence<String>, scrubsProcess: Bool) {
         self.environment = environment
         self.names = Set(names)
         self.scrubsProcess = scrubsProcess
-        if scrubsProcess { ProcessEnvironment.scrub(self.names) }
+        wipe(self.names)
     }
 
     /// More of the daemon's own secrets (`secret_env` grew on reload).
     func add(_ more: some Sequence<String>) {
-        let new = Set(more).subtracting(names)
-        names.formUnion(new)
-        if scrubsProcess { ProcessEnvironment.scrub(new) }
+        names.formUnion(more)
+        wipe(names)
     }
 
     /// A job of `plan` starts: its API-key variables are wiped from the process too (their values
     /// are in `environment`).
     func jobStarts(_ plan: Plan) {
-        if scrubsProcess { ProcessEnvironment.scrub(ToolBox.secretVariables(of: plan).subtracting(names)) }
+        wipe(ToolBox.secretVariables(of: plan))
+    }
+
+    private func wipe(_ secrets: Set<String>) {
+        let new = secrets.subtracting(wiped)
+        guard scrubsProcess, !new.isEmpty else { return }
+        ProcessEnvironment.scrub(new)
+        wiped.formUnion(new)
     }
 
     /// Every variable `plan`'s commands must not get.
