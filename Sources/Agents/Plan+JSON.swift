@@ -174,6 +174,9 @@ extension Policy {
             ("tool_timeout", .number(toolTimeoutSeconds)),
             ("max_tool_turns", .int(maxToolTurns)),
             ("tool_output_cap", .int(toolOutputCap)),
+            ("max_tool_calls_per_turn", .int(maxToolCallsPerTurn)),
+            ("turn_tool_output_cap", .int(turnToolOutputCap)),
+            ("job_tool_output_cap", .int(jobToolOutputCap)),
         ])
     }
 }

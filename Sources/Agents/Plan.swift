@@ -216,7 +216,8 @@ public struct Sandbox: Sendable, Equatable {
     public var processes = 1024
     /// Absolute paths, besides the workspace, that commands may write.
     public var writable: [String] = []
-    /// Names of the daemon's environment variables passed to commands (API keys never are).
+    /// Names of the daemon's environment variables passed to commands (a secret never is: the plan's
+    /// API keys are refused when it loads, the daemon's secrets when the job is submitted).
     public var environment: [String] = []
 
     public init() {}
@@ -254,8 +255,23 @@ public struct Policy: Sendable, Equatable {
     public var toolTimeoutSeconds: Double = 60
     /// Model turns per actor call when the actor has tools, the first included.
     public var maxToolTurns: Int = 8
-    /// Bytes kept of a tool's stdout, of its stderr, and of a file `read_file` reads.
+    /// Bytes of output one tool result carries — stdout and stderr together, or the content of a
+    /// file `read_file` reads — counted as they are encoded in JSON (a control byte counts six).
     public var toolOutputCap: Int = 64 << 10
+    /// Tool calls the actor may make in one model turn; the calls beyond are answered with an error
+    /// and not run.
+    public var maxToolCallsPerTurn: Int = 16
+    /// Bytes of tool output (counted as `toolOutputCap` counts them) the results of one model turn
+    /// carry together; a call made when it is used up is answered with an error and not run.
+    public var turnToolOutputCap: Int = Policy.defaultTurnToolOutputCap
+    /// Bytes of tool output the whole job may receive; past it every tool call is answered with an
+    /// error and not run.
+    public var jobToolOutputCap: Int = Policy.defaultJobToolOutputCap
+
+    /// The defaults of the two budgets when the plan names neither them nor a larger
+    /// `tool_output_cap` (a larger one raises them to itself, see `PlanLoader`).
+    public static let defaultTurnToolOutputCap = 1 << 20
+    public static let defaultJobToolOutputCap = 16 << 20
 
     public init() {}
 }

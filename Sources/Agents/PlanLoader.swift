@@ -366,7 +366,8 @@ struct PlanReader {
     func policy(_ field: Field) throws(PlanError) -> Policy {
         let keys = [
             "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "step_timeout", "job_timeout", "retry_temperature_step",
-            "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap",
+            "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap", "max_tool_calls_per_turn", "turn_tool_output_cap",
+            "job_tool_output_cap",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
@@ -381,6 +382,8 @@ struct PlanReader {
         if let f = entries["tool_timeout"] { policy.toolTimeoutSeconds = try duration(f, allowZero: false) }
         if let f = entries["max_tool_turns"] { policy.maxToolTurns = try int(f, in: 1...100) }
         if let f = entries["tool_output_cap"] { policy.toolOutputCap = try int(f, in: 1...(64 << 20)) }
+        if let f = entries["max_tool_calls_per_turn"] { policy.maxToolCallsPerTurn = try int(f, in: 1...1000) }
+        try toolOutputBudgets(entries, &policy)
         return policy
     }
 

@@ -94,11 +94,13 @@ final class Bus: @unchecked Sendable {
     /// after, before the model hears of it. `callID` is the event's call id, `MODELCALL.INDEX`; the
     /// idempotency key is `JOBID/MODELCALL/INDEX`. On a recovered job a tool whose completion is in
     /// the log is not run again (its recorded result is returned); one that started and never
-    /// completed runs again (at least once), noted by `tool.restarted`. Returns the result the model
-    /// gets. `mayStart` / `keepsReply` as for `call`.
+    /// completed runs again (at least once), noted by `tool.restarted`. `allowance` is what the
+    /// result may carry, or why the tool is not run (the job's `ToolOutputBudget`): a refusal is
+    /// recorded as the call's result like an invalid call. Returns the result the model gets.
+    /// `mayStart` / `keepsReply` as for `call`.
     func tool(
-        _ call: ToolCall, callID: String, context c: CallContext, tools: ToolBox, log: JobLog, mayStart: () -> Bool,
-        keepsReply: () -> Bool
+        _ call: ToolCall, callID: String, context c: CallContext, tools: ToolBox, allowance: Result<ToolAllowance, ToolProblem>,
+        log: JobLog, mayStart: () -> Bool, keepsReply: () -> Bool
     ) async throws -> JSON {
         assert(loop.inLoop, "the bus runs on the event loop")
         let key = Self.idempotencyKey(jobID: c.jobID, callID: callID)
@@ -135,7 +137,11 @@ final class Bus: @unchecked Sendable {
         case .success where log.strictReplay:
             // `agentd replay` never runs a tool: the recording has no result for this one.
             result = .problem(ToolProblem("replay: the recording has no result for this tool call; it was not run"))
-        case let .success(parsed): result = await tools.run(parsed, key: key)
+        case let .success(parsed):
+            switch allowance {
+            case let .success(allowed): result = await tools.run(parsed, key: key, allowance: allowed)
+            case let .failure(refusal): result = .problem(refusal)
+            }
         case let .failure(problem): result = .problem(problem)
         }
         let durationMs = JSON.number((Double(monotonicNanos() - start) / 1e4).rounded() / 100)

@@ -15,6 +15,9 @@ public struct ProcessResult: Sendable, Equatable {
     public var stderrTruncated: Bool
     public var timedOut: Bool
     public var cancelled: Bool
+    /// Bytes the child wrote to each stream, the discarded ones beyond the cap included.
+    public var stdoutReceived = 0
+    public var stderrReceived = 0
 
     public var succeeded: Bool { exitStatus == 0 && termSignal == 0 && !timedOut && !cancelled }
 
@@ -200,10 +203,12 @@ public final class ChildProcess: @unchecked Sendable {
         if toStderr {
             let room = max(0, cap - result.stderr.count)
             result.stderr.append(contentsOf: data.prefix(room))
+            result.stderrReceived += data.count
             if data.count > room { result.stderrTruncated = true }
         } else {
             let room = max(0, cap - result.stdout.count)
             result.stdout.append(contentsOf: data.prefix(room))
+            result.stdoutReceived += data.count
             if data.count > room { result.stdoutTruncated = true }
         }
     }

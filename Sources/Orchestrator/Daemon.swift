@@ -126,6 +126,12 @@ public final class Daemon: @unchecked Sendable {
         engineConfig.endpoints = configuration.endpoints
         engineConfig.trust = configuration.trust
         engineConfig.protectedPaths = Bubblewrap.protectedPaths(database: configuration.databasePath, socket: configuration.socketPath)
+        // The copy read at start, with the mark `Orphans.mark` has since set in the process, which
+        // every process the daemon starts must carry.
+        engineConfig.environment = configuration.environment
+        engineConfig.environment[Orphans.variable] = Paths.absolute(configuration.databasePath)
+        engineConfig.secretVariables = Redactor.secretNames(environment: configuration.environment, names: configuration.secretEnv)
+        engineConfig.scrubsSecrets = true
         let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: engineConfig)
         let server = RPCServer(
             engine: engine, loop: loop, info: .init(version: configuration.version, socketPath: configuration.socketPath, pid: getpid()))
@@ -212,7 +218,9 @@ public final class Daemon: @unchecked Sendable {
         next.limits.allowedGroup = current.limits.allowedGroup
         next.version = current.version
         next.redactor = current.redactor
+        next.environment = current.environment
         for name in next.secretEnv where !current.secretEnv.contains(name) { current.redactor.add(variable: name) }
+        engine.addSecretVariables(next.secretEnv)
         for name in current.secretEnv where !next.secretEnv.contains(name) {
             logger.warning("secret_env no longer names \(name): its value stays redacted until a restart")
         }

@@ -1,4 +1,5 @@
 import Agents
+import Foundation
 import Store
 
 #if canImport(Glibc)
@@ -31,6 +32,10 @@ extension Daemon {
         public var version = "0.1.0"
         /// Secrets kept out of events, replies and logs. A reload keeps the daemon's and adds to it.
         public var redactor = Redactor()
+        /// The process's environment, read once when the configuration is first resolved; the
+        /// daemon wipes its secrets from the process after that and uses this copy. A reload keeps
+        /// the first one.
+        public var environment = ProcessInfo.processInfo.environment
         /// The configuration file, re-read on SIGHUP; nil when there is none.
         public var file: String?
         /// The command line's settings, which win over the file's (kept for reloads).

@@ -32,7 +32,17 @@ public final class Engine: @unchecked Sendable {
         public var protectedPaths: [String] = []
         /// What clients other than the daemon's owner may do.
         public var trust = TrustPolicy()
-        public init() {}
+        /// The process's environment as read at start: where API keys, `PATH` and the variables
+        /// passed to commands come from (see `SecretVariables`).
+        public var environment: [String: String]
+        /// The daemon's own secret variables; commands never get them.
+        public var secretVariables: [String]
+        /// Whether secret values are wiped from the process's environment block once read.
+        public var scrubsSecrets = false
+        public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+            self.environment = environment
+            self.secretVariables = Redactor.secretNames(environment: environment, names: [])
+        }
     }
 
     /// Loop-confined like the engine.
@@ -68,8 +78,8 @@ public final class Engine: @unchecked Sendable {
     private let plans: PlanLibrary
     /// HTTP model endpoints (`openai` models): one client on the loop, limits per endpoint.
     private let endpoints: ModelEndpoints
-    /// The daemon's environment, where `openai` models find their API keys.
-    private let environment = ProcessInfo.processInfo.environment
+    /// The daemon's environment as read at start, and which of its variables are secrets.
+    private let secrets: SecretVariables
     private let clock: any WallClock
     private let ids: JobIDGenerator
     let logger: Logger
@@ -109,9 +119,11 @@ public final class Engine: @unchecked Sendable {
         self.endpoints = ModelEndpoints(loop: loop)
         self.startedAt = clock.nowMillis()
         endpoints.configure(configuration.endpoints)
-        self.bubblewrap = Bubblewrap(loop: loop, environment: environment, protectedPaths: configuration.protectedPaths)
+        self.secrets = SecretVariables(
+            environment: configuration.environment, names: configuration.secretVariables, scrubsProcess: configuration.scrubsSecrets)
+        self.bubblewrap = Bubblewrap(loop: loop, environment: configuration.environment, protectedPaths: configuration.protectedPaths)
         self.workspaces = WorkspaceClaims(daemonFiles: DaemonFiles(paths: configuration.protectedPaths))
-        if let otlp = OTLPExporter.Configuration.from(environment: environment) {
+        if let otlp = OTLPExporter.Configuration.from(environment: configuration.environment) {
             telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
                 endpoints.http
             }
@@ -265,6 +277,7 @@ public final class Engine: @unchecked Sendable {
         } catch {
             throw error as! RPCError
         }
+        if let refusal = secrets.refusal(of: loaded.plan) { throw .invalidPlan(refusal) }
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
         if let submitter {
             if let problem = trust.unsandboxedProblem(loaded.plan) { throw .permissionDenied(problem) }
@@ -387,8 +400,8 @@ public final class Engine: @unchecked Sendable {
         let workspace =
             workspaces.directory(of: entry.record.id).map { .success($0) } ?? ToolBox.workspace(plan: entry.plan, job: entry.record)
         let launcher = CommandLauncher(
-            loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: environment,
-            secrets: ToolBox.secretVariables(of: entry.plan).union(writer.redactor.variables), submitter: entry.submitter)
+            loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: secrets.environment,
+            secrets: secrets.hidden(for: entry.plan).union(writer.redactor.variables), submitter: entry.submitter)
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
@@ -416,6 +429,7 @@ public final class Engine: @unchecked Sendable {
             let executor = loop.asUnownedSerialExecutor()
             return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
         }
+        secrets.jobStarts(entry.plan)
         var backends: [String: any ModelBackend] = [:]
         for (name, model) in entry.plan.models {
             switch model.backend {
@@ -428,7 +442,7 @@ public final class Engine: @unchecked Sendable {
             case .openai(let spec):
                 writer.redactor.add(variable: spec.apiKeyEnv)
                 backends[name] = OpenAIBackend(
-                    spec: spec, endpoints: endpoints, environment: environment,
+                    spec: spec, endpoints: endpoints, environment: secrets.environment,
                     callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)
             }
         }
@@ -805,6 +819,12 @@ public final class Engine: @unchecked Sendable {
         queued.maxPerClient = maxQueuedJobsPerClient
         endpoints.configure(limits)
         pump()
+    }
+
+    /// More of the daemon's own secret variables (a reloaded `secret_env`): kept from commands, and
+    /// wiped from the process when the engine does that. Loop thread.
+    public func addSecretVariables(_ names: [String]) {
+        secrets.add(names)
     }
 
     /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.

@@ -62,6 +62,8 @@ actor JobRunner {
     private var callCount = 0
     /// Input and output tokens of every reply so far (recovered ones included).
     private var tokensUsed = 0
+    /// Tool output received so far, per turn and per job (recovered results included).
+    private var toolOutput: ToolOutputBudget
     private let wasRunning: Bool
     /// The step under `policy.step_timeout`, its body's task, its timer (armed at its first live
     /// call), and whether its time is up.
@@ -85,6 +87,7 @@ actor JobRunner {
         self.bus = bus
         self.tools = tools
         self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs)
+        self.toolOutput = ToolOutputBudget(policy: plan.policy)
         self.wasRunning = job.status == .running
     }
 
@@ -356,9 +359,9 @@ actor JobRunner {
     }
 
     /// One actor attempt: model turns until the actor answers with text. A turn that calls tools has
-    /// them run (each persisted, see `Bus.tool`) and the next turn carries their results. A turn that
-    /// still calls tools when `max_tool_turns` turns are used up ends the attempt without output: it
-    /// fails like an unusable reply, with feedback saying so.
+    /// them run (each persisted, see `Bus.tool`) within the job's `ToolOutputBudget`, and the next
+    /// turn carries their results. A turn that still calls tools when `max_tool_turns` turns are used
+    /// up ends the attempt without output: it fails like an unusable reply, with feedback saying so.
     private func act(_ first: ModelRequest) async throws -> Result<String, Unusable> {
         var request = first
         let turns = plan.policy.maxToolTurns
@@ -381,12 +384,15 @@ actor JobRunner {
                 }
                 let modelCall = "c\(callCount)"
                 var results: [String] = []
+                toolOutput.startTurn()
                 for (index, toolCall) in model.toolCalls.enumerated() {
                     try await checkLive()
                     try checkStepTime()
                     let result = try await bus.tool(
-                        toolCall, callID: "\(modelCall).\(index)", context: request.context, tools: tools, log: log,
+                        toolCall, callID: "\(modelCall).\(index)", context: request.context, tools: tools,
+                        allowance: toolOutput.allowance(callIndex: index), log: log,
                         mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
+                    toolOutput.charge(result)
                     results.append(result.encoded)
                 }
                 try await checkLive()

@@ -28,6 +28,8 @@ public enum LocalRun {
         loop.execute {
             var configuration = Engine.Configuration()
             configuration.protectedPaths = Bubblewrap.protectedPaths(database: databasePath, socket: nil)
+            // As in the daemon: the writer's redactor has read the secrets; wipe them from the process.
+            configuration.scrubsSecrets = true
             let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: configuration)
             Task(executorPreference: loop) {
                 do throws(RPCError) {

@@ -31,6 +31,9 @@ public final class RPCClient: @unchecked Sendable {
     private let fd: Int32
     private var readBuffer: [UInt8] = []
     private var readOffset = 0
+    /// Where the search for the next newline resumes: the bytes before it hold none, so a large
+    /// reply arriving in many reads is scanned once, not once per read.
+    private var scannedTo = 0
     private var nextID = 0
 
     public init(socketPath: String) throws(ClientError) {
@@ -128,12 +131,14 @@ public final class RPCClient: @unchecked Sendable {
     /// Reads the next message. Throws `.io` when the daemon closed the connection.
     public func readFrame() throws(ClientError) -> JSON {
         while true {
-            if let nl = readBuffer[readOffset...].firstIndex(of: 0x0A) {
+            if let nl = readBuffer[max(readOffset, scannedTo)...].firstIndex(of: 0x0A) {
                 let line = Array(readBuffer[readOffset..<nl])
                 readOffset = nl + 1
+                scannedTo = readOffset
                 if readOffset > 65536 {
                     readBuffer.removeFirst(readOffset)
                     readOffset = 0
+                    scannedTo = 0
                 }
                 do {
                     return try JSON.parse(line)
@@ -148,6 +153,7 @@ public final class RPCClient: @unchecked Sendable {
                 throw ClientError(.io, "read from \(socketPath): \(String(cString: strerror(errno)))")
             }
             if n == 0 { throw ClientError(.io, "the daemon closed the connection") }
+            scannedTo = readBuffer.count
             readBuffer.append(contentsOf: chunk[0..<n])
         }
     }

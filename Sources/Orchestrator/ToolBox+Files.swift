@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 #if canImport(Glibc)
     import Glibc
@@ -30,19 +31,27 @@ extension ToolBox {
         return .success(real)
     }
 
-    static func read(_ relative: String, root: String, cap: Int, daemonFiles: DaemonFiles) -> ToolResult {
+    /// Reads at most `cap` bytes of the file, then keeps what fits `cap` once JSON-encoded (`limit`
+    /// names the budget that cut it, in the `truncation` note).
+    static func read(
+        _ relative: String, root: String, cap: Int, limit: String = "policy.tool_output_cap", daemonFiles: DaemonFiles
+    ) -> ToolResult {
         do throws(ToolProblem) {
             let workspace = try handle(root, relative)
             // O_NONBLOCK: a FIFO without a writer must not hold the tools queue; it is refused below.
             let file = try open(relative, in: workspace, flags: O_RDONLY | O_NOCTTY | O_NONBLOCK, doing: "read")
             try check(file, relative, daemonFiles: daemonFiles)
             let (bytes, truncated) = try attempt("read", relative) { () throws(SystemCallError) in try file.read(cap: cap) }
-            return ToolResult(
-                ok: true,
-                json: .object([
-                    ("path", .string(relative)), ("content", .string(String(decoding: bytes, as: UTF8.self))),
-                    ("truncated", .bool(truncated)),
-                ]))
+            let allowance = ToolAllowance(bytes: cap, limit: limit)
+            let content = allowance.fit(bytes)
+            var members: [(String, JSON)] = [
+                ("path", .string(relative)), ("content", .string(content.text)), ("truncated", .bool(truncated || !content.complete)),
+            ]
+            if truncated || !content.complete {
+                let size = max((try? file.status()).map { Int($0.st_size) } ?? bytes.count, bytes.count)
+                members.append(("truncation", .string(allowance.truncation([("content", size, content.text.utf8.count)]))))
+            }
+            return ToolResult(ok: true, json: .object(members))
         } catch {
             return .problem(error)
         }

@@ -101,13 +101,16 @@ struct ToolResult: Sendable, Equatable {
 /// The actor's tools for one job: `run_command`, `read_file` and `write_file`, in the job's workspace.
 ///
 /// Commands run through `ChildProcess` (on the loop: no shell, the workspace as cwd, `tool_timeout`,
-/// output capped at `tool_output_cap`, the process group killed on timeout or cancellation), started
-/// by the job's `CommandLauncher`: inside the plan's sandbox unless the plan turns it off, and never
-/// with a secret. Either way a command gets `AGENTD_TOOL_CALL_ID` (the run's idempotency key) and
-/// `AGENTD_WORKSPACE`. File work — creating the workspace, resolving paths, reading and writing — runs
-/// on the concurrent dispatch queue `agentd.tools`, never on the loop. A path is relative to the
-/// workspace and is opened beneath it by the kernel (`ToolBox+Files.swift`): it must stay inside once
-/// `..` and symlinks are resolved, and the daemon's own files are refused whatever their name.
+/// output capped at the call's `ToolAllowance`, the process group killed on timeout or cancellation),
+/// started by the job's `CommandLauncher`: inside the plan's sandbox unless the plan turns it off, and
+/// never with a secret. Either way a command gets `AGENTD_TOOL_CALL_ID` (the run's idempotency key)
+/// and `AGENTD_WORKSPACE`. What a result carries of a command's output or a file's content is cut to
+/// the call's allowance (`tool_output_cap`, or less when the turn's or the job's budget is nearly used
+/// up), counted JSON-encoded. File work — creating the workspace, resolving paths, reading and
+/// writing — runs on the concurrent dispatch queue `agentd.tools`, never on the loop. A path is
+/// relative to the workspace and is opened beneath it by the kernel (`ToolBox+Files.swift`): it must
+/// stay inside once `..` and symlinks are resolved, and the daemon's own files are refused whatever
+/// their name.
 ///
 /// Loop thread only.
 final class ToolBox: @unchecked Sendable {
@@ -118,7 +121,8 @@ final class ToolBox: @unchecked Sendable {
     /// The tools the actor was offered.
     let offered: [String]
     let timeoutSeconds: Double
-    let outputCap: Int
+    /// `policy.tool_output_cap`: what one result may carry when the turn's and the job's budgets allow.
+    let resultAllowance: ToolAllowance
     /// Starts the job's commands, in its workspace.
     let launcher: CommandLauncher
 
@@ -126,9 +130,10 @@ final class ToolBox: @unchecked Sendable {
         self.loop = launcher.loop
         self.offered = offered
         self.timeoutSeconds = policy.toolTimeoutSeconds
-        self.outputCap = policy.toolOutputCap
+        self.resultAllowance = ToolAllowance(bytes: policy.toolOutputCap, limit: "policy.tool_output_cap")
         self.launcher = launcher
     }
+
     /// The daemon's database, its companions and its socket, which the file tools refuse.
     var daemonFiles: DaemonFiles { DaemonFiles(paths: launcher.bubblewrap.protectedPaths) }
 
@@ -175,8 +180,10 @@ final class ToolBox: @unchecked Sendable {
         return .success(cwd + "/" + path)
     }
 
-    /// Runs one checked tool call. `key` is its idempotency key, exported to commands.
-    func run(_ invocation: ToolInvocation, key: String) async -> ToolResult {
+    /// Runs one checked tool call. `key` is its idempotency key, exported to commands; `allowance`
+    /// bounds the output its result carries (by default `tool_output_cap`).
+    func run(_ invocation: ToolInvocation, key: String, allowance: ToolAllowance? = nil) async -> ToolResult {
+        let allowance = allowance ?? resultAllowance
         let root: String
         switch await launcher.prepareWorkspace() {
         case let .success(path): root = path
@@ -184,18 +191,19 @@ final class ToolBox: @unchecked Sendable {
         }
         switch invocation {
         case let .runCommand(argv):
-            return await runCommand(argv, root: root, key: key)
+            return await runCommand(argv, root: root, key: key, allowance: allowance)
         case let .readFile(path):
-            let cap = outputCap
             let daemonFiles = self.daemonFiles
-            return await onFiles { Self.read(path, root: root, cap: cap, daemonFiles: daemonFiles) }
+            return await onFiles {
+                Self.read(path, root: root, cap: allowance.bytes, limit: allowance.limit, daemonFiles: daemonFiles)
+            }
         case let .writeFile(path, content):
             let daemonFiles = self.daemonFiles
             return await onFiles { Self.write(path, content: content, root: root, daemonFiles: daemonFiles) }
         }
     }
 
-    func runCommand(_ argv: [String], root: String, key: String) async -> ToolResult {
+    func runCommand(_ argv: [String], root: String, key: String, allowance: ToolAllowance) async -> ToolResult {
         let launch: CommandLauncher.Launch
         switch await launcher.launch(
             argv, cwd: root, confined: launcher.sandbox.enabled, keyVariable: "AGENTD_TOOL_CALL_ID", key: key, needsWorkspace: true)
@@ -205,11 +213,13 @@ final class ToolBox: @unchecked Sendable {
         }
         let result: ProcessResult
         do {
+            // No more than the allowance of either stream can be kept (a byte costs at least one
+            // encoded byte), so no more is held in memory.
             result = try await ChildProcess.run(
                 loop: loop,
                 .init(
                     argv: launch.argv, cwd: launch.cwd, environment: launch.environment,
-                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: outputCap))
+                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: allowance.bytes))
         } catch {
             return .problem(ToolProblem("cannot start \(launch.argv[0]): \(error.message)"))
         }
@@ -221,10 +231,18 @@ final class ToolBox: @unchecked Sendable {
             members.append(
                 ("error", .string("the command \(result.summary(timeoutSeconds: timeoutSeconds)); its process group was killed")))
         }
+        let (stdout, stderr) = allowance.fit(stdout: result.stdout, stderr: result.stderr)
+        let (stdoutCut, stderrCut) = (result.stdoutTruncated || !stdout.complete, result.stderrTruncated || !stderr.complete)
         members += [
-            ("stdout", .string(result.stdoutText)), ("stdout_truncated", .bool(result.stdoutTruncated)),
-            ("stderr", .string(result.stderrText)), ("stderr_truncated", .bool(result.stderrTruncated)),
+            ("stdout", .string(stdout.text)), ("stdout_truncated", .bool(stdoutCut)),
+            ("stderr", .string(stderr.text)), ("stderr_truncated", .bool(stderrCut)),
         ]
+        if stdoutCut || stderrCut {
+            let parts = [
+                ("stdout", result.stdoutReceived, stdout.text.utf8.count), ("stderr", result.stderrReceived, stderr.text.utf8.count),
+            ]
+            members.append(("truncation", .string(allowance.truncation(parts))))
+        }
         return ToolResult(ok: result.succeeded, json: .object(members))
     }
 

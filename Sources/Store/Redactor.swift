@@ -8,10 +8,13 @@ import Synchronization
 ///
 /// Secrets are the values of environment variables: `OPENAI_API_KEY`, the variables named in
 /// `AGENTD_SECRET_ENV` (comma-separated) or `--secret-env`, and the `api_key_env` of every `openai`
-/// model a job uses (added when the job starts). A value is matched as its bytes appear in encoded
-/// JSON, so printable secrets without quotes or backslashes (API keys, tokens) are always found.
+/// model a job uses (added when the job starts). Each value is matched in three forms: as it is (a
+/// log line, a goal), JSON-escaped (a string in an event's payload) and escaped twice (a tool result,
+/// itself JSON, inside the next model request); the forms differ only for a value with a quote, a
+/// backslash or a control character. A secret that was encoded some other way (base64, hex, split
+/// across two strings) is not found: redaction is a safety net for accidents, not a barrier.
 /// Values shorter than 8 bytes are not treated as secrets (they would redact ordinary words).
-/// Thread-safe; `redact` is cheap when there are no secrets and one `memmem` per secret otherwise.
+/// Thread-safe; `redact` is cheap when there are no secrets and one `memmem` per form otherwise.
 public final class Redactor: Sendable {
     private struct Secret: Sendable {
         let name: String
@@ -28,21 +31,33 @@ public final class Redactor: Sendable {
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, names: [String] = []) {
         self.environment = environment
+        for name in Self.secretNames(environment: environment, names: names) { add(variable: name) }
+    }
+
+    /// The variables whose values are secrets from the start: `OPENAI_API_KEY`, `names`, and those
+    /// `AGENTD_SECRET_ENV` in `environment` lists (comma-separated); each once.
+    public static func secretNames(environment: [String: String], names: [String]) -> [String] {
         var all = ["OPENAI_API_KEY"] + names
         if let listed = environment["AGENTD_SECRET_ENV"] {
             all += listed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        for name in all { add(variable: name) }
+        var unique: [String] = []
+        for name in all where !unique.contains(name) { unique.append(name) }
+        return unique
     }
 
-    /// Treats the value of the environment variable `name` (if set and long enough) as a secret.
+    /// Treats the value of the environment variable `name` (if set and long enough) as a secret, in
+    /// each of its forms (see the type's description).
     public func add(variable name: String) {
         names.withLock { _ = $0.insert(name) }
         guard let value = environment[name], value.utf8.count >= Self.minimumLength else { return }
-        let bytes = Array(value.utf8)
+        let once = JSON.escaped(value)
+        let twice = JSON.escaped(String(decoding: once, as: UTF8.self))
+        let replacement = Array("[REDACTED:\(name)]".utf8)
         secrets.withLock { list in
-            guard !list.contains(where: { $0.bytes == bytes }) else { return }
-            list.append(Secret(name: name, bytes: bytes, replacement: Array("[REDACTED:\(name)]".utf8)))
+            for form in [Array(value.utf8), once, twice] where !list.contains(where: { $0.bytes == form }) {
+                list.append(Secret(name: name, bytes: form, replacement: replacement))
+            }
             // Longest first, so a secret that contains another is replaced whole.
             list.sort { $0.bytes.count > $1.bytes.count }
         }

@@ -6,7 +6,7 @@ import Store
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (use a release build: swift build -c release).",
-        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self, Clients.self])
+        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self, Clients.self, ToolOutput.self])
 
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -292,6 +292,46 @@ extension Bench {
                         result.clients, result.pipelined, result.requests, result.seconds, Double(result.requests) / result.seconds,
                         result.percentile(50), result.percentile(99), result.latenciesMs.max() ?? 0,
                         Double(result.rssBeforeBytes) / 1_048_576, Double(result.rssAfterBytes) / 1_048_576))
+            }
+        }
+    }
+}
+
+extension Bench {
+    struct ToolOutput: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tool-output",
+            abstract:
+                "Tool output floods (16 MiB of NULs under an 8 MiB tool_output_cap; 20 calls × 128 KiB of NULs in one turn) against an ordinary job: the daemon's peak RSS and the bytes stored, each job on a fresh daemon."
+        )
+
+        @Flag(help: "Print one JSON line.")
+        var json = false
+
+        mutating func run() throws {
+            let agentd = try Bench.thisExecutable()
+            let directory = NSTemporaryDirectory() + "agentd-bench-tool-output-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let quiet = json
+            let result = try failing {
+                try ToolOutputBenchmark.run(agentd: agentd, directory: directory) { line in
+                    if !quiet { printError(line) }
+                }
+            }
+            if json {
+                emit(result.json.encoded)
+                return
+            }
+            let base = result.cases[0]
+            for m in result.cases {
+                emit(
+                    String(
+                        format:
+                            "tool-output %@: daemon peak RSS %.1f MiB after the job, %.1f MiB (%.2fx) after its transcript; database %.2f MiB (%.2fx), events %.2f MiB (largest %.2f MiB), text transcript %.1f KiB",
+                        pad(m.name, 9), Double(m.jobPeakRSSBytes) / 1_048_576, Double(m.peakRSSBytes) / 1_048_576,
+                        Double(m.peakRSSBytes) / Double(max(1, base.peakRSSBytes)),
+                        Double(m.databaseBytes) / 1_048_576, Double(m.databaseBytes) / Double(max(1, base.databaseBytes)),
+                        Double(m.eventBytes) / 1_048_576, Double(m.largestEventBytes) / 1_048_576, Double(m.transcriptBytes) / 1024))
             }
         }
     }

@@ -53,7 +53,7 @@ struct Serve: ParsableCommand {
 
     @Option(
         help:
-            "An environment variable whose value is a secret: it is replaced by [REDACTED:NAME] in every event, reply and log line (repeatable; also $AGENTD_SECRET_ENV, comma-separated, and the configuration file's secret_env; OPENAI_API_KEY and every openai model's api_key_env always are)."
+            "An environment variable whose value is a secret: it is replaced by [REDACTED:NAME] in every event, reply and log line, kept from every command the daemon starts and wiped from the daemon's own environment (repeatable; also $AGENTD_SECRET_ENV, comma-separated, and the configuration file's secret_env; OPENAI_API_KEY and every openai model's api_key_env always are)."
     )
     var secretEnv: [String] = []
 
@@ -67,7 +67,9 @@ struct Serve: ParsableCommand {
         } catch {
             throw failingMessage(error.description)
         }
-        let redactor = Redactor(names: configuration.secretEnv)
+        // The environment as `resolve` read it: the daemon wipes the secrets' values from its own
+        // environment once it serves, and takes every variable from this copy (`SecretVariables`).
+        let redactor = Redactor(environment: configuration.environment, names: configuration.secretEnv)
         LoggingSystem.bootstrap { RedactingLogHandler(wrapped: StreamLogHandler.standardError(label: $0), redactor: redactor) }
         configuration.version = Agentd.version
         configuration.redactor = redactor

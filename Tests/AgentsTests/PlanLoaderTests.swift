@@ -680,6 +680,35 @@ final class PlanLoaderTests: XCTestCase {
             contains: "must be between 0 and 2, found 3")
     }
 
+    /// The tool output budgets: each at least the one below it; left out, each rises to the one
+    /// below it when that is larger than its default (so raising only `tool_output_cap` works, and a
+    /// snapshot stored before the keys existed still loads).
+    func testToolOutputBudgets() throws {
+        let defaults = try PlanLoader.parse(yaml: Self.minimal, file: "p.yaml", baseDirectory: nil).policy
+        XCTAssertEqual(
+            [defaults.toolOutputCap, defaults.turnToolOutputCap, defaults.jobToolOutputCap, defaults.maxToolCallsPerTurn],
+            [65536, 1 << 20, 16 << 20, 16])
+        let raised = try PlanLoader.parse(yaml: Self.minimal + "policy: {tool_output_cap: 8388608}\n", file: "p.yaml", baseDirectory: nil)
+        XCTAssertEqual([raised.policy.turnToolOutputCap, raised.policy.jobToolOutputCap], [8 << 20, 16 << 20])
+        let set = try PlanLoader.parse(
+            yaml: Self.minimal
+                + "policy: {tool_output_cap: 1000, turn_tool_output_cap: 5000, job_tool_output_cap: 9000, max_tool_calls_per_turn: 3}\n",
+            file: "p.yaml", baseDirectory: nil)
+        XCTAssertEqual(
+            [set.policy.toolOutputCap, set.policy.turnToolOutputCap, set.policy.jobToolOutputCap, set.policy.maxToolCallsPerTurn],
+            [1000, 5000, 9000, 3])
+        XCTAssertEqual(try Plan(json: set.json), set, "the snapshot keeps them")
+        assertError(
+            Self.minimal + "policy: {tool_output_cap: 4096, turn_tool_output_cap: 2048}\n", field: "policy.turn_tool_output_cap",
+            line: 13, contains: "2048 is less than tool_output_cap (4096)")
+        assertError(
+            Self.minimal + "policy: {tool_output_cap: 8388608, job_tool_output_cap: 4194304}\n", field: "policy.job_tool_output_cap",
+            line: 13, contains: "4194304 is less than turn_tool_output_cap (8388608)")
+        assertError(
+            Self.minimal + "policy: {max_tool_calls_per_turn: 0}\n", field: "policy.max_tool_calls_per_turn", line: 13,
+            contains: "must be between 1 and 1000, found 0")
+    }
+
     func testYAMLSyntaxError() {
         assertErrorAtLine(minimal(replacing: 9, with: "  actor: model: m"), line: 9, contains: "YAML syntax error")
         assertErrorAtLine(minimal(replacing: 12, with: "steps: [one"), line: 13, contains: "YAML syntax error")

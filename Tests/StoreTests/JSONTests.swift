@@ -289,4 +289,31 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(value.setting("c", 3).encoded, #"{"a":1,"b":2,"c":3}"#)
         XCTAssertEqual(JSON.array([]).setting("a", 1), JSON.array([]))
     }
+
+    /// What the budgets on tool output count: the bytes a string takes inside encoded JSON.
+    func testEscapedCountMatchesTheEncoding() {
+        for text in ["plain", "a\"b\\c\n\r\t", "\u{0}\u{1}\u{1f}\u{7f}", "é€😀", ""] {
+            XCTAssertEqual(JSON.escapedCount(of: text), JSON.string(text).encoded.utf8.count - 2, text.debugDescription)
+            XCTAssertEqual(JSON.escaped(text), Array(JSON.string(text).encoded.utf8.dropFirst().dropLast()))
+        }
+    }
+
+    /// The longest prefix within an encoded budget: NULs cost six, a character is never split, an
+    /// invalid byte becomes U+FFFD (three), and all of it fits when the budget allows.
+    func testEscapedPrefixCutsAtTheBudgetCountedEncoded() {
+        let nuls = [UInt8](repeating: 0, count: 100)
+        let cut = JSON.escapedPrefix(of: nuls, within: 20)
+        XCTAssertEqual(cut.text.utf8.count, 3, "three NULs are 18 encoded bytes; a fourth would be 24")
+        XCTAssertEqual(cut.escapedCount, 18)
+        XCTAssertFalse(cut.complete)
+        let euro = Array("€€".utf8)
+        XCTAssertEqual(JSON.escapedPrefix(of: euro, within: 5).text, "€", "no half character")
+        let invalid: [UInt8] = [0x61, 0xFF, 0x62]
+        let repaired = JSON.escapedPrefix(of: invalid, within: 100)
+        XCTAssertEqual(repaired.text, "a\u{FFFD}b")
+        XCTAssertEqual(repaired.escapedCount, JSON.escapedCount(of: repaired.text))
+        XCTAssertTrue(repaired.complete)
+        XCTAssertEqual(JSON.escapedPrefix(of: Array("ok\n".utf8), within: 4).text, "ok\n")
+        XCTAssertEqual(JSON.escapedPrefix(of: [], within: 0).text, "")
+    }
 }

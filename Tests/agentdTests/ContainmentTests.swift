@@ -95,7 +95,7 @@ final class ContainmentTests: EndToEndTestCase {
         let reader = try submit(
             try plan(
                 "reader", actor: "[\((rules + [answer]).joined(separator: ", "))]", tools: "[read_file, write_file]",
-                policy: "{max_attempts: 1, max_tool_turns: \(turns + 1)}", shared: true))
+                policy: "{max_attempts: 1, max_tool_turns: \(turns + 1), max_tool_calls_per_turn: 20}", shared: true))
         let read = try harness.waitForJob(reader, timeout: 300)
         XCTAssertTrue(FileManager.default.createFile(atPath: stop, contents: nil))
         let swapped = try harness.waitForJob(swapper, timeout: 60)

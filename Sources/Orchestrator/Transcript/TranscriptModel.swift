@@ -80,6 +80,8 @@ public struct TranscriptModel: Sendable {
         public var stdout: String?
         public var stderr: String?
         public var content: String?
+        /// Why and how the result's output was cut (`ToolAllowance.truncation`), when it was.
+        public var truncation: String?
         public var bytesWritten: Int?
         public var durationMS: Double?
     }
@@ -376,6 +378,7 @@ public struct TranscriptModel: Sendable {
                 model.tools[i].stdout = result["stdout"]?.stringValue
                 model.tools[i].stderr = result["stderr"]?.stringValue
                 model.tools[i].content = result["content"]?.stringValue
+                model.tools[i].truncation = result["truncation"]?.stringValue
                 model.tools[i].bytesWritten = result["bytes_written"]?.intValue
             case EventKind.attemptDuplicate:
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
@@ -522,6 +525,7 @@ enum Format {
         if tool.timedOut { parts.append("timed out") }
         if let written = tool.bytesWritten { parts.append("\(written) bytes written") }
         if let error = tool.errorText { parts.append("error: \(error)") }
+        if let truncation = tool.truncation { parts.append(truncation) }
         if tool.durationMS != nil { parts.append(millis(tool.durationMS)) }
         if tool.restarted { parts.append("ran again after a restart") }
         return parts.joined(separator: ", ")

@@ -532,6 +532,8 @@ final class WireConnection {
     let path: String
     private var fd: Int32
     private var buffer: [UInt8] = []
+    /// The bytes of `buffer` before this hold no newline: a large message is scanned once.
+    private var scanned = 0
     private var nextID = 0
 
     init(path: String) throws {
@@ -596,9 +598,10 @@ final class WireConnection {
     func readMessage(timeout: Double = 15) throws -> JSON {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            if let nl = buffer.firstIndex(of: 0x0A) {
+            if let nl = buffer[scanned...].firstIndex(of: 0x0A) {
                 let line = Array(buffer[..<nl])
                 buffer.removeFirst(nl + 1)
+                scanned = 0
                 do {
                     return try JSON.parse(line)
                 } catch {
@@ -622,6 +625,7 @@ final class WireConnection {
                 throw HarnessError("read from \(path): \(String(cString: strerror(errno)))")
             }
             if n == 0 { throw HarnessError("the daemon closed the connection") }
+            scanned = buffer.count
             buffer.append(contentsOf: chunk[0..<n])
         }
     }
