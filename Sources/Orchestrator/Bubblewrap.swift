@@ -266,6 +266,13 @@ final class Bubblewrap: @unchecked Sendable {
         for path in protectedPaths {
             var info = stat()
             guard let real = ToolBox.realPath(path), stat(real, &info) == 0, (info.st_mode & S_IFMT) != S_IFDIR else { continue }
+            // Hidden by path: a second name (a hard link, wherever it is) would reach the same file.
+            guard info.st_nlink <= 1 else {
+                return .failure(
+                    ToolProblem(
+                        "the daemon's file \(real) has \(info.st_nlink) names (a hard link to it exists); commands are refused "
+                            + "until the other names are removed, since the sandbox hides it by this name only"))
+            }
             layout.hiddenFiles.append(real)
         }
         var info = stat()

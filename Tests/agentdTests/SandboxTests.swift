@@ -201,6 +201,22 @@ final class SandboxTests: EndToEndTestCase {
         XCTAssertEqual(try harness.rpc("daemon.status")["pid"]?.intValue.map(Int32.init), harness.daemonPID)
     }
 
+    /// The sandbox hides the daemon's files by their names: while a second name exists (a hard link
+    /// inside the workspace, here), every sandboxed command is refused rather than let it read the
+    /// database through the link.
+    func testAHardLinkToTheDatabaseRefusesSandboxedCommands() throws {
+        try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+        try harness.start()
+        XCTAssertEqual(link(harness.dbPath, workspace + "/db-link"), 0, String(cString: strerror(errno)))
+        let (_, results, summary) = try run(actor: commands([#"[sh, -c, "wc -c < db-link"]"#]), sandbox: "true")
+        let result = try XCTUnwrap(results.first, summary)
+        XCTAssertNil(result["stdout"], "the command did not run: \(result.encoded)")
+        XCTAssertTrue((result["error"]?.stringValue ?? "").contains("has 2 names (a hard link to it exists)"), result.encoded)
+        XCTAssertEqual(unlink(workspace + "/db-link"), 0)
+        let (_, after, _) = try run(actor: commands(["[\"true\"]"]), sandbox: "true")
+        XCTAssertEqual(after.first?["exit_status"]?.intValue, 0, "without the link, commands run again")
+    }
+
     func testPlanInputsReachCommandsAsWholeArgvEntries() throws {
         try harness.start()
         let token = harness.marker
