@@ -153,6 +153,8 @@ extension Sandbox {
             ("cpu_seconds", .int(cpuSeconds)),
             ("memory_mb", .int(memoryMB)),
             ("processes", .int(processes)),
+            ("job_memory_mb", .int(jobMemoryMB)),
+            ("job_processes", .int(jobProcesses)),
             ("writable", .array(writable.map(JSON.string))),
             ("env", .array(environment.map(JSON.string))),
         ])

@@ -214,6 +214,10 @@ public struct Sandbox: Sendable, Equatable {
     public var memoryMB = 4096
     /// `RLIMIT_NPROC`: processes (threads included) of the sandbox's user.
     public var processes = 1024
+    /// Memory of all the job's sandboxed commands together, in MiB (a cgroup, where the machine has one).
+    public var jobMemoryMB = 8192
+    /// Processes and threads of all the job's sandboxed commands together (a cgroup, likewise).
+    public var jobProcesses = 4096
     /// Absolute paths, besides the workspace, that commands may write.
     public var writable: [String] = []
     /// Names of the daemon's environment variables passed to commands (a secret never is: the plan's

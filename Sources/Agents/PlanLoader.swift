@@ -164,7 +164,9 @@ struct PlanReader {
     }
 
     static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "workspace_shared", "sandbox", "policy"]
-    static let sandboxKeys = ["enabled", "network", "cpu_seconds", "memory_mb", "processes", "writable", "env"]
+    static let sandboxKeys = [
+        "enabled", "network", "cpu_seconds", "memory_mb", "processes", "job_memory_mb", "job_processes", "writable", "env",
+    ]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
     static let commandKeys = ["command", "cwd", "timeout", "sandbox", "env"]
     static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "reply", "raw"]
@@ -302,6 +304,8 @@ struct PlanReader {
         if let f = entries["cpu_seconds"] { sandbox.cpuSeconds = try int(f, in: 1...1_000_000) }
         if let f = entries["memory_mb"] { sandbox.memoryMB = try int(f, in: 16...16_777_216) }
         if let f = entries["processes"] { sandbox.processes = try int(f, in: 1...1_000_000) }
+        if let f = entries["job_memory_mb"] { sandbox.jobMemoryMB = try int(f, in: 16...16_777_216) }
+        if let f = entries["job_processes"] { sandbox.jobProcesses = try int(f, in: 1...1_000_000) }
         if let f = entries["writable"] { sandbox.writable = try writablePaths(f) }
         if let f = entries["env"] { sandbox.environment = try passedVariables(f, models) }
         return sandbox

@@ -74,6 +74,8 @@ final class Bubblewrap: @unchecked Sendable {
         var readOnly: [String] = []
         /// The command's directory, bound read-only when it lies outside the writable paths.
         var readable: [String] = []
+        /// The job's control groups the launcher moves the command into (root only; `JobCgroup`).
+        var cgroups: [String] = []
 
         init(workspace: String?, directory: String? = nil) {
             self.workspace = workspace
@@ -307,6 +309,7 @@ final class Bubblewrap: @unchecked Sendable {
                 // Outer trees first: a writable tree inside the command's directory is mounted on top.
                 for path in layout.readable + layout.writableTrees { a += ["--idmap", path] }
                 for path in layout.hiddenFiles { a += ["--hide", path] }
+                for group in layout.cgroups { a += ["--cgroup", group] }
             }
         }
         return a + ["--", executables.bwrap]

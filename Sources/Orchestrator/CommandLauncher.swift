@@ -37,14 +37,23 @@ final class CommandLauncher: @unchecked Sendable {
     /// The submitting user when it is not the daemon's owner: every directory a command or tool
     /// uses (workspace, `cwd`, `writable`) must be that user's, checked just before each use.
     let submitter: UInt32?
+    /// Where the job's control groups go (`JobCgroup.parents`), and the job's id that names them.
+    let cgroupParents: [String]
+    let jobID: String
+    /// The job's control groups, made before its first sandboxed command (nil where none can be).
+    private(set) var cgroup: JobCgroup?
+    private var triedCgroup = false
     /// The workspace once created and resolved (symlinks included).
     private var resolved: String?
 
     init(
         loop: EventLoop, sandbox: Sandbox, bubblewrap: Bubblewrap, workspace: Result<String, ToolProblem>,
-        environment: [String: String], secrets: Set<String>, submitter: UInt32? = nil
+        environment: [String: String], secrets: Set<String>, submitter: UInt32? = nil, jobID: String = "",
+        cgroupParents: [String] = []
     ) {
         self.submitter = submitter
+        self.jobID = jobID
+        self.cgroupParents = cgroupParents
         self.loop = loop
         self.sandbox = sandbox
         self.bubblewrap = bubblewrap
@@ -74,6 +83,12 @@ final class CommandLauncher: @unchecked Sendable {
         let result = await ToolBox.onFiles { ToolBox.create(configured, daemonFiles: daemonFiles) }
         if case let .success(path) = result { resolved = path }
         return result
+    }
+
+    /// The job ended: its control groups go (on the tools queue).
+    func finish() {
+        guard let cgroup else { return }
+        ToolBox.files.async { cgroup.remove() }
     }
 
     /// Whether a plan's command runs confined: the plan's sandbox is on and the command did not opt out.
@@ -111,7 +126,7 @@ final class CommandLauncher: @unchecked Sendable {
         case let .failure(problem): return .failure(problem)
         }
         let (sandbox, protected, submitter) = (self.sandbox, bubblewrap.protectedPaths, self.submitter)
-        let layout: Bubblewrap.Layout
+        var layout: Bubblewrap.Layout
         switch await ToolBox.onFiles({ () -> Result<Bubblewrap.Layout, ToolProblem> in
             let layout = Bubblewrap.layout(workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected)
             // Every tree the launcher would idmap for a submitter's command must be the submitter's.
@@ -127,6 +142,12 @@ final class CommandLauncher: @unchecked Sendable {
         case let .success(found): layout = found
         case let .failure(problem): return .failure(problem)
         }
+        if !triedCgroup, !cgroupParents.isEmpty {
+            triedCgroup = true
+            let (job, parents) = (jobID, cgroupParents)
+            cgroup = await ToolBox.onFiles { JobCgroup.create(job: job, under: parents, sandbox: sandbox) }
+        }
+        layout.cgroups = cgroup?.directories ?? []
         let command = Bubblewrap.command(
             argv, executables: executables, sandbox: sandbox, layout: layout,
             environment: confinedEnvironment(home: root ?? directory ?? "/", named: named) + identity,

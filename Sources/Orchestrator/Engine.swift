@@ -56,6 +56,8 @@ public final class Engine: @unchecked Sendable {
         /// The submitting user when it is not the daemon's owner: its job works only in directories
         /// that user owns (`TrustPolicy`).
         var submitter: UInt32?
+        /// Starts the job's commands while it runs.
+        var launcher: CommandLauncher?
         var durable = false
         var durableWaiters: [(StoreError?) -> Void] = []
         /// Why the submission's write failed, if it did.
@@ -100,6 +102,8 @@ public final class Engine: @unchecked Sendable {
     /// Confines the actor's commands; shared by every job, so the sandbox is probed once.
     private let bubblewrap: Bubblewrap
     /// Which job works in which workspace: a second job in one is refused unless both share it.
+    /// Where jobs' control groups are made (`JobCgroup`); empty where they cannot be.
+    private let cgroupParents: [String]
     private let workspaces: WorkspaceClaims
 
     public init(
@@ -123,6 +127,14 @@ public final class Engine: @unchecked Sendable {
             environment: configuration.environment, names: configuration.secretVariables, scrubsProcess: configuration.scrubsSecrets)
         self.bubblewrap = Bubblewrap(loop: loop, environment: configuration.environment, protectedPaths: configuration.protectedPaths)
         self.workspaces = WorkspaceClaims(daemonFiles: DaemonFiles(paths: configuration.protectedPaths))
+        let (parents, problem) = configuration.replay ? ([], nil) : JobCgroup.parents(privileged: bubblewrap.privileged)
+        cgroupParents = parents
+        JobCgroup.sweep(beside: parents)
+        if let problem, !configuration.replay {
+            logger.info(
+                "no job-wide memory or process limit: control groups cannot be used (sandbox.job_memory_mb and job_processes do not apply)",
+                metadata: ["reason": "\(problem)"])
+        }
         if let otlp = OTLPExporter.Configuration.from(environment: configuration.environment) {
             telemetry = OTLPExporter(configuration: otlp, loop: loop, reader: reader, logger: logger) { [endpoints] in
                 endpoints.http
@@ -401,7 +413,9 @@ public final class Engine: @unchecked Sendable {
             workspaces.directory(of: entry.record.id).map { .success($0) } ?? ToolBox.workspace(plan: entry.plan, job: entry.record)
         let launcher = CommandLauncher(
             loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: secrets.environment,
-            secrets: secrets.hidden(for: entry.plan).union(writer.redactor.variables), submitter: entry.submitter)
+            secrets: secrets.hidden(for: entry.plan).union(writer.redactor.variables), submitter: entry.submitter,
+            jobID: entry.record.id, cgroupParents: cgroupParents)
+        entry.launcher = launcher
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
@@ -469,6 +483,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     private func ended(_ entry: ActiveJob, _ runner: JobRunner, _ outcome: JobRunner.Outcome) {
+        entry.launcher?.finish()
+        entry.launcher = nil
         running -= 1
         entry.timer?.close()
         entry.timer = nil

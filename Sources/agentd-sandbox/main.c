@@ -1,7 +1,7 @@
 // agentd-sandbox: starts bubblewrap for one sandboxed command, so that the command never runs with
 // the daemon's privileges.
 //
-//   agentd-sandbox [--user UID:GID [--idmap DIR]... [--hide FILE]...] -- BWRAP [ARG]...
+//   agentd-sandbox [--user UID:GID [--idmap DIR]... [--hide FILE]... [--cgroup DIR]...] -- BWRAP [ARG]...
 //
 // 1. Compiles the system-call filter (filter.c) into a memfd and hands it to bwrap as
 //    `--seccomp FD`, so the command and everything it starts run under it.
@@ -10,6 +10,8 @@
 //    search with an empty tmpfs, and covers each --hide FILE with /dev/null (mounts.c); gives the
 //    standard streams (pipes from the daemon) to UID:GID, so `/dev/stdout` can be reopened; then drops
 //    to UID:GID with no supplementary groups and no way back.
+//    With --cgroup DIR (root only), it first moves itself into each control group DIR (the job's
+//    memory and pids groups), so the command and all it starts are counted there.
 // 3. Execs BWRAP, which then runs unprivileged: its user namespace maps the sandbox's uid to UID, never
 //    to root, so the kernel treats the command as an ordinary user (no /proc/sys writes, no root-owned
 //    files, RLIMIT_NPROC enforced) whatever the daemon runs as.
@@ -58,6 +60,18 @@ static void give_streams(uid_t uid, gid_t gid) {
     }
 }
 
+/// Moves this process into the control group directory `group` (its children follow).
+static int join_cgroup(const char *group) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cgroup.procs", group);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return agentd_fail("cannot join the job's control group", group);
+    int ok = write(fd, "0\n", 2) == 2;
+    if (!ok) agentd_fail("cannot join the job's control group", group);
+    close(fd);
+    return ok ? 0 : -1;
+}
+
 static int drop_privileges(uid_t uid, gid_t gid) {
     if (setgroups(0, NULL) != 0) return agentd_fail("setgroups", NULL);
     if (setresgid(gid, gid, gid) != 0) return agentd_fail("setresgid", NULL);
@@ -74,8 +88,9 @@ int main(int argc, char **argv) {
     long uid = -1, gid = -1;
     char **dirs = calloc((size_t)argc, sizeof(char *));
     char **hide = calloc((size_t)argc, sizeof(char *));
-    int ndirs = 0, nhide = 0, i = 1;
-    if (dirs == NULL || hide == NULL) usage("out of memory");
+    char **groups = calloc((size_t)argc, sizeof(char *));
+    int ndirs = 0, nhide = 0, ngroups = 0, i = 1;
+    if (dirs == NULL || hide == NULL || groups == NULL) usage("out of memory");
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (i + 1 >= argc) usage("an option lacks its value");
         if (strcmp(argv[i], "--user") == 0) {
@@ -88,17 +103,22 @@ int main(int argc, char **argv) {
             dirs[ndirs++] = argv[++i];
         } else if (strcmp(argv[i], "--hide") == 0) {
             hide[nhide++] = argv[++i];
+        } else if (strcmp(argv[i], "--cgroup") == 0) {
+            groups[ngroups++] = argv[++i];
         } else {
             usage("unknown option");
         }
     }
     if (i + 1 >= argc) usage("no bwrap to run after --");
-    if (uid < 0 && (ndirs > 0 || nhide > 0)) usage("--idmap and --hide go with --user");
+    if (uid < 0 && (ndirs > 0 || nhide > 0 || ngroups > 0)) usage("--idmap, --hide and --cgroup go with --user");
     if (uid >= 0 && geteuid() != 0) usage("--user needs root: without it the sandbox already runs as the daemon's own user");
 
     int filter = agentd_seccomp_filter();
     if (filter < 0) return launcher_failed;
     if (uid >= 0) {
+        for (int g = 0; g < ngroups; g++) {
+            if (join_cgroup(groups[g]) != 0) return launcher_failed;
+        }
         if (agentd_prepare_mounts((uid_t)uid, (gid_t)gid, dirs, ndirs, hide, nhide) != 0) return launcher_failed;
         give_streams((uid_t)uid, (gid_t)gid);
         if (drop_privileges((uid_t)uid, (gid_t)gid) != 0) return launcher_failed;

@@ -446,7 +446,8 @@ final class PlanLoaderTests: XCTestCase {
         XCTAssertEqual(try sandbox("{enabled: false}"), .off)
         XCTAssertEqual(
             Sandbox().json.encoded,
-            #"{"enabled":true,"network":false,"cpu_seconds":300,"memory_mb":4096,"processes":1024,"writable":[],"env":[]}"#)
+            #"{"enabled":true,"network":false,"cpu_seconds":300,"memory_mb":4096,"processes":1024,"job_memory_mb":8192,"job_processes":4096,"writable":[],"env":[]}"#
+        )
         XCTAssertEqual(Sandbox.off.json.encoded, #"{"enabled":false}"#)
         for value in [Sandbox.off, Sandbox(), Self.everythingPlan.sandbox] {
             var plan = try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil)
@@ -470,7 +471,10 @@ final class PlanLoaderTests: XCTestCase {
             ("yes", "sandbox", "expected true, false or a sandbox mapping, found string 'yes'"),
             ("[a]", "sandbox", "expected true, false or a sandbox mapping, found a list"),
             ("{network: on}", "sandbox.network", "expected true or false"),
-            ("{netwrok: true}", "sandbox.netwrok", "allowed: enabled, network, cpu_seconds, memory_mb, processes, writable, env"),
+            (
+                "{netwrok: true}", "sandbox.netwrok",
+                "allowed: enabled, network, cpu_seconds, memory_mb, processes, job_memory_mb, job_processes, writable, env"
+            ),
             (
                 "{enabled: false, network: true}", "sandbox.network",
                 "the sandbox is disabled ('enabled: false'); leave out its other settings"

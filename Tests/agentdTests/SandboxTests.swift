@@ -180,6 +180,32 @@ final class SandboxTests: EndToEndTestCase {
         XCTAssertEqual(roomy.first?["stdout"]?.stringValue, "all started\n", roomy.first?.encoded ?? "")
     }
 
+    /// The job-wide limits, in the job's own control groups (cgroup v1 memory and pids, as root): a
+    /// command past the job's memory is killed by the kernel though it is far under its own
+    /// `memory_mb`, forks past the job's processes fail, and the groups are gone once the job ends.
+    func testAJobsCommandsShareItsMemoryAndProcessLimits() throws {
+        guard geteuid() == 0, FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/cgroup.procs") else {
+            throw XCTSkip("job control groups need root and cgroup v1 memory and pids hierarchies")
+        }
+        let spawn = #"[sh, -c, "for i in $(seq 1 40); do sleep 1 & done; wait; echo all started"]"#
+        let (job, results, summary) = try run(
+            actor: commands([
+                #"[python3, -c, "b = bytearray(256 << 20); print(len(b))"]"#, spawn, #"[python3, -c, "print(len(bytearray(8 << 20)))"]"#,
+            ]),
+            sandbox: "{job_memory_mb: 64, job_processes: 20}", policy: "{max_attempts: 1, tool_timeout: 60s}")
+        XCTAssertEqual(results.count, 3, summary)
+        XCTAssertEqual(
+            results[0]["exit_status"]?.intValue, 128 + Int(SIGKILL), "the kernel killed it at the job's memory: \(results[0].encoded)")
+        XCTAssertEqual(results[0]["stdout"]?.stringValue, "", results[0].encoded)
+        XCTAssertTrue(results[1]["stderr"]?.stringValue?.contains("fork") == true, "forks failed: \(results[1].encoded)")
+        XCTAssertEqual(results[1]["stdout"]?.stringValue, "", results[1].encoded)
+        XCTAssertEqual(results[2]["stdout"]?.stringValue, "8388608\n", "within the limits it runs: \(results[2].encoded)")
+        let pid = try XCTUnwrap(harness.daemonPID)
+        let group = "/sys/fs/cgroup/pids/agentd-\(pid)/" + (try XCTUnwrap(job["id"]?.stringValue))
+        XCTAssertTrue(
+            waitUntil(timeout: 10) { !FileManager.default.fileExists(atPath: group) }, "the job's groups are removed when it ends")
+    }
+
     /// With the database outside /tmp, a command could read it from the read-only root; the sandbox
     /// covers it and its lock with /dev/null on a mount without devices, which cannot be opened at all.
     func testTheDaemonsDatabaseIsHiddenFromCommands() throws {
