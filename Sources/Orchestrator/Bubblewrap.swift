@@ -248,8 +248,12 @@ final class Bubblewrap: @unchecked Sendable {
     /// (a plan command's `cwd`, else the plan's directory) must exist and is made visible read-only
     /// when it is outside every writable path; the daemon's files are hidden where they exist; with the
     /// network on, a resolver configuration that lives under `/run` is bound back.
+    ///
+    /// With `privileged` (the launcher drops to the sandbox user), a command's directory outside the
+    /// writable paths that the sandbox user may not enter is replaced by the workspace (or `/`): the
+    /// command cannot work there anyway, and reaching it would mean lending it its owner's rights.
     static func layout(
-        workspace: String?, directory: String? = nil, sandbox: Sandbox, protectedPaths: [String]
+        workspace: String?, directory: String? = nil, sandbox: Sandbox, protectedPaths: [String], privileged: Bool = false
     ) -> Result<Layout, ToolProblem> {
         var layout = Layout(workspace: workspace)
         for path in sandbox.writable {
@@ -263,7 +267,14 @@ final class Bubblewrap: @unchecked Sendable {
                 return .failure(ToolProblem("the command's directory '\(directory)' cannot be used: \(String(cString: strerror(errno)))"))
             }
             layout.directory = real
-            if !layout.writableTrees.contains(where: { real == $0 || real.hasPrefix($0 + "/") }) { layout.readable.append(real) }
+            if !layout.writableTrees.contains(where: { real == $0 || real.hasPrefix($0 + "/") }) {
+                var info = stat()
+                if privileged, stat(real, &info) == 0, !searchable(info) {
+                    layout.directory = workspace ?? "/"
+                } else {
+                    layout.readable.append(real)
+                }
+            }
         }
         for path in protectedPaths {
             var info = stat()
@@ -283,6 +294,13 @@ final class Bubblewrap: @unchecked Sendable {
             layout.readOnly.append(resolver)
         }
         return .success(layout)
+    }
+
+    /// Whether the sandbox user (no supplementary groups) may enter the directory `info` describes.
+    static func searchable(_ info: stat) -> Bool {
+        if info.st_uid == uid_t(sandboxUser.uid) { return info.st_mode & S_IXUSR != 0 }
+        if info.st_gid == gid_t(sandboxUser.gid) { return info.st_mode & S_IXGRP != 0 }
+        return info.st_mode & S_IXOTH != 0
     }
 
     // MARK: The command line
@@ -307,7 +325,10 @@ final class Bubblewrap: @unchecked Sendable {
             a += ["--user", "\(sandboxUser.uid):\(sandboxUser.gid)"]
             if let layout {
                 // Outer trees first: a writable tree inside the command's directory is mounted on top.
-                for path in layout.readable + layout.writableTrees { a += ["--idmap", path] }
+                // The command's directory is reached as it is: an idmap would give the sandbox its
+                // owner's rights over everything below it.
+                for path in layout.readable { a += ["--reach", path] }
+                for path in layout.writableTrees { a += ["--idmap", path] }
                 for path in layout.hiddenFiles { a += ["--hide", path] }
                 for group in layout.cgroups { a += ["--cgroup", group] }
             }

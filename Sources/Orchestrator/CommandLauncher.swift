@@ -125,10 +125,11 @@ final class CommandLauncher: @unchecked Sendable {
         case let .success(found): executables = found
         case let .failure(problem): return .failure(problem)
         }
-        let (sandbox, protected, submitter) = (self.sandbox, bubblewrap.protectedPaths, self.submitter)
+        let (sandbox, protected, submitter, privileged) = (self.sandbox, bubblewrap.protectedPaths, self.submitter, bubblewrap.privileged)
         var layout: Bubblewrap.Layout
         switch await ToolBox.onFiles({ () -> Result<Bubblewrap.Layout, ToolProblem> in
-            let layout = Bubblewrap.layout(workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected)
+            let layout = Bubblewrap.layout(
+                workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected, privileged: privileged)
             // Every tree the launcher would idmap for a submitter's command must be the submitter's.
             if let submitter, case let .success(found) = layout {
                 for path in found.readable + found.writableTrees {

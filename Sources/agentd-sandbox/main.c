@@ -1,13 +1,14 @@
 // agentd-sandbox: starts bubblewrap for one sandboxed command, so that the command never runs with
 // the daemon's privileges.
 //
-//   agentd-sandbox [--user UID:GID [--idmap DIR]... [--hide FILE]... [--cgroup DIR]...] -- BWRAP [ARG]...
+//   agentd-sandbox [--user UID:GID [--idmap DIR]... [--reach DIR]... [--hide FILE]... [--cgroup DIR]...] -- BWRAP [ARG]...
 //
 // 1. Compiles the system-call filter (filter.c) into a memfd and hands it to bwrap as
 //    `--seccomp FD`, so the command and everything it starts run under it.
 // 2. With --user (the daemon is root, and only then): in a private mount namespace, mounts each
 //    --idmap DIR over itself so that its owner appears as UID:GID, covers the ancestors UID cannot
-//    search with an empty tmpfs, and covers each --hide FILE with /dev/null (mounts.c); gives the
+//    search with an empty tmpfs (--reach DIR gets the same way down, without an idmap: a directory the
+//    command may read as it is), and covers each --hide FILE with /dev/null (mounts.c); gives the
 //    standard streams (pipes from the daemon) to UID:GID, so `/dev/stdout` can be reopened; then drops
 //    to UID:GID with no supplementary groups and no way back.
 //    With --cgroup DIR (root only), it first moves itself into each control group DIR (the job's
@@ -89,8 +90,9 @@ int main(int argc, char **argv) {
     char **dirs = calloc((size_t)argc, sizeof(char *));
     char **hide = calloc((size_t)argc, sizeof(char *));
     char **groups = calloc((size_t)argc, sizeof(char *));
+    int *idmap = calloc((size_t)argc, sizeof(int));
     int ndirs = 0, nhide = 0, ngroups = 0, i = 1;
-    if (dirs == NULL || hide == NULL || groups == NULL) usage("out of memory");
+    if (dirs == NULL || hide == NULL || groups == NULL || idmap == NULL) usage("out of memory");
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (i + 1 >= argc) usage("an option lacks its value");
         if (strcmp(argv[i], "--user") == 0) {
@@ -99,7 +101,8 @@ int main(int argc, char **argv) {
             if (end == NULL || *end != ':') usage("--user takes UID:GID");
             gid = strtol(end + 1, &end, 10);
             if (*end != '\0' || uid <= 0 || gid <= 0) usage("--user takes UID:GID, neither of them root");
-        } else if (strcmp(argv[i], "--idmap") == 0) {
+        } else if (strcmp(argv[i], "--idmap") == 0 || strcmp(argv[i], "--reach") == 0) {
+            idmap[ndirs] = strcmp(argv[i], "--idmap") == 0;
             dirs[ndirs++] = argv[++i];
         } else if (strcmp(argv[i], "--hide") == 0) {
             hide[nhide++] = argv[++i];
@@ -110,7 +113,7 @@ int main(int argc, char **argv) {
         }
     }
     if (i + 1 >= argc) usage("no bwrap to run after --");
-    if (uid < 0 && (ndirs > 0 || nhide > 0 || ngroups > 0)) usage("--idmap, --hide and --cgroup go with --user");
+    if (uid < 0 && (ndirs > 0 || nhide > 0 || ngroups > 0)) usage("--idmap, --reach, --hide and --cgroup go with --user");
     if (uid >= 0 && geteuid() != 0) usage("--user needs root: without it the sandbox already runs as the daemon's own user");
 
     int filter = agentd_seccomp_filter();
@@ -119,7 +122,7 @@ int main(int argc, char **argv) {
         for (int g = 0; g < ngroups; g++) {
             if (join_cgroup(groups[g]) != 0) return launcher_failed;
         }
-        if (agentd_prepare_mounts((uid_t)uid, (gid_t)gid, dirs, ndirs, hide, nhide) != 0) return launcher_failed;
+        if (agentd_prepare_mounts((uid_t)uid, (gid_t)gid, dirs, idmap, ndirs, hide, nhide) != 0) return launcher_failed;
         give_streams((uid_t)uid, (gid_t)gid);
         if (drop_privileges((uid_t)uid, (gid_t)gid) != 0) return launcher_failed;
     }

@@ -93,7 +93,7 @@ static int user_namespace(uid_t from_uid, gid_t from_gid, uid_t uid, gid_t gid) 
 
 /// A detached copy of the directory or file at `path`, idmapped so that its owner appears as
 /// `uid`:`gid`; `*is_directory` says which it was.
-static int idmapped_tree(const char *path, uid_t uid, gid_t gid, int *is_directory) {
+static int idmapped_tree(const char *path, uid_t uid, gid_t gid, int idmap, int *is_directory) {
     int directory = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (directory < 0) return agentd_fail("cannot open the workspace", path);
     struct stat info;
@@ -104,6 +104,13 @@ static int idmapped_tree(const char *path, uid_t uid, gid_t gid, int *is_directo
         fprintf(stderr, "agentd-sandbox: %s is neither a directory nor a regular file\n", path);
     } else {
         *is_directory = S_ISDIR(info.st_mode);
+        if (!idmap) {
+            // Reached as it is: the sandbox user sees it with its real owners.
+            tree = open_tree(directory, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+            if (tree < 0) agentd_fail("cannot copy the mount of", path);
+            close(directory);
+            return tree;
+        }
         int userns = user_namespace(info.st_uid, info.st_gid, uid, gid);
         if (userns >= 0) {
             tree = open_tree(directory, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
@@ -157,7 +164,7 @@ static int covered_by(const char *path, const char *cover) {
     return strncmp(path, cover, length) == 0 && (path[length] == '\0' || path[length] == '/');
 }
 
-int agentd_prepare_mounts(uid_t uid, gid_t gid, char **dirs, int ndirs, char **hide, int nhide) {
+int agentd_prepare_mounts(uid_t uid, gid_t gid, char **dirs, const int *idmap, int ndirs, char **hide, int nhide) {
     if (unshare(CLONE_NEWNS) != 0) return agentd_fail("cannot create a mount namespace", NULL);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return agentd_fail("cannot make the mounts private", NULL);
 
@@ -171,7 +178,7 @@ int agentd_prepare_mounts(uid_t uid, gid_t gid, char **dirs, int ndirs, char **h
             return -1;
         }
         // Both before any cover hides the real directories.
-        if ((trees[i] = idmapped_tree(dirs[i], uid, gid, &is_directory[i])) < 0) return -1;
+        if ((trees[i] = idmapped_tree(dirs[i], uid, gid, idmap[i], &is_directory[i])) < 0) return -1;
         covers[i] = blocked_ancestor(dirs[i], uid, gid);
     }
     for (int i = 0; i < ndirs; i++) {

@@ -83,6 +83,39 @@ final class CommandSandboxTests: EndToEndTestCase {
         XCTAssertFalse(text.contains(token), "the secret stays redacted")
     }
 
+    /// A plan command's working directory outside the workspace is visible read-only and as it is:
+    /// the sandbox user reads there only what anyone may, never its owner's private files; a
+    /// directory it may not enter at all is replaced by the workspace.
+    func testACommandsDirectoryLendsItNoOwnersRights() throws {
+        let open = harness.dir + "/open"
+        let closed = harness.dir + "/closed"
+        for (directory, mode) in [(open, 0o755), (closed, 0o700)] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            chmod(directory, mode_t(mode))
+            try "private\n".write(toFile: directory + "/secret.txt", atomically: true, encoding: .utf8)
+            chmod(directory + "/secret.txt", 0o600)
+            try "public\n".write(toFile: directory + "/public.txt", atomically: true, encoding: .utf8)
+            chmod(directory + "/public.txt", 0o644)
+        }
+        let script = #"pwd; cat public.txt; cat secret.txt"#
+        let (_, events) = try run(
+            actor: actor(), verifier: "{command: [sh, -c, \(JSON.string(script).encoded)], cwd: \(JSON.string(open).encoded)}")
+        let raw = try XCTUnwrap(self.events(events, kind: "call.completed", role: "verifier").last?["payload"]?["raw"], dump(events))
+        XCTAssertEqual(raw["stdout"]?.stringValue, "\(open)\npublic\n", "it runs there and reads what anyone may: \(raw.encoded)")
+        if geteuid() == 0 {
+            XCTAssertTrue(raw["stderr"]?.stringValue?.contains("secret.txt: Permission denied") == true, raw.encoded)
+        }
+        harness.cleanUpDaemon()
+        let (_, closedEvents) = try run(
+            actor: actor(), verifier: "{command: [sh, -c, \(JSON.string(script).encoded)], cwd: \(JSON.string(closed).encoded)}")
+        let closedRaw = try XCTUnwrap(self.events(closedEvents, kind: "call.completed", role: "verifier").last?["payload"]?["raw"])
+        if geteuid() == 0 {
+            let workspace = URL(fileURLWithPath: harness.dir + "/ws").resolvingSymlinksInPath().path
+            XCTAssertEqual(closedRaw["stdout"]?.stringValue, workspace + "\n", "it works in the workspace instead: \(closedRaw.encoded)")
+            XCTAssertFalse(closedRaw["stdout"]?.stringValue?.contains("private") == true)
+        }
+    }
+
     /// The shipped fix-tests plan: the verifier runs the project's tests, which import whatever the
     /// actor wrote. A test file planted there (as an actor's `write_file` would) tries to print the
     /// API key, base64-encoded so no redaction could catch it, and to write outside the project.
