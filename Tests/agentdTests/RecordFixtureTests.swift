@@ -1,0 +1,55 @@
+import Foundation
+import Store
+import TestSupport
+import XCTest
+
+/// Databases recorded by earlier releases (Tests/Fixtures/records) still verify, replay and render:
+/// a change to what agentd stores must keep reading what it stored before.
+final class RecordFixtureTests: EndToEndTestCase {
+    /// A copy of the fixture (never the fixture itself: opening it migrates it forward).
+    private func copy(_ name: String) throws -> String {
+        let path = harness.dir + "/" + name
+        try FileManager.default.copyItem(atPath: Locations.fixtures + "/records/" + name, toPath: path)
+        return path
+    }
+
+    private func jobs(_ db: String) throws -> [(id: String, status: String)] {
+        try harness.sqlite("SELECT id, status FROM jobs ORDER BY id", db: db).split(separator: "\n").map {
+            let columns = $0.split(separator: "|").map(String.init)
+            return (columns[0], columns[1])
+        }
+    }
+
+    func testTheFirstFormatVerifiesReplaysAndRenders() throws {
+        let db = try copy("agentd-format-1.db")
+        let recorded = try jobs(db)
+        XCTAssertEqual(recorded.map(\.status), ["succeeded", "succeeded", "succeeded", "failed", "cancelled"])
+
+        let verify = try harness.run(["audit", "verify", "--all", "--db", db])
+        XCTAssertEqual(verify.status, 0, "\(verify)")
+        XCTAssertEqual(verify.stdoutLines.last, "OK: 5 jobs, 82 events, every chain verifies")
+        let python = try Locations.python()
+        for job in recorded {
+            let result = try runCapturingOutput(python, [Locations.repoRoot + "/scripts/verify_chain.py", db, job.id])
+            XCTAssertEqual(result.status, 0, result.output)
+        }
+        for job in recorded where job.status != "cancelled" {
+            let replay = try harness.run(["replay", job.id, "--db", db])
+            XCTAssertEqual(replay.status, 0, "\(replay)")
+            XCTAssertTrue(replay.stdout.contains("ended \(job.status) as recorded"), replay.stdout)
+        }
+
+        try harness.start(db: db)
+        for job in recorded {
+            let text = try harness.cli(["transcript", job.id])
+            XCTAssertEqual(text.status, 0, "\(text)")
+            XCTAssertTrue(text.stdout.contains(job.id), text.stdout)
+        }
+        let failed = try harness.cli(["transcript", recorded[3].id]).stdout
+        XCTAssertTrue(failed.contains("the check failed"), "the verifier's recorded stderr renders: \(failed)")
+        let tools = try harness.cli(["transcript", recorded[2].id, "--format", "html", "-o", harness.dir + "/tools.html"])
+        XCTAssertEqual(tools.status, 0, "\(tools)")
+        let html = try String(contentsOfFile: harness.dir + "/tools.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("notes.txt"), "the tool calls render")
+    }
+}
