@@ -26,6 +26,22 @@ enum Locations {
     static var fixtures: String { repoRoot + "/Tests/Fixtures" }
     static var fixturePlans: String { fixtures + "/plans" }
     static var fixtureScripts: String { fixtures + "/scripts" }
+
+    /// The fixture scripts copied where the sandbox's `nobody` can read them, outside `/tmp` (the clone may sit
+    /// below a directory only its owner can enter): what plans' `@SCRIPTS@` names. Made once per test
+    /// process, afresh.
+    static let sandboxReadableScripts: String = {
+        let copy = "/var/tmp/agentd-e2e-scripts-\(getuid())"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: copy)
+        try? fm.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        chmod(copy, 0o755)
+        for name in (try? fm.contentsOfDirectory(atPath: fixtureScripts)) ?? [] {
+            try? fm.copyItem(atPath: fixtureScripts + "/" + name, toPath: copy + "/" + name)
+            chmod(copy + "/" + name, 0o755)
+        }
+        return copy
+    }()
     static var shippedPlans: String { repoRoot + "/plans" }
 
     /// The `agentd` executable built next to the test bundle (same products directory).
@@ -415,7 +431,7 @@ final class DaemonHarness: @unchecked Sendable {
         var text = try String(contentsOfFile: Locations.fixturePlans + "/" + fixture, encoding: .utf8)
         var all = values
         if text.contains("@PYTHON@") { all["PYTHON"] = try Locations.python() }
-        all["SCRIPTS"] = Locations.fixtureScripts
+        all["SCRIPTS"] = Locations.sandboxReadableScripts
         all["WORK"] = dir
         all["MARKER"] = marker
         for (key, value) in all { text = text.replacingOccurrences(of: "@\(key)@", with: value) }
