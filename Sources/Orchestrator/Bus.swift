@@ -46,7 +46,7 @@ final class Bus: @unchecked Sendable {
         assert(loop.inLoop, "the bus runs on the event loop")
         let c = request.context
         let started = EventDraft(
-            EventKind.callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+            .callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
             payload: .object([("agent", .string(id.description)), ("reask", .int(c.reask)), ("request", request.json)]))
         let (startedEvent, startedWasRecorded) = try await log.emit(started)
         if startedWasRecorded, log.strictReplay, let recorded = startedEvent.payload["request"], recorded != request.json {
@@ -56,17 +56,17 @@ final class Bus: @unchecked Sendable {
                 recorded: "the request \(Self.excerpt(recorded))")
         }
 
-        if let recorded = log.nextRecorded, recorded.callID == callID,
-            recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
+        if let recorded = log.nextRecorded, recorded.callID == callID, let kind = recorded.eventKind,
+            kind == .callCompleted || kind == .callFailed
         {
-            try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
+            try await log.emit(EventDraft(kind, callID: callID, payload: .null))
             return Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(
-                    EventKind.callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                    .callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                     payload: ["reason": "the daemon stopped before this call completed; it is made again"])
             ])
         }
@@ -117,16 +117,16 @@ final class Bus: @unchecked Sendable {
         if !log.isReplaying, !mayStart() { throw CallAbandoned() }
         let (_, startedWasRecorded) = try await log.emit(
             EventDraft(
-                EventKind.toolStarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: .object(started)))
-        if let recorded = log.nextRecorded, recorded.callID == callID, recorded.kind == EventKind.toolCompleted {
-            try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
+                .toolStarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: .object(started)))
+        if let recorded = log.nextRecorded, recorded.callID == callID, recorded.eventKind == .toolCompleted {
+            try await log.emit(EventDraft(.toolCompleted, callID: callID, payload: .null))
             return recorded.payload["result"] ?? .object([("error", "the recorded result is missing")])
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(
-                    EventKind.toolRestarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                    .toolRestarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                     payload: ["reason": "the daemon stopped before this tool completed; it runs again", "idempotency_key": .string(key)])
             ])
         }
@@ -151,7 +151,7 @@ final class Bus: @unchecked Sendable {
         // made durable as soon as possible to keep a recovered job from running it again.
         try await log.emit(
             EventDraft(
-                EventKind.toolCompleted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                .toolCompleted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                 payload: .object([
                     ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("ok", .bool(result.ok)),
                     ("result", result.json), ("duration_ms", durationMs),
@@ -162,7 +162,7 @@ final class Bus: @unchecked Sendable {
     /// Whether the log's next recorded event is a `step.timed_out`: the call or tool just matched was
     /// in flight when its step ran out of time, and was abandoned while the job went on.
     static func stepTimedOutNext(_ log: JobLog) -> Bool {
-        log.nextRecorded?.kind == EventKind.stepTimedOut
+        log.nextRecorded?.kind == EventKind.stepTimedOut.rawValue
     }
 
     /// The start of a request, for a divergence report.
@@ -196,14 +196,14 @@ final class Bus: @unchecked Sendable {
             case .output?, .toolCalls?, nil: break
             }
             return EventDraft(
-                EventKind.callCompleted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                .callCompleted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                 payload: .object(members))
         case let .failure(error):
             var members: [(String, JSON)] = [("error", .string(error.kind.rawValue)), ("message", .string(error.message))]
             if let stderr = error.stderr { members.append(("stderr", .string(stderr))) }
             members.append(("duration_ms", durationMs))
             return EventDraft(
-                EventKind.callFailed, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                .callFailed, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                 payload: .object(members))
         }
     }
@@ -212,7 +212,7 @@ final class Bus: @unchecked Sendable {
     /// pure function of the raw reply and of whether tools were offered).
     static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false) -> AgentReply {
         let duration = UInt64(max(0, (event.payload["duration_ms"]?.doubleValue ?? 0) * 1e6))
-        if event.kind == EventKind.callFailed {
+        if event.kind == EventKind.callFailed.rawValue {
             let kind = event.payload["error"]?.stringValue.flatMap(ModelCallError.Kind.init(rawValue:)) ?? .badReply
             let error = ModelCallError(
                 kind, event.payload["message"]?.stringValue ?? "failed", stderr: event.payload["stderr"]?.stringValue)

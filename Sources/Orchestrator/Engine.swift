@@ -188,7 +188,7 @@ public final class Engine: @unchecked Sendable {
             entry.durable = true
             entry.submitter = job.events.first?.payload["submitter_uid"]?.intValue.map { UInt32($0) }
             active[job.record.id] = entry
-            if let submitted = job.events.first(where: { $0.kind == EventKind.jobSubmitted }),
+            if let submitted = job.events.first(where: { $0.kind == EventKind.jobSubmitted.rawValue }),
                 let directory = submitted.payload["workspace"]?.stringValue
             {
                 workspaces.claim(directory, job: job.record.id, shared: plan.workspaceShared)
@@ -209,7 +209,7 @@ public final class Engine: @unchecked Sendable {
                 _ = try await log.append(
                     [
                         EventDraft(
-                            EventKind.jobState,
+                            .jobState,
                             payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])
                     ],
                     ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
@@ -340,7 +340,7 @@ public final class Engine: @unchecked Sendable {
         }
         do {
             _ = try await entry.log.append(
-                [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
+                [EventDraft(.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
         } catch {
             retire(record.id)
             queued.remove(record.id)
@@ -542,7 +542,7 @@ public final class Engine: @unchecked Sendable {
             events = try await entry.log.append(
                 [
                     EventDraft(
-                        EventKind.jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
+                        .jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
                 ],
                 ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
         } catch {
@@ -690,7 +690,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     private static func isTerminal(_ event: EventRecord) -> Bool {
-        guard event.kind == EventKind.jobState, let to = event.payload["to"]?.stringValue else { return false }
+        guard event.kind == EventKind.jobState.rawValue, let to = event.payload["to"]?.stringValue else { return false }
         return JobStatus(rawValue: to)?.isTerminal ?? false
     }
 

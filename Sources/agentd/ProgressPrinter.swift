@@ -22,46 +22,46 @@ struct ProgressPrinter {
         func roleLabel() -> String { pad(role ?? "", 8) }
         func attemptLabel() -> String { attempt.map { "attempt \($0 + 1)" } ?? "" }
 
-        switch kind {
-        case EventKind.jobSubmitted:
+        switch EventKind(rawValue: kind) {
+        case .jobSubmitted?:
             out.append(prefix + "queued     plan \(payload["plan"]?.stringValue ?? "?"): \(payload["goal"]?.stringValue ?? "")")
-        case EventKind.jobState:
+        case .jobState?:
             let to = payload["to"]?.stringValue ?? "?"
             if let fixed = payload["steps"]?.arrayValue { stepCount = fixed.count }
             var line = prefix + to
             if let reason = payload["reason"]?.stringValue { line = prefix + pad(to, 10) + " \(reason)" }
             out.append(line)
-        case EventKind.jobResumed:
+        case .jobResumed?:
             out.append(prefix + "resumed    after a restart; completed calls are not made again")
-        case EventKind.jobReplanned:
+        case .jobReplanned?:
             let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
             let from = payload["from_step"]?.intValue ?? 0
             stepCount = from + steps.count
             out.append(prefix + "re-plan    #\(payload["replan"]?.intValue ?? 0) from step \(from + 1): \(steps.count) new steps")
             for (i, s) in steps.enumerated() { out.append("           \(from + i + 1). \(s)") }
-        case EventKind.callStarted:
+        case .callStarted?:
             let reask = payload["reask"]?.intValue ?? 0
             if role == "actor", let a = attempt, a > 0 {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  rerun with the critic's feedback")
             } else if reask > 0 {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) asked again after an invalid reply (\(reask))")
             }
-        case EventKind.callRestarted:
+        case .callRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
-        case EventKind.callCompleted:
+        case .callCompleted?:
             out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
-        case EventKind.callFailed:
+        case .callFailed?:
             var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
             if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
-        case EventKind.toolStarted:
+        case .toolStarted?:
             let what =
                 payload["argv"].map { $0.encoded } ?? payload["path"]?.stringValue
                 ?? "invalid call: \(payload["invalid"]?.stringValue ?? "?")"
             out.append(
                 prefix
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(oneLine(what, 160))")
-        case EventKind.toolCompleted:
+        case .toolCompleted?:
             let result = payload["result"] ?? .null
             var summary = payload["ok"]?.boolValue == true ? "ok" : "failed"
             if let error = result["error"]?.stringValue {
@@ -70,18 +70,19 @@ struct ProgressPrinter {
                 summary += " (exit status \(status))"
             }
             out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(summary)")
-        case EventKind.toolRestarted:
+        case .toolRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) tool run again: the daemon stopped before it completed")
-        case EventKind.attemptDuplicate:
+        case .attemptDuplicate?:
             out.append(
                 prefix
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again"
             )
-        case EventKind.stepExhausted:
+        case .stepExhausted?:
             out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")
-        case EventKind.stepTimedOut:
+        case .stepTimedOut?:
             out.append(prefix + "\(stepLabel()) \(payload["reason"]?.stringValue ?? "the step ran out of time")")
-        default:
+        case nil:
+            // A kind this build does not know (a newer daemon's): printed by name.
             out.append(prefix + kind)
         }
         return out

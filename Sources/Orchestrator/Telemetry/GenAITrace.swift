@@ -115,8 +115,8 @@ public enum GenAITrace {
         for event in events {
             guard let callID = event.callID else { continue }
             let role = event.role ?? "agent"
-            switch event.kind {
-            case EventKind.callStarted:
+            switch event.eventKind {
+            case .callStarted?:
                 guard calls[callID] == nil else { continue }  // a restarted call keeps its first start
                 let modelKey = event.payload["request"]?["model"]?.stringValue ?? "unknown"
                 let spec = plan["models"]?[modelKey]
@@ -142,7 +142,7 @@ public enum GenAITrace {
                     kind: 3, startMillis: event.at, endMillis: event.at, attributes: [("gen_ai.operation.name", "chat")] + common)
                 calls[callID] = Call(agent: agent, chat: chat)
                 callOrder.append(callID)
-            case EventKind.callCompleted, EventKind.callFailed:
+            case .callCompleted?, .callFailed?:
                 guard var call = calls[callID] else { continue }
                 call.ended = true
                 call.agent.endMillis = max(call.agent.endMillis, event.at)
@@ -158,7 +158,7 @@ public enum GenAITrace {
                         }
                     }
                 }
-                if event.kind == EventKind.callFailed {
+                if event.kind == EventKind.callFailed.rawValue {
                     let type = event.payload["error"]?.stringValue ?? "error"
                     let message = event.payload["message"]?.stringValue ?? type
                     for keyPath in [\Call.agent, \Call.chat] {
@@ -169,7 +169,7 @@ public enum GenAITrace {
                     call.agent.attributes.append(("agentd.reply.invalid", .string(invalid)))
                 }
                 calls[callID] = call
-            case EventKind.toolStarted:
+            case .toolStarted?:
                 guard tools[callID] == nil else { continue }
                 let tool = event.payload["tool"]?.stringValue ?? "tool"
                 let modelCall = String(callID.prefix { $0 != "." })
@@ -183,7 +183,7 @@ public enum GenAITrace {
                     parentSpanID: calls[modelCall] != nil ? spanID(job: job.id, name: "agent/\(modelCall)") : rootID,
                     name: "execute_tool \(tool)", kind: 1, startMillis: event.at, endMillis: event.at, attributes: attributes)
                 toolOrder.append(callID)
-            case EventKind.toolCompleted:
+            case .toolCompleted?:
                 guard var span = tools[callID] else { continue }
                 span.endMillis = event.at
                 if event.payload["ok"]?.boolValue == false {
@@ -218,7 +218,7 @@ public enum GenAITrace {
         for id in toolOrder {
             guard var span = tools[id] else { continue }
             if span.endMillis == span.startMillis && span.error == nil
-                && !events.contains(where: { $0.kind == EventKind.toolCompleted && $0.callID == id })
+                && !events.contains(where: { $0.kind == EventKind.toolCompleted.rawValue && $0.callID == id })
             {
                 span.endMillis = max(span.endMillis, last)
                 span.attributes.append(("error.type", "incomplete"))

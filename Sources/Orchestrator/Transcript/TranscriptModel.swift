@@ -265,22 +265,22 @@ public struct TranscriptModel: Sendable {
                 if firstAt == nil { firstAt = Int64(at) }
                 lastAt = Int64(at)
             }
-            switch kind {
-            case EventKind.jobSubmitted:
+            switch EventKind(rawValue: kind) {
+            case .jobSubmitted?:
                 if model.goal.isEmpty { model.goal = payload["goal"]?.stringValue ?? "" }
                 if model.planName == "?" { model.planName = payload["plan"]?.stringValue ?? "?" }
-            case EventKind.jobState:
+            case .jobState?:
                 if let fixed = payload["steps"]?.arrayValue { currentSteps = fixed.compactMap(\.stringValue) }
                 lastState = payload["to"]?.stringValue
                 if let reason = payload["reason"]?.stringValue { lastReason = reason }
                 if let to = lastState, to != "running" {
                     model.entries.append(.note(seq: seq, text: "job \(to)" + (lastReason.map { ": \($0)" } ?? "")))
                 }
-            case EventKind.jobResumed:
+            case .jobResumed?:
                 let n = payload["replaying_events"]?.intValue ?? 0
                 model.entries.append(
                     .note(seq: seq, text: "resumed after a restart (\(n) recorded events replayed; completed calls not made again)"))
-            case EventKind.jobReplanned:
+            case .jobReplanned?:
                 replan += 1
                 let new = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 let from = payload["from_step"]?.intValue ?? step ?? 0
@@ -292,7 +292,7 @@ public struct TranscriptModel: Sendable {
                     model.entries.append(.planning(calls: [], replan: info))
                 }
                 model.summary.replans += 1
-            case EventKind.callStarted:
+            case .callStarted?:
                 var call = Call(id: event["call"]?.stringValue ?? "c?", seq: seq, role: role ?? "?", step: step, attempt: attempt)
                 call.reask = payload["reask"]?.intValue ?? 0
                 let request = payload["request"] ?? .null
@@ -328,9 +328,9 @@ public struct TranscriptModel: Sendable {
                         model.entries.append(.planning(calls: [i], replan: nil))
                     }
                 }
-            case EventKind.callCompleted, EventKind.callFailed, EventKind.callRestarted:
+            case .callCompleted?, .callFailed?, .callRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ callIndex[$0] }) else { return }
-                if kind == EventKind.callRestarted {
+                if kind == EventKind.callRestarted.rawValue {
                     model.calls[i].restarted = true
                     return
                 }
@@ -349,7 +349,7 @@ public struct TranscriptModel: Sendable {
                         model.steps[s].attempts[a].outcome = .invalid
                     }
                 }
-            case EventKind.toolStarted:
+            case .toolStarted?:
                 var tool = Tool(id: event["call"]?.stringValue ?? "?", seq: seq, name: payload["tool"]?.stringValue ?? "?")
                 tool.argv = payload["argv"]?.arrayValue?.map { $0.stringValue ?? $0.encoded }
                 tool.path = payload["path"]?.stringValue
@@ -361,9 +361,9 @@ public struct TranscriptModel: Sendable {
                 toolIndex[tool.id] = i
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
                 model.steps[s].attempts[a].tools.append(i)
-            case EventKind.toolCompleted, EventKind.toolRestarted:
+            case .toolCompleted?, .toolRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ toolIndex[$0] }) else { return }
-                if kind == EventKind.toolRestarted {
+                if kind == EventKind.toolRestarted.rawValue {
                     model.tools[i].restarted = true
                     return
                 }
@@ -380,16 +380,16 @@ public struct TranscriptModel: Sendable {
                 model.tools[i].content = result["content"]?.stringValue
                 model.tools[i].truncation = result["truncation"]?.stringValue
                 model.tools[i].bytesWritten = result["bytes_written"]?.intValue
-            case EventKind.attemptDuplicate:
+            case .attemptDuplicate?:
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
                 model.steps[s].attempts[a].duplicateOf = payload["same_as_attempt"]?.intValue
                 model.steps[s].attempts[a].duplicateFeedback = payload["feedback"]?.stringValue
                 model.steps[s].attempts[a].outcome = .fail
-            case EventKind.stepExhausted:
+            case .stepExhausted?:
                 let s = self.step(step ?? 0, in: &model)
                 model.steps[s].exhausted = true
                 model.steps[s].lastFeedback = payload["last_feedback"]?.stringValue
-            case EventKind.stepTimedOut:
+            case .stepTimedOut?:
                 let reason = payload["reason"]?.stringValue ?? "the step ran out of time"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))
             default:
@@ -399,7 +399,7 @@ public struct TranscriptModel: Sendable {
 
         private func complete(_ call: inout Call, kind: String, payload: JSON) {
             call.durationMS = payload["duration_ms"]?.doubleValue
-            if kind == EventKind.callFailed {
+            if kind == EventKind.callFailed.rawValue {
                 call.state = .failed
                 call.error = payload["error"]?.stringValue
                 call.errorMessage = payload["message"]?.stringValue
