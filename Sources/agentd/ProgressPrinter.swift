@@ -51,8 +51,9 @@ struct ProgressPrinter {
         case .callCompleted?:
             out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
         case .callFailed?:
-            var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
-            if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
+            let failed = try? CallFailed(payload: payload)
+            var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(failed?.message ?? "?")"
+            if let stderr = failed?.stderr, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
         case .toolStarted?:
             let what =
@@ -89,33 +90,34 @@ struct ProgressPrinter {
     }
 
     private mutating func completed(_ payload: JSON, _ stepLabel: String, _ roleLabel: String, _ attemptLabel: String) -> String {
-        if let invalid = payload["invalid"]?.stringValue {
+        // A payload of the wrong shape is shown as an empty output rather than stopping the watch.
+        let completed = (try? CallCompleted(payload: payload)) ?? CallCompleted(reply: "", durationMs: 0)
+        switch completed.outcome {
+        case let .invalid(invalid)?:
             return "\(stepLabel) \(roleLabel) \(attemptLabel)  invalid reply: \(oneLine(invalid, 160))"
-        }
-        if let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) {
+        case let .steps(steps)?:
             if stepCount == nil { stepCount = steps.count }
             var line = "\(stepLabel) \(roleLabel) plan of \(steps.count) steps"
             for (i, s) in steps.enumerated() { line += "\n           \(i + 1). \(s)" }
             return line
-        }
-        if let verdict = payload["verdict"] {
+        case let .verdict(verdict)?:
             let pass = verdict["verdict"]?.stringValue == "pass"
             let score = verdict["score"]?.doubleValue.map { " (score \(fmt($0)))" } ?? ""
             var line =
                 "\(stepLabel) \(roleLabel) \(attemptLabel)  \(pass ? "PASS" : "FAIL")\(score) \(oneLine(verdict["feedback"]?.stringValue ?? "", 160))"
             if let s = verdict["suggestion"]?.stringValue { line += "\n           suggestion: \(oneLine(s, 160))" }
             return line
-        }
-        if let verified = payload["verified"]?.boolValue {
-            let reason = payload["reason"]?.stringValue.map { ": \(oneLine($0, 160))" } ?? ""
+        case let .verification(verified, reason)?:
+            let reason = reason.map { ": \(oneLine($0, 160))" } ?? ""
             return "\(stepLabel) \(roleLabel) \(verified ? "VERIFIED" : "REJECTED")\(reason)"
+        case nil:
+            break
         }
-        if let calls = payload["tool_calls"]?.arrayValue, !calls.isEmpty {
-            let names = calls.compactMap { $0["function"]?["name"]?.stringValue }.joined(separator: ", ")
+        if !completed.toolCalls.isEmpty {
+            let names = completed.toolCalls.compactMap { $0["function"]?["name"]?.stringValue }.joined(separator: ", ")
             return "\(stepLabel) \(roleLabel) \(attemptLabel)  calls tools: \(names)"
         }
-        let reply = payload["reply"]?.stringValue ?? ""
-        let output = (try? JSON.parse(reply))?["output"]?.stringValue ?? reply
+        let output = (try? JSON.parse(completed.reply))?["output"]?.stringValue ?? completed.reply
         return "\(stepLabel) \(roleLabel) \(attemptLabel)  output: \(oneLine(output, 120))"
     }
 }

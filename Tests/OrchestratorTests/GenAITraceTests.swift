@@ -22,7 +22,9 @@ final class GenAITraceTests: XCTestCase {
                 payload: ["request": ["model": "gpt", "temperature": 0.5]]),
             EventRecord(
                 jobID: "01JOB", seq: 3, at: 1020, kind: EventKind.callCompleted.rawValue, role: "actor", step: 0, attempt: 0, callID: "c1",
-                payload: ["reply": "", "usage": ["input_tokens": 12, "output_tokens": 3], "sent": ["model": "gpt-4o-mini"]]),
+                payload: [
+                    "reply": "", "usage": ["input_tokens": 12, "output_tokens": 3], "sent": ["model": "gpt-4o-mini"], "duration_ms": 20,
+                ]),
             EventRecord(
                 jobID: "01JOB", seq: 4, at: 1030, kind: EventKind.toolStarted.rawValue, role: "actor", step: 0, attempt: 0, callID: "c1.0",
                 payload: ["tool": "run_command", "tool_call_id": "t1"]),
@@ -35,7 +37,7 @@ final class GenAITraceTests: XCTestCase {
                 payload: ["request": ["model": "script"]]),
             EventRecord(
                 jobID: "01JOB", seq: 7, at: 1060, kind: EventKind.callFailed.rawValue, role: "critic", step: 0, attempt: 0, callID: "c2",
-                payload: ["error": "timeout", "message": "no reply in 5 s"]),
+                payload: ["error": "timeout", "message": "no reply in 5 s", "duration_ms": 5000]),
             EventRecord(
                 jobID: "01JOB", seq: 8, at: 1070, kind: EventKind.callStarted.rawValue, role: "verifier", callID: "c3",
                 payload: ["request": ["model": "script"]]),

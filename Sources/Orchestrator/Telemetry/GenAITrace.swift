@@ -147,25 +147,27 @@ public enum GenAITrace {
                 call.ended = true
                 call.agent.endMillis = max(call.agent.endMillis, event.at)
                 call.chat.endMillis = event.at
-                if let model = event.payload["sent"]?["model"]?.stringValue {
+                // A payload of the wrong shape is exported without the attributes it would give.
+                let completed = event.eventKind == .callCompleted ? try? CallCompleted(payload: event.payload) : nil
+                if let model = completed?.sent?["model"]?.stringValue {
                     call.chat.attributes.append(("gen_ai.response.model", .string(model)))
                 }
-                if let usage = event.payload["usage"] {
-                    for (key, name) in [("input_tokens", "gen_ai.usage.input_tokens"), ("output_tokens", "gen_ai.usage.output_tokens")] {
-                        if let n = usage[key]?.intValue {
-                            call.chat.attributes.append((name, .int(n)))
-                            call.agent.attributes.append((name, .int(n)))
-                        }
+                if let usage = completed?.usage {
+                    for (n, name) in [(usage.inputTokens, "gen_ai.usage.input_tokens"), (usage.outputTokens, "gen_ai.usage.output_tokens")]
+                    {
+                        call.chat.attributes.append((name, .int(n)))
+                        call.agent.attributes.append((name, .int(n)))
                     }
                 }
-                if event.kind == EventKind.callFailed.rawValue {
-                    let type = event.payload["error"]?.stringValue ?? "error"
-                    let message = event.payload["message"]?.stringValue ?? type
+                if event.eventKind == .callFailed {
+                    let failed = try? CallFailed(payload: event.payload)
+                    let type = failed?.error ?? "error"
+                    let message = failed?.message ?? type
                     for keyPath in [\Call.agent, \Call.chat] {
                         call[keyPath: keyPath].attributes.append(("error.type", .string(type)))
                         call[keyPath: keyPath].error = message
                     }
-                } else if let invalid = event.payload["invalid"]?.stringValue {
+                } else if case let .invalid(invalid)? = completed?.outcome {
                     call.agent.attributes.append(("agentd.reply.invalid", .string(invalid)))
                 }
                 calls[callID] = call

@@ -397,32 +397,38 @@ public struct TranscriptModel: Sendable {
             }
         }
 
+        /// Fills `call` from its `call.completed` or `call.failed` payload; a payload of the wrong shape
+        /// leaves the call without its results (the transcript still shows it).
         private func complete(_ call: inout Call, kind: String, payload: JSON) {
-            call.durationMS = payload["duration_ms"]?.doubleValue
             if kind == EventKind.callFailed.rawValue {
                 call.state = .failed
-                call.error = payload["error"]?.stringValue
-                call.errorMessage = payload["message"]?.stringValue
-                call.stderr = payload["stderr"]?.stringValue
+                guard let failed = try? CallFailed(payload: payload) else { return }
+                call.durationMS = failed.durationMs
+                call.error = failed.error
+                call.errorMessage = failed.message
+                call.stderr = failed.stderr
                 return
             }
             call.state = .completed
-            call.reply = payload["reply"]?.stringValue
-            call.inputTokens = payload["usage"]?["input_tokens"]?.intValue ?? 0
-            call.outputTokens = payload["usage"]?["output_tokens"]?.intValue ?? 0
-            call.costUSD = payload["cost_usd"]?.doubleValue
-            call.invalid = payload["invalid"]?.stringValue
-            call.steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue)
-            if let v = payload["verdict"], !v.isNull {
+            guard let completed = try? CallCompleted(payload: payload) else { return }
+            call.durationMS = completed.durationMs
+            call.reply = completed.reply
+            call.inputTokens = completed.usage?.inputTokens ?? 0
+            call.outputTokens = completed.usage?.outputTokens ?? 0
+            call.costUSD = completed.costUSD
+            switch completed.outcome {
+            case let .invalid(message)?: call.invalid = message
+            case let .steps(steps)?: call.steps = steps
+            case let .verdict(v)?:
                 call.verdict = Verdict(
                     verdict: v["verdict"]?.stringValue ?? "?", score: v["score"]?.doubleValue,
                     feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue)
+            case let .verification(verified, reason)?:
+                call.verified = verified
+                call.reason = reason
+            case nil: break
             }
-            call.verified = payload["verified"]?.boolValue
-            call.reason = payload["reason"]?.stringValue
-            call.toolCalls = (payload["tool_calls"]?.arrayValue ?? []).map {
-                $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue ?? "?"
-            }
+            call.toolCalls = completed.toolCalls.map { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue ?? "?" }
             if call.role == "actor", call.toolCalls.isEmpty, call.invalid == nil, let reply = call.reply {
                 if reply.first == "{", let parsed = try? JSON.parse(reply), let output = parsed["output"]?.stringValue {
                     call.output = output
@@ -430,8 +436,8 @@ public struct TranscriptModel: Sendable {
                     call.output = reply
                 }
             }
-            call.commandSandboxed = payload["raw"]?["sandbox"]?.boolValue
-            if let raw = payload["raw"], let argv = raw["argv"]?.arrayValue {
+            call.commandSandboxed = completed.raw?["sandbox"]?.boolValue
+            if let raw = completed.raw, let argv = raw["argv"]?.arrayValue {
                 call.commandArgv = argv.map { $0.stringValue ?? $0.encoded }
                 call.exitStatus = raw["exit_status"]?.intValue
                 call.commandStdout = raw["stdout"]?.stringValue
