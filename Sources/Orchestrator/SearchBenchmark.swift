@@ -208,7 +208,7 @@ public enum SearchBenchmark {
                             ("duration_ms", .int(Int(rng.next() % 900))),
                         ] + extra))
             }
-            try event(EventKind.jobSubmitted.rawValue, nil, nil, nil, nil, ["plan": "w1", "goal": .string(goal), "inputs": [:]])
+            try event(JobSubmitted.kind.rawValue, nil, nil, nil, nil, JobSubmitted(plan: "w1", goal: goal, inputs: [:]).json)
             try event(EventKind.jobState.rawValue, nil, nil, nil, nil, ["from": "queued", "to": "running"])
             let steps = (0..<4).map { "step \($0): \(Vocabulary.sentence(&rng, words: 5 + Int(rng.next() % 6)))" }
             try modelCall(

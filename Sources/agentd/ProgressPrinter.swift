@@ -24,7 +24,8 @@ struct ProgressPrinter {
 
         switch EventKind(rawValue: kind) {
         case .jobSubmitted?:
-            out.append(prefix + "queued     plan \(payload["plan"]?.stringValue ?? "?"): \(payload["goal"]?.stringValue ?? "")")
+            let submitted = try? JobSubmitted(payload: payload)
+            out.append(prefix + "queued     plan \(submitted?.plan ?? "?"): \(submitted?.goal ?? "")")
         case .jobState?:
             let to = payload["to"]?.stringValue ?? "?"
             if let fixed = payload["steps"]?.arrayValue { stepCount = fixed.count }

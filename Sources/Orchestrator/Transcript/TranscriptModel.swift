@@ -267,8 +267,9 @@ public struct TranscriptModel: Sendable {
             }
             switch EventKind(rawValue: kind) {
             case .jobSubmitted?:
-                if model.goal.isEmpty { model.goal = payload["goal"]?.stringValue ?? "" }
-                if model.planName == "?" { model.planName = payload["plan"]?.stringValue ?? "?" }
+                let submitted = try? JobSubmitted(payload: payload)
+                if model.goal.isEmpty { model.goal = submitted?.goal ?? "" }
+                if model.planName == "?" { model.planName = submitted?.plan ?? "?" }
             case .jobState?:
                 if let fixed = payload["steps"]?.arrayValue { currentSteps = fixed.compactMap(\.stringValue) }
                 lastState = payload["to"]?.stringValue

@@ -56,6 +56,12 @@ struct PayloadReader {
         return value
     }
 
+    /// A member that must be there, of any type (null included).
+    func present(_ key: String) throws(EventPayloadError) -> JSON {
+        guard let value = payload[key] else { throw .missing(kind, prefix + key) }
+        return value
+    }
+
     func optional<T>(_ key: String, _ expected: String, _ read: (JSON) -> T?) throws(EventPayloadError) -> T? {
         guard let value = json(key) else { return nil }
         guard let typed = read(value) else { throw .wrongType(kind, prefix + key, expected: expected, found: value) }
