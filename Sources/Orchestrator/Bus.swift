@@ -46,7 +46,7 @@ final class Bus: @unchecked Sendable {
         assert(loop.inLoop, "the bus runs on the event loop")
         let c = request.context
         let started = EventDraft(
-            EventKind.callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+            .callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
             payload: .object([("agent", .string(id.description)), ("reask", .int(c.reask)), ("request", request.json)]))
         let (startedEvent, startedWasRecorded) = try await log.emit(started)
         if startedWasRecorded, log.strictReplay, let recorded = startedEvent.payload["request"], recorded != request.json {
@@ -56,17 +56,17 @@ final class Bus: @unchecked Sendable {
                 recorded: "the request \(Self.excerpt(recorded))")
         }
 
-        if let recorded = log.nextRecorded, recorded.callID == callID,
-            recorded.kind == EventKind.callCompleted || recorded.kind == EventKind.callFailed
+        if let recorded = log.nextRecorded, recorded.callID == callID, let kind = recorded.eventKind,
+            kind == .callCompleted || kind == .callFailed
         {
-            try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
-            return Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
+            try await log.emit(EventDraft(kind, callID: callID, payload: .null))
+            return try Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(
-                    EventKind.callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                    .callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                     payload: ["reason": "the daemon stopped before this call completed; it is made again"])
             ])
         }
@@ -117,16 +117,16 @@ final class Bus: @unchecked Sendable {
         if !log.isReplaying, !mayStart() { throw CallAbandoned() }
         let (_, startedWasRecorded) = try await log.emit(
             EventDraft(
-                EventKind.toolStarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: .object(started)))
-        if let recorded = log.nextRecorded, recorded.callID == callID, recorded.kind == EventKind.toolCompleted {
-            try await log.emit(EventDraft(recorded.kind, callID: callID, payload: .null))
+                .toolStarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: .object(started)))
+        if let recorded = log.nextRecorded, recorded.callID == callID, recorded.eventKind == .toolCompleted {
+            try await log.emit(EventDraft(.toolCompleted, callID: callID, payload: .null))
             return recorded.payload["result"] ?? .object([("error", "the recorded result is missing")])
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(
-                    EventKind.toolRestarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                    .toolRestarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                     payload: ["reason": "the daemon stopped before this tool completed; it runs again", "idempotency_key": .string(key)])
             ])
         }
@@ -151,7 +151,7 @@ final class Bus: @unchecked Sendable {
         // made durable as soon as possible to keep a recovered job from running it again.
         try await log.emit(
             EventDraft(
-                EventKind.toolCompleted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
+                .toolCompleted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
                 payload: .object([
                     ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("ok", .bool(result.ok)),
                     ("result", result.json), ("duration_ms", durationMs),
@@ -162,7 +162,7 @@ final class Bus: @unchecked Sendable {
     /// Whether the log's next recorded event is a `step.timed_out`: the call or tool just matched was
     /// in flight when its step ran out of time, and was abandoned while the job went on.
     static func stepTimedOutNext(_ log: JobLog) -> Bool {
-        log.nextRecorded?.kind == EventKind.stepTimedOut
+        log.nextRecorded?.kind == EventKind.stepTimedOut.rawValue
     }
 
     /// The start of a request, for a divergence report.
@@ -173,63 +173,51 @@ final class Bus: @unchecked Sendable {
 
     /// The event that records an agent's reply.
     static func completion(_ reply: AgentReply, id: AgentID, context c: CallContext, callID: String) -> EventDraft {
-        let durationMs = JSON.number((Double(reply.durationNanos) / 1e4).rounded() / 100)
+        let durationMs = (Double(reply.durationNanos) / 1e4).rounded() / 100
         switch reply.reply {
         case let .success(model):
-            var members: [(String, JSON)] = [("reply", .string(model.content))]
-            if !model.toolCalls.isEmpty { members.append(("tool_calls", .array(model.toolCalls.map(\.json)))) }
-            if let usage = model.usage {
-                members.append(("usage", ["input_tokens": .int(usage.input), "output_tokens": .int(usage.output)]))
-            }
-            if let sent = model.sent { members.append(("sent", sent)) }
-            if let raw = model.raw { members.append(("raw", raw)) }
-            if let attempts = model.attempts { members.append(("http_attempts", .int(attempts))) }
-            if let cost = model.costUSD { members.append(("cost_usd", .number(cost))) }
-            members.append(("duration_ms", durationMs))
+            var completed = CallCompleted(
+                reply: model.content, toolCalls: model.toolCalls.map(\.json),
+                usage: model.usage.map { CallCompleted.Usage(inputTokens: $0.input, outputTokens: $0.output) }, sent: model.sent,
+                raw: model.raw, httpAttempts: model.attempts, costUSD: model.costUSD, durationMs: durationMs)
             switch reply.interpretation {
-            case let .verdict(v)?: members.append(("verdict", v.json))
-            case let .plan(steps)?: members.append(("steps", .array(steps.map(JSON.string))))
-            case let .verification(verified, reason)?:
-                members.append(("verified", .bool(verified)))
-                if let reason { members.append(("reason", .string(reason))) }
-            case let .invalid(error)?: members.append(("invalid", .string(error.message)))
+            case let .verdict(v)?: completed.outcome = .verdict(v.json)
+            case let .plan(steps)?: completed.outcome = .steps(steps)
+            case let .verification(verified, reason)?: completed.outcome = .verification(verified: verified, reason: reason)
+            case let .invalid(error)?: completed.outcome = .invalid(error.message)
             case .output?, .toolCalls?, nil: break
             }
             return EventDraft(
-                EventKind.callCompleted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-                payload: .object(members))
+                CallCompleted.kind, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: completed.json)
         case let .failure(error):
-            var members: [(String, JSON)] = [("error", .string(error.kind.rawValue)), ("message", .string(error.message))]
-            if let stderr = error.stderr { members.append(("stderr", .string(stderr))) }
-            members.append(("duration_ms", durationMs))
+            let failed = CallFailed(error: error.kind.rawValue, message: error.message, stderr: error.stderr, durationMs: durationMs)
             return EventDraft(
-                EventKind.callFailed, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-                payload: .object(members))
+                CallFailed.kind, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: failed.json)
         }
     }
 
     /// Rebuilds an agent's reply from its recorded event (the interpretation is recomputed: it is a
-    /// pure function of the raw reply and of whether tools were offered).
-    static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false) -> AgentReply {
-        let duration = UInt64(max(0, (event.payload["duration_ms"]?.doubleValue ?? 0) * 1e6))
-        if event.kind == EventKind.callFailed {
-            let kind = event.payload["error"]?.stringValue.flatMap(ModelCallError.Kind.init(rawValue:)) ?? .badReply
-            let error = ModelCallError(
-                kind, event.payload["message"]?.stringValue ?? "failed", stderr: event.payload["stderr"]?.stringValue)
-            return AgentReply(reply: .failure(error), interpretation: nil, durationNanos: duration)
+    /// pure function of the raw reply and of whether tools were offered). Throws when the recorded
+    /// payload does not have its kind's shape.
+    static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false) throws(EventPayloadError) -> AgentReply {
+        if event.eventKind == .callFailed {
+            let failed = try CallFailed(payload: event.payload)
+            let kind = ModelCallError.Kind(rawValue: failed.error) ?? .badReply
+            let error = ModelCallError(kind, failed.message, stderr: failed.stderr)
+            return AgentReply(reply: .failure(error), interpretation: nil, durationNanos: nanos(failed.durationMs))
         }
-        let content = event.payload["reply"]?.stringValue ?? ""
-        var usage: TokenUsage?
-        if let u = event.payload["usage"], let i = u["input_tokens"]?.intValue, let o = u["output_tokens"]?.intValue {
-            usage = TokenUsage(input: i, output: o)
-        }
+        let completed = try CallCompleted(payload: event.payload)
         var model = ModelReply(
-            content: content, toolCalls: event.payload["tool_calls"].flatMap(ToolCall.list(from:)) ?? [], usage: usage,
-            raw: event.payload["raw"], sent: event.payload["sent"], attempts: event.payload["http_attempts"]?.intValue)
-        model.costUSD = event.payload["cost_usd"]?.doubleValue
+            content: completed.reply, toolCalls: ToolCall.list(from: .array(completed.toolCalls)) ?? [],
+            usage: completed.usage.map { TokenUsage(input: $0.inputTokens, output: $0.outputTokens) }, raw: completed.raw,
+            sent: completed.sent, attempts: completed.httpAttempts)
+        model.costUSD = completed.costUSD
         return AgentReply(
-            reply: .success(model), interpretation: Agent.interpret(model, role: role, toolsOffered: toolsOffered), durationNanos: duration)
+            reply: .success(model), interpretation: Agent.interpret(model, role: role, toolsOffered: toolsOffered),
+            durationNanos: nanos(completed.durationMs))
     }
+
+    private static func nanos(_ durationMs: Double) -> UInt64 { UInt64(max(0, durationMs * 1e6)) }
 }
 
 /// A call whose reply is no longer wanted: its job was cancelled or the daemon is stopping.

@@ -186,11 +186,10 @@ public final class Engine: @unchecked Sendable {
             let entry = ActiveJob(
                 record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
             entry.durable = true
-            entry.submitter = job.events.first?.payload["submitter_uid"]?.intValue.map { UInt32($0) }
+            let submitted = job.events.first.flatMap { $0.eventKind == .jobSubmitted ? try? JobSubmitted(payload: $0.payload) : nil }
+            entry.submitter = submitted?.submitterUID.map { UInt32($0) }
             active[job.record.id] = entry
-            if let submitted = job.events.first(where: { $0.kind == EventKind.jobSubmitted }),
-                let directory = submitted.payload["workspace"]?.stringValue
-            {
+            if let directory = submitted?.workspace {
                 workspaces.claim(directory, job: job.record.id, shared: plan.workspaceShared)
             }
             if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
@@ -209,7 +208,7 @@ public final class Engine: @unchecked Sendable {
                 _ = try await log.append(
                     [
                         EventDraft(
-                            EventKind.jobState,
+                            .jobState,
                             payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])
                     ],
                     ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
@@ -329,18 +328,14 @@ public final class Engine: @unchecked Sendable {
         active[record.id] = entry
         queued.add(record.id, client: s.client)
         if let key = s.idempotencyKey { idempotency[key] = record.id }
-        var payload: [(String, JSON)] = [("plan", .string(record.planName)), ("goal", .string(record.goal)), ("inputs", record.inputs)]
-        if let key = s.idempotencyKey { payload.append(("idempotency_key", .string(key))) }
-        // Who submitted it, when not the owner: recovery keeps the job to that user's directories.
-        if let submitter { payload.append(("submitter_uid", .int(Int(submitter)))) }
-        if let workspace {
-            // Recorded, so that a restarted daemon knows which workspace its recovered job holds.
-            payload.append(("workspace", .string(workspace)))
-            workspaces.claim(workspace, job: record.id, shared: loaded.plan.workspaceShared)
-        }
+        // Who submitted it, when not the owner: recovery keeps the job to that user's directories. The
+        // workspace is recorded so that a restarted daemon knows which one its recovered job holds.
+        let submitted = JobSubmitted(
+            plan: record.planName, goal: record.goal, inputs: record.inputs, idempotencyKey: s.idempotencyKey,
+            submitterUID: submitter.map(Int.init), workspace: workspace)
+        if let workspace { workspaces.claim(workspace, job: record.id, shared: loaded.plan.workspaceShared) }
         do {
-            _ = try await entry.log.append(
-                [EventDraft(EventKind.jobSubmitted, payload: .object(payload))], ops: [.insertJob(record)])
+            _ = try await entry.log.append([EventDraft(JobSubmitted.kind, payload: submitted.json)], ops: [.insertJob(record)])
         } catch {
             retire(record.id)
             queued.remove(record.id)
@@ -542,7 +537,7 @@ public final class Engine: @unchecked Sendable {
             events = try await entry.log.append(
                 [
                     EventDraft(
-                        EventKind.jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
+                        .jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
                 ],
                 ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
         } catch {
@@ -690,7 +685,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     private static func isTerminal(_ event: EventRecord) -> Bool {
-        guard event.kind == EventKind.jobState, let to = event.payload["to"]?.stringValue else { return false }
+        guard event.kind == EventKind.jobState.rawValue, let to = event.payload["to"]?.stringValue else { return false }
         return JobStatus(rawValue: to)?.isTerminal ?? false
     }
 

@@ -9,8 +9,8 @@ struct EventDraft: Sendable {
     var callID: String?
     var payload: JSON
 
-    init(_ kind: String, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil, payload: JSON) {
-        self.kind = kind
+    init(_ kind: EventKind, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil, payload: JSON) {
+        self.kind = kind.rawValue
         self.role = role
         self.step = step
         self.attempt = attempt
@@ -41,7 +41,7 @@ final class JobLog: @unchecked Sendable {
     /// Kinds the runner's deterministic sequence does not include: written at submission, or only by
     /// recovery.
     static let notFromRunner: Set<String> = [
-        EventKind.jobSubmitted, EventKind.jobResumed, EventKind.callRestarted, EventKind.toolRestarted,
+        EventKind.jobSubmitted.rawValue, EventKind.jobResumed.rawValue, EventKind.callRestarted.rawValue, EventKind.toolRestarted.rawValue,
     ]
 
     let jobID: String

@@ -137,13 +137,13 @@ actor JobRunner {
     func run() async -> Outcome {
         do {
             if log.isReplaying || wasRunning {
-                _ = try await log.append([EventDraft(EventKind.jobResumed, payload: ["replaying_events": .int(log.nextSeq - 1)])])
+                _ = try await log.append([EventDraft(.jobResumed, payload: ["replaying_events": .int(log.nextSeq - 1)])])
             }
             var runningPayload: [(String, JSON)] = [("from", "queued"), ("to", "running")]
             if let fixed = plan.steps { runningPayload.append(("steps", .array(fixed.map(JSON.string)))) }
             // Written with the first call's request: nothing happens in between.
             let (running, _) = try await log.emit(
-                EventDraft(EventKind.jobState, payload: .object(runningPayload)),
+                EventDraft(.jobState, payload: .object(runningPayload)),
                 ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)], deferred: true)
             startedAt = running.at
             let (status, reason) = try await execute()
@@ -151,7 +151,7 @@ actor JobRunner {
             isFinalizing = true
             let (final, _) = try await log.emit(
                 EventDraft(
-                    EventKind.jobState,
+                    .jobState,
                     payload: .object([
                         ("from", "running"), ("to", .string(status.rawValue)), ("reason", reason.map(JSON.string) ?? .null),
                     ])),
@@ -189,7 +189,7 @@ actor JobRunner {
         isFinalizing = true
         do {
             let (final, _) = try await log.emit(
-                EventDraft(EventKind.jobState, payload: ["from": "running", "to": "failed", "reason": .string(reason)]),
+                EventDraft(.jobState, payload: ["from": "running", "to": "failed", "reason": .string(reason)]),
                 ops: [.setStatus(jobID: job.id, status: .failed, reason: reason, at: 0)])
             return .finished(.failed, reason, at: final.at)
         } catch {
@@ -233,7 +233,7 @@ actor JobRunner {
                 let newSteps = try await makePlan(replan: replans, context: context)
                 try await log.emit(
                     EventDraft(
-                        EventKind.jobReplanned, role: Role.planner.rawValue, step: index,
+                        .jobReplanned, role: Role.planner.rawValue, step: index,
                         payload: .object([
                             ("replan", .int(replans)), ("from_step", .int(index)),
                             ("steps", .array(newSteps.map(JSON.string))),
@@ -271,7 +271,7 @@ actor JobRunner {
             let what = "exceeded its time limit of \(Self.seconds(limit)) (policy.step_timeout)"
             try await log.emit(
                 EventDraft(
-                    EventKind.stepTimedOut, step: index, attempt: stepAttempt,
+                    .stepTimedOut, step: index, attempt: stepAttempt,
                     payload: ["timeout_s": .number(limit), "reason": .string("the step \(what)")]))
             return .failed(what, feedback: stepFeedback.isEmpty ? "the step \(what)" : stepFeedback)
         }
@@ -281,7 +281,7 @@ actor JobRunner {
     private func stepRanOut(_ index: Int) -> Bool {
         if stepExpired { return true }
         guard let next = log.nextRecorded else { return false }
-        return next.kind == EventKind.stepTimedOut && next.step == index
+        return next.kind == EventKind.stepTimedOut.rawValue && next.step == index
     }
 
     /// Before each call and tool of a timed step: throws `CallAbandoned` once the step's time is up.
@@ -335,7 +335,7 @@ actor JobRunner {
                 lastFeedback = same.feedback
                 try await log.emit(
                     EventDraft(
-                        EventKind.attemptDuplicate, role: Role.actor.rawValue, step: index, attempt: attempt,
+                        .attemptDuplicate, role: Role.actor.rawValue, step: index, attempt: attempt,
                         payload: ["same_as_attempt": .int(same.attempt), "feedback": .string(same.feedback)]))
                 rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: same.feedback, suggestion: same.suggestion))
                 continue
@@ -348,7 +348,7 @@ actor JobRunner {
         }
         try await log.emit(
             EventDraft(
-                EventKind.stepExhausted, step: index,
+                .stepExhausted, step: index,
                 payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
         return .failed("failed \(plan.policy.maxAttempts) attempts", feedback: lastFeedback)
     }

@@ -196,20 +196,20 @@ public enum SearchBenchmark {
                 if let step { request.append(("step", .int(step))) }
                 if let attempt { request.append(("attempt", .int(attempt))) }
                 try event(
-                    EventKind.callStarted, role, step, attempt, callID,
+                    EventKind.callStarted.rawValue, role, step, attempt, callID,
                     .object([("agent", .string("\(role)/\(id)")), ("reask", 0), ("request", .object(request))]))
                 let input = 180 + Int(rng.next() % 400)
                 let output = 20 + Int(rng.next() % 200)
                 try event(
-                    EventKind.callCompleted, role, step, attempt, callID,
+                    EventKind.callCompleted.rawValue, role, step, attempt, callID,
                     .object(
                         [
                             ("reply", .string(reply)), ("usage", ["input_tokens": .int(input), "output_tokens": .int(output)]),
                             ("duration_ms", .int(Int(rng.next() % 900))),
                         ] + extra))
             }
-            try event(EventKind.jobSubmitted, nil, nil, nil, nil, ["plan": "w1", "goal": .string(goal), "inputs": [:]])
-            try event(EventKind.jobState, nil, nil, nil, nil, ["from": "queued", "to": "running"])
+            try event(JobSubmitted.kind.rawValue, nil, nil, nil, nil, JobSubmitted(plan: "w1", goal: goal, inputs: [:]).json)
+            try event(EventKind.jobState.rawValue, nil, nil, nil, nil, ["from": "queued", "to": "running"])
             let steps = (0..<4).map { "step \($0): \(Vocabulary.sentence(&rng, words: 5 + Int(rng.next() % 6)))" }
             try modelCall(
                 "planner", step: nil, attempt: nil, user: "Goal: \(goal)",
@@ -226,12 +226,12 @@ public enum SearchBenchmark {
                         let toolID = "c\(call).0"
                         let argv: JSON = ["grep", "-rn", .string(Vocabulary.word(rank: 1 + Int(rng.next() % 3000))), "src"]
                         try event(
-                            EventKind.toolStarted, "actor", index, attempt, toolID,
+                            EventKind.toolStarted.rawValue, "actor", index, attempt, toolID,
                             ["tool": "run_command", "tool_call_id": "call_0", "idempotency_key": .string("\(id)/c\(call)/0"), "argv": argv])
                         let stdout =
                             "src/\(Vocabulary.word(rank: 1 + Int(rng.next() % 5000))).swift:12: \(Vocabulary.sentence(&rng, words: 8))"
                         try event(
-                            EventKind.toolCompleted, "actor", index, attempt, toolID,
+                            EventKind.toolCompleted.rawValue, "actor", index, attempt, toolID,
                             [
                                 "tool": "run_command", "tool_call_id": "call_0", "ok": true,
                                 "result": .string(JSON.object([("exit_status", 0), ("stdout", .string(stdout)), ("stderr", "")]).encoded),
@@ -254,7 +254,7 @@ public enum SearchBenchmark {
             try modelCall(
                 "verifier", step: nil, attempt: nil, user: "Goal: \(goal)\nOutputs: …", reply: "{\"verified\":true}",
                 extra: [("verified", true)])
-            try event(EventKind.jobState, nil, nil, nil, nil, ["from": "running", "to": "succeeded", "reason": "verified"])
+            try event(EventKind.jobState.rawValue, nil, nil, nil, nil, ["from": "running", "to": "succeeded", "reason": "verified"])
             if job % 200 == 0 {
                 try db.execute("COMMIT")
                 try db.execute("BEGIN")

@@ -288,7 +288,7 @@ extension Database {
         let count = expected - 1
         report.head = count > 0 ? previous : nil
         if count > 0, let problem = try jobRowProblem(jobID) {
-            report.problem = ChainProblem(kind: .job, seq: 1, eventKind: EventKind.jobSubmitted, message: problem)
+            report.problem = ChainProblem(kind: .job, seq: 1, eventKind: EventKind.jobSubmitted.rawValue, message: problem)
             return report
         }
         if count == 0 && storedHead == nil && storedLength == 0 { return report }
@@ -309,7 +309,9 @@ extension Database {
     /// What is wrong with `jobID`'s row given its verified first event (`JobCommitment`), or nil.
     private func jobRowProblem(_ jobID: String) throws(StoreError) -> String? {
         let first = try query("SELECT kind, payload FROM events WHERE job_id = ? AND seq = 1", [.text(jobID)]).first
-        guard first?[0].text == EventKind.jobSubmitted, let text = first?[1].text, let payload = try? JSON.parse(text) else { return nil }
+        guard first?[0].text == EventKind.jobSubmitted.rawValue, let text = first?[1].text, let payload = try? JSON.parse(text) else {
+            return nil
+        }
         guard let row = try query("SELECT plan, goal, inputs, cwd FROM jobs WHERE id = ?", [.text(jobID)]).first else { return nil }
         return JobCommitment.problem(
             submitted: payload, plan: row[0].text ?? "", goal: row[1].text ?? "", inputs: row[2].text ?? "", cwd: row[3].text)

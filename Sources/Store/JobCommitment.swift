@@ -35,11 +35,15 @@ public enum JobCommitment {
     }
 
     /// What is wrong with a job's row, given its `job.submitted` payload; nil when the row matches or
-    /// the payload predates the digests.
+    /// the payload predates the digests. A payload without `JobSubmitted`'s shape is a problem too.
     static func problem(submitted payload: JSON, plan: String, goal: String, inputs: String, cwd: String?) -> String? {
-        guard let committedPlan = payload[planMember]?.stringValue, let committedJob = payload[jobMember]?.stringValue else {
-            return nil
+        let submitted: JobSubmitted
+        do {
+            submitted = try JobSubmitted(payload: payload)
+        } catch {
+            return "\(error)"
         }
+        guard let committedPlan = submitted.planSHA256, let committedJob = submitted.jobSHA256 else { return nil }
         let actual = digests(plan: plan, goal: goal, inputs: inputs, cwd: cwd)
         if actual.plan != committedPlan {
             return "the job's stored plan snapshot (jobs.plan, which recovery and replay run) differs from the plan its chain committed to"

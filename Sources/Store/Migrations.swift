@@ -126,6 +126,28 @@ public enum Migrations {
             ) STRICT;
             """
         ),
+        (
+            5, "the known event kinds",
+            // The set is a table, not a CHECK on events.kind: a new kind is one INSERT in a new migration,
+            // and the append-only, hash-chained, indexed events table is never rebuilt. Rows written
+            // before this migration are not checked again; every insert from now on is.
+            """
+            CREATE TABLE event_kinds (
+                kind TEXT PRIMARY KEY
+            ) STRICT, WITHOUT ROWID;
+            INSERT INTO event_kinds(kind) VALUES
+                ('job.submitted'), ('job.state'), ('job.replanned'), ('call.started'), ('call.completed'),
+                ('call.failed'), ('step.exhausted'), ('step.timed_out'), ('attempt.duplicate'), ('job.resumed'),
+                ('call.restarted'), ('tool.started'), ('tool.completed'), ('tool.restarted');
+            CREATE TRIGGER event_kinds_append_only_update BEFORE UPDATE ON event_kinds
+            BEGIN SELECT RAISE(ABORT, 'the known event kinds are append-only'); END;
+            CREATE TRIGGER event_kinds_append_only_delete BEFORE DELETE ON event_kinds
+            BEGIN SELECT RAISE(ABORT, 'the known event kinds are append-only'); END;
+            CREATE TRIGGER events_known_kind BEFORE INSERT ON events
+            WHEN NOT EXISTS (SELECT 1 FROM event_kinds WHERE kind = NEW.kind)
+            BEGIN SELECT RAISE(ABORT, 'unknown event kind: not in event_kinds'); END;
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

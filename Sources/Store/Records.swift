@@ -93,20 +93,29 @@ public struct EventRecord: Sendable, Equatable {
     }
 }
 
-/// The event kinds agentd writes.
-public enum EventKind {
-    public static let jobSubmitted = "job.submitted"
-    public static let jobState = "job.state"
-    public static let jobReplanned = "job.replanned"
-    public static let callStarted = "call.started"
-    public static let callCompleted = "call.completed"
-    public static let callFailed = "call.failed"
-    public static let stepExhausted = "step.exhausted"
-    public static let stepTimedOut = "step.timed_out"
-    public static let attemptDuplicate = "attempt.duplicate"
-    public static let jobResumed = "job.resumed"
-    public static let callRestarted = "call.restarted"
-    public static let toolStarted = "tool.started"
-    public static let toolCompleted = "tool.completed"
-    public static let toolRestarted = "tool.restarted"
+/// The event kinds agentd writes: the `kind` column of `events`, and the rows of its `event_kinds` table.
+///
+/// The raw values are stored and hashed into each job's chain: they never change. A new kind is a new
+/// case here and a new migration that inserts its name into `event_kinds` (the database refuses an
+/// event of a kind that table does not list); `MigrationsTests` checks that the two agree. Pure.
+public enum EventKind: String, Sendable, CaseIterable {
+    case jobSubmitted = "job.submitted"
+    case jobState = "job.state"
+    case jobReplanned = "job.replanned"
+    case callStarted = "call.started"
+    case callCompleted = "call.completed"
+    case callFailed = "call.failed"
+    case stepExhausted = "step.exhausted"
+    case stepTimedOut = "step.timed_out"
+    case attemptDuplicate = "attempt.duplicate"
+    case jobResumed = "job.resumed"
+    case callRestarted = "call.restarted"
+    case toolStarted = "tool.started"
+    case toolCompleted = "tool.completed"
+    case toolRestarted = "tool.restarted"
+}
+
+extension EventRecord {
+    /// The record's kind as a known `EventKind`; nil for a name this build does not know.
+    public var eventKind: EventKind? { EventKind(rawValue: kind) }
 }

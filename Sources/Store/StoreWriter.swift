@@ -448,7 +448,7 @@ public final class StoreWriter: @unchecked Sendable {
                 try appendEvent.bind(event.attempt.map { .int(Int64($0)) } ?? .null, at: 7)
                 try appendEvent.bind(event.callID.map(SQLValue.text) ?? .null, at: 8)
                 encodeBuffer.removeAll(keepingCapacity: true)
-                if event.kind == EventKind.jobSubmitted, let digests = commitments.removeValue(forKey: event.jobID) {
+                if event.kind == EventKind.jobSubmitted.rawValue, let digests = commitments.removeValue(forKey: event.jobID) {
                     // The job's first event commits the chain to the row written with it.
                     JobCommitment.committing(event.payload, to: digests).write(to: &encodeBuffer)
                 } else {

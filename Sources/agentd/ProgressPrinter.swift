@@ -22,46 +22,48 @@ struct ProgressPrinter {
         func roleLabel() -> String { pad(role ?? "", 8) }
         func attemptLabel() -> String { attempt.map { "attempt \($0 + 1)" } ?? "" }
 
-        switch kind {
-        case EventKind.jobSubmitted:
-            out.append(prefix + "queued     plan \(payload["plan"]?.stringValue ?? "?"): \(payload["goal"]?.stringValue ?? "")")
-        case EventKind.jobState:
+        switch EventKind(rawValue: kind) {
+        case .jobSubmitted?:
+            let submitted = try? JobSubmitted(payload: payload)
+            out.append(prefix + "queued     plan \(submitted?.plan ?? "?"): \(submitted?.goal ?? "")")
+        case .jobState?:
             let to = payload["to"]?.stringValue ?? "?"
             if let fixed = payload["steps"]?.arrayValue { stepCount = fixed.count }
             var line = prefix + to
             if let reason = payload["reason"]?.stringValue { line = prefix + pad(to, 10) + " \(reason)" }
             out.append(line)
-        case EventKind.jobResumed:
+        case .jobResumed?:
             out.append(prefix + "resumed    after a restart; completed calls are not made again")
-        case EventKind.jobReplanned:
+        case .jobReplanned?:
             let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
             let from = payload["from_step"]?.intValue ?? 0
             stepCount = from + steps.count
             out.append(prefix + "re-plan    #\(payload["replan"]?.intValue ?? 0) from step \(from + 1): \(steps.count) new steps")
             for (i, s) in steps.enumerated() { out.append("           \(from + i + 1). \(s)") }
-        case EventKind.callStarted:
+        case .callStarted?:
             let reask = payload["reask"]?.intValue ?? 0
             if role == "actor", let a = attempt, a > 0 {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  rerun with the critic's feedback")
             } else if reask > 0 {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) asked again after an invalid reply (\(reask))")
             }
-        case EventKind.callRestarted:
+        case .callRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
-        case EventKind.callCompleted:
+        case .callCompleted?:
             out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
-        case EventKind.callFailed:
-            var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(payload["message"]?.stringValue ?? "?")"
-            if let stderr = payload["stderr"]?.stringValue, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
+        case .callFailed?:
+            let failed = try? CallFailed(payload: payload)
+            var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(failed?.message ?? "?")"
+            if let stderr = failed?.stderr, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
-        case EventKind.toolStarted:
+        case .toolStarted?:
             let what =
                 payload["argv"].map { $0.encoded } ?? payload["path"]?.stringValue
                 ?? "invalid call: \(payload["invalid"]?.stringValue ?? "?")"
             out.append(
                 prefix
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(oneLine(what, 160))")
-        case EventKind.toolCompleted:
+        case .toolCompleted?:
             let result = payload["result"] ?? .null
             var summary = payload["ok"]?.boolValue == true ? "ok" : "failed"
             if let error = result["error"]?.stringValue {
@@ -70,51 +72,53 @@ struct ProgressPrinter {
                 summary += " (exit status \(status))"
             }
             out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(summary)")
-        case EventKind.toolRestarted:
+        case .toolRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) tool run again: the daemon stopped before it completed")
-        case EventKind.attemptDuplicate:
+        case .attemptDuplicate?:
             out.append(
                 prefix
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again"
             )
-        case EventKind.stepExhausted:
+        case .stepExhausted?:
             out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")
-        case EventKind.stepTimedOut:
+        case .stepTimedOut?:
             out.append(prefix + "\(stepLabel()) \(payload["reason"]?.stringValue ?? "the step ran out of time")")
-        default:
+        case nil:
+            // A kind this build does not know (a newer daemon's): printed by name.
             out.append(prefix + kind)
         }
         return out
     }
 
     private mutating func completed(_ payload: JSON, _ stepLabel: String, _ roleLabel: String, _ attemptLabel: String) -> String {
-        if let invalid = payload["invalid"]?.stringValue {
+        // A payload of the wrong shape is shown as an empty output rather than stopping the watch.
+        let completed = (try? CallCompleted(payload: payload)) ?? CallCompleted(reply: "", durationMs: 0)
+        switch completed.outcome {
+        case let .invalid(invalid)?:
             return "\(stepLabel) \(roleLabel) \(attemptLabel)  invalid reply: \(oneLine(invalid, 160))"
-        }
-        if let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) {
+        case let .steps(steps)?:
             if stepCount == nil { stepCount = steps.count }
             var line = "\(stepLabel) \(roleLabel) plan of \(steps.count) steps"
             for (i, s) in steps.enumerated() { line += "\n           \(i + 1). \(s)" }
             return line
-        }
-        if let verdict = payload["verdict"] {
+        case let .verdict(verdict)?:
             let pass = verdict["verdict"]?.stringValue == "pass"
             let score = verdict["score"]?.doubleValue.map { " (score \(fmt($0)))" } ?? ""
             var line =
                 "\(stepLabel) \(roleLabel) \(attemptLabel)  \(pass ? "PASS" : "FAIL")\(score) \(oneLine(verdict["feedback"]?.stringValue ?? "", 160))"
             if let s = verdict["suggestion"]?.stringValue { line += "\n           suggestion: \(oneLine(s, 160))" }
             return line
-        }
-        if let verified = payload["verified"]?.boolValue {
-            let reason = payload["reason"]?.stringValue.map { ": \(oneLine($0, 160))" } ?? ""
+        case let .verification(verified, reason)?:
+            let reason = reason.map { ": \(oneLine($0, 160))" } ?? ""
             return "\(stepLabel) \(roleLabel) \(verified ? "VERIFIED" : "REJECTED")\(reason)"
+        case nil:
+            break
         }
-        if let calls = payload["tool_calls"]?.arrayValue, !calls.isEmpty {
-            let names = calls.compactMap { $0["function"]?["name"]?.stringValue }.joined(separator: ", ")
+        if !completed.toolCalls.isEmpty {
+            let names = completed.toolCalls.compactMap { $0["function"]?["name"]?.stringValue }.joined(separator: ", ")
             return "\(stepLabel) \(roleLabel) \(attemptLabel)  calls tools: \(names)"
         }
-        let reply = payload["reply"]?.stringValue ?? ""
-        let output = (try? JSON.parse(reply))?["output"]?.stringValue ?? reply
+        let output = (try? JSON.parse(completed.reply))?["output"]?.stringValue ?? completed.reply
         return "\(stepLabel) \(roleLabel) \(attemptLabel)  output: \(oneLine(output, 120))"
     }
 }

@@ -200,15 +200,15 @@ final class EngineTests: XCTestCase {
 
     private func assertWellFormedLog(_ events: [EventRecord], file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(events.map(\.seq), Array(1...max(1, events.count)), "seq numbers from 1 without gaps", file: file, line: line)
-        XCTAssertEqual(events.first?.kind, EventKind.jobSubmitted, file: file, line: line)
+        XCTAssertEqual(events.first?.kind, EventKind.jobSubmitted.rawValue, file: file, line: line)
         var open: Set<String> = []
         var completed: [String: Int] = [:]
         for event in events {
             switch event.kind {
-            case EventKind.callStarted:
+            case EventKind.callStarted.rawValue:
                 XCTAssertTrue(
                     open.insert(event.callID ?? "?").inserted, "call \(event.callID ?? "?") started twice", file: file, line: line)
-            case EventKind.callCompleted, EventKind.callFailed:
+            case EventKind.callCompleted.rawValue, EventKind.callFailed.rawValue:
                 XCTAssertNotNil(
                     open.remove(event.callID ?? "?"), "call \(event.callID ?? "?") completed without starting", file: file, line: line)
                 completed[event.callID ?? "?", default: 0] += 1
@@ -231,17 +231,17 @@ final class EngineTests: XCTestCase {
 
         let events = try harness.events(submitted.id)
         assertWellFormedLog(events)
-        XCTAssertEqual(events.filter { $0.kind == EventKind.callCompleted }.count, 14)
+        XCTAssertEqual(events.filter { $0.kind == EventKind.callCompleted.rawValue }.count, 14)
         let calls = try harness.reader.readNow { try $0.completedCalls(jobID: submitted.id) }
         XCTAssertEqual(calls, ["planner": 1, "actor": 6, "critic": 6, "verifier": 1])
-        XCTAssertEqual(events.last?.kind, EventKind.jobState)
+        XCTAssertEqual(events.last?.kind, EventKind.jobState.rawValue)
         XCTAssertEqual(events.last?.payload["to"], "succeeded")
 
         // The critic's two failures, and the reruns they caused, which carry the feedback.
-        let verdicts = events.filter { $0.kind == EventKind.callCompleted && $0.role == "critic" }
+        let verdicts = events.filter { $0.kind == EventKind.callCompleted.rawValue && $0.role == "critic" }
             .map { "\($0.step ?? -1)/\($0.attempt ?? -1):\($0.payload["verdict"]?["verdict"]?.stringValue ?? "?")" }
         XCTAssertEqual(verdicts, ["0/0:pass", "1/0:fail", "1/1:pass", "2/0:pass", "3/0:fail", "3/1:pass"])
-        let rerun = events.first { $0.kind == EventKind.callStarted && $0.role == "actor" && $0.step == 1 && $0.attempt == 1 }
+        let rerun = events.first { $0.kind == EventKind.callStarted.rawValue && $0.role == "actor" && $0.step == 1 && $0.attempt == 1 }
         let rerunInput = rerun?.payload["request"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         XCTAssertTrue(rerunInput.contains("Critic feedback: step 1: missing detail, be more specific"), rerunInput)
         XCTAssertTrue(rerunInput.contains("Rejected output: output for step 1, attempt 0"), rerunInput)
@@ -262,20 +262,20 @@ final class EngineTests: XCTestCase {
 
         let events = try harness.events(job.id)
         assertWellFormedLog(events)
-        let criticCalls = events.filter { $0.role == "critic" && $0.kind == EventKind.callCompleted }
+        let criticCalls = events.filter { $0.role == "critic" && $0.kind == EventKind.callCompleted.rawValue }
         XCTAssertEqual(criticCalls.count, 2)
         let invalid = criticCalls.first?.payload["invalid"]?.stringValue ?? ""
         XCTAssertTrue(invalid.contains("not JSON"), invalid)
         XCTAssertNil(criticCalls.first?.payload["verdict"])
         XCTAssertEqual(criticCalls.last?.payload["verdict"]?["verdict"], "pass")
 
-        let reasked = events.filter { $0.role == "critic" && $0.kind == EventKind.callStarted }.last
+        let reasked = events.filter { $0.role == "critic" && $0.kind == EventKind.callStarted.rawValue }.last
         XCTAssertEqual(reasked?.payload["reask"], 1)
         let messages = reasked?.payload["request"]?["messages"]?.arrayValue ?? []
         XCTAssertEqual(messages.dropLast().last?["content"], "not json")
         XCTAssertTrue(messages.last?["content"]?.stringValue?.contains("That reply was invalid") ?? false)
         // The step passed on the valid verdict, not on the invalid one: one actor call, no rerun.
-        XCTAssertEqual(events.filter { $0.role == "actor" && $0.kind == EventKind.callCompleted }.count, 1)
+        XCTAssertEqual(events.filter { $0.role == "actor" && $0.kind == EventKind.callCompleted.rawValue }.count, 1)
         await harness.stop()
     }
 
@@ -291,7 +291,7 @@ final class EngineTests: XCTestCase {
 
         let events = try harness.events(job.id)
         assertWellFormedLog(events)
-        let criticCalls = events.filter { $0.role == "critic" && $0.kind == EventKind.callCompleted }
+        let criticCalls = events.filter { $0.role == "critic" && $0.kind == EventKind.callCompleted.rawValue }
         XCTAssertEqual(criticCalls.count, 2)
         XCTAssertTrue(criticCalls.allSatisfy { $0.payload["invalid"] != nil })
         XCTAssertFalse(events.contains { $0.role == "verifier" }, "a job whose step never passed is not verified")
@@ -383,12 +383,12 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(storedQueued.reason, "cancelled by request")
         XCTAssertNotNil(storedQueued.finishedAt)
         let queuedEvents = try harness.events(queued.id)
-        XCTAssertEqual(queuedEvents.map(\.kind), [EventKind.jobSubmitted, EventKind.jobState])
+        XCTAssertEqual(queuedEvents.map(\.kind), [EventKind.jobSubmitted.rawValue, EventKind.jobState.rawValue])
         XCTAssertEqual(queuedEvents.last?.payload["from"], "queued")
         XCTAssertEqual(queuedEvents.last?.payload["to"], "cancelled")
 
         // The running job: its call is abandoned and its command killed.
-        _ = try await harness.waitForEvent(running.id) { $0.kind == EventKind.callStarted && $0.role == "actor" }
+        _ = try await harness.waitForEvent(running.id) { $0.kind == EventKind.callStarted.rawValue && $0.role == "actor" }
         let cancelledRunning = try await harness.onLoop { try await $0.cancel(running.id) }
         XCTAssertEqual(cancelledRunning.status, .cancelled)
         XCTAssertEqual(cancelledRunning.reason, "cancelled by request")
@@ -401,9 +401,9 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(storedRunning?.status, .cancelled)
         XCTAssertNotNil(storedRunning?.finishedAt)
         let runningEvents = try harness.events(running.id)
-        XCTAssertFalse(runningEvents.contains { $0.kind == EventKind.callCompleted }, "the abandoned call is not recorded")
-        XCTAssertEqual(runningEvents.filter { $0.kind == EventKind.jobState }.last?.payload["to"], "cancelled")
-        XCTAssertEqual(runningEvents.filter { $0.kind == EventKind.jobState && $0.payload["to"] == "cancelled" }.count, 1)
+        XCTAssertFalse(runningEvents.contains { $0.kind == EventKind.callCompleted.rawValue }, "the abandoned call is not recorded")
+        XCTAssertEqual(runningEvents.filter { $0.kind == EventKind.jobState.rawValue }.last?.payload["to"], "cancelled")
+        XCTAssertEqual(runningEvents.filter { $0.kind == EventKind.jobState.rawValue && $0.payload["to"] == "cancelled" }.count, 1)
 
         // Cancelling a finished job changes nothing.
         let again = try await harness.onLoop { try await $0.cancel(queued.id) }
@@ -421,7 +421,7 @@ final class EngineTests: XCTestCase {
         defer { ready.close() }
         let job = try await harness.submit(Self.blocking(ready: ready.path, marker: marker))
         XCTAssertTrue(ready.waitForWriter(), "the job's command started")
-        _ = try await harness.waitForEvent(job.id) { $0.kind == EventKind.callStarted && $0.role == "actor" }
+        _ = try await harness.waitForEvent(job.id) { $0.kind == EventKind.callStarted.rawValue && $0.role == "actor" }
 
         // cancel() has returned, so the job is cancelled: a wait() now must return, whether or not the
         // runner has wound down yet.
@@ -475,7 +475,7 @@ final class EngineTests: XCTestCase {
     func testRecoveredJobDoesNotRepeatCompletedCalls() async throws {
         let run = try await recover { events in
             // Stop right after the fifth completed call.
-            let completions = events.indices.filter { events[$0].kind == EventKind.callCompleted }
+            let completions = events.indices.filter { events[$0].kind == EventKind.callCompleted.rawValue }
             return completions[4] + 1
         }
         XCTAssertEqual(run.status, .succeeded)
@@ -483,9 +483,9 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(run.recovered[run.prefix].kind, "job.resumed")
         XCTAssertEqual(run.recovered.map(\.seq), Array(1...run.recovered.count))
         XCTAssertFalse(run.recovered.contains { $0.kind == "call.restarted" })
-        let started = run.recovered.filter { $0.kind == EventKind.callStarted }.map { $0.callID ?? "?" }
+        let started = run.recovered.filter { $0.kind == EventKind.callStarted.rawValue }.map { $0.callID ?? "?" }
         XCTAssertEqual(started.count, Set(started).count, "no call was made twice")
-        XCTAssertEqual(run.recovered.filter { $0.kind == EventKind.callCompleted }.count, 14)
+        XCTAssertEqual(run.recovered.filter { $0.kind == EventKind.callCompleted.rawValue }.count, 14)
         // The same run as without the restart, apart from the resume note.
         let shape = { (events: [EventRecord]) in events.filter { $0.kind != "job.resumed" }.map { "\($0.kind) \($0.callID ?? "")" } }
         XCTAssertEqual(shape(run.recovered), shape(run.original))
@@ -494,7 +494,7 @@ final class EngineTests: XCTestCase {
     func testCallInFlightAtTheStopIsMadeAgain() async throws {
         let run = try await recover { events in
             // Stop after the sixth call started and before it completed.
-            let starts = events.indices.filter { events[$0].kind == EventKind.callStarted }
+            let starts = events.indices.filter { events[$0].kind == EventKind.callStarted.rawValue }
             return starts[5] + 1
         }
         XCTAssertEqual(run.status, .succeeded)
@@ -502,9 +502,9 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(
             run.recovered.filter { $0.callID == inFlight }.map(\.kind),
             [
-                EventKind.callStarted, "call.restarted", EventKind.callCompleted,
+                EventKind.callStarted.rawValue, "call.restarted", EventKind.callCompleted.rawValue,
             ])
-        XCTAssertEqual(run.recovered.filter { $0.kind == EventKind.callCompleted }.count, 14)
+        XCTAssertEqual(run.recovered.filter { $0.kind == EventKind.callCompleted.rawValue }.count, 14)
         XCTAssertEqual(run.recovered.map(\.seq), Array(1...run.recovered.count))
     }
 }

@@ -125,7 +125,7 @@ final class ChainTests: XCTestCase {
             results.withLock { $0["good"] = error }
             done.leave()
         }
-        writer.submit([.append(Rows.event("J1", seq: 1, kind: "again"))]) { error in
+        writer.submit([.append(Rows.event("J1", seq: 1, kind: "job.state"))]) { error in
             results.withLock { $0["bad"] = error }
             done.leave()
         }
@@ -142,6 +142,9 @@ final class ChainTests: XCTestCase {
 
     // MARK: Verification
 
+    /// The kinds of J1's events in `tampered`, by seq.
+    private static let kinds = ["job.state", "call.started", "step.exhausted", "call.completed", "tool.started", "tool.completed"]
+
     /// A database with job J1 (6 events) and J2 (2 events), copied for each tampering.
     private func tampered(_ sql: String) async throws -> Database {
         let original = directory.path + "/original.db"
@@ -150,7 +153,9 @@ final class ChainTests: XCTestCase {
             writer.start()
             try await write(
                 writer, job: "J1",
-                events: (1...6).map { Rows.event("J1", seq: $0, kind: "k\($0)", callID: $0 == 2 ? "c1" : nil, payload: ["n": .int($0)]) })
+                events: (1...6).map {
+                    Rows.event("J1", seq: $0, kind: Self.kinds[$0 - 1], callID: $0 == 2 ? "c1" : nil, payload: ["n": .int($0)])
+                })
             try await write(writer, job: "J2", events: [Rows.event("J2", seq: 1), Rows.event("J2", seq: 2)])
             writer.close()
         }
@@ -179,7 +184,7 @@ final class ChainTests: XCTestCase {
         let payload = try await problem(#"UPDATE events SET payload = '{"n":33}' WHERE job_id = 'J1' AND seq = 3"#)
         XCTAssertEqual(payload?.kind, .edited)
         XCTAssertEqual(payload?.seq, 3)
-        XCTAssertEqual(payload?.eventKind, "k3")
+        XCTAssertEqual(payload?.eventKind, "step.exhausted")
         XCTAssertEqual(payload?.message, "payload or fields edited")
         let at = try await problem("UPDATE events SET at = at + 1 WHERE job_id = 'J1' AND seq = 4")
         XCTAssertEqual(at?.kind, .edited)

@@ -42,7 +42,7 @@ final class MigrationsTests: XCTestCase {
     private func insertEvent(_ db: Database, job: String = "J1", seq: Int = 1, role: String = "NULL", payload: String = "'{}'") throws {
         try db.execute(
             """
-            INSERT INTO events(job_id, seq, at, kind, role, payload) VALUES ('\(job)', \(seq), 5, 'note', \(role), \(payload))
+            INSERT INTO events(job_id, seq, at, kind, role, payload) VALUES ('\(job)', \(seq), 5, 'job.state', \(role), \(payload))
             """)
     }
 
@@ -67,7 +67,7 @@ final class MigrationsTests: XCTestCase {
         let tables = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap { $0[0].text }
         XCTAssertEqual(
             tables.filter { !$0.hasPrefix("events_fts") },
-            ["events", "job_chains", "jobs", "pruned_jobs", "prunes", "schema_migrations", "storage_probe"], "\(tables)")
+            ["event_kinds", "events", "job_chains", "jobs", "pruned_jobs", "prunes", "schema_migrations", "storage_probe"], "\(tables)")
         XCTAssertTrue(tables.contains("events_fts"), "the full-text index: \(tables)")
         XCTAssertTrue(tables.contains("events_fts_progress"), "its progress: \(tables)")
     }
@@ -129,24 +129,24 @@ final class MigrationsTests: XCTestCase {
         XCTAssertEqual(delete?.primaryCode, SQLITE_CONSTRAINT)
         XCTAssertTrue(delete?.message.contains("append-only") ?? false, delete?.message ?? "")
 
-        XCTAssertEqual(try db.query("SELECT kind FROM events"), [[.text("note")]])
+        XCTAssertEqual(try db.query("SELECT kind FROM events"), [[.text("job.state")]])
     }
 
     func testEventPayloadMustBeJSON() throws {
         let db = try migrated()
         try insertJob(db)
-        let error = failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'note', 'not json')")
+        let error = failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'job.state', 'not json')")
         XCTAssertEqual(error?.primaryCode, SQLITE_CONSTRAINT)
         XCTAssertTrue(error?.message.contains("json_valid") ?? false, error?.message ?? "")
-        XCTAssertNotNil(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'note', '{\"a\":')"))
-        XCTAssertNotNil(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'note', NULL)"))
+        XCTAssertNotNil(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'job.state', '{\"a\":')"))
+        XCTAssertNotNil(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'job.state', NULL)"))
         try insertEvent(db, payload: "'[1,\"two\"]'")
     }
 
     func testEventRoleMustBeKnown() throws {
         let db = try migrated()
         try insertJob(db)
-        let error = failure(db, "INSERT INTO events(job_id, seq, at, kind, role, payload) VALUES ('J1', 1, 5, 'note', 'judge', '{}')")
+        let error = failure(db, "INSERT INTO events(job_id, seq, at, kind, role, payload) VALUES ('J1', 1, 5, 'job.state', 'judge', '{}')")
         XCTAssertEqual(error?.primaryCode, SQLITE_CONSTRAINT)
         XCTAssertTrue(error?.message.contains("CHECK") ?? false, error?.message ?? "")
         for (seq, role) in ["planner", "actor", "critic", "verifier"].enumerated() {
@@ -183,8 +183,47 @@ final class MigrationsTests: XCTestCase {
     func testEventsNeedAnExistingJob() throws {
         let db = try migrated()
         XCTAssertEqual(
-            failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('nope', 1, 5, 'note', '{}')")?.primaryCode,
+            failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('nope', 1, 5, 'job.state', '{}')")?.primaryCode,
             SQLITE_CONSTRAINT)
+    }
+
+    // MARK: Known event kinds
+
+    func testEventKindsTableListsExactlyTheKindsThisBuildWrites() throws {
+        // A new `EventKind` case needs a migration that inserts its name, or its first event is refused.
+        let db = try migrated()
+        let kinds = try db.query("SELECT kind FROM event_kinds ORDER BY kind").compactMap { $0[0].text }
+        XCTAssertEqual(kinds, EventKind.allCases.map(\.rawValue).sorted())
+    }
+
+    func testEventOfAnUnknownKindIsRefused() throws {
+        let db = try migrated()
+        try insertJob(db)
+        let error = failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'job.stat', '{}')")
+        XCTAssertEqual(error?.primaryCode, SQLITE_CONSTRAINT)
+        XCTAssertTrue(error?.message.contains("unknown event kind") ?? false, error?.message ?? "")
+        for (seq, kind) in EventKind.allCases.enumerated() {
+            try db.execute(
+                "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', \(seq + 1), 5, '\(kind.rawValue)', '{}')")
+        }
+        XCTAssertEqual(try count(db, "SELECT count(*) FROM events"), Int64(EventKind.allCases.count))
+        // The list itself is append-only.
+        XCTAssertNotNil(failure(db, "DELETE FROM event_kinds WHERE kind = 'job.state'"))
+        XCTAssertNotNil(failure(db, "UPDATE event_kinds SET kind = 'note' WHERE kind = 'job.state'"))
+    }
+
+    func testAnOlderDatabaseMigratesForwardKeepingItsEvents() throws {
+        // A database of schema 4 whose log holds a kind no build writes any more: migration 5 keeps
+        // the row as it is (the chain covers it) and refuses only new events of unknown kinds.
+        let db = try Database(path: directory.databasePath)
+        try Migrations.migrate(db, now: 1, upTo: 4)
+        try insertJob(db)
+        try db.execute("INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 1, 5, 'note', '{\"a\":1}')")
+        try Migrations.migrate(db, now: 2)
+        XCTAssertEqual(try count(db, "SELECT max(version) FROM schema_migrations"), Int64(Migrations.all.last!.version))
+        XCTAssertEqual(try db.query("SELECT kind, payload FROM events"), [[.text("note"), .text(#"{"a":1}"#)]])
+        XCTAssertNotNil(failure(db, "INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 2, 5, 'note', '{}')"))
+        try db.execute("INSERT INTO events(job_id, seq, at, kind, payload) VALUES ('J1', 2, 5, 'job.state', '{}')")
     }
 
     func testTablesAreStrict() throws {

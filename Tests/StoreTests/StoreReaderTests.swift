@@ -134,9 +134,9 @@ final class StoreReaderTests: XCTestCase {
 
     func testEventsRoundTripEveryColumn() async throws {
         let event = EventRecord(
-            jobID: "A", seq: 1, at: 77, kind: EventKind.callCompleted, role: "critic", step: 2, attempt: 1, callID: "c9",
+            jobID: "A", seq: 1, at: 77, kind: EventKind.callCompleted.rawValue, role: "critic", step: 2, attempt: 1, callID: "c9",
             payload: ["reply": "{\"verdict\":\"pass\"}", "usage": ["input_tokens": 3], "text": "line\nbreak ✓"])
-        let bare = EventRecord(jobID: "A", seq: 2, at: 78, kind: EventKind.jobState, payload: ["to": "running"])
+        let bare = EventRecord(jobID: "A", seq: 2, at: 78, kind: EventKind.jobState.rawValue, payload: ["to": "running"])
         try await write([.insertJob(Rows.job("A")), .append(event), .append(bare)])
         let stored = try await reader.read { try $0.events(jobID: "A") }
         XCTAssertEqual(stored, [event, bare])
@@ -145,16 +145,16 @@ final class StoreReaderTests: XCTestCase {
     func testCompletedCallsPerRole() async throws {
         var ops: [WriteOp] = [.insertJob(Rows.job("A")), .insertJob(Rows.job("B"))]
         let calls: [(String, String)] = [
-            (EventKind.callStarted, "planner"), (EventKind.callCompleted, "planner"),
-            (EventKind.callStarted, "actor"), (EventKind.callCompleted, "actor"),
-            (EventKind.callStarted, "actor"), (EventKind.callFailed, "actor"),
-            (EventKind.callStarted, "actor"), (EventKind.callCompleted, "actor"),
-            (EventKind.callStarted, "critic"), (EventKind.callCompleted, "critic"),
+            (EventKind.callStarted.rawValue, "planner"), (EventKind.callCompleted.rawValue, "planner"),
+            (EventKind.callStarted.rawValue, "actor"), (EventKind.callCompleted.rawValue, "actor"),
+            (EventKind.callStarted.rawValue, "actor"), (EventKind.callFailed.rawValue, "actor"),
+            (EventKind.callStarted.rawValue, "actor"), (EventKind.callCompleted.rawValue, "actor"),
+            (EventKind.callStarted.rawValue, "critic"), (EventKind.callCompleted.rawValue, "critic"),
         ]
         for (i, (kind, role)) in calls.enumerated() {
             ops.append(.append(Rows.event("A", seq: i + 1, kind: kind, role: role, callID: "c\(i / 2 + 1)")))
         }
-        ops.append(.append(Rows.event("B", seq: 1, kind: EventKind.callCompleted, role: "verifier")))
+        ops.append(.append(Rows.event("B", seq: 1, kind: EventKind.callCompleted.rawValue, role: "verifier")))
         try await write(ops)
         let counts = try await reader.read { try $0.completedCalls(jobID: "A") }
         XCTAssertEqual(counts, ["planner": 1, "actor": 2, "critic": 1])

@@ -141,7 +141,7 @@ final class StoreWriterTests: XCTestCase {
             }
         }
         submit("first", [.insertJob(Rows.job("A")), .append(Rows.event("A", seq: 1))])
-        submit("duplicate seq", [.append(Rows.event("A", seq: 1, kind: "again"))])
+        submit("duplicate seq", [.append(Rows.event("A", seq: 1, kind: "job.state"))])
         // Atomic: the job row must not survive its request's failing second op.
         submit("half", [.insertJob(Rows.job("H")), .append(Rows.event("H", seq: 1, role: "judge"))])
         submit("last", [.insertJob(Rows.job("B")), .append(Rows.event("B", seq: 1))])
@@ -162,7 +162,7 @@ final class StoreWriterTests: XCTestCase {
         XCTAssertEqual(
             try db.query("SELECT job_id, seq, kind FROM events ORDER BY job_id"),
             [
-                [.text("A"), .int(1), .text("note")], [.text("B"), .int(1), .text("note")],
+                [.text("A"), .int(1), .text("job.state")], [.text("B"), .int(1), .text("job.state")],
             ])
         let stats = writer.currentStats
         XCTAssertEqual(stats.failures, 2)

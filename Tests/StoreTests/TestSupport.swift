@@ -45,7 +45,7 @@ enum Rows {
     }
 
     static func event(
-        _ jobID: String, seq: Int, kind: String = "note", role: String? = nil, step: Int? = nil, attempt: Int? = nil,
+        _ jobID: String, seq: Int, kind: String = "job.state", role: String? = nil, step: Int? = nil, attempt: Int? = nil,
         callID: String? = nil, payload: JSON = ["seq": 0]
     ) -> EventRecord {
         EventRecord(

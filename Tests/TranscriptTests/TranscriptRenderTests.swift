@@ -34,7 +34,10 @@ final class TranscriptRenderTests: XCTestCase {
         add("call.started", role: "actor", step: 1, attempt: 0, call: "c4", ["reask": 0, "request": request])
         add(
             "call.completed", role: "actor", step: 1, attempt: 0, call: "c4",
-            ["reply": "", "tool_calls": [["id": "t", "type": "function", "function": ["name": "run_command", "arguments": "{}"]]]])
+            [
+                "reply": "", "tool_calls": [["id": "t", "type": "function", "function": ["name": "run_command", "arguments": "{}"]]],
+                "duration_ms": 4,
+            ])
         add("tool.started", role: "actor", step: 1, attempt: 0, call: "c4.0", ["tool": "run_command", "argv": ["ls", "-l"]])
         add(
             "tool.completed", role: "actor", step: 1, attempt: 0, call: "c4.0",
@@ -58,7 +61,9 @@ final class TranscriptRenderTests: XCTestCase {
             "call.completed", role: "critic", step: 1, attempt: 1, call: "c9",
             ["reply": "{}", "verdict": ["verdict": "pass", "score": 0.8, "feedback": "ok"], "duration_ms": 1])
         add("call.started", role: "verifier", call: "c10", ["reask": 0, "request": request])
-        add("call.completed", role: "verifier", call: "c10", ["reply": "{}", "verified": true, "reason": "good", "cost_usd": 0.5])
+        add(
+            "call.completed", role: "verifier", call: "c10",
+            ["reply": "{}", "verified": true, "reason": "good", "cost_usd": 0.5, "duration_ms": 1])
         add("job.state", ["from": "running", "to": "succeeded", "reason": "good"])
         let job: JSON = [
             "id": "J1", "plan": "p", "goal": "g <b>", "status": "succeeded", "reason": "good", "inputs": [:], "created_at": 900,
@@ -133,7 +138,7 @@ final class TranscriptRenderTests: XCTestCase {
         let (job, events) = smallJob()
         let tricky = events.map { e -> JSON in
             guard e["call"]?.stringValue == "c8", e["kind"]?.stringValue == "call.completed" else { return e }
-            return e.setting("payload", ["reply": "````\n# not a heading\n````"])
+            return e.setting("payload", ["reply": "````\n# not a heading\n````", "duration_ms": 2])
         }
         let md = TranscriptModel.render(job: job, events: tricky, format: .md)
         XCTAssertTrue(md.contains("`````text"), md)

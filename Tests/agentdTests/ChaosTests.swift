@@ -288,19 +288,19 @@ struct ChaosReport {
             var runsCommand: Set<String> = []
             for e in log {
                 switch e.kind {
-                case EventKind.callStarted, EventKind.toolStarted:
+                case EventKind.callStarted.rawValue, EventKind.toolStarted.rawValue:
                     started[e.call, default: 0] += 1
                     roles[e.call] = e.role
-                    if e.kind == EventKind.toolStarted {
+                    if e.kind == EventKind.toolStarted.rawValue {
                         toolCalls += 1
                         if e.tool == "run_command" { runsCommand.insert(e.call) }
                     } else if isCommandJob, e.role != "actor" {
                         runsCommand.insert(e.call)
                     }
-                case EventKind.callCompleted, EventKind.callFailed, EventKind.toolCompleted:
+                case EventKind.callCompleted.rawValue, EventKind.callFailed.rawValue, EventKind.toolCompleted.rawValue:
                     ended[e.call, default: 0] += 1
-                    if e.kind != EventKind.toolCompleted { calls += 1 }
-                case EventKind.callRestarted, EventKind.toolRestarted:
+                    if e.kind != EventKind.toolCompleted.rawValue { calls += 1 }
+                case EventKind.callRestarted.rawValue, EventKind.toolRestarted.rawValue:
                     // A restart is due only to a call that has not completed.
                     if ended[e.call] == nil {
                         restarts[e.call, default: 0] += 1

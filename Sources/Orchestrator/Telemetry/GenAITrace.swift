@@ -115,8 +115,8 @@ public enum GenAITrace {
         for event in events {
             guard let callID = event.callID else { continue }
             let role = event.role ?? "agent"
-            switch event.kind {
-            case EventKind.callStarted:
+            switch event.eventKind {
+            case .callStarted?:
                 guard calls[callID] == nil else { continue }  // a restarted call keeps its first start
                 let modelKey = event.payload["request"]?["model"]?.stringValue ?? "unknown"
                 let spec = plan["models"]?[modelKey]
@@ -142,34 +142,36 @@ public enum GenAITrace {
                     kind: 3, startMillis: event.at, endMillis: event.at, attributes: [("gen_ai.operation.name", "chat")] + common)
                 calls[callID] = Call(agent: agent, chat: chat)
                 callOrder.append(callID)
-            case EventKind.callCompleted, EventKind.callFailed:
+            case .callCompleted?, .callFailed?:
                 guard var call = calls[callID] else { continue }
                 call.ended = true
                 call.agent.endMillis = max(call.agent.endMillis, event.at)
                 call.chat.endMillis = event.at
-                if let model = event.payload["sent"]?["model"]?.stringValue {
+                // A payload of the wrong shape is exported without the attributes it would give.
+                let completed = event.eventKind == .callCompleted ? try? CallCompleted(payload: event.payload) : nil
+                if let model = completed?.sent?["model"]?.stringValue {
                     call.chat.attributes.append(("gen_ai.response.model", .string(model)))
                 }
-                if let usage = event.payload["usage"] {
-                    for (key, name) in [("input_tokens", "gen_ai.usage.input_tokens"), ("output_tokens", "gen_ai.usage.output_tokens")] {
-                        if let n = usage[key]?.intValue {
-                            call.chat.attributes.append((name, .int(n)))
-                            call.agent.attributes.append((name, .int(n)))
-                        }
+                if let usage = completed?.usage {
+                    for (n, name) in [(usage.inputTokens, "gen_ai.usage.input_tokens"), (usage.outputTokens, "gen_ai.usage.output_tokens")]
+                    {
+                        call.chat.attributes.append((name, .int(n)))
+                        call.agent.attributes.append((name, .int(n)))
                     }
                 }
-                if event.kind == EventKind.callFailed {
-                    let type = event.payload["error"]?.stringValue ?? "error"
-                    let message = event.payload["message"]?.stringValue ?? type
+                if event.eventKind == .callFailed {
+                    let failed = try? CallFailed(payload: event.payload)
+                    let type = failed?.error ?? "error"
+                    let message = failed?.message ?? type
                     for keyPath in [\Call.agent, \Call.chat] {
                         call[keyPath: keyPath].attributes.append(("error.type", .string(type)))
                         call[keyPath: keyPath].error = message
                     }
-                } else if let invalid = event.payload["invalid"]?.stringValue {
+                } else if case let .invalid(invalid)? = completed?.outcome {
                     call.agent.attributes.append(("agentd.reply.invalid", .string(invalid)))
                 }
                 calls[callID] = call
-            case EventKind.toolStarted:
+            case .toolStarted?:
                 guard tools[callID] == nil else { continue }
                 let tool = event.payload["tool"]?.stringValue ?? "tool"
                 let modelCall = String(callID.prefix { $0 != "." })
@@ -183,7 +185,7 @@ public enum GenAITrace {
                     parentSpanID: calls[modelCall] != nil ? spanID(job: job.id, name: "agent/\(modelCall)") : rootID,
                     name: "execute_tool \(tool)", kind: 1, startMillis: event.at, endMillis: event.at, attributes: attributes)
                 toolOrder.append(callID)
-            case EventKind.toolCompleted:
+            case .toolCompleted?:
                 guard var span = tools[callID] else { continue }
                 span.endMillis = event.at
                 if event.payload["ok"]?.boolValue == false {
@@ -218,7 +220,7 @@ public enum GenAITrace {
         for id in toolOrder {
             guard var span = tools[id] else { continue }
             if span.endMillis == span.startMillis && span.error == nil
-                && !events.contains(where: { $0.kind == EventKind.toolCompleted && $0.callID == id })
+                && !events.contains(where: { $0.kind == EventKind.toolCompleted.rawValue && $0.callID == id })
             {
                 span.endMillis = max(span.endMillis, last)
                 span.attributes.append(("error.type", "incomplete"))

@@ -60,16 +60,16 @@ public enum SyntheticJob {
             call += 1
             let c = "c\(call)"
             add(
-                EventKind.callStarted, role: role, step: step, attempt: attempt, callID: c,
+                EventKind.callStarted.rawValue, role: role, step: step, attempt: attempt, callID: c,
                 .object([("agent", .string("\(role)/\(id)")), ("reask", 0), ("request", request(role, prompt))]))
             add(
-                EventKind.callCompleted, role: role, step: step, attempt: attempt, callID: c,
+                EventKind.callCompleted.rawValue, role: role, step: step, attempt: attempt, callID: c,
                 .object(completed + [("usage", usage(420, 80)), ("duration_ms", 812.5), ("cost_usd", 0.0012)]))
         }
         add(
-            EventKind.jobSubmitted,
+            EventKind.jobSubmitted.rawValue,
             .object([("plan", "synthetic"), ("goal", "render <b>everything</b> & \"quote\" it"), ("inputs", .object([]))]))
-        add(EventKind.jobState, .object([("from", "queued"), ("to", "running")]))
+        add(EventKind.jobState.rawValue, .object([("from", "queued"), ("to", "running")]))
         let steps = (0..<200).map { "step \($0): do part \($0) of <the> task & more" }
         modelCall(
             "planner", step: nil, attempt: nil, prompt: "Split the goal into steps.",
@@ -82,10 +82,10 @@ public enum SyntheticJob {
                 call += 1
                 let c = "c\(call)"
                 add(
-                    EventKind.callStarted, role: "actor", step: step, attempt: attempt, callID: c,
+                    EventKind.callStarted.rawValue, role: "actor", step: step, attempt: attempt, callID: c,
                     .object([("agent", .string("actor/\(id)")), ("reask", 0), ("request", request("actor", steps[step % steps.count]))]))
                 add(
-                    EventKind.callCompleted, role: "actor", step: step, attempt: attempt, callID: c,
+                    EventKind.callCompleted.rawValue, role: "actor", step: step, attempt: attempt, callID: c,
                     .object([
                         ("reply", ""),
                         (
@@ -99,10 +99,10 @@ public enum SyntheticJob {
                         ), ("usage", usage(300, 20)), ("duration_ms", 400.0),
                     ]))
                 add(
-                    EventKind.toolStarted, role: "actor", step: step, attempt: attempt, callID: "\(c).0",
+                    EventKind.toolStarted.rawValue, role: "actor", step: step, attempt: attempt, callID: "\(c).0",
                     .object([("tool", "run_command"), ("tool_call_id", "t1"), ("argv", ["ls", "-l"])]))
                 add(
-                    EventKind.toolCompleted, role: "actor", step: step, attempt: attempt, callID: "\(c).0",
+                    EventKind.toolCompleted.rawValue, role: "actor", step: step, attempt: attempt, callID: "\(c).0",
                     .object([
                         ("tool", "run_command"), ("tool_call_id", "t1"), ("ok", true),
                         (
@@ -128,18 +128,18 @@ public enum SyntheticJob {
             step += 1
             if !replanned && step == 5 {
                 replanned = true
-                add(EventKind.stepExhausted, step: step, .object([("attempts", 2), ("last_feedback", "nope")]))
+                add(EventKind.stepExhausted.rawValue, step: step, .object([("attempts", 2), ("last_feedback", "nope")]))
                 modelCall(
                     "planner", step: nil, attempt: nil, prompt: "Re-plan.", [("reply", "{}"), ("steps", .array(steps.map(JSON.string)))])
                 add(
-                    EventKind.jobReplanned, role: "planner", step: step,
+                    EventKind.jobReplanned.rawValue, role: "planner", step: step,
                     .object([("replan", 1), ("from_step", .int(step)), ("steps", .array(steps.map(JSON.string)))]))
             }
         }
         modelCall(
             "verifier", step: nil, attempt: nil, prompt: "Decide.",
             [("reply", "{\"verified\":true}"), ("verified", true), ("reason", "all <good>")])
-        add(EventKind.jobState, .object([("from", "running"), ("to", "succeeded"), ("reason", "all <good>")]))
+        add(EventKind.jobState.rawValue, .object([("from", "running"), ("to", "succeeded"), ("reason", "all <good>")]))
         let job: JSON = .object([
             ("id", .string(id)), ("plan", "synthetic"), ("goal", "render <b>everything</b> & \"quote\" it"), ("status", "succeeded"),
             ("reason", "all <good>"), ("inputs", .object([])), ("idempotency_key", .null), ("created_at", .int(1_700_000_000_000)),

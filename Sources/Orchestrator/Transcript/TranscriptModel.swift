@@ -265,22 +265,23 @@ public struct TranscriptModel: Sendable {
                 if firstAt == nil { firstAt = Int64(at) }
                 lastAt = Int64(at)
             }
-            switch kind {
-            case EventKind.jobSubmitted:
-                if model.goal.isEmpty { model.goal = payload["goal"]?.stringValue ?? "" }
-                if model.planName == "?" { model.planName = payload["plan"]?.stringValue ?? "?" }
-            case EventKind.jobState:
+            switch EventKind(rawValue: kind) {
+            case .jobSubmitted?:
+                let submitted = try? JobSubmitted(payload: payload)
+                if model.goal.isEmpty { model.goal = submitted?.goal ?? "" }
+                if model.planName == "?" { model.planName = submitted?.plan ?? "?" }
+            case .jobState?:
                 if let fixed = payload["steps"]?.arrayValue { currentSteps = fixed.compactMap(\.stringValue) }
                 lastState = payload["to"]?.stringValue
                 if let reason = payload["reason"]?.stringValue { lastReason = reason }
                 if let to = lastState, to != "running" {
                     model.entries.append(.note(seq: seq, text: "job \(to)" + (lastReason.map { ": \($0)" } ?? "")))
                 }
-            case EventKind.jobResumed:
+            case .jobResumed?:
                 let n = payload["replaying_events"]?.intValue ?? 0
                 model.entries.append(
                     .note(seq: seq, text: "resumed after a restart (\(n) recorded events replayed; completed calls not made again)"))
-            case EventKind.jobReplanned:
+            case .jobReplanned?:
                 replan += 1
                 let new = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 let from = payload["from_step"]?.intValue ?? step ?? 0
@@ -292,7 +293,7 @@ public struct TranscriptModel: Sendable {
                     model.entries.append(.planning(calls: [], replan: info))
                 }
                 model.summary.replans += 1
-            case EventKind.callStarted:
+            case .callStarted?:
                 var call = Call(id: event["call"]?.stringValue ?? "c?", seq: seq, role: role ?? "?", step: step, attempt: attempt)
                 call.reask = payload["reask"]?.intValue ?? 0
                 let request = payload["request"] ?? .null
@@ -328,9 +329,9 @@ public struct TranscriptModel: Sendable {
                         model.entries.append(.planning(calls: [i], replan: nil))
                     }
                 }
-            case EventKind.callCompleted, EventKind.callFailed, EventKind.callRestarted:
+            case .callCompleted?, .callFailed?, .callRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ callIndex[$0] }) else { return }
-                if kind == EventKind.callRestarted {
+                if kind == EventKind.callRestarted.rawValue {
                     model.calls[i].restarted = true
                     return
                 }
@@ -349,7 +350,7 @@ public struct TranscriptModel: Sendable {
                         model.steps[s].attempts[a].outcome = .invalid
                     }
                 }
-            case EventKind.toolStarted:
+            case .toolStarted?:
                 var tool = Tool(id: event["call"]?.stringValue ?? "?", seq: seq, name: payload["tool"]?.stringValue ?? "?")
                 tool.argv = payload["argv"]?.arrayValue?.map { $0.stringValue ?? $0.encoded }
                 tool.path = payload["path"]?.stringValue
@@ -361,9 +362,9 @@ public struct TranscriptModel: Sendable {
                 toolIndex[tool.id] = i
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
                 model.steps[s].attempts[a].tools.append(i)
-            case EventKind.toolCompleted, EventKind.toolRestarted:
+            case .toolCompleted?, .toolRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ toolIndex[$0] }) else { return }
-                if kind == EventKind.toolRestarted {
+                if kind == EventKind.toolRestarted.rawValue {
                     model.tools[i].restarted = true
                     return
                 }
@@ -380,16 +381,16 @@ public struct TranscriptModel: Sendable {
                 model.tools[i].content = result["content"]?.stringValue
                 model.tools[i].truncation = result["truncation"]?.stringValue
                 model.tools[i].bytesWritten = result["bytes_written"]?.intValue
-            case EventKind.attemptDuplicate:
+            case .attemptDuplicate?:
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
                 model.steps[s].attempts[a].duplicateOf = payload["same_as_attempt"]?.intValue
                 model.steps[s].attempts[a].duplicateFeedback = payload["feedback"]?.stringValue
                 model.steps[s].attempts[a].outcome = .fail
-            case EventKind.stepExhausted:
+            case .stepExhausted?:
                 let s = self.step(step ?? 0, in: &model)
                 model.steps[s].exhausted = true
                 model.steps[s].lastFeedback = payload["last_feedback"]?.stringValue
-            case EventKind.stepTimedOut:
+            case .stepTimedOut?:
                 let reason = payload["reason"]?.stringValue ?? "the step ran out of time"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))
             default:
@@ -397,32 +398,38 @@ public struct TranscriptModel: Sendable {
             }
         }
 
+        /// Fills `call` from its `call.completed` or `call.failed` payload; a payload of the wrong shape
+        /// leaves the call without its results (the transcript still shows it).
         private func complete(_ call: inout Call, kind: String, payload: JSON) {
-            call.durationMS = payload["duration_ms"]?.doubleValue
-            if kind == EventKind.callFailed {
+            if kind == EventKind.callFailed.rawValue {
                 call.state = .failed
-                call.error = payload["error"]?.stringValue
-                call.errorMessage = payload["message"]?.stringValue
-                call.stderr = payload["stderr"]?.stringValue
+                guard let failed = try? CallFailed(payload: payload) else { return }
+                call.durationMS = failed.durationMs
+                call.error = failed.error
+                call.errorMessage = failed.message
+                call.stderr = failed.stderr
                 return
             }
             call.state = .completed
-            call.reply = payload["reply"]?.stringValue
-            call.inputTokens = payload["usage"]?["input_tokens"]?.intValue ?? 0
-            call.outputTokens = payload["usage"]?["output_tokens"]?.intValue ?? 0
-            call.costUSD = payload["cost_usd"]?.doubleValue
-            call.invalid = payload["invalid"]?.stringValue
-            call.steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue)
-            if let v = payload["verdict"], !v.isNull {
+            guard let completed = try? CallCompleted(payload: payload) else { return }
+            call.durationMS = completed.durationMs
+            call.reply = completed.reply
+            call.inputTokens = completed.usage?.inputTokens ?? 0
+            call.outputTokens = completed.usage?.outputTokens ?? 0
+            call.costUSD = completed.costUSD
+            switch completed.outcome {
+            case let .invalid(message)?: call.invalid = message
+            case let .steps(steps)?: call.steps = steps
+            case let .verdict(v)?:
                 call.verdict = Verdict(
                     verdict: v["verdict"]?.stringValue ?? "?", score: v["score"]?.doubleValue,
                     feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue)
+            case let .verification(verified, reason)?:
+                call.verified = verified
+                call.reason = reason
+            case nil: break
             }
-            call.verified = payload["verified"]?.boolValue
-            call.reason = payload["reason"]?.stringValue
-            call.toolCalls = (payload["tool_calls"]?.arrayValue ?? []).map {
-                $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue ?? "?"
-            }
+            call.toolCalls = completed.toolCalls.map { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue ?? "?" }
             if call.role == "actor", call.toolCalls.isEmpty, call.invalid == nil, let reply = call.reply {
                 if reply.first == "{", let parsed = try? JSON.parse(reply), let output = parsed["output"]?.stringValue {
                     call.output = output
@@ -430,8 +437,8 @@ public struct TranscriptModel: Sendable {
                     call.output = reply
                 }
             }
-            call.commandSandboxed = payload["raw"]?["sandbox"]?.boolValue
-            if let raw = payload["raw"], let argv = raw["argv"]?.arrayValue {
+            call.commandSandboxed = completed.raw?["sandbox"]?.boolValue
+            if let raw = completed.raw, let argv = raw["argv"]?.arrayValue {
                 call.commandArgv = argv.map { $0.stringValue ?? $0.encoded }
                 call.exitStatus = raw["exit_status"]?.intValue
                 call.commandStdout = raw["stdout"]?.stringValue
