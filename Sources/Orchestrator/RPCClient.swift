@@ -73,7 +73,20 @@ public final class RPCClient: @unchecked Sendable {
         return fd
     }
 
-    /// Calls `method` and returns its result. Notifications that arrive meanwhile (e.g. `job.event`
+    /// Calls `method` with typed `params` and returns its result (see `call(_:_:onNotification:)`).
+    public func call(_ method: RPCMethod, _ params: some MethodParams, onNotification: (JSON) -> Void = { _ in }) throws(ClientError)
+        -> JSON
+    {
+        try call(method.rawValue, params.json, onNotification: onNotification)
+    }
+
+    /// Calls `method`, which takes no params (`daemon.status`), and returns its result.
+    public func call(_ method: RPCMethod) throws(ClientError) -> JSON {
+        try call(method.rawValue)
+    }
+
+    /// Calls `method` by its wire name with raw `params` (tests use this to send what no typed params
+    /// can hold) and returns its result. Notifications that arrive meanwhile (e.g. `job.event`
     /// during `job.watch`) go to `onNotification`.
     public func call(_ method: String, _ params: JSON = .object([]), onNotification: (JSON) -> Void = { _ in }) throws(ClientError) -> JSON
     {

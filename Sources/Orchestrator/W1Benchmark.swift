@@ -119,7 +119,7 @@ public enum W1Benchmark {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if !daemon.isRunning { throw Failure(description: "the daemon exited at start (status \(daemon.terminationStatus))") }
-            if let client = try? RPCClient(socketPath: socket), (try? client.call("daemon.status")) != nil {
+            if let client = try? RPCClient(socketPath: socket), (try? client.call(.daemonStatus)) != nil {
                 return client
             }
             usleep(10_000)
@@ -127,8 +127,8 @@ public enum W1Benchmark {
         throw Failure(description: "the daemon did not answer on \(socket) within 30 s")
     }
 
-    private static func submitParams(_ i: Int, planPath: String) -> JSON {
-        .object([("plan_path", .string(planPath)), ("goal", .string(goal(i)))])
+    private static func submitParams(_ i: Int, planPath: String) -> SubmitParams {
+        SubmitParams(planPath: planPath, goal: goal(i))
     }
 
     private static func runSequential(_ client: RPCClient, jobs: Int, planPath: String) throws -> [Double] {
@@ -136,9 +136,9 @@ public enum W1Benchmark {
         latencies.reserveCapacity(jobs)
         for i in 0..<jobs {
             let t0 = monotonicNanos()
-            let job = try client.call("job.submit", submitParams(i, planPath: planPath))
+            let job = try client.call(.jobSubmit, submitParams(i, planPath: planPath))
             guard let id = job["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
-            let done = try client.call("job.wait", ["id": .string(id)])
+            let done = try client.call(.jobWait, JobIDParams(id: id))
             latencies.append(Double(monotonicNanos() - t0) / 1e6)
             guard done["status"]?.stringValue == "succeeded" else {
                 throw Failure(description: "job \(id) ended \(done["status"]?.stringValue ?? "?"): \(done["reason"]?.stringValue ?? "")")
@@ -156,7 +156,8 @@ public enum W1Benchmark {
         let writer = Thread {
             for i in 0..<jobs {
                 let request: JSON = .object([
-                    ("jsonrpc", "2.0"), ("id", .int(i)), ("method", "job.submit"), ("params", submitParams(i, planPath: planPath)),
+                    ("jsonrpc", "2.0"), ("id", .int(i)), ("method", .string(RPCMethod.jobSubmit.rawValue)),
+                    ("params", submitParams(i, planPath: planPath).json),
                 ])
                 sentAt.withLock { $0[i] = monotonicNanos() }
                 do {
@@ -179,7 +180,8 @@ public enum W1Benchmark {
             if id < jobs {
                 guard let jobID = result["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
                 let wait: JSON = .object([
-                    ("jsonrpc", "2.0"), ("id", .int(jobs + id)), ("method", "job.wait"), ("params", ["id": .string(jobID)]),
+                    ("jsonrpc", "2.0"), ("id", .int(jobs + id)), ("method", .string(RPCMethod.jobWait.rawValue)),
+                    ("params", JobIDParams(id: jobID).json),
                 ])
                 try writeLock.withLock { _ in try client.writeFrame(wait) }
             } else {

@@ -60,23 +60,22 @@ struct Submit: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        var params: [(String, JSON)] = [
-            ("plan_path", .string(Paths.absolute(job.plan))), ("inputs", job.inputObject),
-            ("cwd", .string(Paths.currentDirectory())),
-        ]
-        if let goal = job.goal { params.append(("goal", .string(goal))) }
-        if let idempotencyKey { params.append(("idempotency_key", .string(idempotencyKey))) }
         let path = Paths.absolute(job.plan)
+        var params = SubmitParams(
+            planPath: path, goal: job.goal, inputs: job.inputObject, cwd: Paths.currentDirectory(), idempotencyKey: idempotencyKey)
         let submitted = try failing { () throws -> JSON in
             do {
-                return try client.call("job.submit", .object(params))
-            } catch let error as ClientError where error.rpc?.code == -32008 && error.message.contains("rule: submitters.plan_dirs") {
+                return try client.call(.jobSubmit, params)
+            } catch let error as ClientError
+                where error.rpc?.code == RPCError.Code.permissionDenied.rawValue && error.message.contains("rule: submitters.plan_dirs")
+            {
                 // A user other than the daemon's owner submits a plan outside the plan directories as
                 // its text, read here with the user's own rights.
                 let text = try String(contentsOfFile: path, encoding: .utf8)
-                params[0] = ("plan", .string(text))
-                params.append(("plan_name", .string(path)))
-                return try client.call("job.submit", .object(params))
+                params.planPath = nil
+                params.planText = text
+                params.planName = path
+                return try client.call(.jobSubmit, params)
             }
         }
         let id = submitted["id"]?.stringValue ?? "?"
@@ -86,7 +85,7 @@ struct Submit: ParsableCommand {
             }
             try watchJob(client, id: id, json: json)
         } else if wait {
-            let final = try failing { try client.call("job.wait", ["id": .string(id)]) }
+            let final = try failing { try client.call(.jobWait, JobIDParams(id: id)) }
             try report(final, json: json)
         } else if json {
             emit(submitted.encoded)
@@ -100,7 +99,7 @@ struct Submit: ParsableCommand {
 func watchJob(_ client: RPCClient, id: String, json: Bool, since: Int = 0) throws {
     var printer = ProgressPrinter()
     let final = try failing {
-        try client.call("job.watch", ["id": .string(id), "since": .int(since)]) { note in
+        try client.call(.jobWatch, WatchParams(id: id, since: since)) { note in
             guard let event = note["params"] else { return }
             if json {
                 emit(event.encoded)
@@ -141,9 +140,10 @@ struct List: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        var params: [(String, JSON)] = [("limit", .int(limit))]
-        if let status { params.append(("status", .string(status))) }
-        let result = try failing { try client.call("job.list", .object(params)) }
+        var params: JSON = ["limit": .int(limit)]
+        // An unknown status is sent as given: the daemon's error names the states it knows.
+        if let status { params = params.setting("status", .string(status)) }
+        let result = try failing { try client.call(RPCMethod.jobList.rawValue, params) }
         let jobs = result["jobs"]?.arrayValue ?? []
         if json {
             emit(JSON.array(jobs).encoded)
@@ -171,7 +171,7 @@ struct Show: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call("job.get", ["id": .string(job)]) }
+        let result = try failing { try client.call(.jobGet, JobIDParams(id: job)) }
         if json {
             emit(result.encoded)
             return
@@ -242,7 +242,7 @@ struct Cancel: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call("job.cancel", ["id": .string(job)]) }
+        let result = try failing { try client.call(.jobCancel, JobIDParams(id: job)) }
         if json { emit(result.encoded) } else { emit("job \(job) \(result["status"]?.stringValue ?? "?")") }
     }
 }
@@ -268,7 +268,7 @@ struct Transcript: ParsableCommand {
         var jobObject: JSON = .object([])
         var events: [JSON] = []
         while true {
-            let page = try failing { try client.call("job.transcript", ["id": .string(job), "after_seq": .int(after)]) }
+            let page = try failing { try client.call(.jobTranscript, TranscriptParams(id: job, afterSeq: after)) }
             if let j = page["job"], after == 0 { jobObject = j }
             events += page["events"]?.arrayValue ?? []
             guard let next = page["next_after_seq"]?.intValue else { break }
@@ -305,7 +305,7 @@ struct Status: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let status = try failing { try client.call("daemon.status") }
+        let status = try failing { try client.call(.daemonStatus) }
         if json {
             emit(status.encoded)
             return

@@ -71,10 +71,9 @@ struct Prune: ParsableCommand {
         let result: JSON
         do {
             let client = try RPCClient(socketPath: socket.path)
-            let params: JSON = .object([
-                ("before", .int(Int(before))), ("statuses", .array(statuses.map { .string($0.rawValue) })), ("dry_run", .bool(dryRun)),
-            ])
-            result = try failing { try client.call("job.prune", params) }
+            result = try failing {
+                try client.call(.jobPrune, PruneParams(before: Int(before), statuses: statuses, dryRun: dryRun))
+            }
         } catch let error as ClientError where error.kind == .notRunning {
             result = try failing { try pruneDirectly(PruneRequest(before: before, statuses: statuses)) }
         }
