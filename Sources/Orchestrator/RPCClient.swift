@@ -73,16 +73,9 @@ public final class RPCClient: @unchecked Sendable {
         return fd
     }
 
-    /// Calls `method` with typed `params` and returns its result (see `call(_:_:onNotification:)`).
-    public func call(_ method: RPCMethod, _ params: some MethodParams, onNotification: (JSON) -> Void = { _ in }) throws(ClientError)
-        -> JSON
-    {
-        try call(method.rawValue, params.json, onNotification: onNotification)
-    }
-
-    /// Calls `method`, which takes no params (`daemon.status`), and returns its result.
-    public func call(_ method: RPCMethod) throws(ClientError) -> JSON {
-        try call(method.rawValue)
+    /// Sends `call` and returns its result (see `call(_:_:onNotification:)`).
+    public func call(_ call: MethodCall, onNotification: (JSON) -> Void = { _ in }) throws(ClientError) -> JSON {
+        try self.call(call.method.rawValue, call.params, onNotification: onNotification)
     }
 
     /// Calls `method` by its wire name with raw `params` (tests use this to send what no typed params

@@ -74,7 +74,14 @@ public final class RPCServer: @unchecked Sendable {
         Task(executorPreference: loop) { [self] in
             defer { connection.requestFinished() }
             do throws(RPCError) {
-                let result = try await dispatch(method, Params(params), from: connection)
+                let call = try MethodCall(method, Params(params))
+                let result: JSON
+                do throws(EngineError) {
+                    result = try await perform(call, from: connection)
+                } catch {
+                    // The one place engine errors become protocol errors.
+                    throw RPCError(error)
+                }
                 if let id { reply(connection, id: id, result: result) }
             } catch {
                 if let id { reply(connection, id: id, error: error) }
@@ -167,22 +174,22 @@ public final class RPCServer: @unchecked Sendable {
 
     // MARK: Methods
 
-    /// Runs `method`. The `switch` is exhaustive: every `RPCMethod` has its handler.
-    private func dispatch(_ method: RPCMethod, _ p: Params, from connection: Connection) async throws(RPCError) -> JSON {
-        switch method {
-        case .jobSubmit: return try await submit(SubmitParams(decoding: p), from: connection)
-        case .jobGet: return try await get(JobIDParams(decoding: p))
-        case .jobList: return try await list(ListParams(decoding: p))
-        case .jobCancel: return WireJob.json(try await engine.cancel(JobIDParams(decoding: p).id))
-        case .jobWait: return WireJob.json(try await engine.wait(JobIDParams(decoding: p).id))
-        case .jobWatch: return try await watch(WatchParams(decoding: p), connection)
-        case .jobTranscript: return try await transcript(TranscriptParams(decoding: p))
-        case .daemonStatus: return try await status()
-        case .jobPrune: return try await prune(PruneParams(decoding: p))
+    /// Answers `call`. Runs on the loop. Engine errors are thrown as they are; `handle` maps them.
+    private func perform(_ call: MethodCall, from connection: Connection) async throws(EngineError) -> JSON {
+        switch call {
+        case .submit(let params): return try await submit(params, from: connection)
+        case .get(let params): return try await get(params)
+        case .list(let params): return try await list(params)
+        case .cancel(let params): return WireJob.json(try await engine.cancel(params.id))
+        case .wait(let params): return WireJob.json(try await engine.wait(params.id))
+        case .watch(let params): return try await watch(params, connection)
+        case .transcript(let params): return try await transcript(params)
+        case .status: return try await status()
+        case .prune(let params): return try await prune(params)
         }
     }
 
-    private func submit(_ params: SubmitParams, from connection: Connection) async throws(RPCError) -> JSON {
+    private func submit(_ params: SubmitParams, from connection: Connection) async throws(EngineError) -> JSON {
         let submission = Engine.Submission(
             planPath: params.planPath, planText: params.planText, planName: params.planName,
             baseDirectory: params.baseDirectory, goal: params.goal ?? "", inputs: params.inputs, cwd: params.cwd,
@@ -191,7 +198,7 @@ public final class RPCServer: @unchecked Sendable {
         return WireJob.json(job).setting("created", .bool(created))
     }
 
-    private func get(_ params: JobIDParams) async throws(RPCError) -> JSON {
+    private func get(_ params: JobIDParams) async throws(EngineError) -> JSON {
         let id = params.id
         let (job, usage) = try await engine.jobWithUsage(id)
         let answer = WireJob.json(job, usage: usage)
@@ -212,12 +219,12 @@ public final class RPCServer: @unchecked Sendable {
     private var finished: [String: [UInt8]] = [:]
     private var finishedOrder: [String] = []
 
-    private func list(_ params: ListParams) async throws(RPCError) -> JSON {
+    private func list(_ params: ListParams) async throws(EngineError) -> JSON {
         let jobs = try await engine.list(status: params.status, limit: params.limit)
         return ["jobs": .array(jobs.map(WireJob.json))]
     }
 
-    private func watch(_ params: WatchParams, _ connection: Connection) async throws(RPCError) -> JSON {
+    private func watch(_ params: WatchParams, _ connection: Connection) async throws(EngineError) -> JSON {
         let job = try await engine.watch(
             params.id, since: params.since,
             deliver: { [unowned self, weak connection] event in
@@ -230,7 +237,7 @@ public final class RPCServer: @unchecked Sendable {
         return WireJob.json(job)
     }
 
-    private func transcript(_ params: TranscriptParams) async throws(RPCError) -> JSON {
+    private func transcript(_ params: TranscriptParams) async throws(EngineError) -> JSON {
         let (id, limit) = (params.id, params.limit)
         let job = try await engine.job(id)
         let events = try await engine.events(id, afterSeq: params.afterSeq, limit: limit)
@@ -239,7 +246,7 @@ public final class RPCServer: @unchecked Sendable {
         return .object(result)
     }
 
-    private func prune(_ params: PruneParams) async throws(RPCError) -> JSON {
+    private func prune(_ params: PruneParams) async throws(EngineError) -> JSON {
         let (before, statuses, dryRun) = (params.before, params.statuses, params.dryRun)
         let result = try await engine.prune(PruneRequest(before: Int64(before), statuses: statuses), dryRun: dryRun)
         if result.jobs > 0, !dryRun {
@@ -253,7 +260,7 @@ public final class RPCServer: @unchecked Sendable {
         ])
     }
 
-    private func status() async throws(RPCError) -> JSON {
+    private func status() async throws(EngineError) -> JSON {
         var status = try await engine.status()
         status = status.setting("version", .string(info.version))
         status = status.setting("protocol_version", .int(WireProtocol.version))

@@ -94,13 +94,13 @@ public enum ToolOutputBenchmark {
         var job: JSON = .null
         var jobRSS = 0
         do {
-            submitted = try client.call(.jobSubmit, SubmitParams(planPath: plan, goal: "bench \(name)"))
+            submitted = try client.call(.submit(SubmitParams(planPath: plan, goal: "bench \(name)")))
             let id = submitted["id"]?.stringValue ?? ""
-            finished = try client.call(.jobWait, JobIDParams(id: id))
+            finished = try client.call(.wait(JobIDParams(id: id)))
             jobRSS = W1Benchmark.peakRSS(pid: daemon.processIdentifier)
             var after = 0
             while true {
-                let page = try client.call(.jobTranscript, TranscriptParams(id: id, afterSeq: after))
+                let page = try client.call(.transcript(TranscriptParams(id: id, afterSeq: after)))
                 if after == 0 { job = page["job"] ?? .null }
                 events += page["events"]?.arrayValue ?? []
                 guard let next = page["next_after_seq"]?.intValue else { break }

@@ -119,7 +119,7 @@ public enum W1Benchmark {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if !daemon.isRunning { throw Failure(description: "the daemon exited at start (status \(daemon.terminationStatus))") }
-            if let client = try? RPCClient(socketPath: socket), (try? client.call(.daemonStatus)) != nil {
+            if let client = try? RPCClient(socketPath: socket), (try? client.call(.status)) != nil {
                 return client
             }
             usleep(10_000)
@@ -136,9 +136,9 @@ public enum W1Benchmark {
         latencies.reserveCapacity(jobs)
         for i in 0..<jobs {
             let t0 = monotonicNanos()
-            let job = try client.call(.jobSubmit, submitParams(i, planPath: planPath))
+            let job = try client.call(.submit(submitParams(i, planPath: planPath)))
             guard let id = job["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
-            let done = try client.call(.jobWait, JobIDParams(id: id))
+            let done = try client.call(.wait(JobIDParams(id: id)))
             latencies.append(Double(monotonicNanos() - t0) / 1e6)
             guard done["status"]?.stringValue == "succeeded" else {
                 throw Failure(description: "job \(id) ended \(done["status"]?.stringValue ?? "?"): \(done["reason"]?.stringValue ?? "")")
@@ -155,10 +155,7 @@ public enum W1Benchmark {
         let failure = Mutex<String?>(nil)
         let writer = Thread {
             for i in 0..<jobs {
-                let request: JSON = .object([
-                    ("jsonrpc", "2.0"), ("id", .int(i)), ("method", .string(RPCMethod.jobSubmit.rawValue)),
-                    ("params", submitParams(i, planPath: planPath).json),
-                ])
+                let request = MethodCall.submit(submitParams(i, planPath: planPath)).request(id: .int(i))
                 sentAt.withLock { $0[i] = monotonicNanos() }
                 do {
                     try writeLock.withLock { _ in try client.writeFrame(request) }
@@ -179,10 +176,7 @@ public enum W1Benchmark {
             guard let id = message["id"]?.intValue, let result = message["result"] else { continue }
             if id < jobs {
                 guard let jobID = result["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
-                let wait: JSON = .object([
-                    ("jsonrpc", "2.0"), ("id", .int(jobs + id)), ("method", .string(RPCMethod.jobWait.rawValue)),
-                    ("params", JobIDParams(id: jobID).json),
-                ])
+                let wait: JSON = MethodCall.wait(JobIDParams(id: jobID)).request(id: .int(jobs + id))
                 try writeLock.withLock { _ in try client.writeFrame(wait) }
             } else {
                 let i = id - jobs

@@ -65,7 +65,7 @@ struct Submit: ParsableCommand {
             planPath: path, goal: job.goal, inputs: job.inputObject, cwd: Paths.currentDirectory(), idempotencyKey: idempotencyKey)
         let submitted = try failing { () throws -> JSON in
             do {
-                return try client.call(.jobSubmit, params)
+                return try client.call(.submit(params))
             } catch let error as ClientError
                 where error.rpc?.code == RPCError.Code.permissionDenied.rawValue && error.message.contains("rule: submitters.plan_dirs")
             {
@@ -75,7 +75,7 @@ struct Submit: ParsableCommand {
                 params.planPath = nil
                 params.planText = text
                 params.planName = path
-                return try client.call(.jobSubmit, params)
+                return try client.call(.submit(params))
             }
         }
         let id = submitted["id"]?.stringValue ?? "?"
@@ -85,7 +85,7 @@ struct Submit: ParsableCommand {
             }
             try watchJob(client, id: id, json: json)
         } else if wait {
-            let final = try failing { try client.call(.jobWait, JobIDParams(id: id)) }
+            let final = try failing { try client.call(.wait(JobIDParams(id: id))) }
             try report(final, json: json)
         } else if json {
             emit(submitted.encoded)
@@ -99,7 +99,7 @@ struct Submit: ParsableCommand {
 func watchJob(_ client: RPCClient, id: String, json: Bool, since: Int = 0) throws {
     var printer = ProgressPrinter()
     let final = try failing {
-        try client.call(.jobWatch, WatchParams(id: id, since: since)) { note in
+        try client.call(.watch(WatchParams(id: id, since: since))) { note in
             guard let event = note["params"] else { return }
             if json {
                 emit(event.encoded)
@@ -171,7 +171,7 @@ struct Show: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call(.jobGet, JobIDParams(id: job)) }
+        let result = try failing { try client.call(.get(JobIDParams(id: job))) }
         if json {
             emit(result.encoded)
             return
@@ -242,7 +242,7 @@ struct Cancel: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call(.jobCancel, JobIDParams(id: job)) }
+        let result = try failing { try client.call(.cancel(JobIDParams(id: job))) }
         if json { emit(result.encoded) } else { emit("job \(job) \(result["status"]?.stringValue ?? "?")") }
     }
 }
@@ -268,7 +268,7 @@ struct Transcript: ParsableCommand {
         var jobObject: JSON = .object([])
         var events: [JSON] = []
         while true {
-            let page = try failing { try client.call(.jobTranscript, TranscriptParams(id: job, afterSeq: after)) }
+            let page = try failing { try client.call(.transcript(TranscriptParams(id: job, afterSeq: after))) }
             if let j = page["job"], after == 0 { jobObject = j }
             events += page["events"]?.arrayValue ?? []
             guard let next = page["next_after_seq"]?.intValue else { break }
@@ -305,7 +305,7 @@ struct Status: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let status = try failing { try client.call(.daemonStatus) }
+        let status = try failing { try client.call(.status) }
         if json {
             emit(status.encoded)
             return

@@ -72,7 +72,7 @@ struct Prune: ParsableCommand {
         do {
             let client = try RPCClient(socketPath: socket.path)
             result = try failing {
-                try client.call(.jobPrune, PruneParams(before: Int(before), statuses: statuses, dryRun: dryRun))
+                try client.call(.prune(PruneParams(before: Int(before), statuses: statuses, dryRun: dryRun)))
             }
         } catch let error as ClientError where error.kind == .notRunning {
             result = try failing { try pruneDirectly(PruneRequest(before: before, statuses: statuses)) }

@@ -69,4 +69,23 @@ final class MethodParamsTests: XCTestCase {
         XCTAssertEqual(
             refusal(PruneParams.self, ["before": 1, "dry_run": "yes"]), "invalid params: 'dry_run' must be true or false, got string")
     }
+
+    /// A call names its own method and decodes back to itself from the request it writes.
+    func testEveryCallRoundTripsThroughItsRequest() throws {
+        let calls: [MethodCall] = [
+            .submit(SubmitParams(planPath: "/p.yaml", goal: "g")), .get(JobIDParams(id: "a")), .list(ListParams(status: .queued, limit: 2)),
+            .cancel(JobIDParams(id: "b")), .wait(JobIDParams(id: "c")), .watch(WatchParams(id: "d", since: 4)),
+            .transcript(TranscriptParams(id: "e", afterSeq: 1, limit: 9)), .prune(PruneParams(before: 3)), .status,
+        ]
+        XCTAssertEqual(Set(calls.map(\.method)), Set(RPCMethod.allCases), "one call per method")
+        for call in calls {
+            let request = call.request(id: 7)
+            XCTAssertEqual(request["method"]?.stringValue, call.method.rawValue)
+            let method = try XCTUnwrap(RPCMethod(rawValue: request["method"]?.stringValue ?? ""))
+            XCTAssertEqual(try MethodCall(method, Params(request["params"] ?? .null)), call, request.encoded)
+        }
+        XCTAssertEqual(
+            MethodCall.wait(JobIDParams(id: "j")).request(id: 1).encoded,
+            #"{"jsonrpc":"2.0","id":1,"method":"job.wait","params":{"id":"j"}}"#)
+    }
 }
