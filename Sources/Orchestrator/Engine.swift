@@ -696,30 +696,20 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: Status and lifecycle
 
-    public func status() async throws(EngineError) -> JSON {
+    /// The engine's figures and the jobs per status (one store read). Runs on the loop. Throws
+    /// `.storage` when the read fails.
+    public func status() async throws(EngineError) -> Figures {
         let counts: [JobStatus: Int]
         do {
             counts = try await reader.read { try $0.statusCounts() }
         } catch {
             throw .storage(error.description)
         }
-        let stats = writer.currentStats
-        return .object([
-            ("accepting", .bool(accepting && writer.storageFault == nil)),
-            ("uptime_ms", .number(Double(clock.nowMillis() - startedAt))),
-            ("running", .int(running)),
-            ("queued", .int(queuedCount)),
-            ("watchers", .int(hub.subscriberCount)),
-            ("jobs", .object(JobStatus.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })),
-            (
-                "store",
-                .object([
-                    ("path", .string(writer.path)), ("commits", .int(stats.commits)), ("events", .int(stats.events)),
-                    ("failures", .int(stats.failures)), ("last_error", stats.lastError.map(JSON.string) ?? .null),
-                ])
-            ),
-            ("storage", storageJSON),
-        ])
+        let fault = writer.storageFault
+        return Figures(
+            accepting: accepting && fault == nil, uptimeMillis: clock.nowMillis() - startedAt, running: running,
+            queued: queuedCount, watchers: hub.subscriberCount, jobs: counts, storePath: writer.path, store: writer.currentStats,
+            storageFault: fault, stoppedJobs: stoppedByStorage.count)
     }
 
     /// Stops admitting and starting jobs and lets running calls finish. `done` runs once every runner
@@ -801,16 +791,6 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// `daemon.status`'s `storage` member.
-    private var storageJSON: JSON {
-        guard let fault = writer.storageFault else {
-            return .object([("state", "ok"), ("error", .null), ("since", .null), ("stopped_jobs", .int(stoppedByStorage.count))])
-        }
-        return .object([
-            ("state", "degraded"), ("error", .string(fault.description)), ("since", .number(Double(fault.since))),
-            ("stopped_jobs", .int(stoppedByStorage.count)),
-        ])
-    }
-
     // MARK: Retention (`Engine+Prune.swift`)
 
     /// The jobs this engine holds: queued, running, or still stopping.

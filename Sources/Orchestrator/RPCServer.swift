@@ -261,14 +261,11 @@ public final class RPCServer: @unchecked Sendable {
     }
 
     private func status() async throws(EngineError) -> JSON {
-        var status = try await engine.status()
-        status = status.setting("version", .string(info.version))
-        status = status.setting("protocol_version", .int(WireProtocol.version))
-        status = status.setting("pid", .int(Int(info.pid)))
-        status = status.setting("socket", .string(info.socketPath))
-        status = status.setting("config", configuration)
+        let figures = try await engine.status()
         let paused = connections.values.reduce(0) { $0 + ($1.paused ? 1 : 0) }
-        status = status.setting("connections", ["open": .int(connections.count), "paused": .int(paused)])
-        return status
+        return DaemonStatus(
+            engine: figures, version: info.version, pid: Int(info.pid), socket: info.socketPath, config: configuration,
+            openConnections: connections.count, pausedConnections: paused
+        ).json
     }
 }

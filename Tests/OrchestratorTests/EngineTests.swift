@@ -372,8 +372,8 @@ final class EngineTests: XCTestCase {
         let queued = try await harness.submit(plan, goal: "waits")
         XCTAssertTrue(ready.waitForWriter(), "the first job's command started")
         let status = try await harness.onLoop { try await $0.status() }
-        XCTAssertEqual(status["running"], 1)
-        XCTAssertEqual(status["queued"], 1)
+        XCTAssertEqual(status.running, 1)
+        XCTAssertEqual(status.queued, 1)
 
         // The queued job: cancelled without ever starting.
         let cancelledQueued = try await harness.onLoop { try await $0.cancel(queued.id) }
