@@ -140,8 +140,9 @@ public enum W1Benchmark {
             guard let id = job["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
             let done = try client.call(.wait(JobIDParams(id: id)))
             latencies.append(Double(monotonicNanos() - t0) / 1e6)
-            guard done["status"]?.stringValue == "succeeded" else {
-                throw Failure(description: "job \(id) ended \(done["status"]?.stringValue ?? "?"): \(done["reason"]?.stringValue ?? "")")
+            let finished = try WireJob(json: done)
+            guard finished.status == .succeeded else {
+                throw Failure(description: "job \(id) ended \(finished.status.rawValue): \(finished.reason ?? "")")
             }
         }
         return latencies

@@ -111,17 +111,17 @@ func watchJob(_ client: RPCClient, id: String, json: Bool, since: Int = 0) throw
     try report(final, json: json, quietJSON: json)
 }
 
-/// Prints a finished job and sets the exit status: 0 only when it succeeded.
-func report(_ job: JSON, json: Bool, quietJSON: Bool = false) throws {
-    let status = job["status"]?.stringValue ?? "?"
+/// Prints a finished job (`result`, a job object) and sets the exit status: 0 only when it succeeded.
+func report(_ result: JSON, json: Bool, quietJSON: Bool = false) throws {
+    let job = try failing { () throws -> WireJob in try WireJob(json: result) }
     if json {
-        if !quietJSON { emit(job.encoded) }
+        if !quietJSON { emit(result.encoded) }
     } else {
-        var line = "job \(job["id"]?.stringValue ?? "?") \(status)"
-        if let reason = job["reason"]?.stringValue { line += ": \(reason)" }
+        var line = "job \(job.id) \(job.status.rawValue)"
+        if let reason = job.reason { line += ": \(reason)" }
         emit(line)
     }
-    if status != "succeeded" { throw ExitCode(1) }
+    if job.status != .succeeded { throw ExitCode(1) }
 }
 
 struct List: ParsableCommand {
@@ -149,11 +149,10 @@ struct List: ParsableCommand {
             emit(JSON.array(jobs).encoded)
             return
         }
+        let listed = try failing { () throws -> [WireJob] in try jobs.map { (job) throws(WireShapeError) in try WireJob(json: job) } }
         emit("\(pad("ID", 19)) \(pad("STATUS", 18)) \(pad("PLAN", 12)) GOAL")
-        for job in jobs {
-            emit(
-                "\(pad(job["id"]?.stringValue ?? "", 19)) \(pad(job["status"]?.stringValue ?? "", 18)) \(pad(job["plan"]?.stringValue ?? "", 12)) \(oneLine(job["goal"]?.stringValue ?? "", 60))"
-            )
+        for job in listed {
+            emit("\(pad(job.id, 19)) \(pad(job.status.rawValue, 18)) \(pad(job.plan, 12)) \(oneLine(job.goal, 60))")
         }
     }
 }
@@ -243,7 +242,12 @@ struct Cancel: ParsableCommand {
     mutating func run() throws {
         let client = try socket.connect()
         let result = try failing { try client.call(.cancel(JobIDParams(id: job))) }
-        if json { emit(result.encoded) } else { emit("job \(job) \(result["status"]?.stringValue ?? "?")") }
+        if json {
+            emit(result.encoded)
+        } else {
+            let cancelled = try failing { () throws -> WireJob in try WireJob(json: result) }
+            emit("job \(job) \(cancelled.status.rawValue)")
+        }
     }
 }
 
