@@ -195,7 +195,7 @@ public final class RPCServer: @unchecked Sendable {
             baseDirectory: params.baseDirectory, goal: params.goal ?? "", inputs: params.inputs, cwd: params.cwd,
             idempotencyKey: params.idempotencyKey, client: connection.peerUID)
         let (job, created) = try await engine.submit(submission)
-        return WireJob.json(job).setting("created", .bool(created))
+        return SubmitResult(job: WireJob(job), created: created).json
     }
 
     private func get(_ params: JobIDParams) async throws(EngineError) -> JSON {
@@ -241,9 +241,8 @@ public final class RPCServer: @unchecked Sendable {
         let (id, limit) = (params.id, params.limit)
         let job = try await engine.job(id)
         let events = try await engine.events(id, afterSeq: params.afterSeq, limit: limit)
-        var result: [(String, JSON)] = [("job", WireJob.json(job)), ("events", .array(events.map(\.json)))]
-        if events.count == limit, let last = events.last { result.append(("next_after_seq", .int(last.seq))) }
-        return .object(result)
+        let next = events.count == limit ? events.last?.seq : nil
+        return TranscriptPage(job: WireJob(job), events: events.map(\.json), nextAfterSeq: next).json
     }
 
     private func prune(_ params: PruneParams) async throws(EngineError) -> JSON {
@@ -254,10 +253,7 @@ public final class RPCServer: @unchecked Sendable {
             finished = [:]
             finishedOrder = []
         }
-        return .object([
-            ("dry_run", .bool(dryRun)), ("before", .int(before)), ("statuses", .array(statuses.map { .string($0.rawValue) })),
-            ("jobs", .int(result.jobs)), ("events", .int(result.events)), ("prune", result.pruneID.map { .int(Int($0)) } ?? .null),
-        ])
+        return PruneOutcome(dryRun: dryRun, before: before, statuses: statuses, result: result).json
     }
 
     private func status() async throws(EngineError) -> JSON {

@@ -100,10 +100,10 @@ public enum ToolOutputBenchmark {
             jobRSS = W1Benchmark.peakRSS(pid: daemon.processIdentifier)
             var after = 0
             while true {
-                let page = try client.call(.transcript(TranscriptParams(id: id, afterSeq: after)))
-                if after == 0 { job = page["job"] ?? .null }
-                events += page["events"]?.arrayValue ?? []
-                guard let next = page["next_after_seq"]?.intValue else { break }
+                let page = try TranscriptPage(json: try client.call(.transcript(TranscriptParams(id: id, afterSeq: after))))
+                if after == 0 { job = page.job.json }
+                events += page.events
+                guard let next = page.nextAfterSeq else { break }
                 after = next
             }
         } catch {

@@ -78,11 +78,10 @@ struct Submit: ParsableCommand {
                 return try client.call(.submit(params))
             }
         }
-        let id = submitted["id"]?.stringValue ?? "?"
+        let result = try failing { () throws -> SubmitResult in try SubmitResult(json: submitted) }
+        let id = result.job.id
         if watch {
-            if !json {
-                emit("job \(id) \(submitted["created"]?.boolValue == false ? "(already submitted with this key)" : "queued")")
-            }
+            if !json { emit("job \(id) \(result.created ? "queued" : "(already submitted with this key)")") }
             try watchJob(client, id: id, json: json)
         } else if wait {
             let final = try failing { try client.call(.wait(JobIDParams(id: id))) }
@@ -272,10 +271,12 @@ struct Transcript: ParsableCommand {
         var jobObject: JSON = .object([])
         var events: [JSON] = []
         while true {
-            let page = try failing { try client.call(.transcript(TranscriptParams(id: job, afterSeq: after))) }
-            if let j = page["job"], after == 0 { jobObject = j }
-            events += page["events"]?.arrayValue ?? []
-            guard let next = page["next_after_seq"]?.intValue else { break }
+            let page = try failing { () throws -> TranscriptPage in
+                try TranscriptPage(json: try client.call(.transcript(TranscriptParams(id: job, afterSeq: after))))
+            }
+            if after == 0 { jobObject = page.job.json }
+            events += page.events
+            guard let next = page.nextAfterSeq else { break }
             after = next
         }
         let text = TranscriptModel.render(job: jobObject, events: events, format: format)
