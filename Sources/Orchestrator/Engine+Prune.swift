@@ -4,7 +4,7 @@ extension Engine {
     /// Removes whole finished jobs that `request` selects (see `PruneRequest`) through the store's
     /// writer, so the single-writer rule holds; with `dryRun`, only counts them. Jobs this engine still
     /// holds (a cancelled job whose runner is stopping) are kept. Loop thread.
-    public func prune(_ request: PruneRequest, dryRun: Bool) async throws(RPCError) -> PruneResult {
+    public func prune(_ request: PruneRequest, dryRun: Bool) async throws(EngineError) -> PruneResult {
         var request = request
         request.exclude.formUnion(activeJobIDs)
         if dryRun {

@@ -258,9 +258,9 @@ public final class Engine: @unchecked Sendable {
 
     /// Admits a job and returns it once it is durable. A repeated idempotency key returns the job the
     /// key first created (`created` false).
-    public func submit(_ s: Submission) async throws(RPCError) -> (job: JobRecord, created: Bool) {
+    public func submit(_ s: Submission) async throws(EngineError) -> (job: JobRecord, created: Bool) {
         guard accepting else { throw .shuttingDown }
-        if let field = s.fieldWithNUL { throw .invalidParams("'\(field)' contains U+0000 (a NUL character), which agentd refuses") }
+        if let field = s.fieldWithNUL { throw .invalidInput("'\(field)' contains U+0000 (a NUL character), which agentd refuses") }
         if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
             return (existing, false)
         }
@@ -274,19 +274,19 @@ public final class Engine: @unchecked Sendable {
             if let path = s.planPath {
                 // Before anything reads the file: a refusal never quotes it.
                 if submitter != nil, let problem = await ToolBox.onFiles({ trust.planPathProblem(path) }) {
-                    throw RPCError.permissionDenied(problem)
+                    throw EngineError.permissionDenied(problem)
                 }
                 loaded = try await plans.load(path: path)
             } else if let text = s.planText {
                 loaded = try await plans.parse(
                     text: text, name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory, readsFiles: submitter == nil)
             } else {
-                throw RPCError.invalidParams("give 'plan_path' or 'plan'")
+                throw EngineError.invalidInput("give 'plan_path' or 'plan'")
             }
         } catch let error as PlanError {
             throw .invalidPlan(error.description)
         } catch {
-            throw error as! RPCError
+            throw error as! EngineError
         }
         if let refusal = secrets.refusal(of: loaded.plan) { throw .invalidPlan(refusal) }
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
@@ -355,7 +355,7 @@ public final class Engine: @unchecked Sendable {
         return (record, true)
     }
 
-    private func existingJob(forKey key: String) async throws(RPCError) -> JobRecord? {
+    private func existingJob(forKey key: String) async throws(EngineError) -> JobRecord? {
         if let id = idempotency[key] {
             if let entry = active[id] {
                 if !entry.durable {
@@ -518,7 +518,7 @@ public final class Engine: @unchecked Sendable {
 
     /// Cancels a job that has not finished; its running call is abandoned and its child processes are
     /// killed. Returns the job as it now stands (a finished job is returned unchanged).
-    public func cancel(_ id: String) async throws(RPCError) -> JobRecord {
+    public func cancel(_ id: String) async throws(EngineError) -> JobRecord {
         guard let entry = active[id] else { return try await requireStoredJob(id) }
         if entry.record.status.isTerminal { return entry.record }
         if let fault = writer.storageFault { throw .storageUnavailable(fault, refusing: "cancellations") }
@@ -567,11 +567,11 @@ public final class Engine: @unchecked Sendable {
     // MARK: Queries
 
     /// The job as committed (a job is visible only once its submission is durable).
-    public func job(_ id: String) async throws(RPCError) -> JobRecord {
+    public func job(_ id: String) async throws(EngineError) -> JobRecord {
         try await requireStoredJob(id)
     }
 
-    private func storedJob(_ id: String) async throws(RPCError) -> JobRecord? {
+    private func storedJob(_ id: String) async throws(EngineError) -> JobRecord? {
         do {
             return try await reader.read { try $0.job(id) }
         } catch {
@@ -579,12 +579,12 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    private func requireStoredJob(_ id: String) async throws(RPCError) -> JobRecord {
+    private func requireStoredJob(_ id: String) async throws(EngineError) -> JobRecord {
         guard let job = try await storedJob(id) else { throw .jobNotFound(id) }
         return job
     }
 
-    public func list(status: JobStatus?, limit: Int) async throws(RPCError) -> [JobRecord] {
+    public func list(status: JobStatus?, limit: Int) async throws(EngineError) -> [JobRecord] {
         do {
             return try await reader.read { try $0.jobs(status: status, limit: limit) }
         } catch {
@@ -592,7 +592,7 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    public func events(_ id: String, afterSeq: Int, limit: Int) async throws(RPCError) -> [EventRecord] {
+    public func events(_ id: String, afterSeq: Int, limit: Int) async throws(EngineError) -> [EventRecord] {
         _ = try await job(id)
         do {
             return try await reader.read { try $0.events(jobID: id, afterSeq: afterSeq, limit: limit) }
@@ -602,7 +602,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// The job as committed and what its completed calls used, per role, read together.
-    public func jobWithUsage(_ id: String) async throws(RPCError) -> (JobRecord, [String: RoleUsage]) {
+    public func jobWithUsage(_ id: String) async throws(EngineError) -> (JobRecord, [String: RoleUsage]) {
         let found: (JobRecord, [String: RoleUsage])?
         do {
             found = try await reader.read { db in try db.job(id).map { ($0, try db.usage(jobID: id)) } }
@@ -614,7 +614,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Returns once the job is terminal.
-    public func wait(_ id: String) async throws(RPCError) -> JobRecord {
+    public func wait(_ id: String) async throws(EngineError) -> JobRecord {
         // Registered only if the job is still running when the task gets into the continuation's body
         // (it may get there later than this line); otherwise its final state is read back.
         let final: JobRecord? = await withUnsafeContinuation { c in
@@ -633,7 +633,7 @@ public final class Engine: @unchecked Sendable {
     public func watch(
         _ id: String, since: Int, deliver: @escaping (EventRecord) -> Void,
         whenClosed: (@escaping () -> Void) -> Void = { _ in }
-    ) async throws(RPCError) -> JobRecord {
+    ) async throws(EngineError) -> JobRecord {
         let record = try await job(id)
         var lastSent = since
         var buffered: [EventRecord] = []
@@ -691,30 +691,20 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: Status and lifecycle
 
-    public func status() async throws(RPCError) -> JSON {
+    /// The engine's figures and the jobs per status (one store read). Runs on the loop. Throws
+    /// `.storage` when the read fails.
+    public func status() async throws(EngineError) -> Figures {
         let counts: [JobStatus: Int]
         do {
             counts = try await reader.read { try $0.statusCounts() }
         } catch {
             throw .storage(error.description)
         }
-        let stats = writer.currentStats
-        return .object([
-            ("accepting", .bool(accepting && writer.storageFault == nil)),
-            ("uptime_ms", .number(Double(clock.nowMillis() - startedAt))),
-            ("running", .int(running)),
-            ("queued", .int(queuedCount)),
-            ("watchers", .int(hub.subscriberCount)),
-            ("jobs", .object(JobStatus.allCases.map { ($0.rawValue, .int(counts[$0] ?? 0)) })),
-            (
-                "store",
-                .object([
-                    ("path", .string(writer.path)), ("commits", .int(stats.commits)), ("events", .int(stats.events)),
-                    ("failures", .int(stats.failures)), ("last_error", stats.lastError.map(JSON.string) ?? .null),
-                ])
-            ),
-            ("storage", storageJSON),
-        ])
+        let fault = writer.storageFault
+        return Figures(
+            accepting: accepting && fault == nil, uptimeMillis: clock.nowMillis() - startedAt, running: running,
+            queued: queuedCount, watchers: hub.subscriberCount, jobs: counts, storePath: writer.path, store: writer.currentStats,
+            storageFault: fault, stoppedJobs: stoppedByStorage.count)
     }
 
     /// Stops admitting and starting jobs and lets running calls finish. `done` runs once every runner
@@ -796,16 +786,6 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// `daemon.status`'s `storage` member.
-    private var storageJSON: JSON {
-        guard let fault = writer.storageFault else {
-            return .object([("state", "ok"), ("error", .null), ("since", .null), ("stopped_jobs", .int(stoppedByStorage.count))])
-        }
-        return .object([
-            ("state", "degraded"), ("error", .string(fault.description)), ("since", .number(Double(fault.since))),
-            ("stopped_jobs", .int(stoppedByStorage.count)),
-        ])
-    }
-
     // MARK: Retention (`Engine+Prune.swift`)
 
     /// The jobs this engine holds: queued, running, or still stopping.

@@ -32,7 +32,7 @@ public enum LocalRun {
             configuration.scrubsSecrets = true
             let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: configuration)
             Task(executorPreference: loop) {
-                do throws(RPCError) {
+                do throws(EngineError) {
                     let (job, _) = try await engine.submit(submission)
                     outcome.job = try await engine.watch(job.id, since: 0, deliver: { onEvent($0.json) })
                 } catch {
@@ -45,13 +45,13 @@ public enum LocalRun {
         loop.start()
         loop.join()
         writer.close()
-        if let error = outcome.error { throw DaemonError(error.message) }
+        if let error = outcome.error { throw DaemonError(error.description) }
         guard let job = outcome.job else { throw DaemonError("the job did not finish") }
         return job
     }
 
     private final class Outcome: @unchecked Sendable {
         var job: JobRecord?
-        var error: RPCError?
+        var error: EngineError?
     }
 }

@@ -32,7 +32,7 @@ final class QueuedJobs: @unchecked Sendable {
 
     /// Throws `-32009` when one more job for `client` would exceed a limit; the error names the limit,
     /// its value and the current count.
-    func checkRoom(for client: uid_t?) throws(RPCError) {
+    func checkRoom(for client: uid_t?) throws(EngineError) {
         if let client, count(of: client) >= maxPerClient {
             throw .tooManyQueued(limit: "max_queued_jobs_per_client", max: maxPerClient, queued: count(of: client), client: client)
         }

@@ -73,7 +73,13 @@ public final class RPCClient: @unchecked Sendable {
         return fd
     }
 
-    /// Calls `method` and returns its result. Notifications that arrive meanwhile (e.g. `job.event`
+    /// Sends `call` and returns its result (see `call(_:_:onNotification:)`).
+    public func call(_ call: MethodCall, onNotification: (JSON) -> Void = { _ in }) throws(ClientError) -> JSON {
+        try self.call(call.method.rawValue, call.params, onNotification: onNotification)
+    }
+
+    /// Calls `method` by its wire name with raw `params` (tests use this to send what no typed params
+    /// can hold) and returns its result. Notifications that arrive meanwhile (e.g. `job.event`
     /// during `job.watch`) go to `onNotification`.
     public func call(_ method: String, _ params: JSON = .object([]), onNotification: (JSON) -> Void = { _ in }) throws(ClientError) -> JSON
     {

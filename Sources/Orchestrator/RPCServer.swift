@@ -57,7 +57,7 @@ public final class RPCServer: @unchecked Sendable {
             if let id = rejection.id { reply(connection, id: id, error: rejection.error) }
             return
         }
-        guard let handler = Self.methods[request.method] else {
+        guard let method = RPCMethod(rawValue: request.method) else {
             // A notification (no id) gets no reply, not even an error (JSON-RPC 2.0, section 4.1).
             if let id = request.id { reply(connection, id: id, error: .methodNotFound(request.method)) }
             return
@@ -65,7 +65,7 @@ public final class RPCServer: @unchecked Sendable {
         let (id, params) = (request.id, request.params)
         // A finished job's `job.get` is answered at once from its kept answer: no task, no store read,
         // no encoding.
-        if request.method == "job.get", let id, let jobID = params["id"]?.stringValue, let answer = finished[jobID] {
+        if method == .jobGet, let id, let jobID = params["id"]?.stringValue, let answer = finished[jobID] {
             replyEncoded(connection, id: id, result: answer)
             return
         }
@@ -74,7 +74,14 @@ public final class RPCServer: @unchecked Sendable {
         Task(executorPreference: loop) { [self] in
             defer { connection.requestFinished() }
             do throws(RPCError) {
-                let result = try await handler(self, Params(params), connection)
+                let call = try MethodCall(method, Params(params))
+                let result: JSON
+                do throws(EngineError) {
+                    result = try await perform(call, from: connection)
+                } catch {
+                    // The one place engine errors become protocol errors.
+                    throw RPCError(error)
+                }
                 if let id { reply(connection, id: id, result: result) }
             } catch {
                 if let id { reply(connection, id: id, error: error) }
@@ -124,14 +131,6 @@ public final class RPCServer: @unchecked Sendable {
         return .success(Request(id: id, method: method, params: params))
     }
 
-    static func usageJSON(_ u: RoleUsage) -> JSON {
-        var members: [(String, JSON)] = [
-            ("calls", .int(u.calls)), ("input_tokens", .int(u.inputTokens)), ("output_tokens", .int(u.outputTokens)),
-        ]
-        if let cost = u.costUSD { members.append(("cost_usd", .number((cost * 1e6).rounded() / 1e6))) }
-        return .object(members)
-    }
-
     private static func isValidID(_ id: JSON) -> Bool {
         switch id {
         case .string, .number, .null: return true
@@ -144,7 +143,7 @@ public final class RPCServer: @unchecked Sendable {
     }
 
     private func reply(_ connection: Connection, id: JSON, error: RPCError) {
-        send(connection, .object([("jsonrpc", "2.0"), ("id", id), ("error", error.json)]))
+        send(connection, error.reply(id: id))
     }
 
     /// A result reply around `result`, already encoded.
@@ -175,41 +174,34 @@ public final class RPCServer: @unchecked Sendable {
 
     // MARK: Methods
 
-    typealias Handler = @Sendable (RPCServer, Params, Connection) async throws(RPCError) -> JSON
-
-    static let methods: [String: Handler] = [
-        "job.submit": { s, p, c throws(RPCError) in try await s.submit(p, from: c) },
-        "job.get": { s, p, _ throws(RPCError) in try await s.get(p) },
-        "job.list": { s, p, _ throws(RPCError) in try await s.list(p) },
-        "job.cancel": { s, p, _ throws(RPCError) in WireJob.json(try await s.engine.cancel(try p.jobID())) },
-        "job.wait": { s, p, _ throws(RPCError) in WireJob.json(try await s.engine.wait(try p.jobID())) },
-        "job.watch": { s, p, c throws(RPCError) in try await s.watch(p, c) },
-        "job.transcript": { s, p, _ throws(RPCError) in try await s.transcript(p) },
-        "daemon.status": { s, _, _ throws(RPCError) in try await s.status() },
-        "job.prune": { s, p, _ throws(RPCError) in try await s.prune(p) },
-    ]
-
-    private func submit(_ p: Params, from connection: Connection) async throws(RPCError) -> JSON {
-        let planPath = try p.string("plan_path")
-        let planText = try p.string("plan")
-        guard (planPath == nil) != (planText == nil) else {
-            throw .invalidParams("give exactly one of 'plan_path' (an absolute path) or 'plan' (the plan's text)")
+    /// Answers `call`. Runs on the loop. Engine errors are thrown as they are; `handle` maps them.
+    private func perform(_ call: MethodCall, from connection: Connection) async throws(EngineError) -> JSON {
+        switch call {
+        case .submit(let params): return try await submit(params, from: connection)
+        case .get(let params): return try await get(params)
+        case .list(let params): return try await list(params)
+        case .cancel(let params): return WireJob.json(try await engine.cancel(params.id))
+        case .wait(let params): return WireJob.json(try await engine.wait(params.id))
+        case .watch(let params): return try await watch(params, connection)
+        case .transcript(let params): return try await transcript(params)
+        case .status: return try await status()
+        case .prune(let params): return try await prune(params)
         }
-        if let planPath, !planPath.hasPrefix("/") { throw .invalidParams("'plan_path' must be absolute, got \(planPath)") }
-        let inputs = p.raw["inputs"] ?? .object([])
-        guard case .object = inputs else { throw .invalidParams("'inputs' must be an object") }
-        let submission = Engine.Submission(
-            planPath: planPath, planText: planText, planName: try p.string("plan_name"),
-            baseDirectory: try p.string("base_dir"), goal: try p.string("goal") ?? "", inputs: inputs,
-            cwd: try p.string("cwd"), idempotencyKey: try p.string("idempotency_key"), client: connection.peerUID)
-        let (job, created) = try await engine.submit(submission)
-        return WireJob.json(job).setting("created", .bool(created))
     }
 
-    private func get(_ p: Params) async throws(RPCError) -> JSON {
-        let id = try p.jobID()
+    private func submit(_ params: SubmitParams, from connection: Connection) async throws(EngineError) -> JSON {
+        let submission = Engine.Submission(
+            planPath: params.planPath, planText: params.planText, planName: params.planName,
+            baseDirectory: params.baseDirectory, goal: params.goal ?? "", inputs: params.inputs, cwd: params.cwd,
+            idempotencyKey: params.idempotencyKey, client: connection.peerUID)
+        let (job, created) = try await engine.submit(submission)
+        return SubmitResult(job: WireJob(job), created: created).json
+    }
+
+    private func get(_ params: JobIDParams) async throws(EngineError) -> JSON {
+        let id = params.id
         let (job, usage) = try await engine.jobWithUsage(id)
-        let answer = Self.getAnswer(job, usage)
+        let answer = WireJob.json(job, usage: usage)
         // A finished job never changes again: its answer is kept, encoded (bounded), and `handle`
         // answers from it, so clients polling finished jobs cost no store reads. Not a cancelled job:
         // a reply its runner had staged may still be written after the cancellation.
@@ -227,44 +219,17 @@ public final class RPCServer: @unchecked Sendable {
     private var finished: [String: [UInt8]] = [:]
     private var finishedOrder: [String] = []
 
-    private static func getAnswer(_ job: JobRecord, _ usage: [String: RoleUsage]) -> JSON {
-        let roles = usage.keys.sorted()
-        var total = RoleUsage(calls: 0, inputTokens: 0, outputTokens: 0, costUSD: nil)
-        var perRole: [(String, JSON)] = []
-        for role in roles {
-            let u = usage[role]!
-            total.calls += u.calls
-            total.inputTokens += u.inputTokens
-            total.outputTokens += u.outputTokens
-            if let cost = u.costUSD { total.costUSD = (total.costUSD ?? 0) + cost }
-            perRole.append((role, Self.usageJSON(u)))
-        }
-        return WireJob.json(job)
-            .setting("completed_calls", .object(roles.map { ($0, .int(usage[$0]!.calls)) }))
-            .setting("usage", .object(perRole + [("total", Self.usageJSON(total))]))
-    }
-
-    private func list(_ p: Params) async throws(RPCError) -> JSON {
-        var status: JobStatus?
-        if let word = try p.string("status") {
-            guard let s = JobStatus(rawValue: word) else {
-                throw .invalidParams("unknown status '\(word)' (one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            status = s
-        }
-        let limit = try p.int("limit", default: 100, range: 1...100_000)
-        let jobs = try await engine.list(status: status, limit: limit)
+    private func list(_ params: ListParams) async throws(EngineError) -> JSON {
+        let jobs = try await engine.list(status: params.status, limit: params.limit)
         return ["jobs": .array(jobs.map(WireJob.json))]
     }
 
-    private func watch(_ p: Params, _ connection: Connection) async throws(RPCError) -> JSON {
-        let id = try p.jobID()
-        let since = try p.int("since", default: 0, range: 0...Int(Int32.max))
+    private func watch(_ params: WatchParams, _ connection: Connection) async throws(EngineError) -> JSON {
         let job = try await engine.watch(
-            id, since: since,
+            params.id, since: params.since,
             deliver: { [unowned self, weak connection] event in
                 guard let connection else { return }
-                send(connection, .object([("jsonrpc", "2.0"), ("method", "job.event"), ("params", event.json)]))
+                send(connection, .object([("jsonrpc", "2.0"), ("method", .string(RPCMethod.jobEvent)), ("params", event.json)]))
             },
             whenClosed: { [weak connection] handler in
                 if let connection { connection.whenClosed(handler) } else { handler() }
@@ -272,106 +237,31 @@ public final class RPCServer: @unchecked Sendable {
         return WireJob.json(job)
     }
 
-    private func transcript(_ p: Params) async throws(RPCError) -> JSON {
-        let id = try p.jobID()
-        let after = try p.int("after_seq", default: 0, range: 0...Int(Int32.max))
-        let limit = try p.int("limit", default: 10_000, range: 1...100_000)
+    private func transcript(_ params: TranscriptParams) async throws(EngineError) -> JSON {
+        let (id, limit) = (params.id, params.limit)
         let job = try await engine.job(id)
-        let events = try await engine.events(id, afterSeq: after, limit: limit)
-        var result: [(String, JSON)] = [("job", WireJob.json(job)), ("events", .array(events.map(\.json)))]
-        if events.count == limit, let last = events.last { result.append(("next_after_seq", .int(last.seq))) }
-        return .object(result)
+        let events = try await engine.events(id, afterSeq: params.afterSeq, limit: limit)
+        let next = events.count == limit ? events.last?.seq : nil
+        return TranscriptPage(job: WireJob(job), events: events.map(\.json), nextAfterSeq: next).json
     }
 
-    private func prune(_ p: Params) async throws(RPCError) -> JSON {
-        guard p.raw["before"].map({ !$0.isNull }) == true else {
-            throw .invalidParams("'before' (Unix ms: jobs that finished before it are removed) is required")
-        }
-        let before = try p.int("before", default: 0, range: 0...Int(Int64.max / 2))
-        var statuses = JobStatus.terminal
-        if let given = p.raw["statuses"], !given.isNull {
-            guard case let .array(items) = given, !items.isEmpty else {
-                throw .invalidParams("'statuses' must be a non-empty array of succeeded, failed, cancelled")
-            }
-            statuses = []
-            for item in items {
-                guard let word = item.stringValue, let status = JobStatus(rawValue: word), status.isTerminal else {
-                    throw .invalidParams(
-                        "'statuses' may hold only succeeded, failed, cancelled (queued and running jobs are never pruned), got \(item.encoded)"
-                    )
-                }
-                if !statuses.contains(status) { statuses.append(status) }
-            }
-        }
-        let dryRun = try p.bool("dry_run", default: false)
+    private func prune(_ params: PruneParams) async throws(EngineError) -> JSON {
+        let (before, statuses, dryRun) = (params.before, params.statuses, params.dryRun)
         let result = try await engine.prune(PruneRequest(before: Int64(before), statuses: statuses), dryRun: dryRun)
         if result.jobs > 0, !dryRun {
             // Kept answers of `job.get` may name pruned jobs.
             finished = [:]
             finishedOrder = []
         }
-        return .object([
-            ("dry_run", .bool(dryRun)), ("before", .int(before)), ("statuses", .array(statuses.map { .string($0.rawValue) })),
-            ("jobs", .int(result.jobs)), ("events", .int(result.events)), ("prune", result.pruneID.map { .int(Int($0)) } ?? .null),
-        ])
+        return PruneOutcome(dryRun: dryRun, before: before, statuses: statuses, result: result).json
     }
 
-    private func status() async throws(RPCError) -> JSON {
-        var status = try await engine.status()
-        status = status.setting("version", .string(info.version))
-        status = status.setting("pid", .int(Int(info.pid)))
-        status = status.setting("socket", .string(info.socketPath))
-        status = status.setting("config", configuration)
+    private func status() async throws(EngineError) -> JSON {
+        let figures = try await engine.status()
         let paused = connections.values.reduce(0) { $0 + ($1.paused ? 1 : 0) }
-        status = status.setting("connections", ["open": .int(connections.count), "paused": .int(paused)])
-        return status
-    }
-}
-
-/// Request params with typed accessors whose errors name the field.
-struct Params: Sendable {
-    let raw: JSON
-
-    init(_ raw: JSON) {
-        self.raw = raw
-    }
-
-    func string(_ key: String) throws(RPCError) -> String? {
-        guard let value = raw[key], !value.isNull else { return nil }
-        guard let s = value.stringValue else { throw .invalidParams("'\(key)' must be a string, got \(value.typeName)") }
-        return s
-    }
-
-    func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws(RPCError) -> Int {
-        guard let value = raw[key], !value.isNull else { return fallback }
-        guard let n = value.intValue, range.contains(n) else {
-            throw .invalidParams("'\(key)' must be an integer from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return n
-    }
-
-    func bool(_ key: String, default fallback: Bool) throws(RPCError) -> Bool {
-        guard let value = raw[key], !value.isNull else { return fallback }
-        guard let b = value.boolValue else { throw .invalidParams("'\(key)' must be true or false, got \(value.typeName)") }
-        return b
-    }
-
-    func jobID() throws(RPCError) -> String {
-        guard let id = try string("id"), !id.isEmpty else { throw .invalidParams("'id' (the job id) is required") }
-        return id
-    }
-}
-
-/// A job as the protocol shows it.
-public enum WireJob {
-    public static func json(_ job: JobRecord) -> JSON {
-        .object([
-            ("id", .string(job.id)), ("plan", .string(job.planName)), ("goal", .string(job.goal)),
-            ("status", .string(job.status.rawValue)), ("reason", job.reason.map(JSON.string) ?? .null),
-            ("inputs", job.inputs), ("idempotency_key", job.idempotencyKey.map(JSON.string) ?? .null),
-            ("created_at", .number(Double(job.createdAt))),
-            ("started_at", job.startedAt.map { .number(Double($0)) } ?? .null),
-            ("finished_at", job.finishedAt.map { .number(Double($0)) } ?? .null),
-        ])
+        return DaemonStatus(
+            engine: figures, version: info.version, pid: Int(info.pid), socket: info.socketPath, config: configuration,
+            openConnections: connections.count, pausedConnections: paused
+        ).json
     }
 }

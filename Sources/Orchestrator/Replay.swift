@@ -80,12 +80,12 @@ public enum Replay {
             configuration.replay = true
             let engine = Engine(loop: loop, writer: writer, reader: reader, clock: clock, logger: logger, configuration: configuration)
             Task(executorPreference: loop) {
-                do throws(RPCError) {
+                do throws(EngineError) {
                     // The job row the replayed events belong to (the events themselves are matched, not copied).
                     do {
                         try await writer.write([.insertJob(job)])
                     } catch {
-                        throw RPCError.storage("cannot prepare the replay: \(error)")
+                        throw EngineError.storage("cannot prepare the replay: \(error)")
                     }
                     engine.recover([Engine.Unfinished(record: job, events: events)])
                     outcome.final = try await engine.wait(jobID)
@@ -99,7 +99,7 @@ public enum Replay {
         }
         loop.start()
         loop.join()
-        if let error = outcome.error { throw DaemonError("the replay failed: \(error.message)") }
+        if let error = outcome.error { throw DaemonError("the replay failed: \(error.description)") }
         guard let final = outcome.final else { throw DaemonError("the replay did not finish") }
 
         let isCall = { (e: EventRecord) in e.kind == EventKind.callCompleted.rawValue || e.kind == EventKind.callFailed.rawValue }
@@ -124,6 +124,6 @@ public enum Replay {
     private final class Outcome: @unchecked Sendable {
         var final: JobRecord?
         var events: [EventRecord] = []
-        var error: RPCError?
+        var error: EngineError?
     }
 }

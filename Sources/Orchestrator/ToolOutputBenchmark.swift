@@ -94,16 +94,16 @@ public enum ToolOutputBenchmark {
         var job: JSON = .null
         var jobRSS = 0
         do {
-            submitted = try client.call("job.submit", ["plan_path": .string(plan), "goal": .string("bench \(name)")])
+            submitted = try client.call(.submit(SubmitParams(planPath: plan, goal: "bench \(name)")))
             let id = submitted["id"]?.stringValue ?? ""
-            finished = try client.call("job.wait", ["id": .string(id)])
+            finished = try client.call(.wait(JobIDParams(id: id)))
             jobRSS = W1Benchmark.peakRSS(pid: daemon.processIdentifier)
             var after = 0
             while true {
-                let page = try client.call("job.transcript", ["id": .string(id), "after_seq": .int(after)])
-                if after == 0 { job = page["job"] ?? .null }
-                events += page["events"]?.arrayValue ?? []
-                guard let next = page["next_after_seq"]?.intValue else { break }
+                let page = try TranscriptPage(json: try client.call(.transcript(TranscriptParams(id: id, afterSeq: after))))
+                if after == 0 { job = page.job.json }
+                events += page.events
+                guard let next = page.nextAfterSeq else { break }
                 after = next
             }
         } catch {

@@ -295,16 +295,12 @@ public final class UnixListener: @unchecked Sendable {
         let peer = PeerCheck.credentials(client)
         if case let .success(credentials) = peer { conn.peerUID = credentials.uid }
         if let refusal = PeerCheck.refusal(peer, allowedGroup: limits.allowedGroup) {
-            let message = JSON.object([
-                ("jsonrpc", "2.0"), ("id", .null), ("error", .object([("code", .int(-32008)), ("message", .string(refusal))])),
-            ])
-            conn.sendNow(Array(message.encoded.utf8) + [0x0A])
+            conn.sendNow(Array(RPCError.permissionDenied(refusal).reply(id: .null).encoded.utf8) + [0x0A])
             conn.close()
             return
         }
         if connections.count >= limits.maxConnections {
-            conn.sendNow(
-                Array(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32007,"message":"too many clients connected"}}"#.utf8) + [0x0A])
+            conn.sendNow(Array(RPCError.tooManyClients.reply(id: .null).encoded.utf8) + [0x0A])
             conn.close()
             return
         }

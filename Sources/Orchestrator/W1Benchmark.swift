@@ -119,7 +119,7 @@ public enum W1Benchmark {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if !daemon.isRunning { throw Failure(description: "the daemon exited at start (status \(daemon.terminationStatus))") }
-            if let client = try? RPCClient(socketPath: socket), (try? client.call("daemon.status")) != nil {
+            if let client = try? RPCClient(socketPath: socket), (try? client.call(.status)) != nil {
                 return client
             }
             usleep(10_000)
@@ -127,8 +127,8 @@ public enum W1Benchmark {
         throw Failure(description: "the daemon did not answer on \(socket) within 30 s")
     }
 
-    private static func submitParams(_ i: Int, planPath: String) -> JSON {
-        .object([("plan_path", .string(planPath)), ("goal", .string(goal(i)))])
+    private static func submitParams(_ i: Int, planPath: String) -> SubmitParams {
+        SubmitParams(planPath: planPath, goal: goal(i))
     }
 
     private static func runSequential(_ client: RPCClient, jobs: Int, planPath: String) throws -> [Double] {
@@ -136,12 +136,13 @@ public enum W1Benchmark {
         latencies.reserveCapacity(jobs)
         for i in 0..<jobs {
             let t0 = monotonicNanos()
-            let job = try client.call("job.submit", submitParams(i, planPath: planPath))
+            let job = try client.call(.submit(submitParams(i, planPath: planPath)))
             guard let id = job["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
-            let done = try client.call("job.wait", ["id": .string(id)])
+            let done = try client.call(.wait(JobIDParams(id: id)))
             latencies.append(Double(monotonicNanos() - t0) / 1e6)
-            guard done["status"]?.stringValue == "succeeded" else {
-                throw Failure(description: "job \(id) ended \(done["status"]?.stringValue ?? "?"): \(done["reason"]?.stringValue ?? "")")
+            let finished = try WireJob(json: done)
+            guard finished.status == .succeeded else {
+                throw Failure(description: "job \(id) ended \(finished.status.rawValue): \(finished.reason ?? "")")
             }
         }
         return latencies
@@ -155,9 +156,7 @@ public enum W1Benchmark {
         let failure = Mutex<String?>(nil)
         let writer = Thread {
             for i in 0..<jobs {
-                let request: JSON = .object([
-                    ("jsonrpc", "2.0"), ("id", .int(i)), ("method", "job.submit"), ("params", submitParams(i, planPath: planPath)),
-                ])
+                let request = MethodCall.submit(submitParams(i, planPath: planPath)).request(id: .int(i))
                 sentAt.withLock { $0[i] = monotonicNanos() }
                 do {
                     try writeLock.withLock { _ in try client.writeFrame(request) }
@@ -178,9 +177,7 @@ public enum W1Benchmark {
             guard let id = message["id"]?.intValue, let result = message["result"] else { continue }
             if id < jobs {
                 guard let jobID = result["id"]?.stringValue else { throw Failure(description: "submit returned no id") }
-                let wait: JSON = .object([
-                    ("jsonrpc", "2.0"), ("id", .int(jobs + id)), ("method", "job.wait"), ("params", ["id": .string(jobID)]),
-                ])
+                let wait: JSON = MethodCall.wait(JobIDParams(id: jobID)).request(id: .int(jobs + id))
                 try writeLock.withLock { _ in try client.writeFrame(wait) }
             } else {
                 let i = id - jobs

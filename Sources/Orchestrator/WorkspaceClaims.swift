@@ -30,12 +30,12 @@ final class WorkspaceClaims {
     /// The resolved workspace a job of `plan` would work in, or nil when it has no tools (or no
     /// workspace, which its tools will say). Resolving reads the file system, on the tools queue.
     ///
-    /// - Throws: `RPCError.invalidParams` when the workspace contains U+0000; `.workspaceRefused`
+    /// - Throws: `EngineError.invalidInput` when the workspace contains U+0000; `.workspaceRefused`
     ///   when it contains the daemon's own files.
-    func admit(plan: Plan, goal: String, inputs: JSON, cwd: String?) async throws(RPCError) -> String? {
+    func admit(plan: Plan, goal: String, inputs: JSON, cwd: String?) async throws(EngineError) -> String? {
         guard case let .success(path) = ToolBox.workspace(plan: plan, goal: goal, inputs: inputs, cwd: cwd) else { return nil }
         // The kernel would read the path up to the NUL: the directory used would not be the one recorded.
-        if path.utf8.contains(0) { throw .invalidParams("'workspace' contains U+0000 (a NUL character), which no path can hold") }
+        if path.utf8.contains(0) { throw .invalidInput("'workspace' contains U+0000 (a NUL character), which no path can hold") }
         guard !plan.actor.tools.isEmpty else { return nil }
         let daemonFiles = self.daemonFiles
         let (directory, refusal) = await ToolBox.onFiles {

@@ -60,33 +60,31 @@ struct Submit: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        var params: [(String, JSON)] = [
-            ("plan_path", .string(Paths.absolute(job.plan))), ("inputs", job.inputObject),
-            ("cwd", .string(Paths.currentDirectory())),
-        ]
-        if let goal = job.goal { params.append(("goal", .string(goal))) }
-        if let idempotencyKey { params.append(("idempotency_key", .string(idempotencyKey))) }
         let path = Paths.absolute(job.plan)
+        var params = SubmitParams(
+            planPath: path, goal: job.goal, inputs: job.inputObject, cwd: Paths.currentDirectory(), idempotencyKey: idempotencyKey)
         let submitted = try failing { () throws -> JSON in
             do {
-                return try client.call("job.submit", .object(params))
-            } catch let error as ClientError where error.rpc?.code == -32008 && error.message.contains("rule: submitters.plan_dirs") {
+                return try client.call(.submit(params))
+            } catch let error as ClientError
+                where error.rpc?.code == RPCError.Code.permissionDenied.rawValue && error.message.contains("rule: submitters.plan_dirs")
+            {
                 // A user other than the daemon's owner submits a plan outside the plan directories as
                 // its text, read here with the user's own rights.
                 let text = try String(contentsOfFile: path, encoding: .utf8)
-                params[0] = ("plan", .string(text))
-                params.append(("plan_name", .string(path)))
-                return try client.call("job.submit", .object(params))
+                params.planPath = nil
+                params.planText = text
+                params.planName = path
+                return try client.call(.submit(params))
             }
         }
-        let id = submitted["id"]?.stringValue ?? "?"
+        let result = try failing { () throws -> SubmitResult in try SubmitResult(json: submitted) }
+        let id = result.job.id
         if watch {
-            if !json {
-                emit("job \(id) \(submitted["created"]?.boolValue == false ? "(already submitted with this key)" : "queued")")
-            }
+            if !json { emit("job \(id) \(result.created ? "queued" : "(already submitted with this key)")") }
             try watchJob(client, id: id, json: json)
         } else if wait {
-            let final = try failing { try client.call("job.wait", ["id": .string(id)]) }
+            let final = try failing { try client.call(.wait(JobIDParams(id: id))) }
             try report(final, json: json)
         } else if json {
             emit(submitted.encoded)
@@ -100,7 +98,7 @@ struct Submit: ParsableCommand {
 func watchJob(_ client: RPCClient, id: String, json: Bool, since: Int = 0) throws {
     var printer = ProgressPrinter()
     let final = try failing {
-        try client.call("job.watch", ["id": .string(id), "since": .int(since)]) { note in
+        try client.call(.watch(WatchParams(id: id, since: since))) { note in
             guard let event = note["params"] else { return }
             if json {
                 emit(event.encoded)
@@ -112,17 +110,17 @@ func watchJob(_ client: RPCClient, id: String, json: Bool, since: Int = 0) throw
     try report(final, json: json, quietJSON: json)
 }
 
-/// Prints a finished job and sets the exit status: 0 only when it succeeded.
-func report(_ job: JSON, json: Bool, quietJSON: Bool = false) throws {
-    let status = job["status"]?.stringValue ?? "?"
+/// Prints a finished job (`result`, a job object) and sets the exit status: 0 only when it succeeded.
+func report(_ result: JSON, json: Bool, quietJSON: Bool = false) throws {
+    let job = try failing { () throws -> WireJob in try WireJob(json: result) }
     if json {
-        if !quietJSON { emit(job.encoded) }
+        if !quietJSON { emit(result.encoded) }
     } else {
-        var line = "job \(job["id"]?.stringValue ?? "?") \(status)"
-        if let reason = job["reason"]?.stringValue { line += ": \(reason)" }
+        var line = "job \(job.id) \(job.status.rawValue)"
+        if let reason = job.reason { line += ": \(reason)" }
         emit(line)
     }
-    if status != "succeeded" { throw ExitCode(1) }
+    if job.status != .succeeded { throw ExitCode(1) }
 }
 
 struct List: ParsableCommand {
@@ -141,19 +139,19 @@ struct List: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        var params: [(String, JSON)] = [("limit", .int(limit))]
-        if let status { params.append(("status", .string(status))) }
-        let result = try failing { try client.call("job.list", .object(params)) }
+        var params: JSON = ["limit": .int(limit)]
+        // An unknown status is sent as given: the daemon's error names the states it knows.
+        if let status { params = params.setting("status", .string(status)) }
+        let result = try failing { try client.call(RPCMethod.jobList.rawValue, params) }
         let jobs = result["jobs"]?.arrayValue ?? []
         if json {
             emit(JSON.array(jobs).encoded)
             return
         }
+        let listed = try failing { () throws -> [WireJob] in try jobs.map { (job) throws(WireShapeError) in try WireJob(json: job) } }
         emit("\(pad("ID", 19)) \(pad("STATUS", 18)) \(pad("PLAN", 12)) GOAL")
-        for job in jobs {
-            emit(
-                "\(pad(job["id"]?.stringValue ?? "", 19)) \(pad(job["status"]?.stringValue ?? "", 18)) \(pad(job["plan"]?.stringValue ?? "", 12)) \(oneLine(job["goal"]?.stringValue ?? "", 60))"
-            )
+        for job in listed {
+            emit("\(pad(job.id, 19)) \(pad(job.status.rawValue, 18)) \(pad(job.plan, 12)) \(oneLine(job.goal, 60))")
         }
     }
 }
@@ -171,7 +169,7 @@ struct Show: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call("job.get", ["id": .string(job)]) }
+        let result = try failing { try client.call(.get(JobIDParams(id: job))) }
         if json {
             emit(result.encoded)
             return
@@ -242,8 +240,13 @@ struct Cancel: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call("job.cancel", ["id": .string(job)]) }
-        if json { emit(result.encoded) } else { emit("job \(job) \(result["status"]?.stringValue ?? "?")") }
+        let result = try failing { try client.call(.cancel(JobIDParams(id: job))) }
+        if json {
+            emit(result.encoded)
+        } else {
+            let cancelled = try failing { () throws -> WireJob in try WireJob(json: result) }
+            emit("job \(job) \(cancelled.status.rawValue)")
+        }
     }
 }
 
@@ -268,10 +271,12 @@ struct Transcript: ParsableCommand {
         var jobObject: JSON = .object([])
         var events: [JSON] = []
         while true {
-            let page = try failing { try client.call("job.transcript", ["id": .string(job), "after_seq": .int(after)]) }
-            if let j = page["job"], after == 0 { jobObject = j }
-            events += page["events"]?.arrayValue ?? []
-            guard let next = page["next_after_seq"]?.intValue else { break }
+            let page = try failing { () throws -> TranscriptPage in
+                try TranscriptPage(json: try client.call(.transcript(TranscriptParams(id: job, afterSeq: after))))
+            }
+            if after == 0 { jobObject = page.job.json }
+            events += page.events
+            guard let next = page.nextAfterSeq else { break }
             after = next
         }
         let text = TranscriptModel.render(job: jobObject, events: events, format: format)
@@ -305,7 +310,7 @@ struct Status: ParsableCommand {
 
     mutating func run() throws {
         let client = try socket.connect()
-        let status = try failing { try client.call("daemon.status") }
+        let status = try failing { try client.call(.status) }
         if json {
             emit(status.encoded)
             return

@@ -68,22 +68,22 @@ struct Prune: ParsableCommand {
     mutating func run() throws {
         let statuses = try statuses()
         let before = try cutoff(now: SystemClock().nowMillis())
-        let result: JSON
+        let reply: JSON
         do {
             let client = try RPCClient(socketPath: socket.path)
-            let params: JSON = .object([
-                ("before", .int(Int(before))), ("statuses", .array(statuses.map { .string($0.rawValue) })), ("dry_run", .bool(dryRun)),
-            ])
-            result = try failing { try client.call("job.prune", params) }
+            reply = try failing {
+                try client.call(.prune(PruneParams(before: Int(before), statuses: statuses, dryRun: dryRun)))
+            }
         } catch let error as ClientError where error.kind == .notRunning {
-            result = try failing { try pruneDirectly(PruneRequest(before: before, statuses: statuses)) }
+            reply = try failing { try pruneDirectly(PruneRequest(before: before, statuses: statuses)) }.json
         }
         if json {
-            emit(result.encoded)
+            emit(reply.encoded)
             return
         }
-        let jobs = result["jobs"]?.intValue ?? 0
-        let removed = "\(Self.count(jobs, "job")) (\(Self.count(result["events"]?.intValue ?? 0, "event")))"
+        let result = try failing { () throws -> PruneResult in try PruneOutcome(json: reply).result }
+        let jobs = result.jobs
+        let removed = "\(Self.count(jobs, "job")) (\(Self.count(result.events, "event")))"
         let which = statuses.map(\.rawValue).joined(separator: ", ")
         let when = formatTime(Double(before))
         if dryRun {
@@ -91,14 +91,14 @@ struct Prune: ParsableCommand {
         } else if jobs == 0 {
             emit("nothing to prune: no job (\(which)) finished before \(when)")
         } else {
-            emit("pruned \(removed) that finished before \(when) (\(which)); recorded as prune \(result["prune"]?.intValue ?? 0)")
+            emit("pruned \(removed) that finished before \(when) (\(which)); recorded as prune \(result.pruneID ?? 0)")
         }
     }
 
     static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
     /// No daemon answers: prune the database in this process, under the lock a daemon would hold.
-    private func pruneDirectly(_ request: PruneRequest) throws -> JSON {
+    private func pruneDirectly(_ request: PruneRequest) throws -> PruneOutcome {
         let path = database.path
         let lock = try DatabaseLock(databasePath: path)
         defer { lock.release() }
@@ -109,10 +109,6 @@ struct Prune: ParsableCommand {
         } catch {
             throw CLIFailure("prune failed: \(error.description)")
         }
-        return .object([
-            ("dry_run", .bool(dryRun)), ("before", .int(Int(request.before))),
-            ("statuses", .array(request.statuses.map { .string($0.rawValue) })), ("jobs", .int(result.jobs)),
-            ("events", .int(result.events)), ("prune", result.pruneID.map { .int(Int($0)) } ?? .null),
-        ])
+        return PruneOutcome(dryRun: dryRun, before: Int(request.before), statuses: request.statuses, result: result)
     }
 }

@@ -303,8 +303,8 @@ final class EngineTests: XCTestCase {
         do {
             _ = try await harness.submit("name: broken\nmodels: {}\n")
             XCTFail("an invalid plan was accepted")
-        } catch let error as RPCError {
-            XCTAssertEqual(error.code, RPCError.invalidPlan("").code)
+        } catch let error as EngineError {
+            XCTAssertEqual(RPCError(error).code, RPCError.Code.invalidPlan.rawValue)
         }
         let jobs = try harness.reader.readNow { try $0.jobs(status: nil, limit: 10) }
         XCTAssertEqual(jobs, [])
@@ -372,8 +372,8 @@ final class EngineTests: XCTestCase {
         let queued = try await harness.submit(plan, goal: "waits")
         XCTAssertTrue(ready.waitForWriter(), "the first job's command started")
         let status = try await harness.onLoop { try await $0.status() }
-        XCTAssertEqual(status["running"], 1)
-        XCTAssertEqual(status["queued"], 1)
+        XCTAssertEqual(status.running, 1)
+        XCTAssertEqual(status.queued, 1)
 
         // The queued job: cancelled without ever starting.
         let cancelledQueued = try await harness.onLoop { try await $0.cancel(queued.id) }
@@ -435,8 +435,8 @@ final class EngineTests: XCTestCase {
         do {
             _ = try await harness.onLoop { try await $0.cancel("01NOSUCHJOB0000000") }
             XCTFail("cancelled a job that does not exist")
-        } catch let error as RPCError {
-            XCTAssertEqual(error, .jobNotFound("01NOSUCHJOB0000000"))
+        } catch let error as EngineError {
+            XCTAssertEqual(RPCError(error), .jobNotFound("01NOSUCHJOB0000000"))
         }
         await harness.stop()
     }

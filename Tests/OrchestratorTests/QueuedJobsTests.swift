@@ -11,7 +11,7 @@ final class QueuedJobsTests: XCTestCase {
         queued.add("a", client: 1000)
         queued.add("b", client: 1000)
         XCTAssertThrowsError(try queued.checkRoom(for: 1000)) { error in
-            let error = error as! RPCError
+            let error = RPCError(error as! EngineError)
             XCTAssertEqual(error.code, -32009)
             XCTAssertEqual(
                 error.message,
@@ -24,7 +24,7 @@ final class QueuedJobsTests: XCTestCase {
         XCTAssertEqual(queued.count(of: 1000), 2)
         XCTAssertThrowsError(try queued.checkRoom(for: 1001)) { error in
             XCTAssertEqual(
-                (error as! RPCError).message,
+                (error as! EngineError).description,
                 "too many queued jobs: 3 jobs are queued, the limit is 3 (max_queued_jobs); try again when some have started")
         }
         queued.remove("a")

@@ -23,6 +23,21 @@ final class ProtocolErrorTests: EndToEndTestCase {
         }
     }
 
+    /// `daemon.status` names the protocol version (an integer), with its members in their documented
+    /// order: clients rely on both.
+    func testStatusReportsProtocolVersion() throws {
+        try harness.start()
+        let status = try harness.rpc("daemon.status")
+        XCTAssertEqual(status["protocol_version"]?.intValue, 1, status.encoded)
+        guard case let .object(members) = status else { return XCTFail("not an object: \(status.encoded)") }
+        XCTAssertEqual(
+            members.map(\.0),
+            [
+                "accepting", "uptime_ms", "running", "queued", "watchers", "jobs", "store", "storage", "version", "protocol_version",
+                "pid", "socket", "config", "connections",
+            ])
+    }
+
     /// Frames that are not requests, unknown methods and bad params, all on one connection.
     func testMalformedRequestsOnOneConnection() throws {
         try harness.start()

@@ -8,46 +8,70 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     public let data: JSON?
 
+    /// Every error code agentd sends. docs/protocol.md's error table lists exactly these (a test
+    /// checks it): a new code is added here and there together.
+    public enum Code: Int, Sendable, CaseIterable {
+        case parse = -32700
+        case invalidRequest = -32600
+        case methodNotFound = -32601
+        case invalidParams = -32602
+        case internalError = -32603
+        case frameTooLarge = -32001
+        case jobNotFound = -32002
+        case invalidPlan = -32003
+        case shuttingDown = -32004
+        case storage = -32005
+        case workspaceInUse = -32006
+        case tooManyClients = -32007
+        case permissionDenied = -32008
+        case tooManyQueued = -32009
+        case storageUnavailable = -32010
+        case workspaceRefused = -32011
+    }
+
     public init(code: Int, message: String, data: JSON? = nil) {
         self.code = code
         self.message = message
         self.data = data
     }
 
+    init(_ code: Code, _ message: String, data: JSON? = nil) {
+        self.init(code: code.rawValue, message: message, data: data)
+    }
+
     public var description: String { message }
 
-    public static func parse(_ message: String) -> RPCError { RPCError(code: -32700, message: "parse error: \(message)") }
-    public static func invalidRequest(_ message: String) -> RPCError { RPCError(code: -32600, message: "invalid request: \(message)") }
-    public static func methodNotFound(_ method: String) -> RPCError { RPCError(code: -32601, message: "method not found: \(method)") }
-    public static func invalidParams(_ message: String) -> RPCError { RPCError(code: -32602, message: "invalid params: \(message)") }
-    public static func internalError(_ message: String) -> RPCError { RPCError(code: -32603, message: "internal error: \(message)") }
+    public static func parse(_ message: String) -> RPCError { RPCError(.parse, "parse error: \(message)") }
+    public static func invalidRequest(_ message: String) -> RPCError { RPCError(.invalidRequest, "invalid request: \(message)") }
+    public static func methodNotFound(_ method: String) -> RPCError { RPCError(.methodNotFound, "method not found: \(method)") }
+    public static func invalidParams(_ message: String) -> RPCError { RPCError(.invalidParams, "invalid params: \(message)") }
+    public static func internalError(_ message: String) -> RPCError { RPCError(.internalError, "internal error: \(message)") }
     public static func frameTooLarge(limit: Int) -> RPCError {
-        RPCError(code: -32001, message: "frame too large: a request line may be at most \(limit) bytes")
+        RPCError(.frameTooLarge, "frame too large: a request line may be at most \(limit) bytes")
     }
-    public static func jobNotFound(_ id: String) -> RPCError { RPCError(code: -32002, message: "no such job: \(id)") }
-    public static func invalidPlan(_ message: String) -> RPCError { RPCError(code: -32003, message: "invalid plan: \(message)") }
+    public static func jobNotFound(_ id: String) -> RPCError { RPCError(.jobNotFound, "no such job: \(id)") }
+    public static func invalidPlan(_ message: String) -> RPCError { RPCError(.invalidPlan, "invalid plan: \(message)") }
     /// A client refused by the trust model (`TrustPolicy`); the message names the rule.
-    public static func permissionDenied(_ message: String) -> RPCError { RPCError(code: -32008, message: message) }
-    public static var shuttingDown: RPCError { RPCError(code: -32004, message: "the daemon is shutting down and accepts no new jobs") }
-    public static func storage(_ message: String) -> RPCError { RPCError(code: -32005, message: "storage error: \(message)") }
+    public static func permissionDenied(_ message: String) -> RPCError { RPCError(.permissionDenied, message) }
+    public static var shuttingDown: RPCError { RPCError(.shuttingDown, "the daemon is shutting down and accepts no new jobs") }
+    public static func storage(_ message: String) -> RPCError { RPCError(.storage, "storage error: \(message)") }
     /// `job.submit` while another job (`job`, in state `status`) works in the same workspace
     /// `directory`, and not both plans declare `workspace_shared: true`.
     public static func workspaceInUse(_ directory: String, job: String, status: JobStatus?) -> RPCError {
         let state = status.map { " (\($0.rawValue))" } ?? ""
         return RPCError(
-            code: -32006,
-            message:
-                "workspace in use: job \(job)\(state) works in '\(directory)'; two jobs share a workspace only when both plans declare 'workspace_shared: true'",
+            .workspaceInUse,
+            "workspace in use: job \(job)\(state) works in '\(directory)'; two jobs share a workspace only when both plans declare 'workspace_shared: true'",
             data: .object([("job", .string(job)), ("workspace", .string(directory))]))
     }
     /// `job.submit` of a job whose workspace may not be used at all (it contains the daemon's files).
     public static func workspaceRefused(_ message: String) -> RPCError {
-        RPCError(code: -32011, message: "workspace refused: \(message)")
+        RPCError(.workspaceRefused, "workspace refused: \(message)")
     }
     /// The store takes no writes (a full disk, an I/O error, a read-only database): nothing new can be
     /// recorded, so `what` is refused until a probe write commits again.
     public static func storageUnavailable(_ fault: StorageFault, refusing what: String = "new jobs") -> RPCError {
-        RPCError(code: -32010, message: "storage unavailable: \(fault.cause); agentd accepts no \(what) until writes succeed again")
+        RPCError(.storageUnavailable, "storage unavailable: \(fault.cause); agentd accepts no \(what) until writes succeed again")
     }
 
     /// A submission over a queue limit: `limit` names the setting, `max` its value, `queued` the jobs
@@ -57,13 +81,21 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         var data: [(String, JSON)] = [("limit", .string(limit)), ("max", .int(max)), ("queued", .int(queued))]
         if let client { data.append(("uid", .int(Int(client)))) }
         return RPCError(
-            code: -32009, message: "too many queued jobs: \(whose), the limit is \(max) (\(limit)); try again when some have started",
+            .tooManyQueued, "too many queued jobs: \(whose), the limit is \(max) (\(limit)); try again when some have started",
             data: .object(data))
     }
+
+    /// Refused at accept: as many connections are open as allowed.
+    public static var tooManyClients: RPCError { RPCError(.tooManyClients, "too many clients connected") }
 
     public var json: JSON {
         var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]
         if let data { members.append(("data", data)) }
         return .object(members)
+    }
+
+    /// The whole error reply to the request `id` (null when the request had none or was unreadable).
+    public func reply(id: JSON) -> JSON {
+        .object([("jsonrpc", "2.0"), ("id", id), ("error", json)])
     }
 }

@@ -1,0 +1,64 @@
+import Store
+
+/// One request as a typed value: the method with its params. The server decodes each request into
+/// one (throwing `-32602` errors that name the field) and answers it; clients build one and send it,
+/// so a method cannot be sent with another method's params. Pure value; any thread.
+public enum MethodCall: Sendable, Equatable {
+    case submit(SubmitParams)
+    case get(JobIDParams)
+    case list(ListParams)
+    case cancel(JobIDParams)
+    case wait(JobIDParams)
+    case watch(WatchParams)
+    case transcript(TranscriptParams)
+    case prune(PruneParams)
+    case status
+
+    /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field.
+    public init(_ method: RPCMethod, _ params: Params) throws(RPCError) {
+        switch method {
+        case .jobSubmit: self = .submit(try SubmitParams(decoding: params))
+        case .jobGet: self = .get(try JobIDParams(decoding: params))
+        case .jobList: self = .list(try ListParams(decoding: params))
+        case .jobCancel: self = .cancel(try JobIDParams(decoding: params))
+        case .jobWait: self = .wait(try JobIDParams(decoding: params))
+        case .jobWatch: self = .watch(try WatchParams(decoding: params))
+        case .jobTranscript: self = .transcript(try TranscriptParams(decoding: params))
+        case .jobPrune: self = .prune(try PruneParams(decoding: params))
+        // Any params are ignored (docs/protocol.md).
+        case .daemonStatus: self = .status
+        }
+    }
+
+    public var method: RPCMethod {
+        switch self {
+        case .submit: return .jobSubmit
+        case .get: return .jobGet
+        case .list: return .jobList
+        case .cancel: return .jobCancel
+        case .wait: return .jobWait
+        case .watch: return .jobWatch
+        case .transcript: return .jobTranscript
+        case .prune: return .jobPrune
+        case .status: return .daemonStatus
+        }
+    }
+
+    /// The params object to send.
+    public var params: JSON {
+        switch self {
+        case .submit(let p): return p.json
+        case .get(let p), .cancel(let p), .wait(let p): return p.json
+        case .list(let p): return p.json
+        case .watch(let p): return p.json
+        case .transcript(let p): return p.json
+        case .prune(let p): return p.json
+        case .status: return .object([])
+        }
+    }
+
+    /// The whole JSON-RPC request for `call`, with `id` (for clients that write frames themselves).
+    public func request(id: JSON) -> JSON {
+        .object([("jsonrpc", "2.0"), ("id", id), ("method", .string(method.rawValue)), ("params", params)])
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+
+@testable import Orchestrator
+
+/// docs/protocol.md against the code: its method headings and method table name exactly the methods
+/// the server dispatches (`RPCMethod`), and its error table exactly the codes `RPCError.Code`
+/// defines — which are the only error codes written anywhere in the sources.
+final class ProtocolDocTests: XCTestCase {
+    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    private func protocolDoc() throws -> String {
+        try String(contentsOf: Self.root.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
+    }
+
+    /// The lines of the `## title` section, up to the next `## ` heading.
+    static func section(_ title: String, of doc: String) -> [Substring] {
+        let lines = doc.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: Substring("## \(title)")) else { return [] }
+        let rest = lines[(start + 1)...]
+        let end = rest.firstIndex { $0.hasPrefix("## ") } ?? rest.endIndex
+        return Array(rest[..<end])
+    }
+
+    /// Method names from `### job.submit`-style headings of the Methods section.
+    static func documentedMethodHeadings(_ doc: String) -> Set<String> {
+        let heading = /^### ([a-z]+\.[a-z_]+)$/
+        return Set(section("Methods", of: doc).compactMap { line in (try? heading.wholeMatch(in: line)).map { String($0.1) } })
+    }
+
+    /// Method names from the Methods section's summary table (`| [`job.get`](#jobget) | … |`).
+    static func documentedMethodTable(_ doc: String) -> Set<String> {
+        let row = /^\| \[`([a-z]+\.[a-z_]+)`\]\(#[a-z]+\) \|.*$/
+        return Set(section("Methods", of: doc).compactMap { line in (try? row.wholeMatch(in: line)).map { String($0.1) } })
+    }
+
+    /// Codes from the first column of the Errors section's table.
+    static func documentedErrorCodes(_ doc: String) -> [Int] {
+        let row = /^\| (-3[0-9]{4}) \|.*$/
+        return section("Errors", of: doc).compactMap { line in (try? row.wholeMatch(in: line)).flatMap { Int($0.1) } }
+    }
+
+    func testDocumentedMethodsAreExactlyTheServersMethods() throws {
+        let doc = try protocolDoc()
+        let code = Set(RPCMethod.allCases.map(\.rawValue))
+        let headings = Self.documentedMethodHeadings(doc)
+        XCTAssertEqual(headings.subtracting(code).sorted(), [], "documented in docs/protocol.md but not served")
+        XCTAssertEqual(code.subtracting(headings).sorted(), [], "served but without a heading in docs/protocol.md")
+        let table = Self.documentedMethodTable(doc)
+        XCTAssertEqual(table.subtracting(code).sorted(), [], "in the method table of docs/protocol.md but not served")
+        XCTAssertEqual(code.subtracting(table).sorted(), [], "served but missing from the method table of docs/protocol.md")
+    }
+
+    func testDocumentedErrorCodesAreExactlyTheCodesDefined() throws {
+        let documented = Self.documentedErrorCodes(try protocolDoc())
+        XCTAssertEqual(documented.count, Set(documented).count, "a code appears twice in the error table")
+        let code = Set(RPCError.Code.allCases.map(\.rawValue))
+        XCTAssertEqual(Set(documented).subtracting(code).sorted(), [], "documented in docs/protocol.md but not defined")
+        XCTAssertEqual(code.subtracting(documented).sorted(), [], "defined but missing from the error table of docs/protocol.md")
+    }
+
+    /// An error code written as a number outside `RPCError.Code` would bypass the doc check above.
+    func testEveryErrorCodeInTheSourcesIsDefined() throws {
+        let defined = Set(RPCError.Code.allCases.map(\.rawValue))
+        let sources = Self.root.appendingPathComponent("Sources")
+        let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!
+            .compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }
+        XCTAssertFalse(files.isEmpty)
+        let literal = /-32[0-9]{3}\b/
+        for file in files {
+            // Comments may speak of ranges (-32000…-32099); code may not send them.
+            let code = try String(contentsOf: file, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.drop { $0 == " " }.hasPrefix("//") }.joined(separator: "\n")
+            for match in code.matches(of: literal) {
+                let value = Int(code[match.range])!
+                XCTAssertTrue(defined.contains(value), "\(file.lastPathComponent) uses error code \(value), which RPCError.Code lacks")
+            }
+        }
+    }
+
+    /// The parsers find what they look for, so the comparisons above cannot pass on empty sets.
+    func testTheDocParsersReadTheShapesTheyCompare() {
+        let doc = """
+            ## Methods
+            | [`job.get`](#jobget) | One job. |
+            ### job.get
+            ### Storage faults
+            ## Errors
+            | -32700 | `parse error:` | bad JSON | null |
+            | code | message |
+            ## Next
+            ### job.late
+            | -32099 | x |
+            """
+        XCTAssertEqual(Self.documentedMethodHeadings(doc), ["job.get"])
+        XCTAssertEqual(Self.documentedMethodTable(doc), ["job.get"])
+        XCTAssertEqual(Self.documentedErrorCodes(doc), [-32700])
+    }
+}
