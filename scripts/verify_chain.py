@@ -25,6 +25,11 @@ if rows(f"SELECT head FROM job_chains WHERE job_id = '{key}'") != ([prev.hex().e
 # recorded before they existed): the plan text, then plan, goal, inputs, cwd each followed by 0x1E.
 first = rows(f"SELECT kind, payload FROM events WHERE job_id = '{key}' AND seq = 1")
 submitted = json.loads(first[0].split(b"\x1f", 1)[1]) if first and first[0].startswith(b"job.submitted\x1f") else {}
+fmt = submitted.get("format", 1)  # the record format the job was written in (ARCHITECTURE.md)
+if fmt > 2:
+    sys.exit(f"{job}: written in record format {fmt}, newer than this script reads (up to 2)")
+if fmt >= 2 and "plan_sha256" not in submitted:
+    sys.exit(f"{job}: record format {fmt} requires the digests of the job's row in its first event")
 if "plan_sha256" in submitted:
     row = rows(f"SELECT hex(plan), hex(goal), hex(inputs), hex(cwd) FROM jobs WHERE id = '{key}'")[0]
     plan, goal, inputs, cwd = (bytes.fromhex(h.decode()) for h in row.split(b"\x1f"))

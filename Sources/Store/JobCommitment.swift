@@ -30,8 +30,11 @@ public enum JobCommitment {
     /// `payload` (a `job.submitted` payload object) with both digests appended, unless it carries
     /// them already (a recorded event written again, as a copy of a job is).
     static func committing(_ payload: JSON, to digests: (plan: String, job: String)) -> JSON {
-        guard case let .object(members) = payload, payload[planMember] == nil else { return payload }
-        return .object(members + [(planMember, .string(digests.plan)), (jobMember, .string(digests.job))])
+        guard case let .object(members) = payload, payload[planMember] == nil, payload[RecordFormat.member] == nil else { return payload }
+        return .object(
+            members + [
+                (RecordFormat.member, .int(RecordFormat.current)), (planMember, .string(digests.plan)), (jobMember, .string(digests.job)),
+            ])
     }
 
     /// What is wrong with a job's row, given its `job.submitted` payload; nil when the row matches or
@@ -43,7 +46,14 @@ public enum JobCommitment {
         } catch {
             return "\(error)"
         }
-        guard let committedPlan = submitted.planSHA256, let committedJob = submitted.jobSHA256 else { return nil }
+        let format = RecordFormat.of(payload)
+        guard format <= RecordFormat.current else {
+            return "the job was written in record format \(format), newer than this agentd reads (up to \(RecordFormat.current))"
+        }
+        guard let committedPlan = submitted.planSHA256, let committedJob = submitted.jobSHA256 else {
+            // Format 1 predates the digests; from format 2 on they are required.
+            return format >= 2 ? "the job's first event lacks the digests of its row that record format \(format) requires" : nil
+        }
         let actual = digests(plan: plan, goal: goal, inputs: inputs, cwd: cwd)
         if actual.plan != committedPlan {
             return "the job's stored plan snapshot (jobs.plan, which recovery and replay run) differs from the plan its chain committed to"

@@ -22,7 +22,8 @@ final class JobSubmittedTests: XCTestCase {
         // The store writer's digests land where the typed value writes them.
         let committed = JobCommitment.committing(JobSubmitted(plan: "w1", goal: "g", inputs: [:]).json, to: (plan: "p", job: "j"))
         XCTAssertEqual(
-            try JobSubmitted(payload: committed), JobSubmitted(plan: "w1", goal: "g", inputs: [:], planSHA256: "p", jobSHA256: "j"))
+            try JobSubmitted(payload: committed),
+            JobSubmitted(plan: "w1", goal: "g", inputs: [:], format: RecordFormat.current, planSHA256: "p", jobSHA256: "j"))
     }
 
     func testAWrongShapeNamesTheKindAndTheField() {

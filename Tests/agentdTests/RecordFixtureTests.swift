@@ -21,7 +21,18 @@ final class RecordFixtureTests: EndToEndTestCase {
     }
 
     func testTheFirstFormatVerifiesReplaysAndRenders() throws {
-        let db = try copy("agentd-format-1.db")
+        try check("agentd-format-1.db", format: 1)
+    }
+
+    func testTheSecondFormatVerifiesReplaysAndRenders() throws {
+        try check("agentd-format-2.db", format: 2)
+    }
+
+    /// Verifies, replays and renders every job of the fixture `name`, whose jobs name `format`.
+    private func check(_ name: String, format: Int) throws {
+        let db = try copy(name)
+        let formats = try harness.sqlite("SELECT DISTINCT coalesce(json_extract(payload, '$.format'), 1) FROM events WHERE seq = 1", db: db)
+        XCTAssertEqual(formats.trimmingCharacters(in: .whitespacesAndNewlines), String(format), "the fixture's jobs are format \(format)")
         let recorded = try jobs(db)
         XCTAssertEqual(recorded.map(\.status), ["succeeded", "succeeded", "succeeded", "failed", "cancelled"])
 

@@ -3,7 +3,8 @@
 ///
 /// The engine writes the first five members; the store writer appends the two digests in the same
 /// transaction as the row (`JobCommitment`). Members added after the first release are optional,
-/// so every recorded job still decodes: `submitter_uid`, `workspace`, `plan_sha256`, `job_sha256`.
+/// so every recorded job still decodes: `submitter_uid`, `workspace`, `format`, `plan_sha256`,
+/// `job_sha256`.
 /// Pure; safe from any thread.
 public struct JobSubmitted: Sendable, Equatable {
     public static let kind = EventKind.jobSubmitted
@@ -17,14 +18,17 @@ public struct JobSubmitted: Sendable, Equatable {
     public var submitterUID: Int?
     /// The workspace the job holds, so that a restarted daemon claims it again.
     public var workspace: String?
+    /// The record format the job was written in (`RecordFormat`); nil in format 1.
+    public var format: Int?
     /// `JobCommitment`'s digests of the stored row; nil in a job recorded before they existed.
     public var planSHA256: String?
     public var jobSHA256: String?
 
     public init(
         plan: String, goal: String, inputs: JSON, idempotencyKey: String? = nil, submitterUID: Int? = nil, workspace: String? = nil,
-        planSHA256: String? = nil, jobSHA256: String? = nil
+        format: Int? = nil, planSHA256: String? = nil, jobSHA256: String? = nil
     ) {
+        self.format = format
         self.plan = plan
         self.goal = goal
         self.inputs = inputs
@@ -44,6 +48,7 @@ public struct JobSubmitted: Sendable, Equatable {
         idempotencyKey = try r.optionalString("idempotency_key")
         submitterUID = try r.optionalInt("submitter_uid")
         workspace = try r.optionalString("workspace")
+        format = try r.optionalInt(RecordFormat.member)
         planSHA256 = try r.optionalString(JobCommitment.planMember)
         jobSHA256 = try r.optionalString(JobCommitment.jobMember)
     }
@@ -54,6 +59,7 @@ public struct JobSubmitted: Sendable, Equatable {
         if let idempotencyKey { members.append(("idempotency_key", .string(idempotencyKey))) }
         if let submitterUID { members.append(("submitter_uid", .int(submitterUID))) }
         if let workspace { members.append(("workspace", .string(workspace))) }
+        if let format { members.append((RecordFormat.member, .int(format))) }
         if let planSHA256 { members.append((JobCommitment.planMember, .string(planSHA256))) }
         if let jobSHA256 { members.append((JobCommitment.jobMember, .string(jobSHA256))) }
         return .object(members)

@@ -1,0 +1,21 @@
+/// The record format a job was written with, and the rule for changing it (ARCHITECTURE.md, "The
+/// record-format rule").
+///
+/// - Format 1: jobs recorded before formats were numbered. Their `job.submitted` has no `format`
+///   member, and their chain covers their events only.
+/// - Format 2: `job.submitted` carries `format: 2` and the digests of the job's stored row
+///   (`JobCommitment`), which `audit verify` and `scripts/verify_chain.py` then require.
+///
+/// The store writer stamps every new job with `current` (in the same transaction as its row); a
+/// job is verified and replayed under the format it names. A change to what is stored raises
+/// `current`, comes with a forward migration when the schema changes, and with a new database in
+/// Tests/Fixtures/records written by the release that introduces it. Pure.
+public enum RecordFormat {
+    /// The format this build writes.
+    public static let current = 2
+    /// The `job.submitted` member that names a job's format.
+    public static let member = "format"
+
+    /// The format a recorded `job.submitted` payload names (1 when it names none).
+    public static func of(_ submitted: JSON) -> Int { submitted[member]?.intValue ?? 1 }
+}
