@@ -42,7 +42,7 @@ struct DaemonFiles: Sendable, Equatable {
     /// Why a job may not work in `workspace` (a real path), when it contains one of the files.
     func refusal(workspace: String) -> String? {
         path(inside: workspace).map {
-            "the workspace '\(workspace)' contains the daemon's own file '\($0)'; give the job a directory that does not hold the daemon's database or socket"
+            "the workspace '\(workspace)' contains the daemon's own file '\($0)'; set the plan's workspace, or submit from a directory, that does not hold the daemon's database or socket (a plan without a workspace works in the directory it was submitted from)"
         }
     }
 }
