@@ -292,10 +292,7 @@ public final class Engine: @unchecked Sendable {
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
         if let submitter {
             if let problem = trust.unsandboxedProblem(loaded.plan) { throw .permissionDenied(problem) }
-            let probe = JobRecord(
-                id: "", planName: loaded.plan.name, plan: "", goal: goal, inputs: s.inputs, cwd: s.cwd, idempotencyKey: nil,
-                status: .queued, createdAt: 0)
-            let directories = TrustPolicy.directories(of: loaded.plan, job: probe)
+            let directories = TrustPolicy.directories(of: loaded.plan, goal: goal, inputs: s.inputs, cwd: s.cwd)
             let problem = await ToolBox.onFiles {
                 directories.lazy.compactMap { TrustPolicy.ownershipProblem($0.path, what: $0.what, client: submitter) }.first
             }
@@ -408,7 +405,7 @@ public final class Engine: @unchecked Sendable {
             workspaces.directory(of: entry.record.id).map { .success($0) } ?? ToolBox.workspace(plan: entry.plan, job: entry.record)
         let launcher = CommandLauncher(
             loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: secrets.environment,
-            secrets: secrets.hidden(for: entry.plan).union(writer.redactor.variables), submitter: entry.submitter,
+            secrets: secrets.hidden(for: entry.plan), submitter: entry.submitter,
             jobID: entry.record.id, cgroupParents: cgroupParents)
         entry.launcher = launcher
         let tools =

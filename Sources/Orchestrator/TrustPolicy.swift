@@ -85,15 +85,17 @@ public struct TrustPolicy: Sendable, Equatable {
     /// The directories a submitter's job uses that must be the submitter's: the workspace (or the
     /// job's directory, its default) when tools or commands use it, every plan command's `cwd` and
     /// the sandbox's `writable` paths. A plan without tools or commands uses none.
-    static func directories(of plan: Plan, job: JobRecord) -> [(path: String, what: String)] {
+    static func directories(of plan: Plan, goal: String, inputs: JSON, cwd: String?) -> [(path: String, what: String)] {
         var directories: [(String, String)] = []
         var commands: [CommandSpec] = plan.models.values.compactMap { if case let .command(spec) = $0.backend { spec } else { nil } }
         if case let .command(spec) = plan.verifier { commands.append(spec) }
-        if !plan.actor.tools.isEmpty || !commands.isEmpty, case let .success(workspace) = ToolBox.workspace(plan: plan, job: job) {
+        if !plan.actor.tools.isEmpty || !commands.isEmpty,
+            case let .success(workspace) = ToolBox.workspace(plan: plan, goal: goal, inputs: inputs, cwd: cwd)
+        {
             directories.append((workspace, "the workspace"))
         }
         for spec in commands {
-            if let cwd = Engine.resolve(spec.cwd, against: job.cwd) { directories.append((cwd, "a command's cwd")) }
+            if let directory = Engine.resolve(spec.cwd, against: cwd) { directories.append((directory, "a command's cwd")) }
         }
         for path in plan.sandbox.writable { directories.append((path, "the sandbox's writable path")) }
         return directories

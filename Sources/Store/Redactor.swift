@@ -23,8 +23,6 @@ public final class Redactor: Sendable {
     }
 
     private let secrets = Mutex<[Secret]>([])
-    /// Every variable named a secret, whether or not it is set.
-    private let names = Mutex<Set<String>>([])
     private let environment: [String: String]
 
     public static let minimumLength = 8
@@ -49,7 +47,6 @@ public final class Redactor: Sendable {
     /// Treats the value of the environment variable `name` (if set and long enough) as a secret, in
     /// each of its forms (see the type's description).
     public func add(variable name: String) {
-        names.withLock { _ = $0.insert(name) }
         guard let value = environment[name], value.utf8.count >= Self.minimumLength else { return }
         let once = JSON.escaped(value)
         let twice = JSON.escaped(String(decoding: once, as: UTF8.self))
@@ -64,10 +61,6 @@ public final class Redactor: Sendable {
     }
 
     public var isEmpty: Bool { secrets.withLock { $0.isEmpty } }
-
-    /// The names of the variables whose values are secrets, set or not: no command gets them unless
-    /// it names them.
-    public var variables: Set<String> { names.withLock { $0 } }
 
     /// Replaces every secret in `bytes`, in place. Returns whether anything was replaced.
     @discardableResult
