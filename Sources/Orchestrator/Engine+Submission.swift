@@ -15,8 +15,8 @@ extension Engine.Submission {
             }
         }
         if goal.utf8.contains(0) { return "goal" }
-        if let (name, _) = inputs.objectValue?.first(where: { $0.0.utf8.contains(0) || hasNUL($0.1) }) { return "inputs.\(name)" }
-        let paths = [("cwd", cwd), ("plan_path", planPath), ("base_dir", baseDirectory)]
+        if let (name, _) = params.inputs.objectValue?.first(where: { $0.0.utf8.contains(0) || hasNUL($0.1) }) { return "inputs.\(name)" }
+        let paths = [("cwd", params.cwd), ("plan_path", params.planPath), ("base_dir", params.baseDirectory)]
         return paths.first { $0.1?.utf8.contains(0) == true }?.0
     }
 }

@@ -228,32 +228,23 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: Submission
 
+    /// A job to admit: the `job.submit` params as the protocol defines them, and who sent them. Its
+    /// fields read through to `params`.
+    @dynamicMemberLookup
     public struct Submission: Sendable {
-        public var planPath: String?
-        public var planText: String?
-        public var planName: String?
-        public var baseDirectory: String?
-        public var goal: String
-        public var inputs: JSON
-        public var cwd: String?
-        public var idempotencyKey: String?
+        public var params: SubmitParams
         /// The submitting connection's peer user id, which the per-client queue limit counts by.
         public var client: UInt32?
 
-        public init(
-            planPath: String? = nil, planText: String? = nil, planName: String? = nil, baseDirectory: String? = nil,
-            goal: String, inputs: JSON = .object([]), cwd: String? = nil, idempotencyKey: String? = nil, client: UInt32? = nil
-        ) {
-            self.planPath = planPath
-            self.planText = planText
-            self.planName = planName
-            self.baseDirectory = baseDirectory
-            self.goal = goal
-            self.inputs = inputs
-            self.cwd = cwd
-            self.idempotencyKey = idempotencyKey
+        public init(_ params: SubmitParams, client: UInt32? = nil) {
+            self.params = params
             self.client = client
         }
+
+        public subscript<T>(dynamicMember field: KeyPath<SubmitParams, T>) -> T { params[keyPath: field] }
+
+        /// The goal as given; empty when none was (the plan's description stands in).
+        public var goal: String { params.goal ?? "" }
     }
 
     /// Admits a job and returns it once it is durable. A repeated idempotency key returns the job the

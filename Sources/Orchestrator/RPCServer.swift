@@ -190,11 +190,7 @@ public final class RPCServer: @unchecked Sendable {
     }
 
     private func submit(_ params: SubmitParams, from connection: Connection) async throws(EngineError) -> JSON {
-        let submission = Engine.Submission(
-            planPath: params.planPath, planText: params.planText, planName: params.planName,
-            baseDirectory: params.baseDirectory, goal: params.goal ?? "", inputs: params.inputs, cwd: params.cwd,
-            idempotencyKey: params.idempotencyKey, client: connection.peerUID)
-        let (job, created) = try await engine.submit(submission)
+        let (job, created) = try await engine.submit(Engine.Submission(params, client: connection.peerUID))
         return SubmitResult(job: WireJob(job), created: created).json
     }
 

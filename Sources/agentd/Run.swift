@@ -15,7 +15,7 @@ struct Run: ParsableCommand {
 
     mutating func run() throws {
         let submission = Engine.Submission(
-            planPath: Paths.absolute(job.plan), goal: job.goal ?? "", inputs: job.inputObject, cwd: Paths.currentDirectory())
+            SubmitParams(planPath: Paths.absolute(job.plan), goal: job.goal, inputs: job.inputObject, cwd: Paths.currentDirectory()))
         let json = self.json
         let printer = LockedPrinter()
         let finished = try failing {

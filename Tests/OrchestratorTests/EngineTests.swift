@@ -34,7 +34,7 @@ private final class EngineHarness: @unchecked Sendable {
     }
 
     func submit(_ plan: String, goal: String = "the goal", key: String? = nil) async throws -> JobRecord {
-        try await onLoop { try await $0.submit(.init(planText: plan, goal: goal, idempotencyKey: key)).job }
+        try await onLoop { try await $0.submit(.init(SubmitParams(planText: plan, goal: goal, idempotencyKey: key))).job }
     }
 
     func wait(_ id: String) async throws -> JobRecord {
@@ -315,15 +315,21 @@ final class EngineTests: XCTestCase {
 
     func testRepeatedIdempotencyKeyReturnsTheFirstJob() async throws {
         let harness = try EngineHarness()
-        let first = try await harness.onLoop { try await $0.submit(.init(planText: Self.w1, goal: "first", idempotencyKey: "k1")) }
+        let first = try await harness.onLoop {
+            try await $0.submit(.init(SubmitParams(planText: Self.w1, goal: "first", idempotencyKey: "k1")))
+        }
         XCTAssertTrue(first.created)
         _ = try await harness.wait(first.job.id)
-        let again = try await harness.onLoop { try await $0.submit(.init(planText: Self.w1, goal: "second", idempotencyKey: "k1")) }
+        let again = try await harness.onLoop {
+            try await $0.submit(.init(SubmitParams(planText: Self.w1, goal: "second", idempotencyKey: "k1")))
+        }
         XCTAssertFalse(again.created)
         XCTAssertEqual(again.job.id, first.job.id)
         XCTAssertEqual(again.job.goal, "first")
         XCTAssertEqual(again.job.status, .succeeded)
-        let other = try await harness.onLoop { try await $0.submit(.init(planText: Self.w1, goal: "third", idempotencyKey: "k2")) }
+        let other = try await harness.onLoop {
+            try await $0.submit(.init(SubmitParams(planText: Self.w1, goal: "third", idempotencyKey: "k2")))
+        }
         XCTAssertTrue(other.created)
         XCTAssertNotEqual(other.job.id, first.job.id)
         _ = try await harness.wait(other.job.id)
@@ -336,7 +342,7 @@ final class EngineTests: XCTestCase {
         let outcomes = try await harness.onLoop { engine -> [String] in
             func attempt(_ goal: String) async -> String {
                 do {
-                    let (job, created) = try await engine.submit(.init(planText: Self.w1, goal: goal, idempotencyKey: "same"))
+                    let (job, created) = try await engine.submit(.init(SubmitParams(planText: Self.w1, goal: goal, idempotencyKey: "same")))
                     return "\(job.id) \(created ? "created" : "existing")"
                 } catch {
                     return "error: \(error)"
