@@ -207,9 +207,7 @@ public final class Engine: @unchecked Sendable {
             do {
                 _ = try await log.append(
                     [
-                        EventDraft(
-                            .jobState,
-                            payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])
+                        EventDraft(JobState(from: record.status, to: .failed, reason: reason))
                     ],
                     ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
             } catch {
@@ -323,7 +321,7 @@ public final class Engine: @unchecked Sendable {
             submitterUID: submitter.map(Int.init), workspace: workspace)
         if let workspace { workspaces.claim(workspace, job: record.id, shared: loaded.plan.workspaceShared) }
         do {
-            _ = try await entry.log.append([EventDraft(JobSubmitted.kind, payload: submitted.json)], ops: [.insertJob(record)])
+            _ = try await entry.log.append([EventDraft(submitted)], ops: [.insertJob(record)])
         } catch {
             retire(record.id)
             queued.remove(record.id)
@@ -524,8 +522,7 @@ public final class Engine: @unchecked Sendable {
         do {
             events = try await entry.log.append(
                 [
-                    EventDraft(
-                        .jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
+                    EventDraft(JobState(from: from, to: .cancelled, reason: "cancelled by request"))
                 ],
                 ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
         } catch {
@@ -673,8 +670,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     private static func isTerminal(_ event: EventRecord) -> Bool {
-        guard event.kind == EventKind.jobState.rawValue, let to = event.payload["to"]?.stringValue else { return false }
-        return JobStatus(rawValue: to)?.isTerminal ?? false
+        event.payload(as: JobState.self)?.to.isTerminal ?? false
     }
 
     // MARK: Status and lifecycle

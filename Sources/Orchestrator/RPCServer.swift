@@ -197,7 +197,7 @@ public final class RPCServer: @unchecked Sendable {
     private func get(_ params: JobIDParams) async throws(EngineError) -> JSON {
         let id = params.id
         let (job, usage) = try await engine.jobWithUsage(id)
-        let answer = WireJob.json(job, usage: usage)
+        let answer = JobDetails(job: WireJob(job), usage: usage).json
         // A finished job never changes again: its answer is kept, encoded (bounded), and `handle`
         // answers from it, so clients polling finished jobs cost no store reads. Not a cancelled job:
         // a reply its runner had staged may still be written after the cancellation.

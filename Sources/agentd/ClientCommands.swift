@@ -174,32 +174,33 @@ struct Show: ParsableCommand {
             emit(result.encoded)
             return
         }
-        for key in ["id", "plan", "goal", "status", "reason", "idempotency_key"] {
-            if let value = result[key], !value.isNull { emit("\(pad(key + ":", 17)) \(value.stringValue ?? value.encoded)") }
+        let details = try failing { () throws -> JobDetails in try JobDetails(json: result) }
+        let shown = details.job
+        let fields: [(String, String?)] = [
+            ("id", shown.id), ("plan", shown.plan), ("goal", shown.goal), ("status", shown.status.rawValue), ("reason", shown.reason),
+            ("idempotency_key", shown.idempotencyKey),
+        ]
+        for case let (key, value?) in fields { emit("\(pad(key + ":", 17)) \(value)") }
+        for (key, ms) in [("created_at", shown.createdAt), ("started_at", shown.startedAt), ("finished_at", shown.finishedAt)] {
+            if let ms { emit("\(pad(key + ":", 17)) \(formatTime(Double(ms)))") }
         }
-        for key in ["created_at", "started_at", "finished_at"] {
-            if let ms = result[key]?.doubleValue { emit("\(pad(key + ":", 17)) \(formatTime(ms))") }
+        if let start = shown.startedAt, let end = shown.finishedAt { emit("\(pad("duration:", 17)) \(end - start) ms") }
+        let roles = details.usage.keys.sorted()
+        let total = details.total
+        if !roles.isEmpty {
+            emit(
+                "\(pad("completed calls:", 17)) \(total.calls) ("
+                    + roles.map { "\($0) \(details.usage[$0]!.calls)" }.joined(separator: ", ") + ")")
         }
-        if let start = result["started_at"]?.doubleValue, let end = result["finished_at"]?.doubleValue {
-            emit("\(pad("duration:", 17)) \(Int(end - start)) ms")
-        }
-        if case let .object(calls)? = result["completed_calls"] {
-            let total = calls.reduce(0) { $0 + ($1.1.intValue ?? 0) }
-            emit("\(pad("completed calls:", 17)) \(total) (" + calls.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", ") + ")")
-        }
-        if case .object(let usage)? = result["usage"], let total = usage.first(where: { $0.0 == "total" })?.1 {
-            let input = total["input_tokens"]?.intValue ?? 0
-            let output = total["output_tokens"]?.intValue ?? 0
-            if input + output > 0 {
-                let roles = usage.filter {
-                    $0.0 != "total" && ($0.1["input_tokens"]?.intValue ?? 0) + ($0.1["output_tokens"]?.intValue ?? 0) > 0
-                }
-                .map { "\($0.0) \(($0.1["input_tokens"]?.intValue ?? 0) + ($0.1["output_tokens"]?.intValue ?? 0))" }
-                emit("\(pad("tokens:", 17)) \(input) in, \(output) out (\(roles.joined(separator: ", ")))")
+        if total.inputTokens + total.outputTokens > 0 {
+            let perRole = roles.compactMap { role -> String? in
+                let u = details.usage[role]!
+                return u.inputTokens + u.outputTokens > 0 ? "\(role) \(u.inputTokens + u.outputTokens)" : nil
             }
-            if let cost = total["cost_usd"]?.doubleValue { emit("\(pad("cost:", 17)) $\(String(format: "%.4f", cost))") }
+            emit("\(pad("tokens:", 17)) \(total.inputTokens) in, \(total.outputTokens) out (\(perRole.joined(separator: ", ")))")
         }
-        if case let .object(inputs)? = result["inputs"], !inputs.isEmpty {
+        if let cost = total.costUSD { emit("\(pad("cost:", 17)) $\(String(format: "%.4f", cost))") }
+        if case let .object(inputs) = shown.inputs, !inputs.isEmpty {
             emit("inputs:")
             for (k, v) in inputs { emit("  \(k) = \(v.stringValue ?? v.encoded)") }
         }

@@ -32,16 +32,12 @@ public enum SyntheticJob {
         var events: [JSON] = []
         var at = 1_700_000_000_000
         var call = 0
-        func add(_ kind: String, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil, _ payload: JSON) {
+        func add(_ event: some RecordedEvent, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil) {
             at += 3
-            var fields: [(String, JSON)] = [
-                ("job", .string(id)), ("seq", .int(events.count + 1)), ("at", .int(at)), ("kind", .string(kind)),
-                ("role", role.map(JSON.string) ?? .null), ("step", step.map(JSON.int) ?? .null),
-                ("attempt", attempt.map(JSON.int) ?? .null),
-            ]
-            if let callID { fields.append(("call", .string(callID))) }
-            fields.append(("payload", payload))
-            events.append(.object(fields))
+            let record = EventRecord(
+                jobID: id, seq: events.count + 1, at: Int64(at), kind: type(of: event).kind.rawValue, role: role, step: step,
+                attempt: attempt, callID: callID, payload: event.json)
+            events.append(record.json)
         }
         func request(_ role: String, _ text: String) -> JSON {
             .object([
@@ -55,25 +51,23 @@ public enum SyntheticJob {
                 ), ("temperature", 0.2),
             ])
         }
-        func usage(_ i: Int, _ o: Int) -> JSON { .object([("input_tokens", .int(i)), ("output_tokens", .int(o))]) }
-        func modelCall(_ role: String, step: Int?, attempt: Int?, prompt: String, _ completed: [(String, JSON)]) {
+        let usage = { (i: Int, o: Int) in CallCompleted.Usage(inputTokens: i, outputTokens: o) }
+        func modelCall(_ role: String, step: Int?, attempt: Int?, prompt: String, _ completed: CallCompleted) {
             call += 1
             let c = "c\(call)"
             add(
-                EventKind.callStarted.rawValue, role: role, step: step, attempt: attempt, callID: c,
-                .object([("agent", .string("\(role)/\(id)")), ("reask", 0), ("request", request(role, prompt))]))
-            add(
-                EventKind.callCompleted.rawValue, role: role, step: step, attempt: attempt, callID: c,
-                .object(completed + [("usage", usage(420, 80)), ("duration_ms", 812.5), ("cost_usd", 0.0012)]))
+                CallStarted(agent: "\(role)/\(id)", reask: 0, request: request(role, prompt)), role: role, step: step, attempt: attempt,
+                callID: c)
+            var completed = completed
+            (completed.usage, completed.durationMs, completed.costUSD) = (usage(420, 80), 812.5, 0.0012)
+            add(completed, role: role, step: step, attempt: attempt, callID: c)
         }
-        add(
-            EventKind.jobSubmitted.rawValue,
-            .object([("plan", "synthetic"), ("goal", "render <b>everything</b> & \"quote\" it"), ("inputs", .object([]))]))
-        add(EventKind.jobState.rawValue, .object([("from", "queued"), ("to", "running")]))
+        add(JobSubmitted(plan: "synthetic", goal: "render <b>everything</b> & \"quote\" it", inputs: .object([])))
+        add(JobState(from: .queued, to: .running))
         let steps = (0..<200).map { "step \($0): do part \($0) of <the> task & more" }
         modelCall(
             "planner", step: nil, attempt: nil, prompt: "Split the goal into steps.",
-            [("reply", .string("{\"steps\":[…]}")), ("steps", .array(steps.map(JSON.string)))])
+            CallCompleted(reply: "{\"steps\":[…]}", durationMs: 0, outcome: .steps(steps)))
         var step = 0
         var replanned = false
         while events.count < target - 4 {
@@ -82,39 +76,26 @@ public enum SyntheticJob {
                 call += 1
                 let c = "c\(call)"
                 add(
-                    EventKind.callStarted.rawValue, role: "actor", step: step, attempt: attempt, callID: c,
-                    .object([("agent", .string("actor/\(id)")), ("reask", 0), ("request", request("actor", steps[step % steps.count]))]))
+                    CallStarted(agent: "actor/\(id)", reask: 0, request: request("actor", steps[step % steps.count])), role: "actor",
+                    step: step, attempt: attempt, callID: c)
+                let toolCall: JSON = .object([
+                    ("id", "t1"), ("type", "function"),
+                    ("function", .object([("name", "run_command"), ("arguments", "{\"argv\":[\"ls\",\"-l\"]}")])),
+                ])
                 add(
-                    EventKind.callCompleted.rawValue, role: "actor", step: step, attempt: attempt, callID: c,
-                    .object([
-                        ("reply", ""),
-                        (
-                            "tool_calls",
-                            .array([
-                                .object([
-                                    ("id", "t1"), ("type", "function"),
-                                    ("function", .object([("name", "run_command"), ("arguments", "{\"argv\":[\"ls\",\"-l\"]}")])),
-                                ])
-                            ])
-                        ), ("usage", usage(300, 20)), ("duration_ms", 400.0),
-                    ]))
+                    CallCompleted(reply: "", toolCalls: [toolCall], usage: usage(300, 20), durationMs: 400), role: "actor", step: step,
+                    attempt: attempt, callID: c)
                 add(
-                    EventKind.toolStarted.rawValue, role: "actor", step: step, attempt: attempt, callID: "\(c).0",
-                    .object([("tool", "run_command"), ("tool_call_id", "t1"), ("argv", ["ls", "-l"])]))
+                    ToolStarted(tool: "run_command", toolCallID: "t1", idempotencyKey: nil, argv: ["ls", "-l"]), role: "actor", step: step,
+                    attempt: attempt, callID: "\(c).0")
+                let result =
+                    "{\"exit_status\":0,\"signal\":0,\"timed_out\":false,\"stdout\":\"total 0\\n-rw-r--r-- a <b>.txt\\n\",\"stdout_truncated\":false,\"stderr\":\"\",\"stderr_truncated\":false}"
                 add(
-                    EventKind.toolCompleted.rawValue, role: "actor", step: step, attempt: attempt, callID: "\(c).0",
-                    .object([
-                        ("tool", "run_command"), ("tool_call_id", "t1"), ("ok", true),
-                        (
-                            "result",
-                            .string(
-                                "{\"exit_status\":0,\"signal\":0,\"timed_out\":false,\"stdout\":\"total 0\\n-rw-r--r-- a <b>.txt\\n\",\"stdout_truncated\":false,\"stderr\":\"\",\"stderr_truncated\":false}"
-                            )
-                        ), ("duration_ms", 4.5),
-                    ]))
+                    ToolCompleted(tool: "run_command", toolCallID: "t1", ok: true, result: .string(result), durationMs: 4.5), role: "actor",
+                    step: step, attempt: attempt, callID: "\(c).0")
                 modelCall(
                     "actor", step: step, attempt: attempt, prompt: steps[step % steps.count],
-                    [("reply", .string(JSON.object([("output", .string(output))]).encoded))])
+                    CallCompleted(reply: JSON.object([("output", .string(output))]).encoded, durationMs: 0))
                 let pass = attempt == 1 || step % 3 != 0
                 let verdict: JSON = .object([
                     ("verdict", pass ? "pass" : "fail"), ("score", pass ? 0.9 : 0.3),
@@ -122,24 +103,24 @@ public enum SyntheticJob {
                     ("suggestion", pass ? .null : "name the files"),
                 ])
                 modelCall(
-                    "critic", step: step, attempt: attempt, prompt: output, [("reply", .string(verdict.encoded)), ("verdict", verdict)])
+                    "critic", step: step, attempt: attempt, prompt: output,
+                    CallCompleted(reply: verdict.encoded, durationMs: 0, outcome: .verdict(verdict)))
                 if pass { break }
             }
             step += 1
             if !replanned && step == 5 {
                 replanned = true
-                add(EventKind.stepExhausted.rawValue, step: step, .object([("attempts", 2), ("last_feedback", "nope")]))
+                add(StepExhausted(attempts: 2, lastFeedback: "nope"), step: step)
                 modelCall(
-                    "planner", step: nil, attempt: nil, prompt: "Re-plan.", [("reply", "{}"), ("steps", .array(steps.map(JSON.string)))])
-                add(
-                    EventKind.jobReplanned.rawValue, role: "planner", step: step,
-                    .object([("replan", 1), ("from_step", .int(step)), ("steps", .array(steps.map(JSON.string)))]))
+                    "planner", step: nil, attempt: nil, prompt: "Re-plan.",
+                    CallCompleted(reply: "{}", durationMs: 0, outcome: .steps(steps)))
+                add(JobReplanned(replan: 1, fromStep: step, steps: steps), role: "planner", step: step)
             }
         }
         modelCall(
             "verifier", step: nil, attempt: nil, prompt: "Decide.",
-            [("reply", "{\"verified\":true}"), ("verified", true), ("reason", "all <good>")])
-        add(EventKind.jobState.rawValue, .object([("from", "running"), ("to", "succeeded"), ("reason", "all <good>")]))
+            CallCompleted(reply: "{\"verified\":true}", durationMs: 0, outcome: .verification(verified: true, reason: "all <good>")))
+        add(JobState(from: .running, to: .succeeded, reason: "all <good>"))
         let job: JSON = .object([
             ("id", .string(id)), ("plan", "synthetic"), ("goal", "render <b>everything</b> & \"quote\" it"), ("status", "succeeded"),
             ("reason", "all <good>"), ("inputs", .object([])), ("idempotency_key", .null), ("created_at", .int(1_700_000_000_000)),

@@ -271,22 +271,23 @@ public struct TranscriptModel: Sendable {
                 if model.goal.isEmpty { model.goal = submitted?.goal ?? "" }
                 if model.planName == "?" { model.planName = submitted?.plan ?? "?" }
             case .jobState?:
-                if let fixed = payload["steps"]?.arrayValue { currentSteps = fixed.compactMap(\.stringValue) }
-                lastState = payload["to"]?.stringValue
-                if let reason = payload["reason"]?.stringValue { lastReason = reason }
+                guard let state = try? JobState(payload: payload) else { return note(kind, seq, &model) }
+                if let fixed = state.steps { currentSteps = fixed }
+                lastState = state.to.rawValue
+                if let reason = state.reason { lastReason = reason }
                 if let to = lastState, to != "running" {
                     model.entries.append(.note(seq: seq, text: "job \(to)" + (lastReason.map { ": \($0)" } ?? "")))
                 }
             case .jobResumed?:
-                let n = payload["replaying_events"]?.intValue ?? 0
+                let n = (try? JobResumed(payload: payload))?.replayingEvents ?? 0
                 model.entries.append(
                     .note(seq: seq, text: "resumed after a restart (\(n) recorded events replayed; completed calls not made again)"))
             case .jobReplanned?:
                 replan += 1
-                let new = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                let from = payload["from_step"]?.intValue ?? step ?? 0
+                guard let replanned = try? JobReplanned(payload: payload) else { return note(kind, seq, &model) }
+                let (new, from) = (replanned.steps, replanned.fromStep)
                 currentSteps = Array(currentSteps.prefix(from)) + new
-                let info = Replan(number: payload["replan"]?.intValue ?? replan, seq: seq, fromStep: from, steps: new)
+                let info = Replan(number: replanned.replan, seq: seq, fromStep: from, steps: new)
                 if case .planning(let calls, nil)? = model.entries.last {
                     model.entries[model.entries.count - 1] = .planning(calls: calls, replan: info)
                 } else {
@@ -295,16 +296,16 @@ public struct TranscriptModel: Sendable {
                 model.summary.replans += 1
             case .callStarted?:
                 var call = Call(id: event["call"]?.stringValue ?? "c?", seq: seq, role: role ?? "?", step: step, attempt: attempt)
-                call.reask = payload["reask"]?.intValue ?? 0
-                let request = payload["request"] ?? .null
-                call.turn = request["turn"]?.intValue ?? 0
-                call.model = request["model"]?.stringValue
-                call.messages = (request["messages"]?.arrayValue ?? []).map { m in
-                    var content = m["content"]?.stringValue ?? ""
-                    if let calls = m["tool_calls"], !calls.isNull {
-                        content += (content.isEmpty ? "" : "\n") + "tool_calls: " + calls.encoded
+                if let started = try? CallStarted(payload: payload) {
+                    let request = started.summary
+                    call.reask = started.reask
+                    call.turn = request.turn
+                    call.model = request.model
+                    call.messages = request.messages.map { m in
+                        var content = m.content
+                        if let calls = m.toolCalls { content += (content.isEmpty ? "" : "\n") + "tool_calls: " + calls.encoded }
+                        return Message(role: m.role, content: content)
                     }
-                    return Message(role: m["role"]?.stringValue ?? "?", content: content)
                 }
                 model.calls.append(call)
                 let i = model.calls.count - 1
@@ -331,7 +332,7 @@ public struct TranscriptModel: Sendable {
                 }
             case .callCompleted?, .callFailed?, .callRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ callIndex[$0] }) else { return }
-                if kind == EventKind.callRestarted.rawValue {
+                if kind == CallRestarted.kind.rawValue {
                     model.calls[i].restarted = true
                     return
                 }
@@ -351,12 +352,13 @@ public struct TranscriptModel: Sendable {
                     }
                 }
             case .toolStarted?:
-                var tool = Tool(id: event["call"]?.stringValue ?? "?", seq: seq, name: payload["tool"]?.stringValue ?? "?")
-                tool.argv = payload["argv"]?.arrayValue?.map { $0.stringValue ?? $0.encoded }
-                tool.path = payload["path"]?.stringValue
-                tool.bytes = payload["bytes"]?.intValue
-                tool.invalid = payload["invalid"]?.stringValue
-                tool.arguments = payload["arguments"].map { $0.stringValue ?? $0.encoded }
+                let started = try? ToolStarted(payload: payload)
+                var tool = Tool(id: event["call"]?.stringValue ?? "?", seq: seq, name: started?.tool ?? "?")
+                tool.argv = started?.argv
+                tool.path = started?.path
+                tool.bytes = started?.bytes
+                tool.invalid = started?.invalid
+                tool.arguments = started?.arguments
                 model.tools.append(tool)
                 let i = model.tools.count - 1
                 toolIndex[tool.id] = i
@@ -364,44 +366,51 @@ public struct TranscriptModel: Sendable {
                 model.steps[s].attempts[a].tools.append(i)
             case .toolCompleted?, .toolRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ toolIndex[$0] }) else { return }
-                if kind == EventKind.toolRestarted.rawValue {
+                if kind == ToolRestarted.kind.rawValue {
                     model.tools[i].restarted = true
                     return
                 }
-                model.tools[i].ok = payload["ok"]?.boolValue
-                model.tools[i].durationMS = payload["duration_ms"]?.doubleValue
-                var result = payload["result"] ?? .null
-                if let text = result.stringValue, let parsed = try? JSON.parse(text) { result = parsed }
-                model.tools[i].exitStatus = result["exit_status"]?.intValue
-                model.tools[i].signal = result["signal"]?.intValue
-                model.tools[i].timedOut = result["timed_out"]?.boolValue ?? false
-                model.tools[i].errorText = result["error"]?.stringValue
-                model.tools[i].stdout = result["stdout"]?.stringValue
-                model.tools[i].stderr = result["stderr"]?.stringValue
-                model.tools[i].content = result["content"]?.stringValue
-                model.tools[i].truncation = result["truncation"]?.stringValue
-                model.tools[i].bytesWritten = result["bytes_written"]?.intValue
+                guard let completed = try? ToolCompleted(payload: payload) else { return }
+                let result = completed.outcome
+                model.tools[i].ok = completed.ok
+                model.tools[i].durationMS = completed.durationMs
+                model.tools[i].exitStatus = result.exitStatus
+                model.tools[i].signal = result.signal
+                model.tools[i].timedOut = result.timedOut
+                model.tools[i].errorText = result.error
+                model.tools[i].stdout = result.stdout
+                model.tools[i].stderr = result.stderr
+                model.tools[i].content = result.content
+                model.tools[i].truncation = result.truncation
+                model.tools[i].bytesWritten = result.bytesWritten
             case .attemptDuplicate?:
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
-                model.steps[s].attempts[a].duplicateOf = payload["same_as_attempt"]?.intValue
-                model.steps[s].attempts[a].duplicateFeedback = payload["feedback"]?.stringValue
+                let duplicate = try? AttemptDuplicate(payload: payload)
+                model.steps[s].attempts[a].duplicateOf = duplicate?.sameAsAttempt
+                model.steps[s].attempts[a].duplicateFeedback = duplicate?.feedback
                 model.steps[s].attempts[a].outcome = .fail
             case .stepExhausted?:
                 let s = self.step(step ?? 0, in: &model)
                 model.steps[s].exhausted = true
-                model.steps[s].lastFeedback = payload["last_feedback"]?.stringValue
+                model.steps[s].lastFeedback = (try? StepExhausted(payload: payload))?.lastFeedback
             case .stepTimedOut?:
-                let reason = payload["reason"]?.stringValue ?? "the step ran out of time"
+                let reason = (try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))
             default:
-                model.entries.append(.note(seq: seq, text: kind))
+                note(kind, seq, &model)
             }
+        }
+
+        /// An event shown by its kind alone: one this build does not know, or whose payload does not
+        /// have its kind's shape.
+        private func note(_ kind: String, _ seq: Int, _ model: inout TranscriptModel) {
+            model.entries.append(.note(seq: seq, text: kind))
         }
 
         /// Fills `call` from its `call.completed` or `call.failed` payload; a payload of the wrong shape
         /// leaves the call without its results (the transcript still shows it).
         private func complete(_ call: inout Call, kind: String, payload: JSON) {
-            if kind == EventKind.callFailed.rawValue {
+            if kind == CallFailed.kind.rawValue {
                 call.state = .failed
                 guard let failed = try? CallFailed(payload: payload) else { return }
                 call.durationMS = failed.durationMs
