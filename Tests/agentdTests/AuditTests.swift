@@ -157,8 +157,8 @@ final class AuditTests: EndToEndTestCase {
         XCTAssertTrue(pythonGoal.output.contains("the stored goal, inputs or cwd differ"), pythonGoal.output)
     }
 
-    /// The Python verifier of `scripts/verify_chain.py` (the snippet documented in ARCHITECTURE.md)
-    /// accepts the daemon's chains and rejects an edited one: the documented encoding is the real one.
+    /// The Python verifier `scripts/verify_chain.py` (docs/audit.md) accepts the daemon's chains and
+    /// rejects an edited one: the documented encoding is the real one.
     func testDocumentedPythonVerifierAgrees() throws {
         let ids = try twoFinishedJobs()
         let script = Locations.repoRoot + "/scripts/verify_chain.py"
