@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import Runtime
 
 #if canImport(Glibc)
     import Glibc

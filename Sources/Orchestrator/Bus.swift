@@ -1,4 +1,5 @@
 import Agents
+import Runtime
 import Store
 
 /// The in-process message bus between a job's runner and its agents.

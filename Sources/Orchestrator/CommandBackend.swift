@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import Runtime
 import Store
 
 /// The `command` model backend: one subprocess per call, spawned on the loop with `uv_spawn`.

@@ -1,4 +1,5 @@
 import Agents
+import Runtime
 import Store
 
 /// Runs one job: the state machine from plan to verdict.

@@ -1,6 +1,7 @@
 import Agents
 import Foundation
 import Logging
+import Runtime
 import Store
 
 /// The agent of every role during `agentd replay`: reached only when the runner makes a call the

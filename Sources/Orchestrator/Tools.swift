@@ -1,6 +1,7 @@
 import Agents
 import Dispatch
 import Foundation
+import Runtime
 import Store
 
 #if canImport(Glibc)

@@ -1,7 +1,9 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Orchestrator
 import Store
+import Transcript
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

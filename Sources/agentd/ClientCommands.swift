@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
+import Transcript
 
 #if canImport(Glibc)
     import Glibc

@@ -13,6 +13,7 @@ import Agents
 import CLibFuzzer
 import Foundation
 import Orchestrator
+import Runtime
 import Store
 
 /// One input, as libFuzzer calls it (and as the replay below does): must return 0 and never trap.

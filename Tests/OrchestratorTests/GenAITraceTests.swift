@@ -1,7 +1,9 @@
 import Store
+import TestSupport
 import XCTest
 
 @testable import Orchestrator
+@testable import Telemetry
 
 final class GenAITraceTests: XCTestCase {
     private let plan = """

@@ -1,7 +1,7 @@
 import Store
 import XCTest
 
-@testable import Orchestrator
+@testable import Transcript
 
 final class TranscriptRenderTests: XCTestCase {
     /// A small job: a plan, step 1 passes, step 2 fails then passes after feedback (with a tool call),

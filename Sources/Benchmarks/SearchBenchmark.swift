@@ -1,3 +1,5 @@
+import Orchestrator
+import Runtime
 import Store
 
 #if canImport(Glibc)

@@ -1,4 +1,6 @@
 import Foundation
+import Orchestrator
+import Runtime
 import Store
 import Synchronization
 
