@@ -238,24 +238,22 @@ public final class Engine: @unchecked Sendable {
         try queued.checkRoom(for: s.client)
         let trust = configuration.trust
         let submitter = trust.isOwner(s.client) ? nil : s.client
+        // Before anything reads the plan file: a refusal never quotes it.
+        if let path = s.planPath, submitter != nil, let problem = await ToolBox.onFiles({ trust.planPathProblem(path) }) {
+            throw .permissionDenied(problem)
+        }
+        guard s.planPath != nil || s.planText != nil else { throw .invalidInput("give 'plan_path' or 'plan'") }
         let loaded: LoadedPlan
-        do {
+        do throws(PlanError) {
             if let path = s.planPath {
-                // Before anything reads the file: a refusal never quotes it.
-                if submitter != nil, let problem = await ToolBox.onFiles({ trust.planPathProblem(path) }) {
-                    throw EngineError.permissionDenied(problem)
-                }
                 loaded = try await plans.load(path: path)
-            } else if let text = s.planText {
-                loaded = try await plans.parse(
-                    text: text, name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory, readsFiles: submitter == nil)
             } else {
-                throw EngineError.invalidInput("give 'plan_path' or 'plan'")
+                loaded = try await plans.parse(
+                    text: s.planText ?? "", name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory,
+                    readsFiles: submitter == nil)
             }
-        } catch let error as PlanError {
-            throw .invalidPlan(error.description)
         } catch {
-            throw error as! EngineError
+            throw .invalidPlan(error.description)
         }
         if let refusal = secrets.refusal(of: loaded.plan) { throw .invalidPlan(refusal) }
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
