@@ -59,20 +59,20 @@ public final class Engine: @unchecked Sendable {
     private let bus: Bus
     private let plans: PlanLibrary
     /// HTTP model endpoints (`openai` models): one client on the loop, limits per endpoint.
-    private let endpoints: ModelEndpoints
+    let endpoints: ModelEndpoints
     /// The daemon's environment as read at start, and which of its variables are secrets.
-    private let secrets: SecretVariables
+    let secrets: SecretVariables
     let clock: any WallClock
     private let ids: JobIDGenerator
     let logger: Logger
-    private var configuration: Configuration
+    var configuration: Configuration
     /// Jobs admitted and not yet started, and the limits on them.
     let queued: QueuedJobs
     var active: [String: ActiveJob] = [:]
-    private var queue: [String] = []
+    var queue: [String] = []
     private var queueHead = 0
     private var running = 0
-    private var idempotency: [String: String] = [:]
+    var idempotency: [String: String] = [:]
     private(set) var accepting = true
     private var drained: [() -> Void] = []
     private let startedAt: Int64
@@ -84,7 +84,7 @@ public final class Engine: @unchecked Sendable {
     /// Which job works in which workspace: a second job in one is refused unless both share it.
     /// Where jobs' control groups are made (`JobCgroup`); empty where they cannot be.
     private let cgroupParents: [String]
-    private let workspaces: WorkspaceClaims
+    let workspaces: WorkspaceClaims
 
     public init(
         loop: EventLoop, writer: StoreWriter, reader: StoreReader, clock: any WallClock, logger: Logger,
@@ -133,69 +133,7 @@ public final class Engine: @unchecked Sendable {
         telemetry?.export(jobID: record.id)
     }
 
-    // MARK: Recovery
-
-    /// What recovery found for one unfinished job, read before the loop serves (see `Daemon`).
-    public struct Unfinished: Sendable {
-        public let record: JobRecord
-        public let events: [EventRecord]
-
-        public init(record: JobRecord, events: [EventRecord]) {
-            self.record = record
-            self.events = events
-        }
-    }
-
-    /// Re-admits jobs that were queued or running when the daemon last stopped. A running job's
-    /// runner replays its log: completed calls are not made again. Each claims the workspace its
-    /// `job.submitted` event recorded (never refused: two recovered jobs may hold one), so that a new
-    /// submission is kept out of it.
-    public func recover(_ jobs: [Unfinished]) {
-        loop.assertInLoop()
-        for job in jobs {
-            let lastSeq = job.events.last?.seq ?? 0
-            let plan: Plan
-            do {
-                plan = try PlanLibrary.fromSnapshot(job.record.plan)
-            } catch {
-                logger.error(
-                    "cannot resume job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
-                failUnresumable(job.record, lastSeq: lastSeq, reason: "cannot resume: the stored plan does not load: \(error)")
-                continue
-            }
-            let submitted = job.events.first?.payload(as: JobSubmitted.self)
-            let entry = ActiveJob(
-                record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events),
-                submitter: submitted?.submitterUID.map { UInt32($0) }, phase: .queued)
-            active[job.record.id] = entry
-            if let directory = submitted?.workspace {
-                workspaces.claim(directory, job: job.record.id, shared: plan.workspaceShared)
-            }
-            if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
-            queue.append(job.record.id)
-            queued.add(job.record.id, client: nil)
-        }
-        if !jobs.isEmpty { logger.info("recovered unfinished jobs", metadata: ["jobs": "\(jobs.count)"]) }
-        pump()
-    }
-
-    /// Records that a recovered job cannot go on, so it does not stay `running` forever.
-    private func failUnresumable(_ record: JobRecord, lastSeq: Int, reason: String) {
-        let log = makeLog(jobID: record.id, lastSeq: lastSeq, recorded: [])
-        Task(executorPreference: loop) { [logger] in
-            do {
-                _ = try await log.append(
-                    [
-                        EventDraft(JobState(from: record.status, to: .failed, reason: reason))
-                    ],
-                    ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
-            } catch {
-                logger.error("cannot record the failure of an unresumable job", metadata: ["job.id": "\(record.id)", "error": "\(error)"])
-            }
-        }
-    }
-
-    private func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
+    func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
         let log = JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, writer: writer, clock: clock) { [hub] events in
             hub.publish(events)
         }
@@ -330,7 +268,7 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: Scheduling
 
-    private func pump() {
+    func pump() {
         while running < configuration.maxRunning, accepting, writer.storageFault == nil, queueHead < queue.count {
             let id = queue[queueHead]
             queueHead += 1
@@ -378,50 +316,6 @@ public final class Engine: @unchecked Sendable {
         run.task = Task(executorPreference: loop) { [self] in
             await runner.run { outcome in ended(entry, run, outcome) }
         }
-    }
-
-    private func makeAgents(for entry: ActiveJob, launcher: CommandLauncher) -> [Agent] {
-        if configuration.replay {
-            let executor = loop.asUnownedSerialExecutor()
-            return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
-        }
-        secrets.jobStarts(entry.plan)
-        var backends: [String: any ModelBackend] = [:]
-        for (name, model) in entry.plan.models {
-            switch model.backend {
-            case let .scripted(script): backends[name] = ScriptedBackend(script: script)
-            case var .command(spec):
-                // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
-                spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
-                spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd, launcher: launcher)
-            case .openai(let spec):
-                writer.redactor.add(variable: spec.apiKeyEnv)
-                backends[name] = OpenAIBackend(
-                    spec: spec, endpoints: endpoints, environment: secrets.environment,
-                    callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)
-            }
-        }
-        let executor = loop.asUnownedSerialExecutor()
-        var agents: [Agent] = []
-        for role in Role.allCases {
-            let id = AgentID(role: role, key: entry.record.id)
-            if role == .verifier, case var .command(command) = entry.plan.verifier {
-                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
-                agents.append(
-                    Agent(id: id, backend: VerifierCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
-            } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
-                agents.append(Agent(id: id, backend: backend, executor: executor))
-            }
-        }
-        return agents
-    }
-
-    static func resolve(_ path: String?, against base: String?) -> String? {
-        guard let path else { return base }
-        if path.hasPrefix("/") || base == nil { return path }
-        return base! + "/" + path
     }
 
     private func ended(_ entry: ActiveJob, _ run: ActiveJob.Run, _ outcome: JobRunner.Outcome) {
