@@ -317,42 +317,29 @@ struct Status: ParsableCommand {
             emit(status.encoded)
             return
         }
+        let shown = try failing { () throws -> DaemonStatus in try DaemonStatus(json: status) }
+        emit("agentd \(shown.version) pid \(shown.pid) on \(shown.socket)")
+        let storage = shown.storage
+        emit("accepting jobs: \(shown.accepting ? "yes" : storage.degraded ? "no (storage unavailable)" : "no")")
+        emit("running \(shown.running), queued \(shown.queued), watchers \(shown.watchers)")
+        emit("jobs: " + JobStatus.allCases.map { "\($0.rawValue) \(shown.jobs[$0] ?? 0)" }.joined(separator: ", "))
+        emit("store: \(shown.store.path), \(shown.store.commits) commits, \(shown.store.events) events written")
+        if let error = shown.store.lastError { emit("last storage error: \(error)") }
+        if let error = storage.error {
+            let since = storage.since.map { formatTime(Double($0)) } ?? "?"
+            emit("storage: DEGRADED since \(since): \(error)")
+            emit("  no new jobs until writes succeed again (probed every second); \(storage.stoppedJobs) stopped jobs resume then")
+        } else {
+            emit("storage: ok")
+        }
+        // The configuration is the daemon's own encoding (docs/config.md), shown as it reads.
+        let config = shown.config
+        let loaded = config["loaded_at"]?.doubleValue.map(formatTime) ?? "?"
+        emit("config: \(config["file"]?.stringValue ?? "no file") (generation \(config["generation"]?.intValue ?? 0), loaded \(loaded))")
+        let limits = config["limits"]
         emit(
-            "agentd \(status["version"]?.stringValue ?? "?") pid \(status["pid"]?.intValue ?? 0) on \(status["socket"]?.stringValue ?? "?")"
+            "limits: max running \(config["max_running"]?.intValue ?? 0), queued \(limits?["max_queued_jobs"]?.intValue ?? 0) (per client \(limits?["max_queued_jobs_per_client"]?.intValue ?? 0)), requests in flight per connection \(limits?["max_requests_in_flight_per_connection"]?.intValue ?? 0)"
         )
-        let storage = status["storage"]
-        let degraded = storage?["state"]?.stringValue == "degraded"
-        emit("accepting jobs: \(status["accepting"]?.boolValue == true ? "yes" : degraded ? "no (storage unavailable)" : "no")")
-        emit(
-            "running \(status["running"]?.intValue ?? 0), queued \(status["queued"]?.intValue ?? 0), watchers \(status["watchers"]?.intValue ?? 0)"
-        )
-        if case let .object(jobs)? = status["jobs"] {
-            emit("jobs: " + jobs.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", "))
-        }
-        if let store = status["store"] {
-            emit(
-                "store: \(store["path"]?.stringValue ?? "?"), \(store["commits"]?.intValue ?? 0) commits, \(store["events"]?.intValue ?? 0) events written"
-            )
-            if let error = store["last_error"]?.stringValue { emit("last storage error: \(error)") }
-        }
-        if degraded, let storage {
-            let since = storage["since"]?.doubleValue.map(formatTime) ?? "?"
-            emit("storage: DEGRADED since \(since): \(storage["error"]?.stringValue ?? "?")")
-            emit(
-                "  no new jobs until writes succeed again (probed every second); \(storage["stopped_jobs"]?.intValue ?? 0) stopped jobs resume then"
-            )
-        } else if let storage {
-            emit("storage: \(storage["state"]?.stringValue ?? "?")")
-        }
-        if let config = status["config"] {
-            let loaded = config["loaded_at"]?.doubleValue.map(formatTime) ?? "?"
-            emit(
-                "config: \(config["file"]?.stringValue ?? "no file") (generation \(config["generation"]?.intValue ?? 0), loaded \(loaded))")
-            let limits = config["limits"]
-            emit(
-                "limits: max running \(config["max_running"]?.intValue ?? 0), queued \(limits?["max_queued_jobs"]?.intValue ?? 0) (per client \(limits?["max_queued_jobs_per_client"]?.intValue ?? 0)), requests in flight per connection \(limits?["max_requests_in_flight_per_connection"]?.intValue ?? 0)"
-            )
-        }
     }
 }
 
