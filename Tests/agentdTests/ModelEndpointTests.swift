@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 /// `openai` models against a fake OpenAI-compatible server that misbehaves on purpose: each fault
@@ -132,9 +133,14 @@ final class ModelEndpointTests: EndToEndTestCase {
         ]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
+        do {
+            try openssl.run()
+        } catch {
+            throw Capability.openssl.missing("cannot start openssl (scripts/deps.sh installs it): \(error)")
+        }
         openssl.waitUntilExit()
-        guard openssl.terminationStatus == 0 else { throw XCTSkip("openssl could not make a test certificate") }
+        try Capability.openssl.require(
+            openssl.terminationStatus == 0, "openssl could not make a test certificate (exit \(openssl.terminationStatus))")
         let tls = ["--tls-cert", cert, "--tls-key", key]
 
         let trusted = try run("ok:tls", modelKeys: "ca_file: \(cert)", serverArguments: tls)

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -55,7 +56,7 @@ class EndToEndTestCase: XCTestCase {
     }()
 
     /// Skips the test when bubblewrap cannot run here at all: every sandboxed `run_command` would be
-    /// refused. (scripts/deps.sh installs it.)
+    /// refused (a failure where `AGENTD_TEST_REQUIRE` lists `bwrap`; scripts/deps.sh installs it).
     func requireBubblewrap() throws {
         if let problem = Self.bubblewrapProblem { throw XCTSkip(problem) }
     }
