@@ -290,7 +290,9 @@ final class ModelEndpointTests: EndToEndTestCase {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             XCTAssertFalse(contains(Array(data), needle), "the API key appears in \(path)")
         }
-        XCTAssertFalse(harness.daemonLog().isEmpty, "the daemon logged (at debug level)")
+        XCTAssertTrue(
+            harness.daemonLog().contains("?key=[REDACTED:OPENAI_API_KEY]"),
+            "the line that carried the key was logged, redacted: \(harness.daemonLog())")
     }
 
     private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
@@ -301,3 +303,6 @@ final class ModelEndpointTests: EndToEndTestCase {
         return false
     }
 }
+        // A log line that carries the key: an OTLP endpoint with it in the query, which the daemon
+        // names when it starts (nothing listens on port 9).
+        harness.daemonEnvironment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://127.0.0.1:9/v1/traces?key=\(key)"
