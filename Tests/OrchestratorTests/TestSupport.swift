@@ -36,16 +36,16 @@ final class Locked<Value: Sendable>: Sendable {
 }
 
 /// A bounded wait ran out: what was awaited and for how long.
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    let seconds: Double
-    var description: String { "\(what) did not finish within \(seconds) s" }
+public struct TimedOut: Error, CustomStringConvertible {
+    public let what: String
+    public let seconds: Double
+    public var description: String { "\(what) did not finish within \(seconds) s" }
 }
 
 /// Returns what `body` returns, or throws `TimedOut` once `seconds` pass first (the body is then left
 /// behind): a wait that never ends fails its test instead of hanging the suite. The bound is a
 /// deadline for a regression, generous on a loaded machine, never a measure of speed.
-func bounded<T: Sendable>(
+public func bounded<T: Sendable>(
     _ what: String, seconds: Double = 60, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let settled = Locked(false)
