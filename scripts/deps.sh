@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages agentd builds, runs and is tested with (bubblewrap and libseccomp: the tool sandbox; chromium: the HTML
-# transcript test), when any is missing.
+# transcript test; openssl: the HTTPS test's certificate), when any is missing.
 set -euo pipefail
-packages=(libuv1-dev libsqlite3-dev libcurl4-openssl-dev libseccomp-dev sqlite3 pkg-config python3 bubblewrap chromium)
+packages=(libuv1-dev libsqlite3-dev libcurl4-openssl-dev libseccomp-dev sqlite3 pkg-config python3 bubblewrap chromium openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -46,6 +46,8 @@ public final class StoreWriter: @unchecked Sendable {
         public var events: Int = 0
         public var failures: Int = 0
         public var lastError: String?
+        /// Looks taken at the storage while degraded (`probeInterval` apart), whatever they found.
+        public var probes: Int = 0
     }
 
     private let condition = NSCondition()
@@ -334,6 +336,7 @@ public final class StoreWriter: @unchecked Sendable {
     private func probe() {
         nextProbe = monotonicNanos() + probeIntervalNanos
         guard let current = storageFault else { return }
+        stats.withLock { $0.probes += 1 }
         if current.isDiskFull {
             let directory = db.path.lastIndex(of: "/").map { String(db.path[..<$0]) } ?? "."
             if let free = FileSystemSpace.available(at: directory.isEmpty ? "/" : directory), free < minimumFreeBytes {

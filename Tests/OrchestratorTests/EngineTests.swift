@@ -39,8 +39,9 @@ private final class EngineHarness: @unchecked Sendable {
         try await onLoop { try await $0.submit(.init(SubmitParams(planText: plan, goal: goal, idempotencyKey: key))).job }
     }
 
+    /// The job once it is terminal; a job that never gets there fails the test (`bounded`).
     func wait(_ id: String) async throws -> JobRecord {
-        try await onLoop { try await $0.wait(id) }
+        try await bounded("job \(id) reaching a terminal state") { [self] in try await onLoop { try await $0.wait(id) } }
     }
 
     /// Cancels `id`, then waits for it on the loop right away. Returns the status `wait` reported, or
@@ -75,8 +76,12 @@ private final class EngineHarness: @unchecked Sendable {
     }
 
     /// Returns once a committed event of `jobID` satisfies `matches`, whether it was committed before
-    /// this call or after.
+    /// this call or after; one that never comes fails the test (`bounded`).
     func waitForEvent(_ jobID: String, _ matches: @escaping @Sendable (EventRecord) -> Bool) async throws -> EventRecord {
+        try await bounded("an event of job \(jobID)") { [self] in try await unboundedWaitForEvent(jobID, matches) }
+    }
+
+    private func unboundedWaitForEvent(_ jobID: String, _ matches: @escaping @Sendable (EventRecord) -> Bool) async throws -> EventRecord {
         let reader = self.reader
         return try await onLoop { engine in
             let found = LoopBox<EventRecord?>(nil)
@@ -98,20 +103,23 @@ private final class EngineHarness: @unchecked Sendable {
         }
     }
 
-    /// Stops admitting jobs and returns once no runner is left (in-flight calls are abandoned).
-    func drain() async {
-        let engine = self.engine
-        await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
-            loop.execute {
-                engine.drain { done.resume() }
-                engine.abandonInFlight()
+    /// Stops admitting jobs and returns once no runner is left (in-flight calls are abandoned); a
+    /// drain that never ends fails the test (`bounded`).
+    func drain() async throws {
+        let (engine, loop) = (self.engine, self.loop)
+        try await bounded("the engine's drain") {
+            await withUnsafeContinuation { (done: UnsafeContinuation<Void, Never>) in
+                loop.execute {
+                    engine.drain { done.resume() }
+                    engine.abandonInFlight()
+                }
             }
         }
     }
 
     /// Drains the engine, closes the loop and the store.
-    func stop() async {
-        await drain()
+    func stop() async throws {
+        try await drain()
         loop.finish()
         writer.close()
         directory.remove()
@@ -247,7 +255,7 @@ final class EngineTests: XCTestCase {
         let rerunInput = rerun?.payload["request"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         XCTAssertTrue(rerunInput.contains("Critic feedback: step 1: missing detail, be more specific"), rerunInput)
         XCTAssertTrue(rerunInput.contains("Rejected output: output for step 1, attempt 0"), rerunInput)
-        await harness.stop()
+        try await harness.stop()
     }
 
     func testInvalidVerdictIsRecordedAndAskedAgain() async throws {
@@ -278,7 +286,7 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(messages.last?["content"]?.stringValue?.contains("That reply was invalid") ?? false)
         // The step passed on the valid verdict, not on the invalid one: one actor call, no rerun.
         XCTAssertEqual(events.filter { $0.role == "actor" && $0.kind == EventKind.callCompleted.rawValue }.count, 1)
-        await harness.stop()
+        try await harness.stop()
     }
 
     func testVerdictsThatNeverParseFailTheStepNeverPassIt() async throws {
@@ -297,7 +305,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(criticCalls.count, 2)
         XCTAssertTrue(criticCalls.allSatisfy { $0.payload["invalid"] != nil })
         XCTAssertFalse(events.contains { $0.role == "verifier" }, "a job whose step never passed is not verified")
-        await harness.stop()
+        try await harness.stop()
     }
 
     func testInvalidPlanIsRefused() async throws {
@@ -310,7 +318,7 @@ final class EngineTests: XCTestCase {
         }
         let jobs = try harness.reader.readNow { try $0.jobs(status: nil, limit: 10) }
         XCTAssertEqual(jobs, [])
-        await harness.stop()
+        try await harness.stop()
     }
 
     // MARK: Idempotency
@@ -336,7 +344,7 @@ final class EngineTests: XCTestCase {
         XCTAssertNotEqual(other.job.id, first.job.id)
         _ = try await harness.wait(other.job.id)
         XCTAssertEqual(try harness.reader.readNow { try $0.jobs(status: nil, limit: 10) }.count, 2)
-        await harness.stop()
+        try await harness.stop()
     }
 
     func testConcurrentSubmitsWithOneKeyCreateOneJob() async throws {
@@ -364,7 +372,7 @@ final class EngineTests: XCTestCase {
             let finished = try await harness.wait(id)
             XCTAssertEqual(finished.status, .succeeded)
         }
-        await harness.stop()
+        try await harness.stop()
     }
 
     // MARK: Cancellation
@@ -404,7 +412,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(liveProcesses(withMarker: marker), [], "the actor's command was killed")
         // Every runner has ended: what the store holds now is final. (Waiting through `wait()` here
         // is covered by testWaitRightAfterCancellingARunningJobReturns.)
-        await harness.drain()
+        try await harness.drain()
         let storedRunning = try harness.reader.readNow { try $0.job(running.id) }
         XCTAssertEqual(storedRunning?.status, .cancelled)
         XCTAssertNotNil(storedRunning?.finishedAt)
@@ -419,7 +427,7 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(try harness.events(queued.id).count, 2)
         let idle = try await harness.onLoop { $0.runningCount }
         XCTAssertEqual(idle, 0)
-        await harness.stop()
+        try await harness.stop()
     }
 
     func testWaitRightAfterCancellingARunningJobReturns() async throws {
@@ -435,7 +443,7 @@ final class EngineTests: XCTestCase {
         // runner has wound down yet.
         let outcome = try await harness.cancelThenWait(job.id)
         XCTAssertEqual(outcome, "cancelled")
-        await harness.stop()
+        try await harness.stop()
     }
 
     func testCancelUnknownJob() async throws {
@@ -446,7 +454,7 @@ final class EngineTests: XCTestCase {
         } catch let error as EngineError {
             XCTAssertEqual(RPCError(error), .jobNotFound("01NOSUCHJOB0000000"))
         }
-        await harness.stop()
+        try await harness.stop()
     }
 
     // MARK: Recovery
@@ -461,7 +469,7 @@ final class EngineTests: XCTestCase {
         _ = try await first.wait(job.id)
         let original = try first.events(job.id)
         var record = try XCTUnwrap(try first.reader.readNow { try $0.job(job.id) })
-        await first.stop()
+        try await first.stop()
 
         let prefixCount = cut(original)
         let prefix = Array(original.prefix(prefixCount))
@@ -476,7 +484,7 @@ final class EngineTests: XCTestCase {
         }
         let finished = try await second.wait(job.id)
         let recovered = try second.events(job.id)
-        await second.stop()
+        try await second.stop()
         return (original, recovered, prefixCount, finished.status)
     }
 

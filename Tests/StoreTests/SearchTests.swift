@@ -146,18 +146,19 @@ final class SearchTests: XCTestCase {
 
     func testBackgroundIndexerIndexesOnlyWhileIdle() throws {
         for i in 0..<5 { try append("J1", "call.completed", ["reply": .string("idle\(i)")]) }
-        let idle = Mutex(false)
+        let idle = Locked(false)
+        let asked = Locked(0)
         let indexer = try SearchIndexer(path: directory.databasePath, intervalMilliseconds: 20, maxDeferralSeconds: 3600) {
-            idle.withLock { $0 }
+            asked.withLock { $0 += 1 }
+            return idle.value
         }
         indexer.start()
         defer { indexer.close() }
-        usleep(150_000)
+        // The indexer asked three times and was told "busy" each time.
+        XCTAssertTrue(try waitUntil(timeout: 30) { asked.value >= 3 }, "the indexer asks whether the store is idle")
         XCTAssertEqual(try SearchIndex.lastIndexed(db), 0, "busy: nothing indexed")
         idle.withLock { $0 = true }
-        let deadline = Date().addingTimeInterval(5)
-        while try SearchIndex.lag(db) > 0 && Date() < deadline { usleep(10_000) }
-        XCTAssertEqual(try SearchIndex.lag(db), 0)
+        XCTAssertTrue(try waitUntil(timeout: 30) { try SearchIndex.lag(db) == 0 }, "idle: everything indexed")
         XCTAssertEqual(indexer.indexed, 5)
         XCTAssertNil(indexer.lastError)
     }

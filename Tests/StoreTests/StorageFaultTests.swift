@@ -109,16 +109,21 @@ final class StorageFaultTests: XCTestCase {
         do {
             try await writer.write([.append(Rows.event("A", seq: 2, payload: ["text": .string(String(repeating: "y", count: 1 << 20))]))])
             XCTFail("a commit larger than the space left fails")
-        } catch {}
-        // Many probe intervals pass (each write below is refused after at least one more look).
-        for seq in 2...50 {
+        } catch {
+            XCTAssertEqual(error.primaryCode, 13, "the disk is full (SQLITE_FULL): \(error)")
+            XCTAssertTrue(error.isStorageFault, "\(error)")
+        }
+        XCTAssertEqual(writer.storageFault?.isDiskFull, true, "\(String(describing: writer.storageFault))")
+        // Many probes look at the full disk; none lets the writer out.
+        XCTAssertTrue(waitFor(timeout: 30) { writer.currentStats.probes >= 20 }, "the writer probes: \(writer.currentStats.probes)")
+        for seq in 2...5 {
             do {
                 try await writer.write([.append(Rows.event("A", seq: seq))])
                 XCTFail("a write went through while the disk is full (seq \(seq))")
             } catch {
                 XCTAssertTrue(error.isStorageFault, "\(error)")
+                XCTAssertEqual(error.primaryCode, 13, "refused with the fault that stands (SQLITE_FULL): \(error)")
             }
-            usleep(2000)
         }
         XCTAssertNotNil(writer.storageFault)
         XCTAssertEqual(probesSeen.value, 1, "degraded once, never recovered while full")

@@ -82,3 +82,15 @@ final class Locked<Value: Sendable>: Sendable {
 
     var value: Value { mutex.withLock { $0 } }
 }
+
+/// Polls `condition` until it holds or `timeout` seconds pass, and returns whether it held. The wait
+/// is how a test waits for another thread, never an assertion by itself: callers assert the result,
+/// with a generous timeout that only a regression reaches.
+func waitUntil(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        if Date() >= deadline { return false }
+        usleep(5000)
+    }
+    return true
+}

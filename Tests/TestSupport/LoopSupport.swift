@@ -36,6 +36,41 @@ public final class Locked<Value: Sendable>: Sendable {
     public var value: Value { mutex.withLock { $0 } }
 }
 
+/// A bounded wait ran out: what was awaited and for how long.
+public struct TimedOut: Error, CustomStringConvertible {
+    public let what: String
+    public let seconds: Double
+    public var description: String { "\(what) did not finish within \(seconds) s" }
+}
+
+/// Returns what `body` returns, or throws `TimedOut` once `seconds` pass first (the body is then left
+/// behind): a wait that never ends fails its test instead of hanging the suite. The bound is a
+/// deadline for a regression, generous on a loaded machine, never a measure of speed.
+public func bounded<T: Sendable>(
+    _ what: String, seconds: Double = 60, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let settled = Locked(false)
+    let claim: @Sendable () -> Bool = {
+        settled.withLock { done in
+            defer { done = true }
+            return !done
+        }
+    }
+    return try await withUnsafeThrowingContinuation { (result: UnsafeContinuation<T, any Error>) in
+        Task {
+            do {
+                let value = try await body()
+                if claim() { result.resume(returning: value) }
+            } catch {
+                if claim() { result.resume(throwing: error) }
+            }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            if claim() { result.resume(throwing: TimedOut(what: what, seconds: seconds)) }
+        }
+    }
+}
+
 /// State touched only on the loop thread, handed between closures that run there.
 public final class LoopBox<Value>: @unchecked Sendable {
     public var value: Value

@@ -12,14 +12,15 @@ public final class SmallFileSystem {
     public let path: String
     private var ballast: [String] = []
 
-    /// Mounts a tmpfs of `megabytes` at a new directory, or throws `XCTSkip` saying why it cannot.
+    /// Mounts a tmpfs of `megabytes` at a new directory, or throws `Capability.tmpfs.missing` saying
+    /// why it cannot (a skip, or a failure where `AGENTD_TEST_REQUIRE` lists `tmpfs`).
     public init(megabytes: Int) throws {
         path = NSTemporaryDirectory() + "agentd-small-fs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let (status, output) = Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)M", "tmpfs", path])
         if status != 0 {
             try? FileManager.default.removeItem(atPath: path)
-            throw XCTSkip("cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): \(output)")
+            throw Capability.tmpfs.missing("cannot mount a tmpfs to fill (needs root or CAP_SYS_ADMIN): \(output)")
         }
     }
 

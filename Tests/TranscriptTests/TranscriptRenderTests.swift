@@ -156,9 +156,4 @@ final class TranscriptRenderTests: XCTestCase {
         XCTAssertEqual(html.components(separatedBy: "class=\"attempt ").count - 1, model.summary.attempts)
         XCTAssertFalse(html.contains("<script>alert"))
     }
-
-    func testRenderingAThousandEventsIsFast() {
-        let (job, events) = SyntheticJob.make(events: 1000)
-        measure { _ = TranscriptModel.render(job: job, events: events, format: .html) }
-    }
 }

@@ -309,33 +309,71 @@ final class LifecycleTests: EndToEndTestCase {
         gone.executableURL = URL(fileURLWithPath: "/bin/true")
         try gone.run()
         gone.waitUntilExit()
-        // Holds the lock, names the dead process as its owner, lets go after a second.
+        // Holds the lock, names the dead process as its owner, lets go when its stdin closes.
+        let lock = harness.dbPath + ".lock"
         try startsOnceLetGo(
-            by: "import fcntl, sys, time; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); f.write(sys.argv[2] + '\\n'); "
-                + "f.flush(); open(sys.argv[3], 'w').close(); time.sleep(1)",
-            [harness.dbPath + ".lock", "\(gone.processIdentifier)"])
+            by: "import fcntl, sys; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX); f.write(sys.argv[2] + '\\n'); "
+                + "f.flush(); open(sys.argv[3], 'w').close(); sys.stdin.read()",
+            [lock, "\(gone.processIdentifier)"]
+        ) { daemon in
+            // The daemon has opened the lock file: it is trying the lock the helper holds.
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/fd")) ?? []
+            return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon)/fd/\($0)")) == lock }
+        }
     }
 
     /// A socket that accepts but never answers (a dead daemon's, held by a child it was starting) is
     /// waited for and replaced; one that answers is not (`testSecondServeOnSameDatabaseFails`).
     func testASocketThatAcceptsButNeverAnswersIsWaitedFor() throws {
+        // Accepts and counts every connection (a line each in the probes file), never answers, and
+        // stops listening when its stdin closes.
+        let probes = harness.dir + "/probes"
         try startsOnceLetGo(
-            by: "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); "
-                + "open(sys.argv[2], 'w').close(); time.sleep(1.5)",
-            [harness.socketPath])
+            by: "import os, socket, sys, threading; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64); "
+                + "held = []\n"
+                + "def serve():\n    while True:\n        c, _ = s.accept(); held.append(c)\n"
+                + "        with open(sys.argv[2], 'a') as f: f.write('probe\\n')\n"
+                + "threading.Thread(target=serve, daemon=True).start(); open(sys.argv[3], 'w').close(); sys.stdin.read(); s.close(); os._exit(0)",
+            [harness.socketPath, probes]
+        ) { _ in
+            // The daemon connected twice: it asked, got no answer, and asked again instead of giving up.
+            ((try? String(contentsOfFile: probes, encoding: .utf8)) ?? "").split(separator: "\n").count >= 2
+        }
     }
 
     /// Runs Python `code` (its arguments: `arguments`, then a file it creates once it holds what the
-    /// daemon needs), starts the daemon while it holds it, and checks the daemon serves once it lets go.
-    private func startsOnceLetGo(by code: String, _ arguments: [String]) throws {
+    /// daemon needs; it lets go when its stdin closes), starts the daemon while it holds it, waits
+    /// until `waiting(daemon's pid)` shows the daemon is waiting for it, and checks the daemon was not
+    /// serving then, and is the one serving once the helper lets go.
+    private func startsOnceLetGo(by code: String, _ arguments: [String], waiting: (Int32) -> Bool) throws {
         let holding = harness.dir + "/holding"
         let holder = Process()
+        let hold = Pipe()
         holder.executableURL = URL(fileURLWithPath: try Locations.python())
         holder.arguments = ["-c", code] + arguments + [holding]
+        holder.standardInput = hold
         try holder.run()
+        defer { if holder.isRunning { holder.terminate() } }
         XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: holding) }, "the helper holds it")
-        try harness.start()
+        let daemon = try harness.launchServe()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(
+            waitUntil(timeout: 10) { !daemon.isRunning || waiting(daemon.processIdentifier) },
+            "the daemon reached what the helper holds: \(harness.lastDaemonLog())")
+        XCTAssertTrue(daemon.isRunning, "the daemon waits instead of giving up: \(harness.lastDaemonLog())")
+        XCTAssertThrowsError(try WireConnection(path: harness.socketPath).call("daemon.status", timeout: 1), "nothing serves yet")
+
+        try hold.fileHandleForWriting.close()
         holder.waitUntilExit()
+        var status: JSON?
+        XCTAssertTrue(
+            waitUntil(timeout: 15) {
+                status = try? WireConnection(path: harness.socketPath).call("daemon.status", timeout: 5)
+                return status != nil || !daemon.isRunning
+            }, "the daemon serves once the helper let go: \(harness.lastDaemonLog())")
+        XCTAssertEqual(status?["pid"]?.intValue, Int(daemon.processIdentifier), "the daemon that waited is the one serving")
         XCTAssertEqual(try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait").status, 0)
+        kill(daemon.processIdentifier, SIGTERM)
+        _ = try DaemonHarness.waitForExit(daemon, timeout: 15)
     }
 }

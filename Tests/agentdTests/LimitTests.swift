@@ -127,31 +127,57 @@ final class LimitTests: EndToEndTestCase {
 
     /// A client that sends requests and never reads their replies is disconnected once 64 MiB of
     /// output waits for it; the daemon keeps serving everyone else.
+    /// The 64 MiB of replies a connection may leave unread, from both sides: with one request in
+    /// flight per connection, each reply is queued before the next request is read, so a job
+    /// submitted after N transcript requests exists only once N replies were queued. Under the cap
+    /// (60 MiB unread) the connection stays; past it (68 MiB) the daemon hangs up.
     func testAClientThatNeverReadsIsDisconnectedAtTheOutputCap() throws {
-        try harness.start()
+        try harness.start(extraArguments: ["--max-requests-in-flight", "1"])
         // A job whose transcript is large: a goal of 900 KB, repeated in the job and its events.
         let goal = String(repeating: "g", count: 900_000)
         let job = try harness.connect().call("job.submit", ["plan_path": .string(w1), "goal": .string(goal)])
         let id = try XCTUnwrap(job["id"]?.stringValue)
         XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
 
-        let greedy = try harness.connect()
         let request = #"{"jsonrpc":"2.0","id":1,"method":"job.transcript","params":{"id":"\#(id)","limit":2}}"# + "\n"
-        // 200 replies of about 2 MB each is far more than the cap; sending stops when the daemon hangs up.
-        for _ in 0..<200 {
-            do {
-                try greedy.send(raw: Array(request.utf8))
-            } catch {
-                break
-            }
+        let reply = try harness.connect().request("job.transcript", ["id": .string(id), "limit": 2])
+        let replyBytes = reply.encoded.utf8.count + 1
+        XCTAssertGreaterThan(replyBytes, 1_000_000, "each reply is large")
+        let cap = 64 << 20
+        let below = (cap - (4 << 20)) / replyBytes
+        let above = (cap + (4 << 20)) / replyBytes + 1
+
+        let greedy = try harness.connect()
+        /// Sends `count` transcript requests, then a submission whose job appears once they are answered.
+        func queue(_ count: Int, then marker: String) throws {
+            let submit: JSON = .object([
+                ("jsonrpc", "2.0"), ("id", 2), ("method", "job.submit"),
+                ("params", ["plan_path": .string(w1), "goal": .string(marker)]),
+            ])
+            try greedy.send(raw: Array(String(repeating: request, count: count).utf8) + Array(submit.encoded.utf8) + [0x0A])
         }
+        func submitted(_ marker: String) throws -> Bool {
+            try harness.sqlite("SELECT count(*) FROM jobs WHERE goal = '\(marker)'").trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        }
+        func openConnections() throws -> Int? {
+            try harness.rpc("daemon.status")["connections"]?["open"]?.intValue
+        }
+
+        try queue(below, then: "under the cap")
+        XCTAssertTrue(try waitUntil(timeout: 60) { try submitted("under the cap") }, "the daemon answered \(below) transcripts")
+        XCTAssertEqual(
+            try openConnections(), 2, "with \(below * replyBytes) bytes unread (under 64 MiB) the connection stays (it and the status one)")
+
+        try queue(above - below, then: "over the cap")
+        XCTAssertTrue(
+            try waitUntil(timeout: 60) { try openConnections() == 1 },
+            "with \(above * replyBytes) bytes of replies unread (over 64 MiB) the daemon hangs up")
+        XCTAssertFalse(try submitted("over the cap"), "nothing after the hang-up was read")
         // Reading now drains what the kernel holds, then meets the end of the stream.
-        var received = 0
         var closed = false
         while !closed {
             do {
-                let message = try greedy.readMessage(timeout: 30)
-                received += message.encoded.utf8.count
+                _ = try greedy.readMessage(timeout: 30)
             } catch let error as HarnessError
                 where error.description.contains("closed the connection") || error.description.contains("reset by peer")
             {
@@ -159,7 +185,6 @@ final class LimitTests: EndToEndTestCase {
                 closed = true
             }
         }
-        XCTAssertLessThan(received, 200 * 1_800_000, "the daemon hung up before sending every reply")
         XCTAssertNotNil(try harness.rpc("daemon.status")["pid"]?.intValue, "the daemon still answers")
     }
 }

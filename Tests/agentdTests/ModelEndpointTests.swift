@@ -1,6 +1,7 @@
 import Foundation
 import Runtime
 import Store
+import TestSupport
 import XCTest
 
 /// `openai` models against a fake OpenAI-compatible server that misbehaves on purpose: each fault
@@ -15,14 +16,16 @@ final class ModelEndpointTests: EndToEndTestCase {
 
     /// Runs `plans/openai-fake.yaml` with every role on the fake server's model `model`.
     private func run(
-        _ model: String, reasks: Int = 0, maxTokens: Int = 0, modelKeys: String = "", serverArguments: [String] = [],
+        _ model: String, reasks: Int = 0, maxTokens: Int = 0, timeout: String = "2s", modelKeys: String = "",
+        serverArguments: [String] = [],
         apiKey: String? = nil, expectKey: String? = nil,
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> Run {
         let server = try FakeModelServer(directory: harness.dir, expectKey: expectKey, arguments: serverArguments)
         if let apiKey { harness.daemonEnvironment["OPENAI_API_KEY"] = apiKey }
         try harness.start(extraArguments: ["--log-level", "debug"])
-        let plan = try server.preparePlan(in: harness, model: model, reasks: reasks, maxTokens: maxTokens, modelKeys: modelKeys)
+        let plan = try server.preparePlan(
+            in: harness, model: model, reasks: reasks, maxTokens: maxTokens, timeout: timeout, modelKeys: modelKeys)
         let result = try harness.cli(["submit", plan, "--goal", "fake \(model)", "--wait", "--json"], timeout: 60)
         let job = try parseJSON(
             result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --wait --json", file: file, line: line)
@@ -133,9 +136,14 @@ final class ModelEndpointTests: EndToEndTestCase {
         ]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
+        do {
+            try openssl.run()
+        } catch {
+            throw Capability.openssl.missing("cannot start openssl (scripts/deps.sh installs it): \(error)")
+        }
         openssl.waitUntilExit()
-        guard openssl.terminationStatus == 0 else { throw XCTSkip("openssl could not make a test certificate") }
+        try Capability.openssl.require(
+            openssl.terminationStatus == 0, "openssl could not make a test certificate (exit \(openssl.terminationStatus))")
         let tls = ["--tls-cert", cert, "--tls-key", key]
 
         let trusted = try run("ok:tls", modelKeys: "ca_file: \(cert)", serverArguments: tls)
@@ -156,6 +164,12 @@ final class ModelEndpointTests: EndToEndTestCase {
         let first = try XCTUnwrap(completions(run).first)
         XCTAssertEqual(first["payload"]?["http_attempts"]?.intValue, 2, "one 429, then the answer")
         XCTAssertEqual(try run.server.requests(model: "429:rl"), completions(run).count + 1)
+        // The server's own clock: the retry arrived no sooner than the `Retry-After: 1` it was told
+        // (the plan's backoff alone is 50 ms). A lower bound the daemon must keep, not a speed.
+        let arrivals = try XCTUnwrap(run.server.stats()["arrivals"]?["429:rl"]?.arrayValue?.compactMap(\.doubleValue))
+        XCTAssertGreaterThanOrEqual(arrivals.count, 2, "\(arrivals)")
+        XCTAssertGreaterThanOrEqual(
+            arrivals[1] - arrivals[0], 1.0 - 0.0001, "the retry waited the server's Retry-After of 1 s: arrivals \(arrivals)")
     }
 
     func testServerErrorsAreRetried() throws {
@@ -207,7 +221,16 @@ final class ModelEndpointTests: EndToEndTestCase {
     }
 
     func testASlowDripHitsTheIdleTimeout() throws {
-        assertFailed(try run("drip:d"), containing: "timed out")
+        // No body byte for 60 s after the headers: slower than the 1 B/s the 1 s idle timeout asks
+        // for, so it fires; the total timeout (60 s) is out of its way.
+        let run = try run("drip:d", timeout: "60s", serverArguments: ["--drip-interval", "60"])
+        assertFailed(run, containing: "timed out")
+        let messages = events(run.events, kind: "call.failed").compactMap { $0["payload"]?["message"]?.stringValue }
+        XCTAssertFalse(messages.isEmpty, dump(run.events))
+        for message in messages {
+            // libcurl's words for its low-speed limit, which is how the idle timeout is enforced.
+            XCTAssertTrue(message.contains("Operation too slow"), "the idle timeout, not the total one, fired: \(message)")
+        }
     }
 
     func testBrokenConnectionsAreRetriedThenFail() throws {
@@ -241,18 +264,34 @@ final class ModelEndpointTests: EndToEndTestCase {
     }
 
     func testSIGTERMDuringAHangingCallExitsCleanlyAndTheJobResumesLater() throws {
-        let server = try FakeModelServer(directory: harness.dir)
+        // `delay` hangs for the whole test here; the second server, on the same port, answers at once.
+        let server = try FakeModelServer(directory: harness.dir, arguments: ["--delay-seconds", "600"])
         try harness.start()
-        let plan = try server.preparePlan(in: harness, model: "hang:term")
+        let plan = try server.preparePlan(in: harness, model: "delay:term")
         let id = try submit(plan)
         _ = try harness.waitForEvent(id, "the planner's call started") { $0["kind"]?.stringValue == "call.started" }
-        XCTAssertTrue(waitUntil(timeout: 10) { ((try? server.requests(model: "hang:term")) ?? 0) >= 1 }, "the request reached the server")
+        XCTAssertTrue(waitUntil(timeout: 10) { ((try? server.requests(model: "delay:term")) ?? 0) >= 1 }, "the request reached the server")
         harness.sendSignal(SIGTERM)
         let exit = try harness.waitForExit(timeout: 30)
         XCTAssertEqual(exit.status, 0, "the daemon drains, abandons the hanging request and exits 0: \(harness.daemonLog())")
         XCTAssertEqual(exit.signal, 0)
         let rows = try harness.sqlite("SELECT status FROM jobs WHERE id = '\(id)'")
         XCTAssertEqual(rows.trimmingCharacters(in: .whitespacesAndNewlines), "running", "the job is left to resume at the next start")
+
+        // Later: the server answers again and a new daemon starts. The job resumes and finishes.
+        let port = server.port
+        server.stop()
+        let answering = try FakeModelServer(directory: harness.dir, arguments: ["--port", "\(port)", "--delay-seconds", "0"])
+        try harness.restart()
+        let job = try harness.waitForJob(id, timeout: 60)
+        let events = try harness.events(id)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded", dump(events))
+        XCTAssertEqual(self.events(events, kind: "job.resumed").count, 1, dump(events))
+        XCTAssertEqual(
+            self.events(events, kind: "call.restarted", role: "planner").count, 1,
+            "the interrupted planner call was made again:\n\(dump(events))")
+        XCTAssertGreaterThanOrEqual(try answering.requests(model: "delay:term"), 4, "every role's call reached the new server")
+        assertContiguous(events)
     }
 
     func testCancellingAJobAbortsItsHTTPRequest() throws {
@@ -275,6 +314,9 @@ final class ModelEndpointTests: EndToEndTestCase {
 
     func testTheAPIKeyIsSentButNeverStoredOrLogged() throws {
         let key = "sk-agentd-test-\(UUID().uuidString)"
+        // A log line that carries the key: an OTLP endpoint with it in the query, which the daemon
+        // names when it starts (nothing listens on port 9).
+        harness.daemonEnvironment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://127.0.0.1:9/v1/traces?key=\(key)"
         let run = try run("ok:secret", apiKey: key, expectKey: key)
         XCTAssertEqual(run.job["status"]?.stringValue, "succeeded", "the key reached the server: \(dump(run.events))")
         _ = try harness.cli(["transcript", run.job["id"]?.stringValue ?? "", "--format", "jsonl"])
@@ -285,7 +327,9 @@ final class ModelEndpointTests: EndToEndTestCase {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             XCTAssertFalse(contains(Array(data), needle), "the API key appears in \(path)")
         }
-        XCTAssertFalse(harness.daemonLog().isEmpty, "the daemon logged (at debug level)")
+        XCTAssertTrue(
+            harness.daemonLog().contains("?key=[REDACTED:OPENAI_API_KEY]"),
+            "the line that carried the key was logged, redacted: \(harness.daemonLog())")
     }
 
     private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 /// The README demo plan on a real model: SmolLM2-135M-Instruct served by llama.cpp on loopback
@@ -10,7 +11,7 @@ final class RealModelTests: EndToEndTestCase {
         let script = Locations.repoRoot + "/scripts/model.sh"
         let status = try runScript([script, "status"], timeout: 30)
         guard status.output.contains("installed: yes") else {
-            throw XCTSkip("the local model is not installed: run scripts/model.sh setup (or scripts/test-model.sh)")
+            throw Capability.model.missing("the local model is not installed: run scripts/model.sh setup (or scripts/test-model.sh)")
         }
         let started = try runScript([script, "start"], timeout: 600)
         guard started.status == 0, let url = started.stdout.split(separator: "\n").last.map(String.init), url.hasPrefix("http") else {

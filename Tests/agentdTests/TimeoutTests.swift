@@ -24,6 +24,7 @@ final class TimeoutTests: EndToEndTestCase {
         XCTAssertTrue(
             self.events(events, kind: "call.completed", role: "actor").isEmpty, "the call is abandoned unrecorded:\n\(dump(events))")
         XCTAssertTrue(waitUntil(timeout: 5) { ProcessTable.alive(containing: harness.marker).isEmpty }, "the sleeping command is killed")
+        assertKilled(pidsIn: harness.dir + "/grandchildren", count: 1)
     }
 
     /// `policy.step_timeout` without a planner: the step's time runs out in its first attempt (the
@@ -53,6 +54,7 @@ final class TimeoutTests: EndToEndTestCase {
         XCTAssertTrue(self.events(events, kind: "call.completed", role: "actor").isEmpty, dump(events))
         XCTAssertTrue(self.events(events, kind: "call.failed", role: "actor").isEmpty, "abandoned, not failed:\n\(dump(events))")
         XCTAssertTrue(waitUntil(timeout: 5) { ProcessTable.alive(containing: harness.marker).isEmpty }, "the sleeping command is killed")
+        assertKilled(pidsIn: harness.dir + "/grandchildren", count: 1)
         assertContiguous(events)
     }
 
@@ -76,6 +78,7 @@ final class TimeoutTests: EndToEndTestCase {
         XCTAssertTrue(
             replanRequest.contains("exceeded its time limit of 2s (policy.step_timeout)"), "the planner is told why: \(replanRequest)")
         XCTAssertTrue(waitUntil(timeout: 5) { ProcessTable.alive(containing: harness.marker).isEmpty }, "the sleeping command is killed")
+        assertKilled(pidsIn: harness.dir + "/grandchildren", count: 1)
         assertContiguous(events)
     }
 

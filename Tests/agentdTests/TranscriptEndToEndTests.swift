@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -56,7 +57,7 @@ final class TranscriptEndToEndTests: EndToEndTestCase {
                 FileManager.default.isExecutableFile(atPath: $0)
             })
         else {
-            throw XCTSkip(
+            throw Capability.chromium.missing(
                 "chromium is not installed (apt-get install -y chromium, as scripts/deps.sh does): the HTML transcript was not loaded in a browser"
             )
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -55,9 +56,29 @@ class EndToEndTestCase: XCTestCase {
     }()
 
     /// Skips the test when bubblewrap cannot run here at all: every sandboxed `run_command` would be
-    /// refused. (scripts/deps.sh installs it.)
+    /// refused (a failure where `AGENTD_TEST_REQUIRE` lists `bwrap`; scripts/deps.sh installs it).
     func requireBubblewrap() throws {
-        if let problem = Self.bubblewrapProblem { throw XCTSkip(problem) }
+        if let problem = Self.bubblewrapProblem { throw Capability.bwrap.missing(problem) }
+    }
+
+    /// Asserts that the processes a fixture command started and wrote the pids of (one a line, in
+    /// `pidFile`: children that carry no marker in their argv) are dead, or die within `timeout`
+    /// seconds; `count` of them when given, and at least one, so that the check cannot pass by
+    /// finding nothing to look at.
+    func assertKilled(
+        pidsIn pidFile: String, count: Int? = nil, timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let text = (try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? ""
+        let pids = text.split(separator: "\n").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+        XCTAssertFalse(pids.isEmpty, "the command recorded the pids of its children in \(pidFile): '\(text)'", file: file, line: line)
+        if let count { XCTAssertEqual(pids.count, count, "children recorded: \(pids)", file: file, line: line) }
+        var survivors: [ProcessTable.Entry] = []
+        let dead = waitUntil(timeout: timeout) {
+            survivors = pids.compactMap { ProcessTable.entry($0) }.filter(\.isAlive)
+            return survivors.isEmpty
+        }
+        XCTAssertTrue(
+            dead, "the command's children outlived it: \(survivors.map { "\($0.pid) \($0.commandLine)" })", file: file, line: line)
     }
 
     /// A directory outside /tmp (which the sandbox replaces with an empty tmpfs), writable by everyone

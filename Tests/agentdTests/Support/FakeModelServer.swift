@@ -71,14 +71,16 @@ final class FakeModelServer {
     func stop() { server.stop() }
 
     /// `openai-fake.yaml` in `harness`'s directory, every role on this server under the model string
-    /// `model` (its mode and a tag), with `reasks`, `maxTokens` and extra model keys (`modelKeys`, YAML).
-    func preparePlan(in harness: DaemonHarness, model: String, reasks: Int = 0, maxTokens: Int = 0, modelKeys: String = "") throws
-        -> String
-    {
+    /// `model` (its mode and a tag), with `reasks`, `maxTokens`, each request's total `timeout` and
+    /// extra model keys (`modelKeys`, YAML).
+    func preparePlan(
+        in harness: DaemonHarness, model: String, reasks: Int = 0, maxTokens: Int = 0, timeout: String = "2s", modelKeys: String = ""
+    ) throws -> String {
         try harness.preparePlan(
             "openai-fake.yaml",
             values: [
-                "BASE_URL": baseURL, "MODEL": model, "REASKS": String(reasks), "MAX_TOKENS": String(maxTokens), "MODEL_KEYS": modelKeys,
+                "BASE_URL": baseURL, "MODEL": model, "REASKS": String(reasks), "MAX_TOKENS": String(maxTokens), "TIMEOUT": timeout,
+                "MODEL_KEYS": modelKeys,
             ])
     }
 

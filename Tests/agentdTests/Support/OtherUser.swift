@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -7,27 +8,29 @@ import XCTest
 #endif
 
 /// A second real Unix user, for the tests of who may connect and of limits per client: created once
-/// (tests run as root in CI); tests that need it skip where that is impossible.
+/// (tests run as root in CI); tests that need it skip where that is impossible (`Capability.root`).
 enum OtherUser {
     static let name = "agentd-e2e-peer"
 
-    /// Creates the user when it does not exist yet; throws `XCTSkip` where it cannot.
+    /// Creates the user when it does not exist yet; throws `Capability.root.missing` where it cannot.
     static func ensure() throws {
-        guard geteuid() == 0 else { throw XCTSkip("creating a second Unix user needs root") }
+        guard geteuid() == 0 else { throw Capability.root.missing("creating a second Unix user needs root") }
         if getpwnam(name) == nil {
             let add = Process()
             add.executableURL = URL(fileURLWithPath: "/usr/sbin/useradd")
             add.arguments = ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
             try add.run()
             add.waitUntilExit()
-            guard add.terminationStatus == 0 || getpwnam(name) != nil else { throw XCTSkip("useradd failed") }
+            guard add.terminationStatus == 0 || getpwnam(name) != nil else {
+                throw Capability.root.missing("useradd \(name) failed (exit \(add.terminationStatus))")
+            }
         }
     }
 
     /// The user's primary group's name.
     static func groupName() throws -> String {
         guard let entry = getpwnam(name), let group = getgrgid(entry.pointee.pw_gid), let groupName = group.pointee.gr_name else {
-            throw XCTSkip("the other user has no group")
+            throw Capability.root.missing("the user \(name) has no group")
         }
         return String(cString: groupName)
     }
@@ -80,7 +83,7 @@ enum OtherUser {
     static func ownDirectory(_ harness: DaemonHarness, _ name: String) throws -> String {
         let path = harness.dir + "/" + name
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        guard let entry = getpwnam(self.name) else { throw XCTSkip("no user \(self.name)") }
+        guard let entry = getpwnam(self.name) else { throw Capability.root.missing("there is no user \(self.name)") }
         chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid)
         return path
     }
