@@ -86,10 +86,9 @@ final class CommandLauncher: @unchecked Sendable {
         return result
     }
 
-    /// The job ended: its control groups go (on the tools queue).
+    /// The job ended: its control groups go (see `JobCgroup.remove`).
     func finish() {
-        guard let cgroup else { return }
-        ToolBox.files.async { cgroup.remove() }
+        cgroup?.remove()
     }
 
     /// Whether a plan's command runs confined: the plan's sandbox is on and the command did not opt out.

@@ -64,10 +64,29 @@ struct JobCgroup: Sendable, Equatable {
         return made.isEmpty ? nil : JobCgroup(directories: made)
     }
 
-    /// Removes the job's groups (empty once its commands ended); a group still holding a process is
-    /// left for the next start's `sweep`.
+    /// Removes the job's groups once the job ended. A process still in one (a sandbox's init not yet
+    /// reaped, or a command's child that left its process group) belongs to a job that is over: it is
+    /// killed, and the removal tried again, every 100 ms for 10 s; a group that still cannot go is left
+    /// for the next start's `sweep`. Runs on its own queue, so the retries hold nothing else up.
     func remove() {
-        for directory in directories { rmdir(directory) }
+        Self.cleanup.async { Self.remove(directories, triesLeft: 100) }
+    }
+
+    private static let cleanup = DispatchQueue(label: "agentd.cgroup-cleanup")
+
+    private static func remove(_ directories: [String], triesLeft: Int) {
+        let busy = directories.filter { rmdir($0) != 0 && errno == EBUSY }
+        guard !busy.isEmpty, triesLeft > 1 else { return }
+        for directory in busy { killMembers(of: directory) }
+        cleanup.asyncAfter(deadline: .now() + .milliseconds(100)) { remove(busy, triesLeft: triesLeft - 1) }
+    }
+
+    /// SIGKILLs every process listed in the group's `cgroup.procs`.
+    private static func killMembers(of directory: String) {
+        guard let text = try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8) else { return }
+        for line in text.split(separator: "\n") {
+            if let pid = pid_t(line), pid > 1 { kill(pid, SIGKILL) }
+        }
     }
 
     /// Removes what daemons that are gone left beside `parents` (the `agentd-PID` groups of dead
