@@ -96,7 +96,7 @@ final class DrainTests: EndToEndTestCase {
         harness.sendSignal(SIGTERM)
         XCTAssertTrue(waitForLog("stopping: no new jobs"), "the daemon drains: \(harness.lastDaemonLog())")
         harness.sendSignal(SIGTERM)
-        let exit = try harness.waitForExit(timeout: 120)
+        let exit = try harness.waitForExit(timeout: 60)
         XCTAssertEqual(exit.status, 0, "the second signal ends the drain: \(harness.daemonLog())")
         XCTAssertEqual(exit.signal, 0)
         XCTAssertTrue(harness.lastDaemonLog().contains("second signal: abandoning in-flight calls now"), harness.lastDaemonLog())
