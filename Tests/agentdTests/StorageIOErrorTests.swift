@@ -13,13 +13,18 @@ import XCTest
 /// the I/O error, says so in `daemon.status`, keeps what was committed, and recovers by itself once
 /// writes succeed — resuming the job the fault stopped — with every chain still verifying.
 final class StorageIOErrorTests: EndToEndTestCase {
-    /// Builds the preload library into the harness's directory.
+    /// Builds the preload library into the harness's directory with the system's C compiler, else
+    /// the Swift toolchain's clang.
     private func faultLibrary() throws -> String {
         let library = harness.dir + "/eio_preload.so"
         let source = Locations.fixtures + "/faults/eio_preload.c"
-        let (status, output) = try runCapturingOutput("/usr/bin/env", ["cc", "-shared", "-fPIC", "-o", library, source, "-ldl"])
-        guard status == 0 else { throw HarnessError("cannot build \(source): \(output)") }
-        return library
+        var outputs: [String] = []
+        for compiler in ["cc", "clang"] {
+            let (status, output) = try runCapturingOutput("/usr/bin/env", [compiler, "-shared", "-fPIC", "-o", library, source, "-ldl"])
+            if status == 0 { return library }
+            outputs.append("\(compiler): \(output)")
+        }
+        throw HarnessError("cannot build \(source): \(outputs.joined(separator: "; "))")
     }
 
     func testAnIOErrorRefusesNewJobsKeepsWhatWasCommittedAndRecoversWhenWritesSucceed() throws {
