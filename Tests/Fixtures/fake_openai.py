@@ -10,7 +10,7 @@ Usage
 -----
     python3 Tests/Fixtures/fake_openai.py [--port 0] [--host 127.0.0.1] [--expect-key KEY]
         [--max-body BYTES] [--oversized-bytes BYTES] [--delay-seconds S] [--drip-interval S]
-        [--verbose]
+        [--retry-after-date-seconds S] [--verbose]
 
 It binds, prints exactly one line `listening PORT` to stdout (flushed), then serves until
 SIGTERM or SIGINT and exits 0. `--port 0` (the default) picks a free port; read it from that line.
@@ -22,6 +22,7 @@ Endpoints
     GET  /v1/models             (also /models)            {"object":"list","data":[...]}, one entry per mode
     GET  /_stats                                          counters, see "Stats"
     POST /_reset                                          zero every counter and the per-model history
+    POST /_release                                        let every request mode `gate` holds go on
 
 Other paths get 404 and known paths with the wrong method 405, both with OpenAI-style error bodies.
 Bodies larger than `--max-body` (default 16 MiB) get 413 and the connection is closed; a header
@@ -100,6 +101,14 @@ model string. Unknown mode names (e.g. "gpt-4o", "llama3:8b") behave as, and are
                           client sees a TCP RST (ECONNRESET) and no response bytes at all
     empty-choices         200, valid envelope with "choices": []
     delay                 waits `--delay-seconds` (2 s), then answers as ok
+    gate                  holds the request until `POST /_release` (which lets every request held
+                          at that moment go on), then answers as ok; a request whose client leaves
+                          meanwhile gets no answer
+    429-date              first request per model string: 429 + `Retry-After` as an HTTP date
+                          (`Wed, 21 Oct 2026 07:28:00 GMT`) `--retry-after-date-seconds` (2) whole
+                          seconds after the next whole second; then ok. The date sent is recorded in
+                          `retry_after_dates`
+    503-date              the same with 503
 
 All error statuses use the OpenAI error shape
     {"error":{"message":...,"type":...,"param":null,"code":...}}
@@ -117,6 +126,9 @@ GET /_stats returns
      "models_requests": GET /v1/models requests,
      "by_mode": {mode: count}, "by_model": {full model string: count},
      "arrivals": {full model string: [monotonic seconds of each request's arrival, the first 1000]},
+     "arrivals_unix": {full model string: [Unix time in seconds of each request's arrival, the first 1000]},
+     "retry_after_dates": {full model string: [each HTTP-date Retry-After sent, as Unix seconds]},
+     "held": requests mode `gate` holds now,
      "last_body": {mode: the last parsed request body for that mode},
      "idempotency_keys": {full model string: [each request's Idempotency-Key header or null, the first 1000]},
      "connections": {"accepted": n, "open": n}}
@@ -129,6 +141,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email.utils
 import json
 import os
 import re
@@ -379,6 +392,7 @@ def prompt_tokens(messages: list) -> int:
 class Stats:
     def __init__(self):
         self.open = 0  # survives /_reset: it is a gauge, not a counter
+        self.held = 0  # likewise
         self.reset()
 
     def reset(self):
@@ -390,6 +404,8 @@ class Stats:
         self.by_mode: dict[str, int] = {}
         self.by_model: dict[str, int] = {}
         self.arrivals: dict[str, list[float]] = {}
+        self.arrivals_unix: dict[str, list[float]] = {}
+        self.retry_after_dates: dict[str, list[int]] = {}
         self.last_body: dict[str, object] = {}
         self.idempotency_keys: dict[str, list[str | None]] = {}
         self.accepted = 0
@@ -404,6 +420,9 @@ class Stats:
             "by_mode": self.by_mode,
             "by_model": self.by_model,
             "arrivals": self.arrivals,
+            "arrivals_unix": self.arrivals_unix,
+            "retry_after_dates": self.retry_after_dates,
+            "held": self.held,
             "last_body": self.last_body,
             "idempotency_keys": self.idempotency_keys,
             "connections": {"accepted": self.accepted, "open": self.open},
@@ -451,7 +470,10 @@ class FakeOpenAI:
             ("GET", "/models"): self.models,
             ("GET", "/_stats"): self.get_stats,
             ("POST", "/_reset"): self.post_reset,
+            ("POST", "/_release"): self.post_release,
         }
+        # Set by /_release: wakes every request `gate` holds, then is replaced by a fresh one.
+        self.gate_open = asyncio.Event()
         self.paths = {path for _, path in self.routes}
 
         def fail(status, first):
@@ -479,6 +501,9 @@ class FakeOpenAI:
             "reset": self.mode_reset,
             "empty-choices": self.mode_empty_choices,
             "delay": self.mode_delay,
+            "gate": self.mode_gate,
+            "429-date": lambda call: self.fail_with_date(call, 429),
+            "503-date": lambda call: self.fail_with_date(call, 503),
         }
         models = sorted(self.modes) + ["429x3"]
         self.models_body = _dumps(
@@ -558,6 +583,12 @@ class FakeOpenAI:
         writer.write(_response(200, _dumps(self.stats.snapshot()), req.keep_alive))
         return req.keep_alive
 
+    async def post_release(self, req: Request, reader, writer) -> bool:
+        released, self.gate_open = self.gate_open, asyncio.Event()
+        released.set()
+        writer.write(_response(200, b'{"ok":true}', req.keep_alive))
+        return req.keep_alive
+
     async def post_reset(self, req: Request, reader, writer) -> bool:
         self.stats.reset()
         writer.write(_response(200, b'{"ok":true}', req.keep_alive))
@@ -598,6 +629,9 @@ class FakeOpenAI:
         times = stats.arrivals.setdefault(model, [])
         if len(times) < 1000:
             times.append(round(time.monotonic(), 4))
+        unix_times = stats.arrivals_unix.setdefault(model, [])
+        if len(unix_times) < 1000:
+            unix_times.append(time.time())
         stats.last_body[mode_name] = payload
         keys = stats.idempotency_keys.setdefault(model, [])
         if len(keys) < 1000:
@@ -646,6 +680,32 @@ class FakeOpenAI:
             return self.ok(call)
         message, type_, code = _FAIL_MESSAGES[status]
         return self.error(call, status, _error_body(message, type_, code), _RETRY_AFTER if status != 500 else b"")
+
+    async def fail_with_date(self, call: Call, status: int) -> bool:
+        """`status` with `Retry-After` as an HTTP date for the first request per model string, then ok."""
+        if call.nth > 1:
+            return self.ok(call)
+        date = int(time.time()) + 1 + self.args.retry_after_date_seconds
+        self.stats.retry_after_dates.setdefault(call.model, []).append(date)
+        header = b"Retry-After: %s\r\n" % email.utils.formatdate(date, usegmt=True).encode()
+        message, type_, code = _FAIL_MESSAGES[status]
+        return self.error(call, status, _error_body(message, type_, code), header)
+
+    async def mode_gate(self, call: Call) -> bool:
+        self.stats.held += 1
+        gone = asyncio.ensure_future(_drain_until_eof(call.reader))
+        opened = asyncio.ensure_future(self.gate_open.wait())
+        try:
+            await asyncio.wait({gone, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.stats.held -= 1
+            gone.cancel()
+            opened.cancel()
+            # The reader must be free again before the connection's next request is read.
+            await asyncio.gather(gone, opened, return_exceptions=True)
+        if opened.cancelled() or call.writer.is_closing():
+            return False
+        return self.ok(call)
 
     async def mode_400(self, call: Call) -> bool:
         body = _error_body("Invalid request (fake 400).", "invalid_request_error", None)
@@ -805,6 +865,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--oversized-bytes", type=int, default=64 * 1024 * 1024, help="content size in mode oversized")
     parser.add_argument("--delay-seconds", type=float, default=2.0, help="wait of mode delay")
     parser.add_argument("--drip-interval", type=float, default=0.5, help="seconds per body byte in mode drip")
+    parser.add_argument(
+        "--retry-after-date-seconds", type=int, default=2, help="how far ahead the HTTP-date Retry-After of 429-date/503-date is"
+    )
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     parser.add_argument("--tls-cert", default=None, help="serve HTTPS with this PEM certificate (with --tls-key)")
     parser.add_argument("--tls-key", default=None, help="the certificate's PEM private key")

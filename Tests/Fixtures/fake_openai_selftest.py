@@ -11,6 +11,7 @@ the first failure.
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import os
@@ -417,6 +418,37 @@ def test_misbehaving_modes(port: int, c: Client):
     check("reset: ECONNRESET without a byte")
 
 
+def test_gate_and_date_modes(port: int, c: Client):
+    # gate: held until /_release, then answered on the same (kept-alive) connection.
+    sock = raw_socket(port)
+    sock.sendall(raw_request("gate:1"))
+    deadline = time.monotonic() + 5
+    while c.stats()["held"] != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert c.stats()["held"] == 1
+    assert c.request("POST", "/_release")[0] == 200
+    buffer = bytearray()
+    head, _, body = read_response(sock, buffer)
+    assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body)["choices"], head
+    sock.sendall(raw_request("ok:after-gate"))
+    assert read_response(sock, buffer)[0].startswith(b"HTTP/1.1 200 ")
+    sock.close()
+    assert c.stats()["held"] == 0
+    check("gate: held until POST /_release, then answered; the connection stays usable")
+
+    # 429-date / 503-date: Retry-After as an HTTP date ahead of now, recorded; then ok.
+    for mode, status in (("429-date", 429), ("503-date", 503)):
+        got, response, _ = c.chat(mode + ":d")
+        date = response.getheader("Retry-After")
+        assert got == status and date.endswith(" GMT"), (got, date)
+        sent = c.stats()["retry_after_dates"][mode + ":d"]
+        assert sent == [int(email.utils.parsedate_to_datetime(date).timestamp())], (sent, date)
+        assert sent[0] > time.time(), (sent, date)
+        assert c.chat(mode + ":d")[0] == 200
+        assert len(c.stats()["arrivals_unix"][mode + ":d"]) == 2
+    check("429-date / 503-date: an HTTP-date Retry-After ahead of now, recorded in retry_after_dates")
+
+
 def test_http_plumbing(port: int, c: Client):
     # Keep-alive on one http.client connection.
     sock_before = c.conn.sock
@@ -522,6 +554,7 @@ def main() -> int:
         test_content_modes(c)
         test_oversized(port, c)
         test_misbehaving_modes(port, c)
+        test_gate_and_date_modes(port, c)
         test_http_plumbing(port, c)
         stats = c.stats()
         assert stats["by_mode"]["hang"] == 1 and stats["by_mode"]["reset"] == 1

@@ -96,8 +96,14 @@ final class FakeModelServer {
         try stats()["by_model"]?[model]?.intValue ?? 0
     }
 
-    /// A plain HTTP/1.1 GET over a fresh loopback connection; returns the body.
-    private func get(_ path: String) throws -> String {
+    /// `POST /_release`: every request mode `gate` holds now is answered.
+    func release() throws {
+        _ = try get("/_release", method: "POST")
+    }
+
+    /// A plain HTTP/1.1 request without a body (GET unless `method` says otherwise) over a fresh
+    /// loopback connection; returns the body.
+    private func get(_ path: String, method: String = "GET") throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket failed") }
         defer { close(fd) }
@@ -109,7 +115,7 @@ final class FakeModelServer {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else { throw HarnessError("cannot connect to the fake model server on port \(port)") }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
