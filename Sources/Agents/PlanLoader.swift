@@ -183,6 +183,9 @@ struct PlanReader {
 
     /// The single document in `yaml`, or nil when it has none (an empty file, or only comments).
     func optionalDocument(_ yaml: String) throws(PlanError) -> Field? {
+        if let violation = YAMLBounds.check(yaml) {
+            throw PlanError(file: file, line: violation.line, column: violation.column, message: violation.message)
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -804,11 +807,25 @@ struct PlanReader {
         return seconds
     }
 
-    /// Any YAML value as JSON: mappings keep their key order, integers become numbers.
-    func json(_ field: Field) throws(PlanError) -> JSON {
+    /// The deepest a reply may nest lists and mappings: well inside `YAMLBounds.maxDepth`, so that a
+    /// plan's snapshot, which holds a script file's replies a few levels deeper than the file did, is
+    /// always within the bound too (a job's plan is loaded again from its snapshot).
+    static let maxReplyDepth = 64
+
+    /// Any YAML value as JSON: mappings keep their key order, integers become numbers. `depth` is the
+    /// value's own level (1 for a reply).
+    func json(_ field: Field, depth: Int = 1) throws(PlanError) -> JSON {
         budget.values -= 1
         guard budget.values >= 0 else {
             throw fail(field.mark, field.path, "the replies hold more than 100000 values (do aliases expand exponentially?)")
+        }
+        if depth > Self.maxReplyDepth {
+            switch field.node {
+            case .sequence, .mapping:
+                throw fail(
+                    field.mark, field.path, "a reply nests lists and mappings more than \(Self.maxReplyDepth) levels deep (the limit)")
+            default: break
+            }
         }
         switch field.node {
         case let .scalar(scalar):
@@ -823,13 +840,13 @@ struct PlanReader {
             }
         case let .sequence(sequence):
             var items: [JSON] = []
-            for (index, node) in sequence.enumerated() { items.append(try json(field.item(index, node))) }
+            for (index, node) in sequence.enumerated() { items.append(try json(field.item(index, node), depth: depth + 1)) }
             return .array(items)
         case .mapping:
             let entries = try mapping(field, allowed: nil, what: "an object")
             var members: [(String, JSON)] = []
             for entry in entries.entries {
-                members.append((entry.name, try json(field.child(entry.name, entry.value, keyMark: entry.key.mark))))
+                members.append((entry.name, try json(field.child(entry.name, entry.value, keyMark: entry.key.mark), depth: depth + 1)))
             }
             return .object(members)
         case .alias:
