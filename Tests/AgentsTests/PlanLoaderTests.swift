@@ -754,7 +754,7 @@ final class PlanLoaderTests: XCTestCase {
     func testAScriptFileMayHoldAtMost16MiB() throws {
         let path = tempDirectory.appendingPathComponent("fixtures/big.yaml").path
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
-        XCTAssertEqual(truncate(path, off_t(PlanLoader.maxFileBytes + 1)), 0)
+        XCTAssertEqual(truncate(path, off_t(YAMLDocument.maxFileBytes + 1)), 0)
         assertError(
             minimal(replacing: 5...7, with: "    script_file: \(path)"), field: "models.m.script_file", line: 5,
             contains: "cannot read the script file '\(path)': larger than 16 MiB")
