@@ -1,3 +1,5 @@
+import Agents
+
 /// The daemon's configuration file (`agentd serve --config FILE`): what it sets, each key optional.
 ///
 /// A key that is absent leaves the default (or the command line's value) in force; the command line
