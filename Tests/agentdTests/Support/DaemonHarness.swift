@@ -29,9 +29,11 @@ enum Locations {
 
     /// The fixture scripts copied where the sandbox's `nobody` can read them, outside `/tmp` (the clone may sit
     /// below a directory only its owner can enter): what plans' `@SCRIPTS@` names. Made once per test
-    /// process, afresh.
+    /// process, afresh, in a directory of this clone's own (named by a hash of its path), so test runs of
+    /// two clones on one machine never run each other's scripts.
     static let sandboxReadableScripts: String = {
-        let copy = "/var/tmp/agentd-e2e-scripts-\(getuid())"
+        let clone = repoRoot.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        let copy = "/var/tmp/agentd-e2e-scripts-\(getuid())-\(String(clone, radix: 16).prefix(8))"
         let fm = FileManager.default
         try? fm.removeItem(atPath: copy)
         try? fm.createDirectory(atPath: copy, withIntermediateDirectories: true)
