@@ -2,7 +2,9 @@
 # The long chaos run: the chaos test (Tests/agentdTests/ChaosTests.swift) against a release build of
 # agentd, with KILLS random SIGKILLs of the daemon under load (default 1000; the suite runs 100).
 #   scripts/chaos.sh [KILLS] [SEED]
-# Prints the figures: kills survived, jobs, calls, duplicate executions, lost submissions, broken transcripts.
+# The harness kills only the daemon: the processes it had started are the next daemon's to end.
+# Prints the figures: kills survived, jobs, calls, duplicate and overlapping executions, lost
+# submissions, broken transcripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh

@@ -3,7 +3,7 @@ extension PlanReader {
     /// then a turn's). Left out, each is its default or the cap below it, whichever is larger, so a
     /// plan (or a stored snapshot from before these keys) that raises only `tool_output_cap` still
     /// gets whole results.
-    func toolOutputBudgets(_ entries: Entries, _ policy: inout Policy) throws(PlanError) {
+    func toolOutputBudgets(_ entries: YAMLEntries, _ policy: inout Policy) throws(PlanError) {
         policy.turnToolOutputCap = try budget(
             entries["turn_tool_output_cap"], in: 1...(1 << 30), default: Policy.defaultTurnToolOutputCap,
             atLeast: (policy.toolOutputCap, "tool_output_cap"), why: "one turn's results must have room for one whole result")
@@ -15,7 +15,7 @@ extension PlanReader {
     /// One budget: `field`'s value, at least `below` (the budget under it, named); without the field,
     /// the larger of `fallback` and `below`.
     private func budget(
-        _ field: Field?, in range: ClosedRange<Int>, default fallback: Int, atLeast below: (value: Int, key: String), why: String
+        _ field: YAMLField?, in range: ClosedRange<Int>, default fallback: Int, atLeast below: (value: Int, key: String), why: String
     ) throws(PlanError) -> Int {
         guard let field else { return max(fallback, below.value) }
         let value = try int(field, in: range)

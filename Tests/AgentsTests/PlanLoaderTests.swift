@@ -754,7 +754,7 @@ final class PlanLoaderTests: XCTestCase {
     func testAScriptFileMayHoldAtMost16MiB() throws {
         let path = tempDirectory.appendingPathComponent("fixtures/big.yaml").path
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
-        XCTAssertEqual(truncate(path, off_t(PlanLoader.maxFileBytes + 1)), 0)
+        XCTAssertEqual(truncate(path, off_t(YAMLDocument.maxFileBytes + 1)), 0)
         assertError(
             minimal(replacing: 5...7, with: "    script_file: \(path)"), field: "models.m.script_file", line: 5,
             contains: "cannot read the script file '\(path)': larger than 16 MiB")
@@ -789,12 +789,12 @@ final class PlanLoaderTests: XCTestCase {
     func testAliasesExpandWithinABudget() {
         var yaml = "name: t\nmodels:\n  m:\n    backend: scripted\n    script:\n      actor:\n        - reply:\n"
         yaml += "            a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for level in 1...6 {
+        for level in 1...4 {
             let previous = "*a\(level - 1)"
             yaml += "            a\(level): &a\(level) [\(Array(repeating: previous, count: 10).joined(separator: ", "))]\n"
         }
         yaml += "roles: {}\n"
-        // 10^7 values once expanded; the loader stops at its budget instead.
+        // About 123,000 values once expanded (within YAMLBounds.maxNodes); the loader stops at its budget instead.
         let error = parseError(yaml)
         XCTAssertEqual(error?.field.hasPrefix("models.m.script.actor[0].reply.a"), true, "\(String(describing: error))")
         XCTAssertEqual(error?.message.contains("more than 100000 values"), true, "\(String(describing: error))")

@@ -14,12 +14,18 @@ import XCTest
 ///   and a submission retried after a kill (same idempotency key) never made a second job;
 /// - every job reached a terminal state, and succeeded (every agent here eventually passes);
 /// - **duplicate executions**: every command model, command verifier and `run_command` execution
-///   appends its call's idempotency key to a ledger. A call may run more than once only when the
+///   marks its start and its end in a ledger (`KIND start RUN KEY`, `KIND end RUN KEY`: RUN names the
+///   execution, KEY is its call's idempotency key). A call may run more than once only when the
 ///   daemon died after recording its start and before recording its result — the restart is then
-///   recorded (`call.restarted` / `tool.restarted`). So each key may appear at most once plus once per
+///   recorded (`call.restarted` / `tool.restarted`). So each key may start at most once plus once per
 ///   recorded restart; anything beyond is a completed call executed twice. Every key in the ledger
 ///   must also belong to a recorded call (nothing runs unrecorded), and every recorded command call
 ///   must have run;
+/// - **overlapping executions**: no execution of a call starts while an earlier execution of the same
+///   call is still running. The harness kills nothing but the daemon: the processes the daemon had
+///   started are the next daemon's to end (`Orphans`) before it runs their calls again. An interrupted
+///   execution that outlived the daemon would write its end after its rerun's start; one that died
+///   with it writes none (each works for a moment between its marks, so kills land inside);
 /// - **broken transcripts**: each job's events are numbered without gaps, every call and tool call was
 ///   started once and completed once, a W1 job has exactly its 14 calls, every hash chain verifies
 ///   (`agentd audit verify --all`), and a sample of transcripts renders.
@@ -49,7 +55,8 @@ final class ChaosTests: EndToEndTestCase {
             // milliseconds into the load.
             let delay = Double(random.next() % 300) / 1000
             Thread.sleep(forTimeInterval: delay)
-            try harness.crash(killOrphans: true)
+            // Only the daemon: whatever it had started is left for the next daemon to deal with.
+            try harness.crash(killOrphans: false)
             try harness.restart(timeout: 60)
         }
         let submitted = load.stop()
@@ -73,12 +80,15 @@ final class ChaosTests: EndToEndTestCase {
             chaos figures: kills survived \(kills), jobs \(report.jobs) (w1 \(report.w1Jobs), command+tools \(report.commandJobs)), \
             agent calls \(report.calls), tool calls \(report.toolCalls), executions counted \(report.executions), \
             re-executions of interrupted calls \(report.reexecutions) (each one recorded as restarted), \
-            duplicate executions \(report.duplicates.count), lost submissions \(report.lost.count), \
+            duplicate executions \(report.duplicates.count), overlapping executions \(report.overlaps.count), \
+            executions interrupted (no end mark) \(report.interrupted), lost submissions \(report.lost.count), \
             broken transcripts \(report.broken.count + (verify.status == 0 ? 0 : 1) + unrenderable.count), \
             submissions retried after a kill \(load.retries), \(String(format: "%.1f", seconds)) s
             """)
         XCTAssertTrue(report.lost.isEmpty, "lost submissions: \(report.lost.prefix(10))")
         XCTAssertTrue(report.duplicates.isEmpty, "completed calls executed twice: \(report.duplicates.prefix(10))")
+        XCTAssertTrue(
+            report.overlaps.isEmpty, "executions that started before the previous one of the call ended: \(report.overlaps.prefix(10))")
         XCTAssertTrue(report.unrecorded.isEmpty, "executions of calls that were never recorded: \(report.unrecorded.prefix(10))")
         XCTAssertTrue(report.notExecuted.isEmpty, "recorded command calls that never ran: \(report.notExecuted.prefix(10))")
         XCTAssertTrue(report.notSucceeded.isEmpty, "jobs that did not succeed: \(report.notSucceeded.prefix(10))")
@@ -215,6 +225,10 @@ struct ChaosReport {
     private(set) var reexecutions = 0
     private(set) var lost: [String] = []
     private(set) var duplicates: [String] = []
+    /// Executions of a call that started while an earlier one of the same call had not ended yet.
+    private(set) var overlaps: [String] = []
+    /// Executions that started and never marked their end (the daemon's death ended them).
+    private(set) var interrupted = 0
     private(set) var unrecorded: [String] = []
     private(set) var notExecuted: [String] = []
     private(set) var notSucceeded: [String] = []
@@ -261,18 +275,41 @@ struct ChaosReport {
             events[row[0], default: []].append(Event(seq: seq, kind: row[2], role: row[3], call: row[4], tool: row[5]))
         }
 
-        // Executions the ledger counted, per idempotency key.
+        // Executions the ledger counted, per idempotency key, and whether any two of a call overlapped:
+        // the ledger is in the order the marks were written (appends), so an execution still running
+        // when the next one of its call started shows its end after that start.
         var executed: [String: Int] = [:]
+        var running: [String: Set<String>] = [:]  // key -> executions started and not yet ended
+        var startedAlongside: [String: Set<String>] = [:]  // execution -> later executions of its call begun meanwhile
+        var ends = 0
         let text = (try? String(contentsOfFile: ledger, encoding: .utf8)) ?? ""
         for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2 else {
+            let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
+            guard parts.count == 4, ["call", "verify", "tool"].contains(parts[0]) else {
                 broken.append("ledger line '\(line)'")
                 continue
             }
-            executed[String(parts[1]), default: 0] += 1
-            executions += 1
+            let (mark, run, key) = (parts[1], parts[2], parts[3])
+            switch mark {
+            case "start":
+                executed[key, default: 0] += 1
+                executions += 1
+                for earlier in running[key, default: []] { startedAlongside[earlier, default: []].insert(run) }
+                running[key, default: []].insert(run)
+            case "end":
+                guard running[key]?.remove(run) != nil else {
+                    broken.append("ledger: \(run) of \(key) ended without starting, or twice")
+                    continue
+                }
+                ends += 1
+                for later in startedAlongside.removeValue(forKey: run) ?? [] {
+                    overlaps.append("\(key): execution \(later) started before \(run) ended")
+                }
+            default:
+                broken.append("ledger line '\(line)'")
+            }
         }
+        interrupted = executions - ends
 
         var recordedKeys: Set<String> = []
         for id in ids {

@@ -1,9 +1,11 @@
+import Agents
+
 /// The daemon's configuration file (`agentd serve --config FILE`): what it sets, each key optional.
 ///
 /// A key that is absent leaves the default (or the command line's value) in force; the command line
-/// wins over the file (see `Daemon.Configuration.resolve`). The file is read and validated like a
-/// plan: strictly, by the plan loader's YAML reader, so an unknown key, a wrong type or an out-of-range
-/// value is a `PlanError` naming the file, line, column and field. The format is documented in
+/// wins over the file (see `Daemon.Configuration.resolve`, which this is one layer of). The file is
+/// read and validated like a plan: strictly, by `YAMLReader`, so an unknown key, a wrong type or an
+/// out-of-range value is a `PlanError` naming the file, line, column and field. The format is documented in
 /// `docs/config.md`. Pure value type; `load` reads a file, so call it off the event loop.
 public struct ServeConfig: Sendable, Equatable {
     /// The socket path; relative paths are resolved against the file's directory.
@@ -38,17 +40,17 @@ public struct ServeConfig: Sendable, Equatable {
     ///   read, or the first problem in its content.
     public static func load(path: String) throws(PlanError) -> ServeConfig {
         let text: String
-        switch PlanLoader.readText(path) {
+        switch YAMLDocument.readFile(path) {
         case let .success(contents): text = contents
         case let .failure(reason): throw PlanError(file: path, message: "cannot read the configuration file: \(reason)")
         }
-        return try parse(yaml: text, file: path, baseDirectory: PlanLoader.directory(of: path))
+        return try parse(yaml: text, file: path, baseDirectory: YAMLDocument.directory(of: path))
     }
 
     /// Validates the configuration in `yaml`; `file` is the name errors report, and relative paths
     /// are resolved against `baseDirectory`.
     public static func parse(yaml: String, file: String, baseDirectory: String?) throws(PlanError) -> ServeConfig {
-        let reader = PlanReader(file: file, baseDirectory: baseDirectory)
+        let reader = ServeConfigReader(file: file, baseDirectory: baseDirectory)
         // An empty file (or one of comments only) configures nothing.
         guard let root = try reader.optionalDocument(yaml) else { return ServeConfig() }
         return try reader.serveConfig(root)
@@ -83,7 +85,12 @@ extension OpenAISpec {
     }
 }
 
-extension PlanReader {
+/// One pass over a configuration file: its schema, on `YAMLReader`'s typed reads.
+struct ServeConfigReader: YAMLReader {
+    let file: String
+    /// What relative paths in the file resolve against.
+    let baseDirectory: String?
+
     static let serveConfigKeys = [
         "socket", "database", "max_running", "drain_seconds", "max_frame_bytes", "max_connections", "allow_group", "secret_env",
         "limits", "endpoints", "submitters",
@@ -92,11 +99,11 @@ extension PlanReader {
     static let limitKeys = ["max_queued_jobs", "max_queued_jobs_per_client", "max_requests_in_flight_per_connection"]
     static let endpointKeys = ["max_concurrent", "requests_per_minute", "tokens_per_minute", "rate_window"]
 
-    func serveConfig(_ root: Field) throws(PlanError) -> ServeConfig {
+    func serveConfig(_ root: YAMLField) throws(PlanError) -> ServeConfig {
         let doc = try mapping(root, allowed: Self.serveConfigKeys, what: "the daemon's configuration")
         var config = ServeConfig()
-        if let f = doc["socket"] { config.socket = PlanLoader.resolve(try nonEmptyString(f), against: baseDirectory) }
-        if let f = doc["database"] { config.database = PlanLoader.resolve(try nonEmptyString(f), against: baseDirectory) }
+        if let f = doc["socket"] { config.socket = YAMLDocument.resolve(try nonEmptyString(f), against: baseDirectory) }
+        if let f = doc["database"] { config.database = YAMLDocument.resolve(try nonEmptyString(f), against: baseDirectory) }
         if let f = doc["max_running"] { config.maxRunning = try int(f, in: 1...100_000) }
         if let f = doc["drain_seconds"] { config.drainSeconds = try duration(f, allowZero: true) }
         if let f = doc["max_frame_bytes"] { config.maxFrameBytes = try int(f, in: 1024...(1 << 30)) }
@@ -123,7 +130,7 @@ extension PlanReader {
             if let f = submitters["plan_dirs"] {
                 var directories: [String] = []
                 for (index, node) in try list(f, what: "a list of directories").enumerated() {
-                    directories.append(PlanLoader.resolve(try nonEmptyString(f.item(index, node)), against: baseDirectory))
+                    directories.append(YAMLDocument.resolve(try nonEmptyString(f.item(index, node)), against: baseDirectory))
                 }
                 config.submitterPlanDirectories = directories
             }
@@ -133,7 +140,7 @@ extension PlanReader {
     }
 
     /// `endpoints`: base URL -> limits.
-    func endpointLimits(_ field: Field) throws(PlanError) -> [String: EndpointLimits] {
+    func endpointLimits(_ field: YAMLField) throws(PlanError) -> [String: EndpointLimits] {
         let entries = try mapping(field, allowed: nil, what: "the endpoints (base URL -> limits)")
         var result: [String: EndpointLimits] = [:]
         for entry in entries.entries {

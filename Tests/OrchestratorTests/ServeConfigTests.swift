@@ -1,10 +1,10 @@
+import Agents
 import Foundation
+import Orchestrator
 import XCTest
 
-@testable import Agents
-
 /// The daemon's configuration file: every key, and the strict errors (file, line, column, field)
-/// the plan loader's reader gives for anything else.
+/// the YAML reader gives for anything else.
 final class ServeConfigTests: XCTestCase {
     static let everything = """
         # agentd serve --config

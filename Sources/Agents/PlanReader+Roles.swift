@@ -1,0 +1,95 @@
+/// The plan's roles: which model each uses with what prompt and tools, and the verifier, a model role or a
+/// command; and the commands (`command` models and verifiers).
+extension PlanReader {
+    func role(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
+        -> RoleSpec
+    {
+        let entries = try mapping(field, allowed: Self.roleKeys, what: "a role")
+        return try role(entries, models, modelNames, mayUseTools: mayUseTools)
+    }
+
+    func role(_ entries: YAMLEntries, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
+        -> RoleSpec
+    {
+        let modelField = try require(entries, "model")
+        let model = try nonEmptyString(modelField)
+        guard models[model] != nil else {
+            throw fail(
+                modelField.mark, modelField.path,
+                "unknown model '\(model)' (known: \(modelNames.joined(separator: ", ")))")
+        }
+        var spec = RoleSpec(model: model, prompt: try string(require(entries, "prompt")))
+        if let f = entries["tools"] { spec.tools = try tools(f, mayUseTools: mayUseTools) }
+        if let f = entries["temperature"] { spec.temperature = try number(f, in: 0...2) }
+        return spec
+    }
+
+    /// A role's tool names: each one `ToolName` knows, no repeats, and only for the actor.
+    func tools(_ field: YAMLField, mayUseTools: Bool) throws(PlanError) -> [String] {
+        var names: [String] = []
+        for (index, node) in try list(field, what: "a list of tool names").enumerated() {
+            let item = field.item(index, node)
+            let name = try nonEmptyString(item)
+            guard ToolName(rawValue: name) != nil else {
+                throw fail(item.mark, item.path, "unknown tool '\(name)' (known tools: \(ToolName.known))")
+            }
+            guard !names.contains(name) else { throw fail(item.mark, item.path, "tool '\(name)' is listed twice") }
+            names.append(name)
+        }
+        if !mayUseTools, !names.isEmpty {
+            throw fail(field.mark, field.path, "only the actor can use tools; leave 'tools' out of this role")
+        }
+        return names
+    }
+
+    func verifier(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> VerifierSpec {
+        let entries = try mapping(field, allowed: nil, what: "a verifier")
+        if entries.has("command") {
+            try check(
+                entries, allowed: Self.commandKeys, what: "a command verifier",
+                note: "; a verifier is either a command or a model role, not both")
+            return .command(try command(entries, defaultTimeout: 300))
+        }
+        try check(
+            entries, allowed: Self.roleKeys, what: "a model verifier",
+            note: "; a command verifier has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
+        return .model(try role(entries, models, modelNames))
+    }
+
+    func command(_ entries: YAMLEntries, defaultTimeout: Double) throws(PlanError) -> CommandSpec {
+        let argvField = try require(entries, "command")
+        let argv = try strings(argvField, what: "a command as a list of strings (argv, no shell)")
+        guard let program = argv.first else {
+            throw fail(argvField.mark, argvField.path, "expected a non-empty list: the program and its arguments")
+        }
+        guard !program.isEmpty else {
+            throw fail(argvField.mark, argvField.path + "[0]", "the program name is empty")
+        }
+        var spec = CommandSpec(argv: argv, timeoutSeconds: defaultTimeout)
+        if let f = entries["cwd"] { spec.cwd = try nonEmptyString(f) }
+        if let f = entries["timeout"] { spec.timeoutSeconds = try duration(f, allowZero: false) }
+        if let f = entries["sandbox"] { spec.sandboxed = try bool(f) }
+        if let f = entries["env"] { spec.environment = try commandVariables(f) }
+        return spec
+    }
+
+    /// A plan command's `env`: variable names, each once, never one agentd sets itself. Unlike the
+    /// sandbox's `env` (which reaches the model-driven `run_command`) these may name secrets: the
+    /// plan's author chose this command.
+    func commandVariables(_ field: YAMLField) throws(PlanError) -> [String] {
+        var names: [String] = []
+        for (index, node) in try list(field, what: "a list of environment variable names").enumerated() {
+            let item = field.item(index, node)
+            let name = try variableName(item)
+            guard !Self.agentdVariables.contains(name) else {
+                throw fail(item.mark, item.path, "'\(name)' is set by agentd for every command")
+            }
+            guard !names.contains(name) else { throw fail(item.mark, item.path, "'\(name)' is listed twice") }
+            names.append(name)
+        }
+        return names
+    }
+
+    /// The variables agentd sets for the commands it runs.
+    static let agentdVariables: Set<String> = ["AGENTD_TOOL_CALL_ID", "AGENTD_CALL_ID", "AGENTD_WORKSPACE"]
+}
