@@ -49,12 +49,38 @@ let package = Package(
             ],
             swiftSettings: callerIsolation
         ),
+        // The loop runtime: the libuv event loop and what runs on it (timers, child processes, the Unix
+        // socket server, HTTP on libcurl). The only importer of CLibUV and CCurl.
+        .target(
+            name: "Runtime",
+            dependencies: ["CLibUV", "CCurl", "Store"],
+            swiftSettings: callerIsolation
+        ),
+        // Transcripts of recorded jobs (text, Markdown, HTML), from the record alone.
+        .target(
+            name: "Transcript",
+            dependencies: ["Store"],
+            swiftSettings: callerIsolation
+        ),
+        // OpenTelemetry: finished jobs as GenAI spans, sent over OTLP/HTTP.
+        .target(
+            name: "Telemetry",
+            dependencies: ["Runtime", "Store", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: callerIsolation
+        ),
+        // The engine: jobs, runners, the bus, backends, tools, the sandbox, the protocol and the daemon.
         .target(
             name: "Orchestrator",
             dependencies: [
-                "CLibUV", "CCurl", "CLinux", "Store", "Agents",
+                "Runtime", "Telemetry", "CLinux", "Store", "Agents",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: callerIsolation
+        ),
+        // The `agentd bench` workloads, measured against the built engine.
+        .target(
+            name: "Benchmarks",
+            dependencies: ["Orchestrator", "Runtime", "Transcript", "Agents", "Store"],
             swiftSettings: callerIsolation
         ),
         // The launcher of every sandboxed command, in C: the seccomp filter (libseccomp), the idmapped
@@ -66,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Orchestrator", "Agents", "Store",
+                "Orchestrator", "Benchmarks", "Transcript", "Telemetry", "Runtime", "Agents", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,18 +101,19 @@ let package = Package(
         // this build replays the inputs it is given (the corpus: seeds and regressions).
         .executableTarget(
             name: "agentd-fuzz",
-            dependencies: ["CLibFuzzer", "Orchestrator", "Agents", "Store"],
+            dependencies: ["CLibFuzzer", "Orchestrator", "Runtime", "Agents", "Store"],
             path: "Tests/Fuzz",
             exclude: ["CLibFuzzer", "corpus", "fuzz.dict"]
         ),
         .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzz/CLibFuzzer"),
-        // What more than one test target needs (a tmpfs to fill).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // What more than one test target needs (a started loop, temporary directories, processes, a tmpfs to fill).
+        .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/TestSupport"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator"]),
-        .testTarget(name: "TranscriptTests", dependencies: ["Orchestrator", "Store"]),
-        .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "TestSupport"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Runtime", "Telemetry", "TestSupport"]),
+        .testTarget(name: "TranscriptTests", dependencies: ["Transcript", "Store"]),
+        .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator", "Runtime", "Transcript", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,13 +1,15 @@
 import Agents
 import Foundation
+import Runtime
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Runs the actor's `run_command` inside a bubblewrap (`bwrap`) sandbox, as the plan's `Sandbox` says,
-/// started by the launcher `agentd-sandbox` (Sources/agentd-sandbox) so that the command is never
-/// privileged, whatever the daemon runs as.
+/// Runs a job's commands — the actor's `run_command`, command verifiers and `command` models, as
+/// `CommandLauncher` starts them — inside a bubblewrap (`bwrap`) sandbox, as the plan's `Sandbox`
+/// says, started by the launcher `agentd-sandbox` (Sources/agentd-sandbox) so that the command is
+/// never privileged, whatever the daemon runs as.
 ///
 /// ```
 ///  agentd-sandbox [--user 65534:65534 --idmap WORKSPACE [--idmap W]… [--hide DAEMON-FILE]…] --

@@ -1,4 +1,5 @@
 import Agents
+import Runtime
 import Store
 
 /// The in-process message bus between a job's runner and its agents.
@@ -46,10 +47,12 @@ final class Bus: @unchecked Sendable {
         assert(loop.inLoop, "the bus runs on the event loop")
         let c = request.context
         let started = EventDraft(
-            .callStarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-            payload: .object([("agent", .string(id.description)), ("reask", .int(c.reask)), ("request", request.json)]))
+            CallStarted(agent: id.description, reask: c.reask, request: request.json), role: id.role.rawValue, step: c.step,
+            attempt: c.attempt, callID: callID)
         let (startedEvent, startedWasRecorded) = try await log.emit(started)
-        if startedWasRecorded, log.strictReplay, let recorded = startedEvent.payload["request"], recorded != request.json {
+        if startedWasRecorded, log.strictReplay, case let recorded = try startedEvent.decode(CallStarted.self).request,
+            recorded != request.json
+        {
             log.abandonReplay()
             throw ReplayDivergence(
                 seq: startedEvent.seq, expected: "call \(callID) (\(id.role.rawValue)) with the request \(Self.excerpt(request.json))",
@@ -59,15 +62,13 @@ final class Bus: @unchecked Sendable {
         if let recorded = log.nextRecorded, recorded.callID == callID, let kind = recorded.eventKind,
             kind == .callCompleted || kind == .callFailed
         {
-            try await log.emit(EventDraft(kind, callID: callID, payload: .null))
+            try await log.emit(.recorded(kind, callID: callID))
             return try Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
-                EventDraft(
-                    .callRestarted, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-                    payload: ["reason": "the daemon stopped before this call completed; it is made again"])
+                EventDraft(CallRestarted(), role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID)
             ])
         }
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
@@ -105,29 +106,24 @@ final class Bus: @unchecked Sendable {
         assert(loop.inLoop, "the bus runs on the event loop")
         let key = Self.idempotencyKey(jobID: c.jobID, callID: callID)
         let invocation = ToolInvocation.parse(call, offered: tools.offered)
-        var started: [(String, JSON)] = [
-            ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("idempotency_key", .string(key)),
-        ]
+        var started = ToolStarted(tool: call.name, toolCallID: call.id, idempotencyKey: key)
         switch invocation {
-        case let .success(parsed): started += parsed.json
+        case let .success(parsed): parsed.describe(in: &started)
         case let .failure(problem):
-            started.append(("arguments", .string(call.arguments)))
-            started.append(("invalid", .string(problem.message)))
+            started.arguments = call.arguments
+            started.invalid = problem.message
         }
         if !log.isReplaying, !mayStart() { throw CallAbandoned() }
         let (_, startedWasRecorded) = try await log.emit(
-            EventDraft(
-                .toolStarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: .object(started)))
+            EventDraft(started, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID))
         if let recorded = log.nextRecorded, recorded.callID == callID, recorded.eventKind == .toolCompleted {
-            try await log.emit(EventDraft(.toolCompleted, callID: callID, payload: .null))
-            return recorded.payload["result"] ?? .object([("error", "the recorded result is missing")])
+            try await log.emit(.recorded(.toolCompleted, callID: callID))
+            return try recorded.decode(ToolCompleted.self).result
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
-                EventDraft(
-                    .toolRestarted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-                    payload: ["reason": "the daemon stopped before this tool completed; it runs again", "idempotency_key": .string(key)])
+                EventDraft(ToolRestarted(idempotencyKey: key), role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID)
             ])
         }
         guard mayStart() else { throw CallAbandoned() }
@@ -144,25 +140,22 @@ final class Bus: @unchecked Sendable {
             }
         case let .failure(problem): result = .problem(problem)
         }
-        let durationMs = JSON.number((Double(monotonicNanos() - start) / 1e4).rounded() / 100)
+        let durationMs = (Double(monotonicNanos() - start) / 1e4).rounded() / 100
         assert(loop.inLoop, "the bus runs on the event loop")
         guard keepsReply() else { throw CallAbandoned() }
         // Committed now, not staged: a tool's side effects are outside the log, so its completion is
         // made durable as soon as possible to keep a recovered job from running it again.
         try await log.emit(
             EventDraft(
-                .toolCompleted, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID,
-                payload: .object([
-                    ("tool", .string(call.name)), ("tool_call_id", .string(call.id)), ("ok", .bool(result.ok)),
-                    ("result", result.json), ("duration_ms", durationMs),
-                ])))
+                ToolCompleted(tool: call.name, toolCallID: call.id, ok: result.ok, result: result.json, durationMs: durationMs),
+                role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID))
         return result.json
     }
 
     /// Whether the log's next recorded event is a `step.timed_out`: the call or tool just matched was
     /// in flight when its step ran out of time, and was abandoned while the job went on.
     static func stepTimedOutNext(_ log: JobLog) -> Bool {
-        log.nextRecorded?.kind == EventKind.stepTimedOut.rawValue
+        log.nextRecorded?.eventKind == .stepTimedOut
     }
 
     /// The start of a request, for a divergence report.
@@ -187,12 +180,10 @@ final class Bus: @unchecked Sendable {
             case let .invalid(error)?: completed.outcome = .invalid(error.message)
             case .output?, .toolCalls?, nil: break
             }
-            return EventDraft(
-                CallCompleted.kind, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: completed.json)
+            return EventDraft(completed, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID)
         case let .failure(error):
             let failed = CallFailed(error: error.kind.rawValue, message: error.message, stderr: error.stderr, durationMs: durationMs)
-            return EventDraft(
-                CallFailed.kind, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID, payload: failed.json)
+            return EventDraft(failed, role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID)
         }
     }
 
@@ -201,12 +192,12 @@ final class Bus: @unchecked Sendable {
     /// payload does not have its kind's shape.
     static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false) throws(EventPayloadError) -> AgentReply {
         if event.eventKind == .callFailed {
-            let failed = try CallFailed(payload: event.payload)
+            let failed = try event.decode(CallFailed.self)
             let kind = ModelCallError.Kind(rawValue: failed.error) ?? .badReply
             let error = ModelCallError(kind, failed.message, stderr: failed.stderr)
             return AgentReply(reply: .failure(error), interpretation: nil, durationNanos: nanos(failed.durationMs))
         }
-        let completed = try CallCompleted(payload: event.payload)
+        let completed = try event.decode(CallCompleted.self)
         var model = ModelReply(
             content: completed.reply, toolCalls: ToolCall.list(from: .array(completed.toolCalls)) ?? [],
             usage: completed.usage.map { TokenUsage(input: $0.inputTokens, output: $0.outputTokens) }, raw: completed.raw,

@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import Runtime
 import Store
 
 /// The `command` model backend: one subprocess per call, spawned on the loop with `uv_spawn`.
@@ -9,7 +10,8 @@ import Store
 /// "output_tokens": n}`, or any other object, which is then taken as the reply itself (so a script can
 /// print a verdict directly). `{"tool_calls": [...]}` (with an optional `content`) calls tools, each
 /// `{"name", "arguments", "id"?}` or in OpenAI's shape (see `ToolCall.list(from:)`). A non-zero exit, a signal, the timeout or output that is not a JSON
-/// object fails the call, with the child's stderr recorded.
+/// object fails the call, with the child's stderr recorded. stdout and stderr are each read up to
+/// 4 MiB: a longer reply is cut, and so fails as invalid JSON.
 ///
 /// The command is started by the job's `CommandLauncher`: in the plan's sandbox unless the plan or
 /// the model's `sandbox: false` opts out, with no secret it does not name in `env`, and with

@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import Runtime
 import Store
 
 /// How one job's commands start: the actor's `run_command`, a command verifier and a `command`

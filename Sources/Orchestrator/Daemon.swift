@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Runtime
 import Store
 import Synchronization
 
@@ -136,7 +137,9 @@ public final class Daemon: @unchecked Sendable {
         let server = RPCServer(
             engine: engine, loop: loop, info: .init(version: configuration.version, socketPath: configuration.socketPath, pid: getpid()))
         server.configuration = configuration.json(generation: state.generation, loadedAt: state.loadedAt)
-        let listener = try UnixListener(loop: loop, path: configuration.socketPath, limits: configuration.limits) { connection in
+        let listener = try UnixListener(
+            loop: loop, path: configuration.socketPath, limits: configuration.limits, refusal: RPCServer.refusalFrame
+        ) { connection in
             server.attach(connection)
         }
         state.listener = listener

@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import Runtime
 import Store
 
 #if canImport(Glibc)

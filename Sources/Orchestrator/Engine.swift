@@ -1,7 +1,9 @@
 import Agents
 import Foundation
 import Logging
+import Runtime
 import Store
+import Telemetry
 
 /// The daemon's core: admits jobs, schedules them, runs them, and answers questions about them.
 ///
@@ -14,7 +16,12 @@ import Store
 /// writes to its writer. While a storage fault degrades the writer (a full disk, an I/O error) the
 /// engine admits, starts and cancels nothing; the jobs whose writes the fault refused stop, and are
 /// recovered from what was committed once writes succeed again.
-/// Loop thread only: every method must be called on the loop and none blocks.
+/// Each job the engine holds is an `ActiveJob`, one state machine from admission to its end;
+/// queries and watches are in `Engine+Queries.swift`, cancellation in `Engine+Cancel.swift`, and
+/// every `EngineError` becomes a protocol error in one place (`RPCError+Engine.swift`).
+///
+/// Loop thread only: every method must be called on the loop (the public ones check, and trap
+/// otherwise) and none blocks.
 public final class Engine: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Jobs running at once; more wait in the queue.
@@ -45,33 +52,6 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Loop-confined like the engine.
-    private final class ActiveJob: @unchecked Sendable {
-        var record: JobRecord
-        let plan: Plan
-        let log: JobLog
-        var runner: JobRunner?
-        var task: Task<Void, Never>?
-        var timer: LoopTimer?
-        /// The submitting user when it is not the daemon's owner: its job works only in directories
-        /// that user owns (`TrustPolicy`).
-        var submitter: UInt32?
-        /// Starts the job's commands while it runs.
-        var launcher: CommandLauncher?
-        var durable = false
-        var durableWaiters: [(StoreError?) -> Void] = []
-        /// Why the submission's write failed, if it did.
-        var durabilityFailed: StoreError?
-        /// The final record once it is committed and announced; the runner may still be stopping.
-        var announced: JobRecord?
-
-        init(record: JobRecord, plan: Plan, log: JobLog) {
-            self.record = record
-            self.plan = plan
-            self.log = log
-        }
-    }
-
     let loop: EventLoop
     let writer: StoreWriter
     let reader: StoreReader
@@ -79,24 +59,24 @@ public final class Engine: @unchecked Sendable {
     private let bus: Bus
     private let plans: PlanLibrary
     /// HTTP model endpoints (`openai` models): one client on the loop, limits per endpoint.
-    private let endpoints: ModelEndpoints
+    let endpoints: ModelEndpoints
     /// The daemon's environment as read at start, and which of its variables are secrets.
-    private let secrets: SecretVariables
-    private let clock: any WallClock
+    let secrets: SecretVariables
+    let clock: any WallClock
     private let ids: JobIDGenerator
     let logger: Logger
-    private var configuration: Configuration
+    var configuration: Configuration
     /// Jobs admitted and not yet started, and the limits on them.
-    private let queued: QueuedJobs
-    private var active: [String: ActiveJob] = [:]
-    private var queue: [String] = []
+    let queued: QueuedJobs
+    var active: [String: ActiveJob] = [:]
+    var queue: [String] = []
     private var queueHead = 0
     private var running = 0
-    private var idempotency: [String: String] = [:]
+    var idempotency: [String: String] = [:]
     private(set) var accepting = true
     private var drained: [() -> Void] = []
     private let startedAt: Int64
-    private var finishedCount = 0
+    var finishedCount = 0
     /// Sends finished jobs' spans to an OTLP collector when the environment names one.
     private var telemetry: OTLPExporter?
     /// Confines the actor's commands; shared by every job, so the sandbox is probed once.
@@ -104,7 +84,7 @@ public final class Engine: @unchecked Sendable {
     /// Which job works in which workspace: a second job in one is refused unless both share it.
     /// Where jobs' control groups are made (`JobCgroup`); empty where they cannot be.
     private let cgroupParents: [String]
-    private let workspaces: WorkspaceClaims
+    let workspaces: WorkspaceClaims
 
     public init(
         loop: EventLoop, writer: StoreWriter, reader: StoreReader, clock: any WallClock, logger: Logger,
@@ -148,77 +128,12 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Tells waiters that a job finished and exports its spans (when configured).
-    private func announceFinished(_ record: JobRecord) {
+    func announceFinished(_ record: JobRecord) {
         hub.finished(record)
         telemetry?.export(jobID: record.id)
     }
 
-    // MARK: Recovery
-
-    /// What recovery found for one unfinished job, read before the loop serves (see `Daemon`).
-    public struct Unfinished: Sendable {
-        public let record: JobRecord
-        public let events: [EventRecord]
-
-        public init(record: JobRecord, events: [EventRecord]) {
-            self.record = record
-            self.events = events
-        }
-    }
-
-    /// Re-admits jobs that were queued or running when the daemon last stopped. A running job's
-    /// runner replays its log: completed calls are not made again. Each claims the workspace its
-    /// `job.submitted` event recorded (never refused: two recovered jobs may hold one), so that a new
-    /// submission is kept out of it.
-    public func recover(_ jobs: [Unfinished]) {
-        loop.assertInLoop()
-        for job in jobs {
-            let lastSeq = job.events.last?.seq ?? 0
-            let plan: Plan
-            do {
-                plan = try PlanLibrary.fromSnapshot(job.record.plan)
-            } catch {
-                logger.error(
-                    "cannot resume job: its stored plan does not load", metadata: ["job.id": "\(job.record.id)", "error": "\(error)"])
-                failUnresumable(job.record, lastSeq: lastSeq, reason: "cannot resume: the stored plan does not load: \(error)")
-                continue
-            }
-            let entry = ActiveJob(
-                record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events))
-            entry.durable = true
-            let submitted = job.events.first.flatMap { $0.eventKind == .jobSubmitted ? try? JobSubmitted(payload: $0.payload) : nil }
-            entry.submitter = submitted?.submitterUID.map { UInt32($0) }
-            active[job.record.id] = entry
-            if let directory = submitted?.workspace {
-                workspaces.claim(directory, job: job.record.id, shared: plan.workspaceShared)
-            }
-            if let key = job.record.idempotencyKey { idempotency[key] = job.record.id }
-            queue.append(job.record.id)
-            queued.add(job.record.id, client: nil)
-        }
-        if !jobs.isEmpty { logger.info("recovered unfinished jobs", metadata: ["jobs": "\(jobs.count)"]) }
-        pump()
-    }
-
-    /// Records that a recovered job cannot go on, so it does not stay `running` forever.
-    private func failUnresumable(_ record: JobRecord, lastSeq: Int, reason: String) {
-        let log = makeLog(jobID: record.id, lastSeq: lastSeq, recorded: [])
-        Task(executorPreference: loop) { [logger] in
-            do {
-                _ = try await log.append(
-                    [
-                        EventDraft(
-                            .jobState,
-                            payload: ["from": .string(record.status.rawValue), "to": "failed", "reason": .string(reason)])
-                    ],
-                    ops: [.setStatus(jobID: record.id, status: .failed, reason: reason, at: 0)])
-            } catch {
-                logger.error("cannot record the failure of an unresumable job", metadata: ["job.id": "\(record.id)", "error": "\(error)"])
-            }
-        }
-    }
-
-    private func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
+    func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
         let log = JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, writer: writer, clock: clock) { [hub] events in
             hub.publish(events)
         }
@@ -250,6 +165,7 @@ public final class Engine: @unchecked Sendable {
     /// Admits a job and returns it once it is durable. A repeated idempotency key returns the job the
     /// key first created (`created` false).
     public func submit(_ s: Submission) async throws(EngineError) -> (job: JobRecord, created: Bool) {
+        loop.assertInLoop()
         guard accepting else { throw .shuttingDown }
         if let field = s.fieldWithNUL { throw .invalidInput("'\(field)' contains U+0000 (a NUL character), which agentd refuses") }
         if let key = s.idempotencyKey, let existing = try await existingJob(forKey: key) {
@@ -260,24 +176,22 @@ public final class Engine: @unchecked Sendable {
         try queued.checkRoom(for: s.client)
         let trust = configuration.trust
         let submitter = trust.isOwner(s.client) ? nil : s.client
+        // Before anything reads the plan file: a refusal never quotes it.
+        if let path = s.planPath, submitter != nil, let problem = await ToolBox.onFiles({ trust.planPathProblem(path) }) {
+            throw .permissionDenied(problem)
+        }
+        guard s.planPath != nil || s.planText != nil else { throw .invalidInput("give 'plan_path' or 'plan'") }
         let loaded: LoadedPlan
-        do {
+        do throws(PlanError) {
             if let path = s.planPath {
-                // Before anything reads the file: a refusal never quotes it.
-                if submitter != nil, let problem = await ToolBox.onFiles({ trust.planPathProblem(path) }) {
-                    throw EngineError.permissionDenied(problem)
-                }
                 loaded = try await plans.load(path: path)
-            } else if let text = s.planText {
-                loaded = try await plans.parse(
-                    text: text, name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory, readsFiles: submitter == nil)
             } else {
-                throw EngineError.invalidInput("give 'plan_path' or 'plan'")
+                loaded = try await plans.parse(
+                    text: s.planText ?? "", name: s.planName ?? "<inline plan>", baseDirectory: s.baseDirectory,
+                    readsFiles: submitter == nil)
             }
-        } catch let error as PlanError {
-            throw .invalidPlan(error.description)
         } catch {
-            throw error as! EngineError
+            throw .invalidPlan(error.description)
         }
         if let refusal = secrets.refusal(of: loaded.plan) { throw .invalidPlan(refusal) }
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
@@ -311,8 +225,9 @@ public final class Engine: @unchecked Sendable {
         let record = JobRecord(
             id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: goal, inputs: s.inputs, cwd: s.cwd,
             idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
-        let entry = ActiveJob(record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []))
-        entry.submitter = submitter
+        let entry = ActiveJob(
+            record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []), submitter: submitter,
+            phase: .submitting(waiters: []))
         active[record.id] = entry
         queued.add(record.id, client: s.client)
         if let key = s.idempotencyKey { idempotency[key] = record.id }
@@ -323,21 +238,17 @@ public final class Engine: @unchecked Sendable {
             submitterUID: submitter.map(Int.init), workspace: workspace)
         if let workspace { workspaces.claim(workspace, job: record.id, shared: loaded.plan.workspaceShared) }
         do {
-            _ = try await entry.log.append([EventDraft(JobSubmitted.kind, payload: submitted.json)], ops: [.insertJob(record)])
+            _ = try await entry.log.append([EventDraft(submitted)], ops: [.insertJob(record)])
         } catch {
             retire(record.id)
             queued.remove(record.id)
             if let key = s.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
             let storeError = error as? StoreError ?? StoreError(code: 1, operation: "submit", message: "\(error)")
-            entry.durabilityFailed = storeError
-            entry.durableWaiters.forEach { $0(storeError) }
-            entry.durableWaiters = []
+            entry.submitted(storeError)
             if storeError.isStorageFault { throw .storageUnavailable(writer.storageFault ?? StorageFault(error: storeError, since: now)) }
             throw .storage("\(error)")
         }
-        entry.durable = true
-        entry.durableWaiters.forEach { $0(nil) }
-        entry.durableWaiters = []
+        entry.submitted(nil)
         queue.append(record.id)
         pump()
         return (record, true)
@@ -345,19 +256,7 @@ public final class Engine: @unchecked Sendable {
 
     private func existingJob(forKey key: String) async throws(EngineError) -> JobRecord? {
         if let id = idempotency[key] {
-            if let entry = active[id] {
-                if !entry.durable {
-                    // Checked again inside: the task may get there only after the write completed.
-                    let error: StoreError? = await withUnsafeContinuation { c in
-                        if entry.durable || entry.durabilityFailed != nil {
-                            c.resume(returning: entry.durabilityFailed)
-                        } else {
-                            entry.durableWaiters.append { c.resume(returning: $0) }
-                        }
-                    }
-                    if let error { throw .storage(error.description) }
-                }
-            }
+            if let entry = active[id], let error = await entry.durability() { throw .storage(error.description) }
             return try await storedJob(id)
         }
         do {
@@ -369,7 +268,7 @@ public final class Engine: @unchecked Sendable {
 
     // MARK: Scheduling
 
-    private func pump() {
+    func pump() {
         while running < configuration.maxRunning, accepting, writer.storageFault == nil, queueHead < queue.count {
             let id = queue[queueHead]
             queueHead += 1
@@ -377,7 +276,7 @@ public final class Engine: @unchecked Sendable {
                 queue.removeFirst(queueHead)
                 queueHead = 0
             }
-            guard let entry = active[id], entry.runner == nil, !entry.record.status.isTerminal else { continue }
+            guard let entry = active[id], case .queued = entry.phase else { continue }
             start(entry)
         }
     }
@@ -385,7 +284,7 @@ public final class Engine: @unchecked Sendable {
     private var queuedCount: Int { queue.count - queueHead }
 
     /// The engine is done with the job (or never admitted it): it no longer holds its workspace.
-    private func retire(_ id: String) {
+    func retire(_ id: String) {
         active[id] = nil
         workspaces.release(job: id)
     }
@@ -398,82 +297,35 @@ public final class Engine: @unchecked Sendable {
             loop: loop, sandbox: entry.plan.sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: secrets.environment,
             secrets: secrets.hidden(for: entry.plan), submitter: entry.submitter,
             jobID: entry.record.id, cgroupParents: cgroupParents)
-        entry.launcher = launcher
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
-        entry.runner = runner
+        let run = ActiveJob.Run(runner: runner, launcher: launcher)
+        entry.phase = .running(run)
         queued.remove(entry.record.id)
         running += 1
         for agent in makeAgents(for: entry, launcher: launcher) { bus.register(agent) }
         entry.record.status = .running
         if entry.plan.policy.jobTimeoutSeconds > 0 {
             let timer = LoopTimer(loop: loop)
-            timer.start(after: UInt64(entry.plan.policy.jobTimeoutSeconds * 1000)) { [weak entry] in
-                guard let entry else { return }
-                entry.runner?.stopOnLoop(.timedOut)
-                entry.task?.cancel()
+            timer.start(after: UInt64(entry.plan.policy.jobTimeoutSeconds * 1000)) { [weak run] in
+                run?.stop(.timedOut)
             }
-            entry.timer = timer
+            run.timer = timer
         }
-        entry.task = Task(executorPreference: loop) { [self] in
-            await runner.run { outcome in ended(entry, runner, outcome) }
+        run.task = Task(executorPreference: loop) { [self] in
+            await runner.run { outcome in ended(entry, run, outcome) }
         }
     }
 
-    private func makeAgents(for entry: ActiveJob, launcher: CommandLauncher) -> [Agent] {
-        if configuration.replay {
-            let executor = loop.asUnownedSerialExecutor()
-            return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
-        }
-        secrets.jobStarts(entry.plan)
-        var backends: [String: any ModelBackend] = [:]
-        for (name, model) in entry.plan.models {
-            switch model.backend {
-            case let .scripted(script): backends[name] = ScriptedBackend(script: script)
-            case var .command(spec):
-                // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
-                spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
-                spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd, launcher: launcher)
-            case .openai(let spec):
-                writer.redactor.add(variable: spec.apiKeyEnv)
-                backends[name] = OpenAIBackend(
-                    spec: spec, endpoints: endpoints, environment: secrets.environment,
-                    callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)
-            }
-        }
-        let executor = loop.asUnownedSerialExecutor()
-        var agents: [Agent] = []
-        for role in Role.allCases {
-            let id = AgentID(role: role, key: entry.record.id)
-            if role == .verifier, case var .command(command) = entry.plan.verifier {
-                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
-                agents.append(
-                    Agent(id: id, backend: VerifierCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
-            } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
-                agents.append(Agent(id: id, backend: backend, executor: executor))
-            }
-        }
-        return agents
-    }
-
-    static func resolve(_ path: String?, against base: String?) -> String? {
-        guard let path else { return base }
-        if path.hasPrefix("/") || base == nil { return path }
-        return base! + "/" + path
-    }
-
-    private func ended(_ entry: ActiveJob, _ runner: JobRunner, _ outcome: JobRunner.Outcome) {
-        entry.launcher?.finish()
-        entry.launcher = nil
+    private func ended(_ entry: ActiveJob, _ run: ActiveJob.Run, _ outcome: JobRunner.Outcome) {
+        run.launcher.finish()
         running -= 1
-        entry.timer?.close()
-        entry.timer = nil
-        entry.task = nil
-        entry.runner = nil
+        run.timer?.close()
+        run.timer = nil
+        run.task = nil
         bus.unregister(jobID: entry.record.id)
+        let runner = run.runner
         switch outcome {
         case let .finished(status, reason, at):
             entry.record.startedAt = runner.startedAtOnLoop ?? entry.record.startedAt
@@ -502,186 +354,12 @@ public final class Engine: @unchecked Sendable {
         readmitStoppedJobs()
     }
 
-    // MARK: Cancel
-
-    /// Cancels a job that has not finished; its running call is abandoned and its child processes are
-    /// killed. Returns the job as it now stands (a finished job is returned unchanged).
-    public func cancel(_ id: String) async throws(EngineError) -> JobRecord {
-        guard let entry = active[id] else { return try await requireStoredJob(id) }
-        if entry.record.status.isTerminal { return entry.record }
-        if let fault = writer.storageFault { throw .storageUnavailable(fault, refusing: "cancellations") }
-        if entry.runner?.finalizingOnLoop == true {
-            // The runner is writing the job's final state: report that instead.
-            return try await wait(id)
-        }
-        let from = entry.record.status
-        queued.remove(id)
-        entry.record.status = .cancelled
-        entry.record.reason = "cancelled by request"
-        entry.runner?.stopOnLoop(.cancelled)
-        entry.task?.cancel()
-        let events: [EventRecord]
-        do {
-            events = try await entry.log.append(
-                [
-                    EventDraft(
-                        .jobState, payload: ["from": .string(from.rawValue), "to": "cancelled", "reason": "cancelled by request"])
-                ],
-                ops: [.setStatus(jobID: id, status: .cancelled, reason: "cancelled by request", at: clock.nowMillis())])
-        } catch {
-            if let fault = (error as? StoreError).flatMap({ $0.isStorageFault ? writer.storageFault : nil }) {
-                // Not recorded, so not cancelled: the job resumes with the others once writes succeed,
-                // with a new log (this one refuses writes now), after its runner (if any) has ended.
-                entry.record.status = from
-                entry.record.reason = nil
-                if entry.runner == nil { retire(id) }
-                stoppedByStorage.insert(id)
-                throw .storageUnavailable(fault, refusing: "cancellations")
-            }
-            throw .storage("\(error)")
-        }
-        entry.record.finishedAt = events.last?.at
-        if let runner = entry.runner { entry.record.startedAt = runner.startedAtOnLoop }
-        entry.announced = entry.record
-        if entry.runner == nil {
-            // Never started: nothing else will finish it.
-            retire(id)
-            finishedCount += 1
-        }
-        announceFinished(entry.record)
-        return entry.record
-    }
-
-    // MARK: Queries
-
-    /// The job as committed (a job is visible only once its submission is durable).
-    public func job(_ id: String) async throws(EngineError) -> JobRecord {
-        try await requireStoredJob(id)
-    }
-
-    private func storedJob(_ id: String) async throws(EngineError) -> JobRecord? {
-        do {
-            return try await reader.read { try $0.job(id) }
-        } catch {
-            throw .storage(error.description)
-        }
-    }
-
-    private func requireStoredJob(_ id: String) async throws(EngineError) -> JobRecord {
-        guard let job = try await storedJob(id) else { throw .jobNotFound(id) }
-        return job
-    }
-
-    public func list(status: JobStatus?, limit: Int) async throws(EngineError) -> [JobRecord] {
-        do {
-            return try await reader.read { try $0.jobs(status: status, limit: limit) }
-        } catch {
-            throw .storage(error.description)
-        }
-    }
-
-    public func events(_ id: String, afterSeq: Int, limit: Int) async throws(EngineError) -> [EventRecord] {
-        _ = try await job(id)
-        do {
-            return try await reader.read { try $0.events(jobID: id, afterSeq: afterSeq, limit: limit) }
-        } catch {
-            throw .storage(error.description)
-        }
-    }
-
-    /// The job as committed and what its completed calls used, per role, read together.
-    public func jobWithUsage(_ id: String) async throws(EngineError) -> (JobRecord, [String: RoleUsage]) {
-        let found: (JobRecord, [String: RoleUsage])?
-        do {
-            found = try await reader.read { db in try db.job(id).map { ($0, try db.usage(jobID: id)) } }
-        } catch {
-            throw .storage(error.description)
-        }
-        guard let found else { throw .jobNotFound(id) }
-        return found
-    }
-
-    /// Returns once the job is terminal.
-    public func wait(_ id: String) async throws(EngineError) -> JobRecord {
-        // Registered only if the job is still running when the task gets into the continuation's body
-        // (it may get there later than this line); otherwise its final state is read back.
-        let final: JobRecord? = await withUnsafeContinuation { c in
-            if let announced = active[id]?.announced { return c.resume(returning: announced) }
-            guard holds(id) else { return c.resume(returning: nil) }
-            hub.wait(jobID: id) { c.resume(returning: $0) }
-        }
-        if let final { return final }
-        return try await job(id)
-    }
-
-    /// Streams a job's committed events after `since` to `deliver`, history first, then live, in
-    /// `seq` order without gaps or repeats; returns the job once it is terminal and everything up to
-    /// its final event was delivered. `whenClosed` registers what ends the watch early (the client's
-    /// connection closing), so an abandoned watch holds nothing.
-    public func watch(
-        _ id: String, since: Int, deliver: @escaping (EventRecord) -> Void,
-        whenClosed: (@escaping () -> Void) -> Void = { _ in }
-    ) async throws(EngineError) -> JobRecord {
-        let record = try await job(id)
-        var lastSent = since
-        var buffered: [EventRecord] = []
-        var live = false
-        var closed = false
-        var finished: UnsafeContinuation<Void, Never>?
-        var terminalSeen = record.status.isTerminal
-        let subscription = hub.subscribe(jobID: id) { event in
-            guard !closed else { return }
-            if !live {
-                buffered.append(event)
-                return
-            }
-            guard event.seq > lastSent else { return }
-            lastSent = event.seq
-            deliver(event)
-            if Self.isTerminal(event) {
-                terminalSeen = true
-                finished?.resume()
-                finished = nil
-            }
-        }
-        defer { hub.unsubscribe(subscription) }
-        whenClosed {
-            closed = true
-            finished?.resume()
-            finished = nil
-        }
-        let history: [EventRecord]
-        do {
-            history = try await reader.read { try $0.events(jobID: id, afterSeq: since) }
-        } catch {
-            throw .storage(error.description)
-        }
-        for event in history + buffered where event.seq > lastSent && !closed {
-            lastSent = event.seq
-            deliver(event)
-            if Self.isTerminal(event) { terminalSeen = true }
-        }
-        buffered = []
-        live = true
-        if !terminalSeen, !closed, holds(id) {
-            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                // Checked again: the terminal event may have come while the task got here.
-                if terminalSeen || closed || !holds(id) { c.resume() } else { finished = c }
-            }
-        }
-        return try await job(id)
-    }
-
-    private static func isTerminal(_ event: EventRecord) -> Bool {
-        guard event.kind == EventKind.jobState.rawValue, let to = event.payload["to"]?.stringValue else { return false }
-        return JobStatus(rawValue: to)?.isTerminal ?? false
-    }
-
     // MARK: Status and lifecycle
 
     /// The engine's figures and the jobs per status (one store read). Runs on the loop. Throws
     /// `.storage` when the read fails.
     public func status() async throws(EngineError) -> Figures {
+        loop.assertInLoop()
         let counts: [JobStatus: Int]
         do {
             counts = try await reader.read { try $0.statusCounts() }
@@ -698,8 +376,9 @@ public final class Engine: @unchecked Sendable {
     /// Stops admitting and starting jobs and lets running calls finish. `done` runs once every runner
     /// has stopped at a call boundary (their jobs stay `running` and resume at the next start).
     public func drain(_ done: @escaping () -> Void) {
+        loop.assertInLoop()
         accepting = false
-        for entry in active.values { entry.runner?.stopOnLoop(.shutdown) }
+        for entry in active.values { entry.run?.runner.stopOnLoop(.shutdown) }
         if running == 0 {
             done()
         } else {
@@ -710,10 +389,8 @@ public final class Engine: @unchecked Sendable {
     /// After the drain deadline: abandons in-flight calls (unrecorded; they run again at the next
     /// start) and kills their child processes.
     public func abandonInFlight() {
-        for entry in active.values {
-            entry.runner?.stopOnLoop(.forced)
-            entry.task?.cancel()
-        }
+        loop.assertInLoop()
+        for entry in active.values { entry.run?.stop(.forced) }
     }
 
     public var runningCount: Int { running }
@@ -723,13 +400,13 @@ public final class Engine: @unchecked Sendable {
     /// Jobs whose runner stopped because the store refused a write; they are recovered like jobs of
     /// a restart once writes succeed again, each after its runner has ended. `readmitting`: read back
     /// and not yet recovered.
-    private var stoppedByStorage: Set<String> = []
+    var stoppedByStorage: Set<String> = []
     private var readmitting: Set<String> = []
     private var degradedSince: Int64?
 
     /// Whether the job is this engine's until it finishes: queued, running, or stopped by a storage
     /// fault (`job.wait` and `job.watch` wait for those).
-    private func holds(_ id: String) -> Bool {
+    func holds(_ id: String) -> Bool {
         active[id] != nil || stoppedByStorage.contains(id) || readmitting.contains(id)
     }
 
@@ -790,6 +467,7 @@ public final class Engine: @unchecked Sendable {
     /// starts queued jobs at once, a lowered one lets running jobs finish and starts none until below
     /// it; queue limits apply to the next submission; endpoint limits to requests waiting and to come.
     public func reconfigure(maxRunning: Int, maxQueuedJobs: Int, maxQueuedJobsPerClient: Int, endpoints limits: [String: EndpointLimits]) {
+        loop.assertInLoop()
         configuration.maxRunning = maxRunning
         configuration.maxQueuedJobs = maxQueuedJobs
         configuration.maxQueuedJobsPerClient = maxQueuedJobsPerClient
@@ -803,11 +481,13 @@ public final class Engine: @unchecked Sendable {
     /// More of the daemon's own secret variables (a reloaded `secret_env`): kept from commands, and
     /// wiped from the process when the engine does that. Loop thread.
     public func addSecretVariables(_ names: [String]) {
+        loop.assertInLoop()
         secrets.add(names)
     }
 
     /// Releases the engine's loop handles (plan-file watches). Loop thread; after `drain`.
     public func close() {
+        loop.assertInLoop()
         plans.close()
         endpoints.close()
     }

@@ -9,13 +9,26 @@ struct EventDraft: Sendable {
     var callID: String?
     var payload: JSON
 
-    init(_ kind: EventKind, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil, payload: JSON) {
-        self.kind = kind.rawValue
+    /// An event to record: `event`'s kind and stored form.
+    init(_ event: some RecordedEvent, role: String? = nil, step: Int? = nil, attempt: Int? = nil, callID: String? = nil) {
+        self.kind = type(of: event).kind.rawValue
         self.role = role
         self.step = step
         self.attempt = attempt
         self.callID = callID
-        self.payload = payload
+        self.payload = event.json
+    }
+
+    /// What a replaying runner expects next: an event of `kind` for `callID`, already recorded (it
+    /// is matched, never written, so it has no payload).
+    static func recorded(_ kind: EventKind, callID: String) -> EventDraft {
+        EventDraft(kind: kind.rawValue, callID: callID)
+    }
+
+    private init(kind: String, callID: String) {
+        self.kind = kind
+        self.callID = callID
+        self.payload = .null
     }
 }
 

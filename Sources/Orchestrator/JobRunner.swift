@@ -1,4 +1,5 @@
 import Agents
+import Runtime
 import Store
 
 /// Runs one job: the state machine from plan to verdict.
@@ -137,24 +138,18 @@ actor JobRunner {
     func run() async -> Outcome {
         do {
             if log.isReplaying || wasRunning {
-                _ = try await log.append([EventDraft(.jobResumed, payload: ["replaying_events": .int(log.nextSeq - 1)])])
+                _ = try await log.append([EventDraft(JobResumed(replayingEvents: log.nextSeq - 1))])
             }
-            var runningPayload: [(String, JSON)] = [("from", "queued"), ("to", "running")]
-            if let fixed = plan.steps { runningPayload.append(("steps", .array(fixed.map(JSON.string)))) }
             // Written with the first call's request: nothing happens in between.
             let (running, _) = try await log.emit(
-                EventDraft(.jobState, payload: .object(runningPayload)),
+                EventDraft(JobState(from: .queued, to: .running, steps: plan.steps)),
                 ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)], deferred: true)
             startedAt = running.at
             let (status, reason) = try await execute()
             if !keepsReply { throw CallAbandoned() }
             isFinalizing = true
             let (final, _) = try await log.emit(
-                EventDraft(
-                    .jobState,
-                    payload: .object([
-                        ("from", "running"), ("to", .string(status.rawValue)), ("reason", reason.map(JSON.string) ?? .null),
-                    ])),
+                EventDraft(JobState(from: .running, to: status, reason: reason)),
                 ops: [.setStatus(jobID: job.id, status: status, reason: reason, at: 0)])
             return .finished(status, reason, at: final.at)
         } catch let failure as Failure {
@@ -189,7 +184,7 @@ actor JobRunner {
         isFinalizing = true
         do {
             let (final, _) = try await log.emit(
-                EventDraft(.jobState, payload: ["from": "running", "to": "failed", "reason": .string(reason)]),
+                EventDraft(JobState(from: .running, to: .failed, reason: reason)),
                 ops: [.setStatus(jobID: job.id, status: .failed, reason: reason, at: 0)])
             return .finished(.failed, reason, at: final.at)
         } catch {
@@ -232,12 +227,7 @@ actor JobRunner {
                 let context = ReplanContext(completed: results, failedStep: steps[index], lastFeedback: feedback)
                 let newSteps = try await makePlan(replan: replans, context: context)
                 try await log.emit(
-                    EventDraft(
-                        .jobReplanned, role: Role.planner.rawValue, step: index,
-                        payload: .object([
-                            ("replan", .int(replans)), ("from_step", .int(index)),
-                            ("steps", .array(newSteps.map(JSON.string))),
-                        ])))
+                    EventDraft(JobReplanned(replan: replans, fromStep: index, steps: newSteps), role: Role.planner.rawValue, step: index))
                 steps = Array(steps[..<index]) + newSteps
             }
         }
@@ -270,9 +260,7 @@ actor JobRunner {
         } catch is CallAbandoned where live && stepRanOut(index) {
             let what = "exceeded its time limit of \(Self.seconds(limit)) (policy.step_timeout)"
             try await log.emit(
-                EventDraft(
-                    .stepTimedOut, step: index, attempt: stepAttempt,
-                    payload: ["timeout_s": .number(limit), "reason": .string("the step \(what)")]))
+                EventDraft(StepTimedOut(timeoutSeconds: limit, reason: "the step \(what)"), step: index, attempt: stepAttempt))
             return .failed(what, feedback: stepFeedback.isEmpty ? "the step \(what)" : stepFeedback)
         }
     }
@@ -281,7 +269,7 @@ actor JobRunner {
     private func stepRanOut(_ index: Int) -> Bool {
         if stepExpired { return true }
         guard let next = log.nextRecorded else { return false }
-        return next.kind == EventKind.stepTimedOut.rawValue && next.step == index
+        return next.eventKind == .stepTimedOut && next.step == index
     }
 
     /// Before each call and tool of a timed step: throws `CallAbandoned` once the step's time is up.
@@ -335,8 +323,8 @@ actor JobRunner {
                 lastFeedback = same.feedback
                 try await log.emit(
                     EventDraft(
-                        .attemptDuplicate, role: Role.actor.rawValue, step: index, attempt: attempt,
-                        payload: ["same_as_attempt": .int(same.attempt), "feedback": .string(same.feedback)]))
+                        AttemptDuplicate(sameAsAttempt: same.attempt, feedback: same.feedback), role: Role.actor.rawValue, step: index,
+                        attempt: attempt))
                 rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: same.feedback, suggestion: same.suggestion))
                 continue
             }
@@ -347,9 +335,7 @@ actor JobRunner {
             rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: verdict.feedback, suggestion: verdict.suggestion))
         }
         try await log.emit(
-            EventDraft(
-                .stepExhausted, step: index,
-                payload: ["attempts": .int(plan.policy.maxAttempts), "last_feedback": .string(lastFeedback)]))
+            EventDraft(StepExhausted(attempts: plan.policy.maxAttempts, lastFeedback: lastFeedback), step: index))
         return .failed("failed \(plan.policy.maxAttempts) attempts", feedback: lastFeedback)
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import Runtime
 import Store
 
 /// `agentd run`: one job in this process, with the same engine, store and loop as the daemon but no

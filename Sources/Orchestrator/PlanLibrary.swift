@@ -1,6 +1,7 @@
 import Agents
 import Dispatch
 import Foundation
+import Runtime
 import Store
 
 /// A plan as a job uses it: validated, its snapshot text, where it came from.

@@ -1,4 +1,5 @@
 import Agents
+import Runtime
 import Store
 
 /// JSON-RPC 2.0 over the daemon's connections: decodes each frame, dispatches it to the engine and
@@ -36,6 +37,16 @@ public final class RPCServer: @unchecked Sendable {
     }
 
     /// Serves `connection` until it closes.
+    /// The error reply a connection refused at accept gets (its id is null: no request was read).
+    static func refusalFrame(_ refusal: UnixListener.Refusal) -> [UInt8] {
+        let error: RPCError
+        switch refusal {
+        case let .peer(reason): error = .permissionDenied(reason)
+        case .full: error = .tooManyClients
+        }
+        return Array(error.reply(id: .null).encoded.utf8)
+    }
+
     public func attach(_ connection: Connection) {
         connections[connection.id] = connection
         connection.whenClosed { [unowned self, id = connection.id] in connections[id] = nil }
@@ -197,7 +208,7 @@ public final class RPCServer: @unchecked Sendable {
     private func get(_ params: JobIDParams) async throws(EngineError) -> JSON {
         let id = params.id
         let (job, usage) = try await engine.jobWithUsage(id)
-        let answer = WireJob.json(job, usage: usage)
+        let answer = JobDetails(job: WireJob(job), usage: usage).json
         // A finished job never changes again: its answer is kept, encoded (bounded), and `handle`
         // answers from it, so clients polling finished jobs cost no store reads. Not a cancelled job:
         // a reply its runner had staged may still be written after the cancellation.

@@ -1,6 +1,7 @@
 import Agents
 import Foundation
 import Logging
+import Runtime
 import Store
 
 /// The agent of every role during `agentd replay`: reached only when the runner makes a call the
@@ -102,7 +103,7 @@ public enum Replay {
         if let error = outcome.error { throw DaemonError("the replay failed: \(error.description)") }
         guard let final = outcome.final else { throw DaemonError("the replay did not finish") }
 
-        let isCall = { (e: EventRecord) in e.kind == EventKind.callCompleted.rawValue || e.kind == EventKind.callFailed.rawValue }
+        let isCall = { (e: EventRecord) in e.eventKind == .callCompleted || e.eventKind == .callFailed }
         let recordedCalls = events.filter(isCall).count
         let lastRecordedSeq = events.last?.seq ?? 0
         // Events past the recording are what the replay did differently (or beyond the recording's end).

@@ -1,6 +1,7 @@
 import Agents
 import Dispatch
 import Foundation
+import Runtime
 import Store
 
 #if canImport(Glibc)
@@ -78,11 +79,13 @@ enum ToolInvocation: Sendable, Equatable {
 
     /// What `tool.started` records of the call: the argv or the path (and the size of what is written;
     /// the content itself is in the model's recorded reply).
-    var json: [(String, JSON)] {
+    func describe(in started: inout ToolStarted) {
         switch self {
-        case let .runCommand(argv): return [("argv", .array(argv.map(JSON.string)))]
-        case let .readFile(path): return [("path", .string(path))]
-        case let .writeFile(path, content): return [("path", .string(path)), ("bytes", .int(content.utf8.count))]
+        case let .runCommand(argv): started.argv = argv
+        case let .readFile(path): started.path = path
+        case let .writeFile(path, content):
+            started.path = path
+            started.bytes = content.utf8.count
         }
     }
 }

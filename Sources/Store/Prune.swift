@@ -215,6 +215,9 @@ private struct PruneStatements {
         events = try db.prepare("DELETE FROM events WHERE job_id = ?")
         chain = try db.prepare("DELETE FROM job_chains WHERE job_id = ?")
         job = try db.prepare("DELETE FROM jobs WHERE id = ?")
+        // SQLite gives a new row the highest rowid + 1, so when a prune removes the newest events their
+        // ids are used again: the index's progress comes down to the highest id left, so that the
+        // reused ids are indexed (the index holds nothing above it any more).
         lowerIndexProgress = try db.prepare(
             """
             UPDATE events_fts_progress SET last_indexed = (SELECT coalesce(max(id), 0) FROM events)

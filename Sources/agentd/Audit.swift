@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
+import Telemetry
 
 /// `agentd audit`: reading the recorded history directly from the database.
 struct Audit: ParsableCommand {

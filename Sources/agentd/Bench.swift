@@ -1,7 +1,9 @@
 import ArgumentParser
+import Benchmarks
 import Foundation
 import Orchestrator
 import Store
+import Transcript
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +14,7 @@ struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "w1",
             abstract:
-                "The W1 critic-retry benchmark of BENCH-W1.md: a real daemon, jobs over the socket, completeness checked, the floor beside it."
+                "The W1 critic-retry benchmark of docs/benchmarks.md: a real daemon, jobs over the socket, completeness checked, the floor beside it."
         )
 
         @Option(help: "seq (one job after another) or conc (all submitted at once); both when omitted.")

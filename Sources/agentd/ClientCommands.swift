@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Orchestrator
 import Store
+import Transcript
 
 #if canImport(Glibc)
     import Glibc
@@ -174,32 +175,33 @@ struct Show: ParsableCommand {
             emit(result.encoded)
             return
         }
-        for key in ["id", "plan", "goal", "status", "reason", "idempotency_key"] {
-            if let value = result[key], !value.isNull { emit("\(pad(key + ":", 17)) \(value.stringValue ?? value.encoded)") }
+        let details = try failing { () throws -> JobDetails in try JobDetails(json: result) }
+        let shown = details.job
+        let fields: [(String, String?)] = [
+            ("id", shown.id), ("plan", shown.plan), ("goal", shown.goal), ("status", shown.status.rawValue), ("reason", shown.reason),
+            ("idempotency_key", shown.idempotencyKey),
+        ]
+        for case let (key, value?) in fields { emit("\(pad(key + ":", 17)) \(value)") }
+        for (key, ms) in [("created_at", shown.createdAt), ("started_at", shown.startedAt), ("finished_at", shown.finishedAt)] {
+            if let ms { emit("\(pad(key + ":", 17)) \(formatTime(Double(ms)))") }
         }
-        for key in ["created_at", "started_at", "finished_at"] {
-            if let ms = result[key]?.doubleValue { emit("\(pad(key + ":", 17)) \(formatTime(ms))") }
+        if let start = shown.startedAt, let end = shown.finishedAt { emit("\(pad("duration:", 17)) \(end - start) ms") }
+        let roles = details.usage.keys.sorted()
+        let total = details.total
+        if !roles.isEmpty {
+            emit(
+                "\(pad("completed calls:", 17)) \(total.calls) ("
+                    + roles.map { "\($0) \(details.usage[$0]!.calls)" }.joined(separator: ", ") + ")")
         }
-        if let start = result["started_at"]?.doubleValue, let end = result["finished_at"]?.doubleValue {
-            emit("\(pad("duration:", 17)) \(Int(end - start)) ms")
-        }
-        if case let .object(calls)? = result["completed_calls"] {
-            let total = calls.reduce(0) { $0 + ($1.1.intValue ?? 0) }
-            emit("\(pad("completed calls:", 17)) \(total) (" + calls.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", ") + ")")
-        }
-        if case .object(let usage)? = result["usage"], let total = usage.first(where: { $0.0 == "total" })?.1 {
-            let input = total["input_tokens"]?.intValue ?? 0
-            let output = total["output_tokens"]?.intValue ?? 0
-            if input + output > 0 {
-                let roles = usage.filter {
-                    $0.0 != "total" && ($0.1["input_tokens"]?.intValue ?? 0) + ($0.1["output_tokens"]?.intValue ?? 0) > 0
-                }
-                .map { "\($0.0) \(($0.1["input_tokens"]?.intValue ?? 0) + ($0.1["output_tokens"]?.intValue ?? 0))" }
-                emit("\(pad("tokens:", 17)) \(input) in, \(output) out (\(roles.joined(separator: ", ")))")
+        if total.inputTokens + total.outputTokens > 0 {
+            let perRole = roles.compactMap { role -> String? in
+                let u = details.usage[role]!
+                return u.inputTokens + u.outputTokens > 0 ? "\(role) \(u.inputTokens + u.outputTokens)" : nil
             }
-            if let cost = total["cost_usd"]?.doubleValue { emit("\(pad("cost:", 17)) $\(String(format: "%.4f", cost))") }
+            emit("\(pad("tokens:", 17)) \(total.inputTokens) in, \(total.outputTokens) out (\(perRole.joined(separator: ", ")))")
         }
-        if case let .object(inputs)? = result["inputs"], !inputs.isEmpty {
+        if let cost = total.costUSD { emit("\(pad("cost:", 17)) $\(String(format: "%.4f", cost))") }
+        if case let .object(inputs) = shown.inputs, !inputs.isEmpty {
             emit("inputs:")
             for (k, v) in inputs { emit("  \(k) = \(v.stringValue ?? v.encoded)") }
         }
@@ -315,42 +317,29 @@ struct Status: ParsableCommand {
             emit(status.encoded)
             return
         }
+        let shown = try failing { () throws -> DaemonStatus in try DaemonStatus(json: status) }
+        emit("agentd \(shown.version) pid \(shown.pid) on \(shown.socket)")
+        let storage = shown.storage
+        emit("accepting jobs: \(shown.accepting ? "yes" : storage.degraded ? "no (storage unavailable)" : "no")")
+        emit("running \(shown.running), queued \(shown.queued), watchers \(shown.watchers)")
+        emit("jobs: " + JobStatus.allCases.map { "\($0.rawValue) \(shown.jobs[$0] ?? 0)" }.joined(separator: ", "))
+        emit("store: \(shown.store.path), \(shown.store.commits) commits, \(shown.store.events) events written")
+        if let error = shown.store.lastError { emit("last storage error: \(error)") }
+        if let error = storage.error {
+            let since = storage.since.map { formatTime(Double($0)) } ?? "?"
+            emit("storage: DEGRADED since \(since): \(error)")
+            emit("  no new jobs until writes succeed again (probed every second); \(storage.stoppedJobs) stopped jobs resume then")
+        } else {
+            emit("storage: ok")
+        }
+        // The configuration is the daemon's own encoding (docs/config.md), shown as it reads.
+        let config = shown.config
+        let loaded = config["loaded_at"]?.doubleValue.map(formatTime) ?? "?"
+        emit("config: \(config["file"]?.stringValue ?? "no file") (generation \(config["generation"]?.intValue ?? 0), loaded \(loaded))")
+        let limits = config["limits"]
         emit(
-            "agentd \(status["version"]?.stringValue ?? "?") pid \(status["pid"]?.intValue ?? 0) on \(status["socket"]?.stringValue ?? "?")"
+            "limits: max running \(config["max_running"]?.intValue ?? 0), queued \(limits?["max_queued_jobs"]?.intValue ?? 0) (per client \(limits?["max_queued_jobs_per_client"]?.intValue ?? 0)), requests in flight per connection \(limits?["max_requests_in_flight_per_connection"]?.intValue ?? 0)"
         )
-        let storage = status["storage"]
-        let degraded = storage?["state"]?.stringValue == "degraded"
-        emit("accepting jobs: \(status["accepting"]?.boolValue == true ? "yes" : degraded ? "no (storage unavailable)" : "no")")
-        emit(
-            "running \(status["running"]?.intValue ?? 0), queued \(status["queued"]?.intValue ?? 0), watchers \(status["watchers"]?.intValue ?? 0)"
-        )
-        if case let .object(jobs)? = status["jobs"] {
-            emit("jobs: " + jobs.map { "\($0.0) \($0.1.intValue ?? 0)" }.joined(separator: ", "))
-        }
-        if let store = status["store"] {
-            emit(
-                "store: \(store["path"]?.stringValue ?? "?"), \(store["commits"]?.intValue ?? 0) commits, \(store["events"]?.intValue ?? 0) events written"
-            )
-            if let error = store["last_error"]?.stringValue { emit("last storage error: \(error)") }
-        }
-        if degraded, let storage {
-            let since = storage["since"]?.doubleValue.map(formatTime) ?? "?"
-            emit("storage: DEGRADED since \(since): \(storage["error"]?.stringValue ?? "?")")
-            emit(
-                "  no new jobs until writes succeed again (probed every second); \(storage["stopped_jobs"]?.intValue ?? 0) stopped jobs resume then"
-            )
-        } else if let storage {
-            emit("storage: \(storage["state"]?.stringValue ?? "?")")
-        }
-        if let config = status["config"] {
-            let loaded = config["loaded_at"]?.doubleValue.map(formatTime) ?? "?"
-            emit(
-                "config: \(config["file"]?.stringValue ?? "no file") (generation \(config["generation"]?.intValue ?? 0), loaded \(loaded))")
-            let limits = config["limits"]
-            emit(
-                "limits: max running \(config["max_running"]?.intValue ?? 0), queued \(limits?["max_queued_jobs"]?.intValue ?? 0) (per client \(limits?["max_queued_jobs_per_client"]?.intValue ?? 0)), requests in flight per connection \(limits?["max_requests_in_flight_per_connection"]?.intValue ?? 0)"
-            )
-        }
     }
 }
 

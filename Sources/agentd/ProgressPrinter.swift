@@ -27,21 +27,22 @@ struct ProgressPrinter {
             let submitted = try? JobSubmitted(payload: payload)
             out.append(prefix + "queued     plan \(submitted?.plan ?? "?"): \(submitted?.goal ?? "")")
         case .jobState?:
-            let to = payload["to"]?.stringValue ?? "?"
-            if let fixed = payload["steps"]?.arrayValue { stepCount = fixed.count }
+            let state = try? JobState(payload: payload)
+            let to = state?.to.rawValue ?? "?"
+            if let fixed = state?.steps { stepCount = fixed.count }
             var line = prefix + to
-            if let reason = payload["reason"]?.stringValue { line = prefix + pad(to, 10) + " \(reason)" }
+            if let reason = state?.reason { line = prefix + pad(to, 10) + " \(reason)" }
             out.append(line)
         case .jobResumed?:
             out.append(prefix + "resumed    after a restart; completed calls are not made again")
         case .jobReplanned?:
-            let steps = payload["steps"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            let from = payload["from_step"]?.intValue ?? 0
+            let replanned = (try? JobReplanned(payload: payload)) ?? JobReplanned(replan: 0, fromStep: 0, steps: [])
+            let (steps, from) = (replanned.steps, replanned.fromStep)
             stepCount = from + steps.count
-            out.append(prefix + "re-plan    #\(payload["replan"]?.intValue ?? 0) from step \(from + 1): \(steps.count) new steps")
+            out.append(prefix + "re-plan    #\(replanned.replan) from step \(from + 1): \(steps.count) new steps")
             for (i, s) in steps.enumerated() { out.append("           \(from + i + 1). \(s)") }
         case .callStarted?:
-            let reask = payload["reask"]?.intValue ?? 0
+            let reask = (try? CallStarted(payload: payload))?.reask ?? 0
             if role == "actor", let a = attempt, a > 0 {
                 out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  rerun with the critic's feedback")
             } else if reask > 0 {
@@ -57,32 +58,32 @@ struct ProgressPrinter {
             if let stderr = failed?.stderr, !stderr.isEmpty { line += " (stderr: \(oneLine(stderr, 120)))" }
             out.append(line)
         case .toolStarted?:
+            let started = try? ToolStarted(payload: payload)
             let what =
-                payload["argv"].map { $0.encoded } ?? payload["path"]?.stringValue
-                ?? "invalid call: \(payload["invalid"]?.stringValue ?? "?")"
-            out.append(
-                prefix
-                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(oneLine(what, 160))")
+                started?.argv.map { JSON.array($0.map(JSON.string)).encoded } ?? started?.path
+                ?? "invalid call: \(started?.invalid ?? "?")"
+            out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(started?.tool ?? "?") \(oneLine(what, 160))")
         case .toolCompleted?:
-            let result = payload["result"] ?? .null
-            var summary = payload["ok"]?.boolValue == true ? "ok" : "failed"
-            if let error = result["error"]?.stringValue {
+            let completed = try? ToolCompleted(payload: payload)
+            let result = completed?.outcome
+            var summary = completed?.ok == true ? "ok" : "failed"
+            if let error = result?.error {
                 summary += ": \(oneLine(error, 160))"
-            } else if let status = result["exit_status"]?.intValue {
+            } else if let status = result?.exitStatus {
                 summary += " (exit status \(status))"
             }
-            out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(payload["tool"]?.stringValue ?? "?") \(summary)")
+            out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  tool \(completed?.tool ?? "?") \(summary)")
         case .toolRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) tool run again: the daemon stopped before it completed")
         case .attemptDuplicate?:
             out.append(
                 prefix
-                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \((payload["same_as_attempt"]?.intValue ?? 0) + 1); not judged again"
+                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \(((try? AttemptDuplicate(payload: payload))?.sameAsAttempt ?? 0) + 1); not judged again"
             )
         case .stepExhausted?:
-            out.append(prefix + "\(stepLabel()) all \(payload["attempts"]?.intValue ?? 0) attempts failed")
+            out.append(prefix + "\(stepLabel()) all \((try? StepExhausted(payload: payload))?.attempts ?? 0) attempts failed")
         case .stepTimedOut?:
-            out.append(prefix + "\(stepLabel()) \(payload["reason"]?.stringValue ?? "the step ran out of time")")
+            out.append(prefix + "\(stepLabel()) \((try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time")")
         case nil:
             // A kind this build does not know (a newer daemon's): printed by name.
             out.append(prefix + kind)

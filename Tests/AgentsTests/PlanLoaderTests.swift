@@ -328,7 +328,7 @@ final class PlanLoaderTests: XCTestCase {
 
     // MARK: Shipped plans behave as specified
 
-    /// Runs the W1 workflow against the plan's scripted model and checks every reply BENCH-W1.md fixes.
+    /// Runs the W1 workflow against the plan's scripted model and checks every reply docs/benchmarks.md fixes.
     func testW1PlanAnswersAsTheBenchmarkSpecifies() throws {
         let plan = try loadShipped("w1")
         XCTAssertNil(plan.steps)

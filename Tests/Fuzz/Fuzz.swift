@@ -13,6 +13,7 @@ import Agents
 import CLibFuzzer
 import Foundation
 import Orchestrator
+import Runtime
 import Store
 
 /// One input, as libFuzzer calls it (and as the replay below does): must return 0 and never trap.
@@ -106,6 +107,9 @@ func fuzzRepliesAndJSON(_ bytes: [UInt8]) {
 
 #if LIBFUZZER
     /// The libFuzzer build's entry point: libFuzzer reads its flags and inputs from the command line.
+    /// libFuzzer's own `main` cannot take its place, since SwiftPM points an executable's `main` at the
+    /// target's entry point (`--defsym main=agentd_fuzz_main`): this one hands over to
+    /// `LLVMFuzzerRunDriver`.
     @main
     enum LibFuzzer {
         static func main() {

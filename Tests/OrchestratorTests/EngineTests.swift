@@ -2,9 +2,11 @@ import Agents
 import Foundation
 import Logging
 import Store
+import TestSupport
 import XCTest
 
 @testable import Orchestrator
+@testable import Runtime
 
 /// An engine on a real loop and a real store in a temporary directory, without a socket.
 private final class EngineHarness: @unchecked Sendable {

@@ -1,7 +1,9 @@
 import Store
+import TestSupport
 import XCTest
 
 @testable import Orchestrator
+@testable import Telemetry
 
 final class GenAITraceTests: XCTestCase {
     private let plan = """
@@ -16,31 +18,33 @@ final class GenAITraceTests: XCTestCase {
 
     private var events: [EventRecord] {
         [
-            EventRecord(jobID: "01JOB", seq: 1, at: 1000, kind: EventKind.jobSubmitted.rawValue, payload: ["goal": "g"]),
+            EventRecord(
+                jobID: "01JOB", seq: 1, at: 1000, kind: EventKind.jobSubmitted.rawValue,
+                payload: JobSubmitted(plan: plan, goal: "g", inputs: [:]).json),
             EventRecord(
                 jobID: "01JOB", seq: 2, at: 1010, kind: EventKind.callStarted.rawValue, role: "actor", step: 0, attempt: 0, callID: "c1",
-                payload: ["request": ["model": "gpt", "temperature": 0.5]]),
+                payload: CallStarted(agent: "actor/01JOB", reask: 0, request: ["model": "gpt", "temperature": 0.5]).json),
             EventRecord(
                 jobID: "01JOB", seq: 3, at: 1020, kind: EventKind.callCompleted.rawValue, role: "actor", step: 0, attempt: 0, callID: "c1",
-                payload: [
-                    "reply": "", "usage": ["input_tokens": 12, "output_tokens": 3], "sent": ["model": "gpt-4o-mini"], "duration_ms": 20,
-                ]),
+                payload: CallCompleted(
+                    reply: "", usage: .init(inputTokens: 12, outputTokens: 3), sent: ["model": "gpt-4o-mini"], durationMs: 20
+                ).json),
             EventRecord(
                 jobID: "01JOB", seq: 4, at: 1030, kind: EventKind.toolStarted.rawValue, role: "actor", step: 0, attempt: 0, callID: "c1.0",
-                payload: ["tool": "run_command", "tool_call_id": "t1"]),
+                payload: ToolStarted(tool: "run_command", toolCallID: "t1", idempotencyKey: "01JOB/c1/0", argv: ["false"]).json),
             EventRecord(
                 jobID: "01JOB", seq: 5, at: 1040, kind: EventKind.toolCompleted.rawValue, role: "actor", step: 0, attempt: 0,
                 callID: "c1.0",
-                payload: ["tool": "run_command", "ok": false]),
+                payload: ToolCompleted(tool: "run_command", toolCallID: "t1", ok: false, result: ["exit_status": 1], durationMs: 2).json),
             EventRecord(
                 jobID: "01JOB", seq: 6, at: 1050, kind: EventKind.callStarted.rawValue, role: "critic", step: 0, attempt: 0, callID: "c2",
-                payload: ["request": ["model": "script"]]),
+                payload: CallStarted(agent: "critic/01JOB", reask: 0, request: ["model": "script"]).json),
             EventRecord(
                 jobID: "01JOB", seq: 7, at: 1060, kind: EventKind.callFailed.rawValue, role: "critic", step: 0, attempt: 0, callID: "c2",
-                payload: ["error": "timeout", "message": "no reply in 5 s", "duration_ms": 5000]),
+                payload: CallFailed(error: "timeout", message: "no reply in 5 s", durationMs: 5000).json),
             EventRecord(
                 jobID: "01JOB", seq: 8, at: 1070, kind: EventKind.callStarted.rawValue, role: "verifier", callID: "c3",
-                payload: ["request": ["model": "script"]]),
+                payload: CallStarted(agent: "verifier/01JOB", reask: 0, request: ["model": "script"]).json),
         ]
     }
 

@@ -1,4 +1,5 @@
 import Store
+import TestSupport
 import XCTest
 
 @testable import Orchestrator

@@ -1,9 +1,11 @@
 import Agents
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 @testable import Orchestrator
+@testable import Runtime
 
 /// The tools' argument checks, path containment and file work, and the backends' tool-call parsing.
 final class ToolBoxTests: XCTestCase {

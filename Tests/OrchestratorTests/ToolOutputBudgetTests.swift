@@ -1,6 +1,7 @@
 import Agents
 import Foundation
 import Store
+import TestSupport
 import XCTest
 
 @testable import Orchestrator

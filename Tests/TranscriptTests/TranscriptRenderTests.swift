@@ -1,7 +1,7 @@
 import Store
 import XCTest
 
-@testable import Orchestrator
+@testable import Transcript
 
 final class TranscriptRenderTests: XCTestCase {
     /// A small job: a plan, step 1 passes, step 2 fails then passes after feedback (with a tool call),
@@ -38,10 +38,12 @@ final class TranscriptRenderTests: XCTestCase {
                 "reply": "", "tool_calls": [["id": "t", "type": "function", "function": ["name": "run_command", "arguments": "{}"]]],
                 "duration_ms": 4,
             ])
-        add("tool.started", role: "actor", step: 1, attempt: 0, call: "c4.0", ["tool": "run_command", "argv": ["ls", "-l"]])
+        add(
+            "tool.started", role: "actor", step: 1, attempt: 0, call: "c4.0",
+            ["tool": "run_command", "tool_call_id": "t1", "argv": ["ls", "-l"]])
         add(
             "tool.completed", role: "actor", step: 1, attempt: 0, call: "c4.0",
-            ["tool": "run_command", "ok": true, "result": #"{"exit_status":0,"stdout":"a.txt\n"}"#, "duration_ms": 3])
+            ["tool": "run_command", "tool_call_id": "t1", "ok": true, "result": #"{"exit_status":0,"stdout":"a.txt\n"}"#, "duration_ms": 3])
         add("call.started", role: "actor", step: 1, attempt: 0, call: "c5", ["reask": 0, "request": request])
         add("call.completed", role: "actor", step: 1, attempt: 0, call: "c5", ["reply": "plain draft", "duration_ms": 2])
         add("call.started", role: "critic", step: 1, attempt: 0, call: "c6", ["reask": 0, "request": request])

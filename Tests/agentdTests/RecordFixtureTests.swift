@@ -36,6 +36,18 @@ final class RecordFixtureTests: EndToEndTestCase {
         let recorded = try jobs(db)
         XCTAssertEqual(recorded.map(\.status), ["succeeded", "succeeded", "succeeded", "failed", "cancelled"])
 
+        // Every recorded payload decodes as its kind's typed value.
+        let rows = try harness.sqlite("SELECT kind, payload FROM events ORDER BY job_id, seq", db: db).split(separator: "\n")
+        XCTAssertEqual(rows.count, 82)
+        var kinds: Set<EventKind> = []
+        for row in rows {
+            let (name, payload) = (row.prefix { $0 != "|" }, row.drop { $0 != "|" }.dropFirst())
+            let kind = try XCTUnwrap(EventKind(rawValue: String(name)), "a kind this build knows: \(name)")
+            XCTAssertNoThrow(try kind.check(try JSON.parse(String(payload))), "\(kind): \(payload)")
+            kinds.insert(kind)
+        }
+        XCTAssertTrue(kinds.isSuperset(of: [.jobSubmitted, .jobState, .callStarted, .callCompleted, .toolStarted, .toolCompleted]))
+
         let verify = try harness.run(["audit", "verify", "--all", "--db", db])
         XCTAssertEqual(verify.status, 0, "\(verify)")
         XCTAssertEqual(verify.stdoutLines.last, "OK: 5 jobs, 82 events, every chain verifies")

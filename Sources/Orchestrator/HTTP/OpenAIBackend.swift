@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import Runtime
 import Store
 
 /// The HTTP side shared by every `openai` model of the daemon: one `HTTPClient` on the loop and, per
@@ -7,14 +8,14 @@ import Store
 /// endpoint set its limits (the largest `max_concurrent`, the smallest budgets); the daemon's
 /// configuration (`endpoints:` in `serve --config`) overrides them, and a reload applies at once to
 /// requests that wait. Loop thread only.
-final class ModelEndpoints: @unchecked Sendable {
+package final class ModelEndpoints: @unchecked Sendable {
     private let loop: EventLoop
     private var client: HTTPClient?
     private var gates: [String: EndpointGate] = [:]
     /// The configured limits by endpoint key (`OpenAISpec.endpointKey`).
     private var configured: [String: EndpointLimits] = [:]
 
-    init(loop: EventLoop) {
+    package init(loop: EventLoop) {
         self.loop = loop
     }
 
@@ -50,7 +51,7 @@ final class ModelEndpoints: @unchecked Sendable {
     }
 
     /// Aborts requests in flight and frees the client's loop handles.
-    func close() {
+    package func close() {
         client?.close()
         client = nil
     }
@@ -191,19 +192,26 @@ final class RateBudget: @unchecked Sendable {
 /// exponential backoff and jitter, waiting at least the server's `Retry-After`; other statuses fail
 /// the call at once. The API key is read from the daemon's environment for each request and sent only
 /// in the `Authorization` header: it is in no recorded request, event or log line.
-struct OpenAIBackend: ModelBackend {
+package struct OpenAIBackend: ModelBackend {
     let spec: OpenAISpec
     let endpoints: ModelEndpoints
     let environment: [String: String]
     /// `policy.call_timeout`: bounds each HTTP request as well.
     let callTimeoutSeconds: Double
 
+    package init(spec: OpenAISpec, endpoints: ModelEndpoints, environment: [String: String], callTimeoutSeconds: Double) {
+        self.spec = spec
+        self.endpoints = endpoints
+        self.environment = environment
+        self.callTimeoutSeconds = callTimeoutSeconds
+    }
+
     var baseURL: String {
         OpenAISpec.endpointKey(
             spec.baseURL ?? environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com/v1")
     }
 
-    func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+    package func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
         guard let model = spec.model ?? environment["OPENAI_MODEL"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw ModelCallError(.configuration, "no model name: set 'model' in the plan or OPENAI_MODEL for the daemon")
         }

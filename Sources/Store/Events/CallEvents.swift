@@ -3,7 +3,7 @@
 ///
 /// `json` writes the members in one fixed order (the chain covers the bytes); `init(payload:)`
 /// accepts every payload agentd has written. Pure; safe from any thread.
-public struct CallCompleted: Sendable, Equatable {
+public struct CallCompleted: RecordedEvent {
     public static let kind = EventKind.callCompleted
 
     /// Token counts, where the backend reports them.
@@ -116,7 +116,7 @@ public struct CallCompleted: Sendable, Equatable {
 }
 
 /// The payload of a `call.failed` event: why an agent's model call failed. Pure; safe from any thread.
-public struct CallFailed: Sendable, Equatable {
+public struct CallFailed: RecordedEvent {
     public static let kind = EventKind.callFailed
 
     /// The failure's kind (`ModelCallError.Kind`'s raw value, in Agents).
@@ -149,4 +149,78 @@ public struct CallFailed: Sendable, Equatable {
         members.append(("duration_ms", .number(durationMs)))
         return .object(members)
     }
+}
+
+/// The payload of a `call.started` event: the full request an agent sends its model, committed
+/// before the model sees it. `request` is stored as the agent built it (its shape is Agents'
+/// `ModelRequest.json`); `summary` reads the members the transcript and the trace show. Pure.
+public struct CallStarted: RecordedEvent {
+    public static let kind = EventKind.callStarted
+
+    /// The agent's id, `role/job`.
+    public var agent: String
+    /// How many times this call re-asks after an unusable reply (0 for the first ask).
+    public var reask: Int
+    public var request: JSON
+
+    /// What a request says, for display: unknown or missing members are left out.
+    public struct Summary: Sendable, Equatable {
+        public struct Message: Sendable, Equatable {
+            public var role: String
+            public var content: String
+            /// The tool calls of an assistant turn, as sent.
+            public var toolCalls: JSON?
+        }
+
+        public var model: String?
+        public var temperature: Double?
+        /// The actor's tool turn the request belongs to (0 for the first).
+        public var turn: Int
+        public var messages: [Message]
+    }
+
+    public init(agent: String, reask: Int, request: JSON) {
+        self.agent = agent
+        self.reask = reask
+        self.request = request
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        let r = try PayloadReader(Self.kind, payload)
+        agent = try r.string("agent")
+        reask = try r.optionalInt("reask") ?? 0
+        request = try r.present("request")
+    }
+
+    public var json: JSON { .object([("agent", .string(agent)), ("reask", .int(reask)), ("request", request)]) }
+
+    public var summary: Summary {
+        Summary(
+            model: request["model"]?.stringValue, temperature: request["temperature"]?.doubleValue,
+            turn: request["turn"]?.intValue ?? 0,
+            messages: (request["messages"]?.arrayValue ?? []).map { m in
+                let calls = m["tool_calls"].flatMap { $0.isNull ? nil : $0 }
+                return Summary.Message(role: m["role"]?.stringValue ?? "?", content: m["content"]?.stringValue ?? "", toolCalls: calls)
+            })
+    }
+}
+
+/// The payload of a `call.restarted` event: the daemon stopped while the call was in flight; it is
+/// made again. Pure.
+public struct CallRestarted: RecordedEvent {
+    public static let kind = EventKind.callRestarted
+
+    public var reason: String
+
+    public init(reason: String = "the daemon stopped before this call completed; it is made again") {
+        self.reason = reason
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        reason = try PayloadReader(Self.kind, payload).string("reason")
+    }
+
+    public var json: JSON { .object([("reason", .string(reason))]) }
 }

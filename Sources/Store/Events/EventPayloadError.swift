@@ -6,6 +6,7 @@ public struct EventPayloadError: Error, Sendable, Equatable, CustomStringConvert
     private enum Code: Sendable, Equatable {
         case missing
         case wrongType(expected: String, found: String)
+        case wrongKind(found: String)
     }
 
     public let kind: EventKind
@@ -15,6 +16,10 @@ public struct EventPayloadError: Error, Sendable, Equatable, CustomStringConvert
 
     static func notAnObject(_ kind: EventKind, found: JSON) -> EventPayloadError {
         EventPayloadError(kind: kind, field: "", code: .wrongType(expected: "an object", found: found.typeName))
+    }
+
+    static func wrongKind(_ kind: EventKind, found: String) -> EventPayloadError {
+        EventPayloadError(kind: kind, field: "", code: .wrongKind(found: found))
     }
 
     static func missing(_ kind: EventKind, _ field: String) -> EventPayloadError {
@@ -29,6 +34,7 @@ public struct EventPayloadError: Error, Sendable, Equatable, CustomStringConvert
         let subject = field.isEmpty ? "payload" : "payload member \(field)"
         switch code {
         case .missing: return "a \(kind.rawValue) event's \(subject) is missing"
+        case let .wrongKind(found): return "a \(found) event was read as a \(kind.rawValue) event"
         case let .wrongType(expected, found):
             let article = found == "null" ? "" : "aeiou".contains(found.first ?? " ") ? "an " : "a "
             return "a \(kind.rawValue) event's \(subject) is \(article)\(found), not \(expected)"
@@ -79,7 +85,20 @@ struct PayloadReader {
     func optionalDouble(_ key: String) throws(EventPayloadError) -> Double? { try optional(key, "a number", \.doubleValue) }
     func int(_ key: String) throws(EventPayloadError) -> Int { try required(key, "an integer", \.intValue) }
     func optionalInt(_ key: String) throws(EventPayloadError) -> Int? { try optional(key, "an integer", \.intValue) }
+    func bool(_ key: String) throws(EventPayloadError) -> Bool { try required(key, "a boolean", \.boolValue) }
     func optionalBool(_ key: String) throws(EventPayloadError) -> Bool? { try optional(key, "a boolean", \.boolValue) }
+
+    func strings(_ key: String) throws(EventPayloadError) -> [String] {
+        try required(key, "an array of strings", Self.strings)
+    }
+    func optionalStrings(_ key: String) throws(EventPayloadError) -> [String]? {
+        try optional(key, "an array of strings", Self.strings)
+    }
+    private static func strings(_ value: JSON) -> [String]? {
+        guard let array = value.arrayValue else { return nil }
+        let strings = array.compactMap(\.stringValue)
+        return strings.count == array.count ? strings : nil
+    }
 
     /// A nested object member's reader.
     func optionalObject(_ key: String) throws(EventPayloadError) -> PayloadReader? {

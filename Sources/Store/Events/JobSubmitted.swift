@@ -6,7 +6,7 @@
 /// so every recorded job still decodes: `submitter_uid`, `workspace`, `format`, `plan_sha256`,
 /// `job_sha256`.
 /// Pure; safe from any thread.
-public struct JobSubmitted: Sendable, Equatable {
+public struct JobSubmitted: RecordedEvent {
     public static let kind = EventKind.jobSubmitted
 
     /// The plan's name.

@@ -1,4 +1,6 @@
 import Foundation
+import Orchestrator
+import Runtime
 import Store
 
 #if canImport(Glibc)

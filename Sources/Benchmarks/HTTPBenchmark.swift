@@ -1,5 +1,7 @@
 import Agents
 import Foundation
+import Orchestrator
+import Runtime
 import Store
 
 /// `agentd bench http`: the `openai` backend's HTTP path on one event loop — requests built and

@@ -1,3 +1,5 @@
+import Orchestrator
+import Runtime
 import Store
 
 #if canImport(Glibc)
@@ -167,9 +169,10 @@ public enum SearchBenchmark {
             ])
             var seq = 0
             var call = 0
-            func event(_ kind: String, _ role: String?, _ step: Int?, _ attempt: Int?, _ callID: String?, _ payload: JSON)
+            func event(_ recorded: some RecordedEvent, _ role: String?, _ step: Int?, _ attempt: Int?, _ callID: String?)
                 throws(StoreError)
             {
+                let (kind, payload) = (type(of: recorded).kind.rawValue, recorded.json)
                 guard written < events else { return }
                 seq += 1
                 written += 1
@@ -180,7 +183,7 @@ public enum SearchBenchmark {
                     callID.map(SQLValue.text) ?? .null, .text(payload.encoded),
                 ])
             }
-            func modelCall(_ role: String, step: Int?, attempt: Int?, user: String, reply: String, extra: [(String, JSON)])
+            func modelCall(_ role: String, step: Int?, attempt: Int?, user: String, reply: String, outcome: CallCompleted.Outcome?)
                 throws(StoreError)
             {
                 call += 1
@@ -195,48 +198,41 @@ public enum SearchBenchmark {
                 ]
                 if let step { request.append(("step", .int(step))) }
                 if let attempt { request.append(("attempt", .int(attempt))) }
-                try event(
-                    EventKind.callStarted.rawValue, role, step, attempt, callID,
-                    .object([("agent", .string("\(role)/\(id)")), ("reask", 0), ("request", .object(request))]))
+                try event(CallStarted(agent: "\(role)/\(id)", reask: 0, request: .object(request)), role, step, attempt, callID)
                 let input = 180 + Int(rng.next() % 400)
                 let output = 20 + Int(rng.next() % 200)
-                try event(
-                    EventKind.callCompleted.rawValue, role, step, attempt, callID,
-                    .object(
-                        [
-                            ("reply", .string(reply)), ("usage", ["input_tokens": .int(input), "output_tokens": .int(output)]),
-                            ("duration_ms", .int(Int(rng.next() % 900))),
-                        ] + extra))
+                let completed = CallCompleted(
+                    reply: reply, usage: .init(inputTokens: input, outputTokens: output), durationMs: Double(rng.next() % 900),
+                    outcome: outcome)
+                try event(completed, role, step, attempt, callID)
             }
-            try event(JobSubmitted.kind.rawValue, nil, nil, nil, nil, JobSubmitted(plan: "w1", goal: goal, inputs: [:]).json)
-            try event(EventKind.jobState.rawValue, nil, nil, nil, nil, ["from": "queued", "to": "running"])
+            try event(JobSubmitted(plan: "w1", goal: goal, inputs: [:]), nil, nil, nil, nil)
+            try event(JobState(from: .queued, to: .running), nil, nil, nil, nil)
             let steps = (0..<4).map { "step \($0): \(Vocabulary.sentence(&rng, words: 5 + Int(rng.next() % 6)))" }
             try modelCall(
                 "planner", step: nil, attempt: nil, user: "Goal: \(goal)",
                 reply: JSON.object([("steps", .array(steps.map(JSON.string)))]).encoded,
-                extra: [("steps", .array(steps.map(JSON.string)))])
+                outcome: .steps(steps))
             for (index, step) in steps.enumerated() {
                 let failsFirst = index == 1 || index == 3
                 for attempt in 0...(failsFirst ? 1 : 0) {
                     let output = "\(Vocabulary.sentence(&rng, words: 20 + Int(rng.next() % 30))) (\(topic))"
                     try modelCall(
                         "actor", step: index, attempt: attempt, user: "Goal: \(goal)\nStep \(index + 1) of 4: \(step)",
-                        reply: JSON.object([("output", .string(output))]).encoded, extra: [])
+                        reply: JSON.object([("output", .string(output))]).encoded, outcome: nil)
                     if rng.next() % 4 == 0 {
                         let toolID = "c\(call).0"
-                        let argv: JSON = ["grep", "-rn", .string(Vocabulary.word(rank: 1 + Int(rng.next() % 3000))), "src"]
+                        let argv = ["grep", "-rn", Vocabulary.word(rank: 1 + Int(rng.next() % 3000)), "src"]
                         try event(
-                            EventKind.toolStarted.rawValue, "actor", index, attempt, toolID,
-                            ["tool": "run_command", "tool_call_id": "call_0", "idempotency_key": .string("\(id)/c\(call)/0"), "argv": argv])
+                            ToolStarted(tool: "run_command", toolCallID: "call_0", idempotencyKey: "\(id)/c\(call)/0", argv: argv), "actor",
+                            index, attempt, toolID)
                         let stdout =
                             "src/\(Vocabulary.word(rank: 1 + Int(rng.next() % 5000))).swift:12: \(Vocabulary.sentence(&rng, words: 8))"
+                        let result = JSON.object([("exit_status", 0), ("stdout", .string(stdout)), ("stderr", "")]).encoded
                         try event(
-                            EventKind.toolCompleted.rawValue, "actor", index, attempt, toolID,
-                            [
-                                "tool": "run_command", "tool_call_id": "call_0", "ok": true,
-                                "result": .string(JSON.object([("exit_status", 0), ("stdout", .string(stdout)), ("stderr", "")]).encoded),
-                                "duration_ms": 4,
-                            ])
+                            ToolCompleted(tool: "run_command", toolCallID: "call_0", ok: true, result: .string(result), durationMs: 4),
+                            "actor",
+                            index, attempt, toolID)
                     }
                     let pass = !(failsFirst && attempt == 0)
                     let feedback =
@@ -248,13 +244,13 @@ public enum SearchBenchmark {
                     ]
                     try modelCall(
                         "critic", step: index, attempt: attempt, user: "Step: \(step)\nOutput: \(output)", reply: verdict.encoded,
-                        extra: [("verdict", verdict)])
+                        outcome: .verdict(verdict))
                 }
             }
             try modelCall(
                 "verifier", step: nil, attempt: nil, user: "Goal: \(goal)\nOutputs: …", reply: "{\"verified\":true}",
-                extra: [("verified", true)])
-            try event(EventKind.jobState.rawValue, nil, nil, nil, nil, ["from": "running", "to": "succeeded", "reason": "verified"])
+                outcome: .verification(verified: true, reason: nil))
+            try event(JobState(from: .running, to: .succeeded, reason: "verified"), nil, nil, nil, nil)
             if job % 200 == 0 {
                 try db.execute("COMMIT")
                 try db.execute("BEGIN")

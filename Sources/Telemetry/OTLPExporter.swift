@@ -1,4 +1,5 @@
 import Logging
+import Runtime
 import Store
 
 /// Sends each finished job's spans (`GenAITrace`) to an OTLP/HTTP collector as JSON, through the
@@ -9,15 +10,15 @@ import Store
 /// Never blocks the loop (the job's events are read and encoded on the reader queue) and never
 /// affects the job: a failed export is retried at most `attempts` times for statuses 429 / 5xx and
 /// network errors, then logged and dropped. Loop thread only.
-final class OTLPExporter: @unchecked Sendable {
-    struct Configuration: Sendable, Equatable {
-        var url: String
+package final class OTLPExporter: @unchecked Sendable {
+    package struct Configuration: Sendable, Equatable {
+        package var url: String
         var headers: [String: String] = [:]
         var attempts = 3
         var timeoutMilliseconds = 10_000
 
         /// Nil when the environment names no endpoint.
-        static func from(environment env: [String: String]) -> Configuration? {
+        package static func from(environment env: [String: String]) -> Configuration? {
             var url: String
             if let traces = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], !traces.isEmpty {
                 url = traces
@@ -49,7 +50,7 @@ final class OTLPExporter: @unchecked Sendable {
     private(set) var exported = 0
     private(set) var failed = 0
 
-    init(
+    package init(
         configuration: Configuration, loop: EventLoop, reader: StoreReader, logger: Logger, version: String = "0.1.0",
         http: @escaping () -> HTTPClient
     ) {
@@ -62,7 +63,7 @@ final class OTLPExporter: @unchecked Sendable {
     }
 
     /// Exports the finished job `jobID` in the background.
-    func export(jobID: String) {
+    package func export(jobID: String) {
         inFlight += 1
         Task(executorPreference: loop) { [self] in
             defer { inFlight -= 1 }

@@ -1,5 +1,8 @@
 import Foundation
+import Orchestrator
+import Runtime
 import Store
+import Transcript
 
 /// `agentd bench tool-output`: what tool output floods cost the daemon, beside an ordinary job
 /// measured in the same run. Each case runs one job on its own fresh `agentd serve` (so the peak RSS

@@ -1,6 +1,7 @@
+import TestSupport
 import XCTest
 
-@testable import Orchestrator
+@testable import Runtime
 
 final class FrameDecoderTests: XCTestCase {
     private func frame(_ text: String) -> FrameDecoder.Frame { .frame(Array(text.utf8)) }

@@ -1,8 +1,10 @@
 import Foundation
+import Orchestrator
+import Runtime
 import Store
 import Synchronization
 
-/// The W1 critic-retry benchmark (BENCH-W1.md): jobs of `plans/w1.yaml` submitted over the Unix
+/// The W1 critic-retry benchmark (docs/benchmarks.md): jobs of `plans/w1.yaml` submitted over the Unix
 /// socket to a real `agentd serve` child process, run by the engine, persisted by the store.
 ///
 /// A run is valid only if afterwards every job is `succeeded` and the store holds exactly 14

@@ -25,7 +25,7 @@ public final class Connection: @unchecked Sendable {
     private let readBufferSize = 64 * 1024
     private let maxPendingWrite: Int
     private(set) public var isOpen = true
-    var onFrame: ((FrameDecoder.Frame) -> Void)?
+    package var onFrame: ((FrameDecoder.Frame) -> Void)?
     /// The peer's user id (`SO_PEERCRED`), read when the connection was accepted.
     public internal(set) var peerUID: UInt32?
     /// Requests started and not yet finished.
@@ -45,7 +45,7 @@ public final class Connection: @unchecked Sendable {
     private var closeHandlers: [() -> Void] = []
 
     /// Runs `handler` when the connection closes (at once if it already has).
-    func whenClosed(_ handler: @escaping () -> Void) {
+    package func whenClosed(_ handler: @escaping () -> Void) {
         if isOpen { closeHandlers.append(handler) } else { handler() }
     }
 
@@ -105,7 +105,7 @@ public final class Connection: @unchecked Sendable {
     // MARK: Backpressure
 
     /// A request read from this connection started; at `maxInFlight` reading pauses.
-    func requestStarted() {
+    package func requestStarted() {
         inFlight += 1
         if inFlight >= maxInFlight, !paused, isOpen {
             paused = true
@@ -114,7 +114,7 @@ public final class Connection: @unchecked Sendable {
     }
 
     /// A request of this connection finished (its reply is queued); reading resumes below the limit.
-    func requestFinished() {
+    package func requestFinished() {
         inFlight -= 1
         if paused, inFlight < maxInFlight { resumeReading() }
     }
@@ -242,17 +242,31 @@ public final class UnixListener: @unchecked Sendable {
     /// The group and file mode are set once, at `init`; the other limits may change (`update`).
     private var limits: Limits
     private let onConnection: (Connection) -> Void
+    private let refusal: (Refusal) -> [UInt8]
     private var nextID = 0
     private(set) public var connections: [Int: Connection] = [:]
     private var closed = false
     public let path: String
 
-    public init(loop: EventLoop, path: String, limits: Limits, onConnection: @escaping (Connection) -> Void) throws(LoopError) {
+    /// Why a connection is refused as it is accepted: the listener sends the frame `refusal` makes for
+    /// it (the protocol's error reply), then closes the connection.
+    public enum Refusal: Sendable {
+        /// The peer's credentials do not allow it (the reason says why).
+        case peer(String)
+        /// `maxConnections` are open.
+        case full
+    }
+
+    public init(
+        loop: EventLoop, path: String, limits: Limits, refusal: @escaping (Refusal) -> [UInt8],
+        onConnection: @escaping (Connection) -> Void
+    ) throws(LoopError) {
         loop.assertInLoop()
         self.loop = loop
         self.path = path
         self.limits = limits
         self.onConnection = onConnection
+        self.refusal = refusal
         uv_pipe_init(loop.uv, handle, 0)
         let old = umask(0o177)
         let rc = uv_pipe_bind(handle, path)
@@ -295,12 +309,12 @@ public final class UnixListener: @unchecked Sendable {
         let peer = PeerCheck.credentials(client)
         if case let .success(credentials) = peer { conn.peerUID = credentials.uid }
         if let refusal = PeerCheck.refusal(peer, allowedGroup: limits.allowedGroup) {
-            conn.sendNow(Array(RPCError.permissionDenied(refusal).reply(id: .null).encoded.utf8) + [0x0A])
+            conn.sendNow(self.refusal(.peer(refusal)) + [0x0A])
             conn.close()
             return
         }
         if connections.count >= limits.maxConnections {
-            conn.sendNow(Array(RPCError.tooManyClients.reply(id: .null).encoded.utf8) + [0x0A])
+            conn.sendNow(refusal(.full) + [0x0A])
             conn.close()
             return
         }

@@ -1,69 +1,70 @@
 import Foundation
+import Runtime
 import Synchronization
 import XCTest
 
-@testable import Orchestrator
+// Helpers for tests that run a loop, processes or files: shared by the Runtime and Orchestrator tests.
 
 /// A directory under the system's temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
+public struct TemporaryDirectory: Sendable {
+    public let path: String
 
-    init() throws {
+    public init() throws {
         path = NSTemporaryDirectory() + "agentd-orchestrator-tests-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    var databasePath: String { path + "/agentd.db" }
+    public var databasePath: String { path + "/agentd.db" }
 
-    func remove() {
+    public func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
 }
 
 /// A value behind a lock, shareable with escaping closures.
-final class Locked<Value: Sendable>: Sendable {
+public final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         mutex = Mutex(value)
     }
 
-    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R {
+    public func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R {
         mutex.withLock { body(&$0) }
     }
 
-    var value: Value { mutex.withLock { $0 } }
+    public var value: Value { mutex.withLock { $0 } }
 }
 
 /// State touched only on the loop thread, handed between closures that run there.
-final class LoopBox<Value>: @unchecked Sendable {
-    var value: Value
-    init(_ value: Value) { self.value = value }
+public final class LoopBox<Value>: @unchecked Sendable {
+    public var value: Value
+    public init(_ value: Value) { self.value = value }
 }
 
 /// A started loop for one test. `finish()` shuts it down and joins its thread; reaching the end of
 /// `join` means `uv_loop_close` succeeded (the loop traps otherwise), i.e. no handle leaked.
-func startedLoop() -> EventLoop {
+public func startedLoop() -> EventLoop {
     let loop = EventLoop()
     loop.start()
     return loop
 }
 
 extension EventLoop {
-    func finish() {
+    public func finish() {
         shutdown()
         join()
     }
 
     /// Runs `body` as a task on the loop and returns its result.
-    func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    public func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await Task(executorPreference: self) { try await body() }.value
     }
 }
 
 /// Processes whose command line contains `marker` and that are neither dead nor already hit by a
 /// SIGKILL that has yet to be delivered.
-func liveProcesses(withMarker marker: String) -> [Int32] {
+public func liveProcesses(withMarker marker: String) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     var found: [Int32] = []
     for entry in entries {
@@ -89,16 +90,16 @@ func liveProcesses(withMarker marker: String) -> [Int32] {
 
 /// A marker unlikely to appear in any other process's command line: a fractional number of seconds,
 /// so it can be `sleep`'s argument.
-func uniqueSleepMarker(seconds: Int) -> String {
+public func uniqueSleepMarker(seconds: Int) -> String {
     "\(seconds).\(UInt32.random(in: 100_000_000..<999_999_999))"
 }
 
 /// A named pipe the test reads to learn that a child reached a given point.
-struct ReadyPipe {
-    let path: String
+public struct ReadyPipe: Sendable {
+    public let path: String
     private let fd: Int32
 
-    init(in directory: String) throws {
+    public init(in directory: String) throws {
         path = directory + "/ready-\(UUID().uuidString.prefix(8))"
         guard mkfifo(path, 0o600) == 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         // Non-blocking, so opening does not wait for a writer and reads can be bounded by poll.
@@ -107,7 +108,7 @@ struct ReadyPipe {
     }
 
     /// Waits (at most `timeout` seconds) until a writer has written something. True when it did.
-    func waitForWriter(timeout: Double = 30) -> Bool {
+    public func waitForWriter(timeout: Double = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -120,7 +121,7 @@ struct ReadyPipe {
         return false
     }
 
-    func close() {
+    public func close() {
         _ = Glibc.close(fd)
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
+import TestSupport
 import XCTest
 
-@testable import Orchestrator
+@testable import Runtime
 
 final class ChildProcessTests: XCTestCase {
     private var loop: EventLoop!

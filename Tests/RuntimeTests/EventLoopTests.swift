@@ -1,7 +1,8 @@
 import Foundation
+import TestSupport
 import XCTest
 
-@testable import Orchestrator
+@testable import Runtime
 
 /// An actor that lives on the loop, as the engine's agents do.
 private actor LoopBound {

@@ -118,7 +118,8 @@ public enum GenAITrace {
             switch event.eventKind {
             case .callStarted?:
                 guard calls[callID] == nil else { continue }  // a restarted call keeps its first start
-                let modelKey = event.payload["request"]?["model"]?.stringValue ?? "unknown"
+                let request = event.payload(as: CallStarted.self)?.summary
+                let modelKey = request?.model ?? "unknown"
                 let spec = plan["models"]?[modelKey]
                 let provider = spec?["backend"]?.stringValue ?? (modelKey == "command" ? "command" : "agentd")
                 let model = spec?["model"]?.stringValue ?? modelKey
@@ -126,7 +127,7 @@ public enum GenAITrace {
                     ("gen_ai.provider.name", .string(provider)), ("gen_ai.conversation.id", .string(job.id)),
                     ("gen_ai.agent.name", .string(role)), ("gen_ai.request.model", .string(model)),
                 ]
-                if let temperature = event.payload["request"]?["temperature"]?.doubleValue {
+                if let temperature = request?.temperature {
                     common.append(("gen_ai.request.temperature", .number(temperature)))
                 }
                 common += [("agentd.call.id", .string(callID))]
@@ -148,7 +149,7 @@ public enum GenAITrace {
                 call.agent.endMillis = max(call.agent.endMillis, event.at)
                 call.chat.endMillis = event.at
                 // A payload of the wrong shape is exported without the attributes it would give.
-                let completed = event.eventKind == .callCompleted ? try? CallCompleted(payload: event.payload) : nil
+                let completed = event.eventKind == .callCompleted ? event.payload(as: CallCompleted.self) : nil
                 if let model = completed?.sent?["model"]?.stringValue {
                     call.chat.attributes.append(("gen_ai.response.model", .string(model)))
                 }
@@ -160,7 +161,7 @@ public enum GenAITrace {
                     }
                 }
                 if event.eventKind == .callFailed {
-                    let failed = try? CallFailed(payload: event.payload)
+                    let failed = event.payload(as: CallFailed.self)
                     let type = failed?.error ?? "error"
                     let message = failed?.message ?? type
                     for keyPath in [\Call.agent, \Call.chat] {
@@ -173,13 +174,14 @@ public enum GenAITrace {
                 calls[callID] = call
             case .toolStarted?:
                 guard tools[callID] == nil else { continue }
-                let tool = event.payload["tool"]?.stringValue ?? "tool"
+                let started = event.payload(as: ToolStarted.self)
+                let tool = started?.tool ?? "tool"
                 let modelCall = String(callID.prefix { $0 != "." })
                 var attributes: [(String, JSON)] = [
                     ("gen_ai.operation.name", "execute_tool"), ("gen_ai.tool.name", .string(tool)), ("gen_ai.tool.type", "function"),
                     ("gen_ai.conversation.id", .string(job.id)), ("gen_ai.agent.name", .string(role)), ("agentd.call.id", .string(callID)),
                 ]
-                if let id = event.payload["tool_call_id"]?.stringValue { attributes.append(("gen_ai.tool.call.id", .string(id))) }
+                if let id = started?.toolCallID { attributes.append(("gen_ai.tool.call.id", .string(id))) }
                 tools[callID] = Span(
                     traceID: trace, spanID: spanID(job: job.id, name: "tool/\(callID)"),
                     parentSpanID: calls[modelCall] != nil ? spanID(job: job.id, name: "agent/\(modelCall)") : rootID,
@@ -188,7 +190,7 @@ public enum GenAITrace {
             case .toolCompleted?:
                 guard var span = tools[callID] else { continue }
                 span.endMillis = event.at
-                if event.payload["ok"]?.boolValue == false {
+                if event.payload(as: ToolCompleted.self)?.ok == false {
                     span.attributes.append(("error.type", "tool_error"))
                     span.error = "the tool failed"
                 }

@@ -1,0 +1,50 @@
+import Agents
+import Store
+
+/// The agents of a starting job: one per role, each on the backend its plan names (in replay,
+/// backends that only ever answer from the record). Loop thread only, like the engine.
+extension Engine {
+    func makeAgents(for entry: ActiveJob, launcher: CommandLauncher) -> [Agent] {
+        if configuration.replay {
+            let executor = loop.asUnownedSerialExecutor()
+            return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
+        }
+        secrets.jobStarts(entry.plan)
+        var backends: [String: any ModelBackend] = [:]
+        for (name, model) in entry.plan.models {
+            switch model.backend {
+            case let .scripted(script): backends[name] = ScriptedBackend(script: script)
+            case var .command(spec):
+                // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
+                spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
+                spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+                backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd, launcher: launcher)
+            case .openai(let spec):
+                writer.redactor.add(variable: spec.apiKeyEnv)
+                backends[name] = OpenAIBackend(
+                    spec: spec, endpoints: endpoints, environment: secrets.environment,
+                    callTimeoutSeconds: entry.plan.policy.callTimeoutSeconds)
+            }
+        }
+        let executor = loop.asUnownedSerialExecutor()
+        var agents: [Agent] = []
+        for role in Role.allCases {
+            let id = AgentID(role: role, key: entry.record.id)
+            if role == .verifier, case var .command(command) = entry.plan.verifier {
+                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+                let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
+                agents.append(
+                    Agent(id: id, backend: VerifierCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
+            } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
+                agents.append(Agent(id: id, backend: backend, executor: executor))
+            }
+        }
+        return agents
+    }
+
+    static func resolve(_ path: String?, against base: String?) -> String? {
+        guard let path else { return base }
+        if path.hasPrefix("/") || base == nil { return path }
+        return base! + "/" + path
+    }
+}

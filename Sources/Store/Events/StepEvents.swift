@@ -1,0 +1,69 @@
+/// The payload of a `step.exhausted` event: a step used all its attempts without a pass. Pure.
+public struct StepExhausted: RecordedEvent {
+    public static let kind = EventKind.stepExhausted
+
+    public var attempts: Int
+    /// The last critic feedback (or why the last attempt was unusable); a re-plan is given it.
+    public var lastFeedback: String
+
+    public init(attempts: Int, lastFeedback: String) {
+        self.attempts = attempts
+        self.lastFeedback = lastFeedback
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        let r = try PayloadReader(Self.kind, payload)
+        attempts = try r.int("attempts")
+        lastFeedback = try r.string("last_feedback")
+    }
+
+    public var json: JSON { .object([("attempts", .int(attempts)), ("last_feedback", .string(lastFeedback))]) }
+}
+
+/// The payload of a `step.timed_out` event: a step ran past `policy.step_timeout`; what it had in
+/// flight was abandoned. Pure.
+public struct StepTimedOut: RecordedEvent {
+    public static let kind = EventKind.stepTimedOut
+
+    public var timeoutSeconds: Double
+    public var reason: String
+
+    public init(timeoutSeconds: Double, reason: String) {
+        self.timeoutSeconds = timeoutSeconds
+        self.reason = reason
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        let r = try PayloadReader(Self.kind, payload)
+        timeoutSeconds = try r.double("timeout_s")
+        reason = try r.string("reason")
+    }
+
+    public var json: JSON { .object([("timeout_s", .number(timeoutSeconds)), ("reason", .string(reason))]) }
+}
+
+/// The payload of an `attempt.duplicate` event: the actor repeated a rejected output, which is not
+/// judged again; the earlier attempt's feedback stands. Pure.
+public struct AttemptDuplicate: RecordedEvent {
+    public static let kind = EventKind.attemptDuplicate
+
+    /// The rejected attempt (0-based) whose output this one repeats.
+    public var sameAsAttempt: Int
+    public var feedback: String
+
+    public init(sameAsAttempt: Int, feedback: String) {
+        self.sameAsAttempt = sameAsAttempt
+        self.feedback = feedback
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        let r = try PayloadReader(Self.kind, payload)
+        sameAsAttempt = try r.int("same_as_attempt")
+        feedback = try r.string("feedback")
+    }
+
+    public var json: JSON { .object([("same_as_attempt", .int(sameAsAttempt)), ("feedback", .string(feedback))]) }
+}

@@ -1,0 +1,313 @@
+import Store
+
+/// A job's history arranged for people: the plan, each step with its attempts (the actor's calls and
+/// tools, the critic's verdicts), re-plans, the verifier's decision and a summary.
+///
+/// Built from the job object and its events exactly as the socket returns them (`job.get` /
+/// `job.transcript`), so it works on anything recorded, including unfinished and recovered jobs.
+/// Steps and attempts are zero-based here, as on the wire; renderers show them one-based.
+public struct TranscriptModel: Sendable {
+    public struct Message: Sendable, Equatable {
+        public var role: String
+        public var content: String
+    }
+
+    public struct Verdict: Sendable, Equatable {
+        public var verdict: String
+        public var score: Double?
+        public var feedback: String
+        public var suggestion: String?
+    }
+
+    /// One agent call: `call.started` and what followed it.
+    public struct Call: Sendable {
+        public enum State: String, Sendable { case pending, completed, failed }
+        public var id: String
+        public var seq: Int
+        public var role: String
+        public var step: Int?
+        public var attempt: Int?
+        public var reask = 0
+        public var turn = 0
+        public var model: String?
+        public var messages: [Message] = []
+        public var state = State.pending
+        /// A `call.restarted` marked it: the daemon stopped before it completed.
+        public var restarted = false
+        public var reply: String?
+        /// The actor's output (its `{"output": …}` or plain text), for a completed actor call without tool calls.
+        public var output: String?
+        public var verdict: Verdict?
+        public var invalid: String?
+        public var verified: Bool?
+        public var reason: String?
+        public var steps: [String]?
+        /// The tools this turn asked for, by name.
+        public var toolCalls: [String] = []
+        public var error: String?
+        public var errorMessage: String?
+        public var stderr: String?
+        public var inputTokens = 0
+        public var outputTokens = 0
+        public var costUSD: Double?
+        public var durationMS: Double?
+        /// A command verifier's argv, exit status and output (`raw`).
+        public var commandArgv: [String]?
+        public var exitStatus: Int?
+        public var commandStdout: String?
+        public var commandStderr: String?
+        /// Whether a plan's command (a command model or verifier) ran in the sandbox; nil for other
+        /// calls and for records that predate the field.
+        public var commandSandboxed: Bool?
+    }
+
+    /// One tool call of the actor: `tool.started` and its `tool.completed`.
+    public struct Tool: Sendable {
+        public var id: String
+        public var seq: Int
+        public var name: String
+        public var argv: [String]?
+        public var path: String?
+        public var bytes: Int?
+        public var invalid: String?
+        public var arguments: String?
+        public var ok: Bool?
+        public var restarted = false
+        public var exitStatus: Int?
+        public var signal: Int?
+        public var timedOut = false
+        public var errorText: String?
+        public var stdout: String?
+        public var stderr: String?
+        public var content: String?
+        /// Why and how the result's output was cut (`ToolAllowance.truncation`), when it was.
+        public var truncation: String?
+        public var bytesWritten: Int?
+        public var durationMS: Double?
+    }
+
+    public struct Attempt: Sendable {
+        public enum Outcome: String, Sendable { case pass, fail, invalid, pending }
+        public var index: Int
+        /// Indices into `calls`: the actor's model turns, then the critic's calls.
+        public var actorCalls: [Int] = []
+        public var criticCalls: [Int] = []
+        /// Indices into `tools`.
+        public var tools: [Int] = []
+        public var duplicateOf: Int?
+        public var duplicateFeedback: String?
+        /// What the rerun was told: the previous attempt's feedback (and suggestion).
+        public var feedbackCarried: String?
+        public var suggestionCarried: String?
+        public var outcome = Outcome.pending
+    }
+
+    public struct Step: Sendable {
+        /// Which plan the step belongs to: 0 before any re-plan, then the re-plan's number.
+        public var replan: Int
+        public var index: Int
+        public var title: String?
+        public var attempts: [Attempt] = []
+        public var exhausted = false
+        public var lastFeedback: String?
+
+        public var passed: Bool { attempts.last?.outcome == .pass }
+    }
+
+    public struct Replan: Sendable {
+        public var number: Int
+        public var seq: Int
+        public var fromStep: Int
+        public var steps: [String]
+    }
+
+    /// The timeline, in the order things happened.
+    public enum Entry: Sendable {
+        /// Planner calls (indices into `calls`); with the re-plan they produced, if any.
+        case planning(calls: [Int], replan: Replan?)
+        /// Index into `steps`.
+        case step(Int)
+        /// Verifier calls.
+        case verification(calls: [Int])
+        case note(seq: Int, text: String)
+    }
+
+    public struct Summary: Sendable {
+        public var status: String
+        public var reason: String?
+        public var durationMS: Int64?
+        public var completedCalls = 0
+        public var failedCalls = 0
+        public var callsByRole: [(role: String, calls: Int)] = []
+        public var inputTokens = 0
+        public var outputTokens = 0
+        public var costUSD: Double?
+        public var steps = 0
+        public var attempts = 0
+        public var reruns = 0
+        public var replans = 0
+        public var toolCalls = 0
+        public var verified: Bool?
+    }
+
+    public var jobID: String
+    public var planName: String
+    public var goal: String
+    public var inputs: JSON
+    public var createdAt: Int64?
+    public var startedAt: Int64?
+    public var finishedAt: Int64?
+    public var calls: [Call] = []
+    public var tools: [Tool] = []
+    public var steps: [Step] = []
+    public var entries: [Entry] = []
+    public var summary: Summary
+    public var eventCount = 0
+
+    /// `job` is the job object (`job.get` or the `job` of `job.transcript`); `events` its events in `seq` order.
+    public init(job: JSON, events: [JSON]) {
+        jobID = job["id"]?.stringValue ?? events.first?["job"]?.stringValue ?? "?"
+        planName = job["plan"]?.stringValue ?? "?"
+        goal = job["goal"]?.stringValue ?? ""
+        inputs = job["inputs"] ?? .object([])
+        createdAt = job["created_at"]?.intValue.map(Int64.init)
+        startedAt = job["started_at"]?.intValue.map(Int64.init)
+        finishedAt = job["finished_at"]?.intValue.map(Int64.init)
+        summary = Summary(status: job["status"]?.stringValue ?? "?", reason: job["reason"]?.stringValue)
+        var builder = Builder()
+        for event in events { builder.add(event, to: &self) }
+        eventCount = events.count
+        finish(builder)
+    }
+
+    private mutating func finish(_ builder: Builder) {
+        if let start = startedAt ?? builder.firstAt, let end = finishedAt ?? builder.lastAt { summary.durationMS = end - start }
+        var perRole: [String: Int] = [:]
+        var cost: Double?
+        for call in calls {
+            switch call.state {
+            case .completed:
+                summary.completedCalls += 1
+                perRole[call.role, default: 0] += 1
+            case .failed: summary.failedCalls += 1
+            case .pending: break
+            }
+            summary.inputTokens += call.inputTokens
+            summary.outputTokens += call.outputTokens
+            if let c = call.costUSD { cost = (cost ?? 0) + c }
+        }
+        summary.costUSD = cost
+        summary.callsByRole = ["planner", "actor", "critic", "verifier"].compactMap { role in
+            perRole[role].map { (role, $0) }
+        }
+        summary.steps = steps.count
+        summary.attempts = steps.reduce(0) { $0 + $1.attempts.count }
+        summary.reruns = steps.reduce(0) { $0 + max(0, $1.attempts.count - 1) }
+        summary.toolCalls = tools.count
+        if summary.status == "?", let last = builder.lastState { summary.status = last }
+        if summary.reason == nil { summary.reason = builder.lastReason }
+    }
+
+}
+
+extension TranscriptModel.Summary {
+    /// Calls per role as `planner 1, actor 6, …`.
+    public var callsByRoleText: String {
+        callsByRole.map { "\($0.role) \($0.calls)" }.joined(separator: ", ")
+    }
+}
+
+/// Formatting shared by the renderers.
+enum Format {
+    /// How a plan's command ran, as a suffix: " (unsandboxed)" when the plan opted out of the sandbox;
+    /// nothing when it was sandboxed or the record predates the field.
+    static func confinement(_ sandboxed: Bool?) -> String {
+        sandboxed == false ? " (unsandboxed)" : ""
+    }
+
+    static func duration(_ ms: Int64?) -> String {
+        guard let ms else { return "—" }
+        if ms < 1000 { return "\(ms) ms" }
+        if ms < 60_000 { return fixed(Double(ms) / 1000, 2) + " s" }
+        return "\(ms / 60_000) min \((ms % 60_000) / 1000) s"
+    }
+
+    static func millis(_ ms: Double?) -> String {
+        guard let ms else { return "—" }
+        return ms < 10 ? fixed(ms, 2) + " ms" : fixed(ms, 0) + " ms"
+    }
+
+    static func cost(_ usd: Double?) -> String {
+        usd.map { "$" + fixed($0, 4) } ?? "—"
+    }
+
+    static func score(_ s: Double?) -> String {
+        s.map { fixed($0, 2) } ?? "—"
+    }
+
+    /// `value` with `digits` decimals, without Foundation.
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "\(value)" }
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let negative = value < 0
+        let scaled = (abs(value) * scale).rounded()
+        let whole = Int(scaled / scale)
+        let frac = Int(scaled - Double(whole) * scale)
+        var text = (negative && scaled != 0 ? "-" : "") + String(whole)
+        if digits > 0 {
+            let f = String(frac)
+            text += "." + String(repeating: "0", count: max(0, digits - f.count)) + f
+        }
+        return text
+    }
+
+    /// At most `limit` characters, with how many were left out.
+    static func capped(_ text: String, _ limit: Int) -> String {
+        guard text.count > limit else { return text }
+        return String(text.prefix(limit)) + "… (\(text.count - limit) more characters)"
+    }
+
+    static func verdictLabel(_ v: TranscriptModel.Verdict) -> String {
+        v.verdict == "pass" ? "PASS" : v.verdict == "fail" ? "FAIL" : v.verdict.uppercased()
+    }
+
+    static func tokens(_ call: TranscriptModel.Call) -> String {
+        call.inputTokens + call.outputTokens > 0 ? ", \(call.inputTokens)+\(call.outputTokens) tokens" : ""
+    }
+
+    /// A tool call on one line: `run_command [ls, -l]`.
+    static func toolLine(_ tool: TranscriptModel.Tool) -> String {
+        var line = tool.name
+        if let argv = tool.argv { line += " [" + argv.map(quoted).joined(separator: ", ") + "]" }
+        if let path = tool.path { line += " " + path }
+        if let bytes = tool.bytes { line += " (\(bytes) bytes)" }
+        if let invalid = tool.invalid { line += " — invalid: " + invalid }
+        return line
+    }
+
+    static func toolResult(_ tool: TranscriptModel.Tool) -> String {
+        var parts: [String] = []
+        if let ok = tool.ok { parts.append(ok ? "ok" : "not ok") } else { parts.append("no result recorded") }
+        if let status = tool.exitStatus { parts.append("exit \(status)") }
+        if let signal = tool.signal, signal != 0 { parts.append("signal \(signal)") }
+        if tool.timedOut { parts.append("timed out") }
+        if let written = tool.bytesWritten { parts.append("\(written) bytes written") }
+        if let error = tool.errorText { parts.append("error: \(error)") }
+        if let truncation = tool.truncation { parts.append(truncation) }
+        if tool.durationMS != nil { parts.append(millis(tool.durationMS)) }
+        if tool.restarted { parts.append("ran again after a restart") }
+        return parts.joined(separator: ", ")
+    }
+
+    static func quoted(_ s: String) -> String {
+        s.isEmpty || s.contains(where: { $0 == " " || $0 == "\"" || $0 == "," }) ? JSON.string(s).encoded : s
+    }
+
+    static func stepName(_ step: TranscriptModel.Step) -> String {
+        "Step \(step.index + 1)" + (step.replan > 0 ? " (plan \(step.replan + 1))" : "")
+    }
+
+    /// The output cap for tool and command output.
+    static let outputCap = 4000
+}
