@@ -81,6 +81,10 @@ public struct ModelRequest: Sendable, Equatable {
     /// one recorded call (a call interrupted by a crash is made again under the same key). Not part of
     /// the recorded request; a `command` model sees it as `AGENTD_CALL_ID`.
     public var idempotencyKey: String?
+    /// For a command verifier: every step's final output, `[{"step", "output"}, …]`, which it reads
+    /// from its `AGENTD_STEP_OUTPUTS` file. Not part of the recorded request, whose form older records
+    /// replay against: each step and its accepted output are in the job's record already.
+    public var stepOutputs: JSON?
 
     public init(
         model: String, messages: [ChatMessage], temperature: Double, responseSchema: JSON?, context: CallContext,

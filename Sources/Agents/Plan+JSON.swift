@@ -58,6 +58,16 @@ extension VerifierSpec {
     }
 }
 
+extension CriticSpec {
+    /// A model role, or `{command, cwd?, timeout}` for a command.
+    public var json: JSON {
+        switch self {
+        case let .command(command): return .object(command.jsonMembers)
+        case let .model(role): return role.json
+        }
+    }
+}
+
 extension CommandSpec {
     /// `command`, `cwd` when set, `timeout` in seconds, `sandbox: false` when the command opts out
     /// of the sandbox and `env` when it names variables.

@@ -12,7 +12,7 @@ public struct Plan: Sendable, Equatable {
     public var models: [String: ModelSpec]
     public var planner: RoleSpec?
     public var actor: RoleSpec
-    public var critic: RoleSpec
+    public var critic: CriticSpec
     public var verifier: VerifierSpec
     /// Fixed steps; when nil the planner makes them.
     public var steps: [String]?
@@ -28,7 +28,7 @@ public struct Plan: Sendable, Equatable {
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
-        critic: RoleSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, workspaceShared: Bool = false,
+        critic: CriticSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, workspaceShared: Bool = false,
         sandbox: Sandbox = Sandbox(), policy: Policy
     ) {
         self.name = name
@@ -45,13 +45,15 @@ public struct Plan: Sendable, Equatable {
         self.policy = policy
     }
 
-    /// The role configuration for `role`, when the plan has one (the verifier has one only when it is
-    /// a model).
+    /// The role configuration for `role`, when the plan has one (the critic and the verifier have one
+    /// only when they are models).
     public func roleSpec(_ role: Role) -> RoleSpec? {
         switch role {
         case .planner: return planner
         case .actor: return actor
-        case .critic: return critic
+        case .critic:
+            if case let .model(spec) = critic { return spec }
+            return nil
         case .verifier:
             if case let .model(spec) = verifier { return spec }
             return nil
@@ -78,6 +80,13 @@ public struct RoleSpec: Sendable, Equatable {
 
 /// How the job's success is decided: a command whose exit status decides, or a model.
 public enum VerifierSpec: Sendable, Equatable {
+    case command(CommandSpec)
+    case model(RoleSpec)
+}
+
+/// How each attempt's output is judged: a command whose exit status is the verdict and whose output
+/// is the feedback, or a model.
+public enum CriticSpec: Sendable, Equatable {
     case command(CommandSpec)
     case model(RoleSpec)
 }

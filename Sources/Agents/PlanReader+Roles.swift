@@ -1,5 +1,5 @@
-/// The plan's roles: which model each uses with what prompt and tools, and the verifier, a model role or a
-/// command; and the commands (`command` models and verifiers).
+/// The plan's roles: which model each uses with what prompt and tools, and the critic and the verifier,
+/// each a model role or a command; and the commands (`command` models, critics and verifiers).
 extension PlanReader {
     func role(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
         -> RoleSpec
@@ -56,6 +56,20 @@ extension PlanReader {
         return .model(try role(entries, models, modelNames))
     }
 
+    func critic(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> CriticSpec {
+        let entries = try mapping(field, allowed: nil, what: "a critic")
+        if entries.has("command") {
+            try check(
+                entries, allowed: Self.commandKeys, what: "a command critic",
+                note: "; a critic is either a command or a model role, not both")
+            return .command(try command(entries, defaultTimeout: 300))
+        }
+        try check(
+            entries, allowed: Self.roleKeys, what: "a model critic",
+            note: "; a command critic has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
+        return .model(try role(entries, models, modelNames))
+    }
+
     func command(_ entries: YAMLEntries, defaultTimeout: Double) throws(PlanError) -> CommandSpec {
         let argvField = try require(entries, "command")
         let argv = try strings(argvField, what: "a command as a list of strings (argv, no shell)")
@@ -91,5 +105,8 @@ extension PlanReader {
     }
 
     /// The variables agentd sets for the commands it runs.
-    static let agentdVariables: Set<String> = ["AGENTD_TOOL_CALL_ID", "AGENTD_CALL_ID", "AGENTD_WORKSPACE"]
+    static let agentdVariables: Set<String> = [
+        "AGENTD_TOOL_CALL_ID", "AGENTD_CALL_ID", "AGENTD_WORKSPACE", "AGENTD_STEP", "AGENTD_STEP_INDEX", "AGENTD_ATTEMPT",
+        "AGENTD_STEP_OUTPUT", "AGENTD_STEP_OUTPUTS",
+    ]
 }

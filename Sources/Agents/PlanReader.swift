@@ -45,7 +45,7 @@ struct PlanReader: YAMLReader {
                 "missing required key 'planner' (a plan without 'steps' needs a planner to make them)")
         }
         let actor = try role(require(roles, "actor"), models, modelNames, mayUseTools: true)
-        let critic = try role(require(roles, "critic"), models, modelNames)
+        let critic = try critic(require(roles, "critic"), models, modelNames)
         let verifier = try verifier(require(roles, "verifier"), models, modelNames)
         let workspace = try doc["workspace"].map { (f) throws(PlanError) in try nonEmptyString(f) }
         let workspaceShared = try doc["workspace_shared"].map { (f) throws(PlanError) in try bool(f) } ?? false

@@ -120,9 +120,10 @@ public struct Prompts: Sendable {
         return next
     }
 
-    /// The critic's request to judge one attempt's output.
+    /// A model critic's request to judge one attempt's output. Only for a plan whose critic is a model
+    /// (a command critic's request is `CriticCommand.request`); traps otherwise.
     public func critic(steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
-        let spec = plan.critic
+        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
         let user = "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)"
         return ModelRequest(
             model: spec.model,

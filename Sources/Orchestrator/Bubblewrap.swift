@@ -12,11 +12,11 @@ import Runtime
 /// never privileged, whatever the daemon runs as.
 ///
 /// ```
-///  agentd-sandbox [--user 65534:65534 --idmap WORKSPACE [--idmap W]… [--hide DAEMON-FILE]…] --
+///  agentd-sandbox [--user 65534:65534 --idmap WORKSPACE [--idmap W]… [--idmap INPUTS] [--hide DAEMON-FILE]…] --
 ///  bwrap --seccomp FD --die-with-parent --new-session --unshare-{user,pid,ipc,uts,cgroup-try}[,net]
 ///        --uid 65534 --gid 65534 --disable-userns --cap-drop ALL
 ///        --ro-bind / /  --dev /dev  --proc /proc --remount-ro /proc  --tmpfs /tmp  --tmpfs /dev/shm  --tmpfs /run
-///        --bind WORKSPACE WORKSPACE  [--bind W W]…  [--ro-bind /dev/null DAEMON-FILE]…
+///        --bind WORKSPACE WORKSPACE  [--bind W W]…  [--ro-bind INPUTS INPUTS]  [--ro-bind /dev/null DAEMON-FILE]…
 ///        --chdir WORKSPACE  --clearenv  --setenv NAME VALUE…
 ///        -- prlimit --cpu=S --as=BYTES --nproc=N -- ARGV…
 /// ```
@@ -32,7 +32,8 @@ import Runtime
 /// other calls a tool never needs; `/proc` is read-only; no capabilities are kept.
 ///
 /// The whole filesystem is mounted read-only and only the workspace (and the plan's `writable`
-/// paths) is bound writable; `/tmp`, `/dev/shm` and `/run` are empty in-memory file systems (each at
+/// paths) is bound writable; a command critic's or verifier's call gets its private input directory
+/// (`CallInputs`: the step output it judges, or every step's output) bound read-only; `/tmp`, `/dev/shm` and `/run` are empty in-memory file systems (each at
 /// most `memory_mb`), so nothing in them — other users' sockets, the daemon's socket when it lives
 /// there — is reachable. The daemon's database files and socket are covered with `/dev/null` wherever
 /// they are (`protectedPaths`), on a mount without devices, so they cannot be opened, read, written
@@ -78,6 +79,9 @@ final class Bubblewrap: @unchecked Sendable {
         var readable: [String] = []
         /// The job's control groups the launcher moves the command into (root only; `JobCgroup`).
         var cgroups: [String] = []
+        /// A call's private input directories (`CallInputs`), bound read-only at their own paths; as
+        /// root the launcher idmaps them first, so the sandbox user reads them as their owner.
+        var inputs: [String] = []
 
         init(workspace: String?, directory: String? = nil) {
             self.workspace = workspace
@@ -330,7 +334,7 @@ final class Bubblewrap: @unchecked Sendable {
                 // The command's directory is reached as it is: an idmap would give the sandbox its
                 // owner's rights over everything below it.
                 for path in layout.readable { a += ["--reach", path] }
-                for path in layout.writableTrees { a += ["--idmap", path] }
+                for path in layout.writableTrees + layout.inputs { a += ["--idmap", path] }
                 for path in layout.hiddenFiles { a += ["--hide", path] }
                 for group in layout.cgroups { a += ["--cgroup", group] }
             }
@@ -352,6 +356,7 @@ final class Bubblewrap: @unchecked Sendable {
         for path in layout.readOnly { a += ["--ro-bind", path, path] }
         for path in layout.readable { a += ["--ro-bind", path, path] }
         for path in layout.writableTrees { a += ["--bind", path, path] }
+        for path in layout.inputs { a += ["--ro-bind", path, path] }
         // After the binds, so a daemon file inside the workspace is covered too. As root the launcher
         // has covered them already, where bwrap as the sandbox user may not reach.
         if !privileged {

@@ -75,24 +75,82 @@ struct CommandBackend: ModelBackend {
 }
 
 extension CommandLauncher {
-    /// How to start a plan's command (a `command` model's or a command verifier's) for one call.
+    /// How to start a plan's command (a `command` model's or a command critic's or verifier's) for one
+    /// call; `inputs` and `variables` as for `launch(_:cwd:confined:…)`.
     ///
     /// - Throws: `ModelCallError` (`.spawn`) when the sandbox cannot start or the workspace cannot be
     ///   made: the command does not run.
-    func launch(_ spec: CommandSpec, cwd: String?, request: ModelRequest) async throws(ModelCallError) -> Launch {
+    func launch(
+        _ spec: CommandSpec, cwd: String?, request: ModelRequest, inputs: CallInputs? = nil, variables: [(String, String)] = []
+    ) async throws(ModelCallError) -> Launch {
         switch await launch(
             spec.argv, cwd: cwd, confined: confines(spec), named: spec.environment, keyVariable: "AGENTD_CALL_ID",
-            key: request.idempotencyKey, needsWorkspace: false)
+            key: request.idempotencyKey, needsWorkspace: false, inputs: inputs, variables: variables)
         {
         case let .success(launch): return launch
         case let .failure(problem): throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(problem.message)")
         }
+    }
+
+    /// Runs a command critic's or verifier's command once: `files` are written to a fresh
+    /// `CallInputs` directory, `variables` (given that directory) name them, and the directory is
+    /// removed when the command has ended, however it ended. stdout and stderr are each read up to
+    /// `outputCap` bytes.
+    ///
+    /// - Throws: `ModelCallError`: `.spawn` when the inputs, the sandbox or the process cannot be
+    ///   made (the command did not run), `.cancelled` when the job was cancelled.
+    func run(
+        _ spec: CommandSpec, cwd: String?, request: ModelRequest, files: [(name: String, contents: String)],
+        variables: (CallInputs) -> [(String, String)], outputCap: Int
+    ) async throws(ModelCallError) -> ProcessResult {
+        let inputs: CallInputs
+        switch await CallInputs.make(files) {
+        case let .success(made): inputs = made
+        case let .failure(problem): throw ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(problem.message)")
+        }
+        let outcome: Result<ProcessResult, ModelCallError>
+        do {
+            let launch = try await launch(spec, cwd: cwd, request: request, inputs: inputs, variables: variables(inputs))
+            do {
+                outcome = .success(
+                    try await ChildProcess.run(
+                        loop: loop,
+                        .init(
+                            argv: launch.argv, cwd: launch.cwd, environment: launch.environment,
+                            timeoutMilliseconds: UInt64(spec.timeoutSeconds * 1000), outputCap: outputCap)))
+            } catch {
+                outcome = .failure(ModelCallError(.spawn, "cannot start \(spec.argv[0]): \(error.message)"))
+            }
+        } catch {
+            outcome = .failure(error)
+        }
+        await inputs.remove()
+        let result = try outcome.get()
+        if result.cancelled { throw ModelCallError(.cancelled, "cancelled") }
+        return result
+    }
+
+    /// What a command critic's or verifier's record says about its run: argv, `cwd`, whether it ran
+    /// in the sandbox, how it ended, and its stdout and stderr (each as read, up to the cap).
+    func raw(_ spec: CommandSpec, cwd: String?, _ result: ProcessResult) -> JSON {
+        .object([
+            ("argv", .array(spec.argv.map(JSON.string))), ("cwd", cwd.map(JSON.string) ?? .null),
+            ("sandbox", .bool(confines(spec))),
+            ("exit_status", .int(Int(result.exitStatus))), ("signal", .int(Int(result.termSignal))),
+            ("timed_out", .bool(result.timedOut)),
+            ("stdout", .string(result.stdoutText)), ("stdout_truncated", .bool(result.stdoutTruncated)),
+            ("stderr", .string(result.stderrText)), ("stderr_truncated", .bool(result.stderrTruncated)),
+        ])
     }
 }
 
 /// The verifier as a command: its exit status decides (0 = verified). Runs as the verifier agent's
 /// backend so the command and its result are recorded like any other call; started like a `command`
 /// model (`CommandLauncher`), and its record says whether it ran in the sandbox.
+///
+/// It reads every step's final output from `$AGENTD_STEP_OUTPUTS`, a JSON file
+/// `[{"step": "...", "output": "..."}, …]` in step order (in a private directory of the call's,
+/// `CallInputs`, bound read-only into the sandbox), written from the request's `stepOutputs`.
 struct VerifierCommand: ModelBackend {
     let loop: EventLoop
     /// The plan's command, its argv substituted.
@@ -103,14 +161,24 @@ struct VerifierCommand: ModelBackend {
     var argv: [String] { spec.argv }
     var timeoutSeconds: Double { spec.timeoutSeconds }
 
-    /// The recorded request of a command verifier: the argv it runs.
-    static func request(_ spec: CommandSpec, jobID: String, goal: String, replan: Int) -> ModelRequest {
-        ModelRequest(
+    /// A command verifier's request: the argv it runs (what is recorded), and the steps' outputs its
+    /// file holds (`stepOutputs`, not recorded: the record has each step's accepted output already).
+    static func request(
+        _ spec: CommandSpec, jobID: String, goal: String, replan: Int, results: [(step: String, output: String)]
+    ) -> ModelRequest {
+        var request = ModelRequest(
             model: "command",
             messages: [ChatMessage(role: "user", content: "run \(JSON.array(spec.argv.map(JSON.string)).encoded)")],
             temperature: 0, responseSchema: nil,
             context: CallContext(
                 jobID: jobID, role: .verifier, step: nil, attempt: nil, replan: replan, reask: 0, hasFeedback: false, goal: goal))
+        request.stepOutputs = outputs(results)
+        return request
+    }
+
+    /// `[{"step", "output"}, …]`: the contents of `$AGENTD_STEP_OUTPUTS`.
+    static func outputs(_ results: [(step: String, output: String)]) -> JSON {
+        .array(results.map { .object([("step", .string($0.step)), ("output", .string($0.output))]) })
     }
 
     /// `{goal}` and `{input.NAME}` substituted inside each argv entry, in one pass: a substituted value
@@ -147,29 +215,13 @@ struct VerifierCommand: ModelBackend {
     }
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
-        let launch = try await launcher.launch(spec, cwd: cwd, request: request)
-        let result: ProcessResult
-        do {
-            result = try await ChildProcess.run(
-                loop: loop,
-                .init(
-                    argv: launch.argv, cwd: launch.cwd, environment: launch.environment,
-                    timeoutMilliseconds: UInt64(timeoutSeconds * 1000), outputCap: 64 << 10))
-        } catch {
-            throw ModelCallError(.spawn, "cannot start verifier \(argv[0]): \(error.message)")
-        }
-        if result.cancelled { throw ModelCallError(.cancelled, "cancelled") }
+        let outputs = (request.stepOutputs ?? .array([])).encoded
+        let result = try await launcher.run(
+            spec, cwd: cwd, request: request, files: [("step-outputs.json", outputs)],
+            variables: { [("AGENTD_STEP_OUTPUTS", $0.path("step-outputs.json"))] }, outputCap: 64 << 10)
         let summary = result.summary(timeoutSeconds: timeoutSeconds)
         let reason = result.succeeded ? "verifier command passed (exit status 0)" : "verifier command failed: \(summary)"
-        let raw: JSON = .object([
-            ("argv", .array(argv.map(JSON.string))), ("cwd", cwd.map(JSON.string) ?? .null),
-            ("sandbox", .bool(launcher.confines(spec))),
-            ("exit_status", .int(Int(result.exitStatus))), ("signal", .int(Int(result.termSignal))),
-            ("timed_out", .bool(result.timedOut)),
-            ("stdout", .string(result.stdoutText)), ("stdout_truncated", .bool(result.stdoutTruncated)),
-            ("stderr", .string(result.stderrText)), ("stderr_truncated", .bool(result.stderrTruncated)),
-        ])
         let content: JSON = ["verified": .bool(result.succeeded), "reason": .string(reason)]
-        return ModelReply(content: content.encoded, raw: raw)
+        return ModelReply(content: content.encoded, raw: launcher.raw(spec, cwd: cwd, result))
     }
 }

@@ -9,7 +9,8 @@ import Store
 /// A confined command runs inside the plan's sandbox (`Bubblewrap`): the job's workspace (created on
 /// first use) is its writable directory, and its environment holds only `PATH`, `HOME` (the
 /// workspace), `LANG`, the plan's `sandbox.env` variables, the variables the command itself names
-/// (`env` on a plan's command: secrets only there), `AGENTD_WORKSPACE` and the call's key. An
+/// (`env` on a plan's command: secrets only there), `AGENTD_WORKSPACE`, the call's key and, for a
+/// command critic or verifier, the variables naming its input files (`CallInputs`, bound read-only). An
 /// unconfined command — the plan's sandbox off, or `sandbox: false` on a plan's command — runs as the
 /// daemon's user with the daemon's environment minus every secret except those it names. When the
 /// sandbox cannot start, a confined command is refused with the reason, never run unconfined.
@@ -98,10 +99,12 @@ final class CommandLauncher: @unchecked Sendable {
     /// (secrets allowed); `key` is exported as `keyVariable` (`AGENTD_TOOL_CALL_ID` for a tool,
     /// `AGENTD_CALL_ID` for a model or verifier call). A command needs the workspace when
     /// `needsWorkspace`; otherwise, where the job has none, it runs without one (confined: nothing
-    /// writable, in `cwd` or `/`).
+    /// writable, in `cwd` or `/`). `inputs` is the call's input directory, if it has one (bound
+    /// read-only when confined), and `variables` the call's own variables (`AGENTD_STEP_OUTPUT` …),
+    /// set after all others.
     func launch(
         _ argv: [String], cwd: String?, confined: Bool, named: [String] = [], keyVariable: String, key: String?,
-        needsWorkspace: Bool
+        needsWorkspace: Bool, inputs: CallInputs? = nil, variables: [(String, String)] = []
     ) async -> Result<Launch, ToolProblem> {
         let root: String?
         switch await prepareWorkspace() {
@@ -113,6 +116,7 @@ final class CommandLauncher: @unchecked Sendable {
         var identity: [(String, String)] = []
         if let key { identity.append((keyVariable, key)) }
         if let root { identity.append(("AGENTD_WORKSPACE", root)) }
+        identity += variables
         let directory = cwd ?? root
         guard confined else {
             var inherited = environment.filter { !secrets.contains($0.key) }
@@ -149,6 +153,7 @@ final class CommandLauncher: @unchecked Sendable {
             cgroup = await ToolBox.onFiles { JobCgroup.create(job: job, under: parents, sandbox: sandbox) }
         }
         layout.cgroups = cgroup?.directories ?? []
+        layout.inputs = inputs.map { [$0.directory] } ?? []
         let command = Bubblewrap.command(
             argv, executables: executables, sandbox: sandbox, layout: layout,
             environment: confinedEnvironment(home: root ?? directory ?? "/", named: named) + identity,

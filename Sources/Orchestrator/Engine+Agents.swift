@@ -35,6 +35,11 @@ extension Engine {
                 let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
                 agents.append(
                     Agent(id: id, backend: VerifierCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
+            } else if role == .critic, case var .command(command) = entry.plan.critic {
+                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+                let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
+                agents.append(
+                    Agent(id: id, backend: CriticCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
             } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
                 agents.append(Agent(id: id, backend: backend, executor: executor))
             }

@@ -391,10 +391,21 @@ actor JobRunner {
 
     /// The critic's verdict on one output. A reply that is not a valid verdict is asked again within
     /// the policy's budget; past it the attempt counts as failed — never as passed.
+    /// A command critic runs once (`CriticCommand`): a call that fails fails the attempt.
     private func judge(steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws -> Verdict {
-        var request = prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        var request: ModelRequest
+        var tries = plan.policy.maxInvalidReplies
+        switch plan.critic {
+        case .model:
+            request = prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        case var .command(command):
+            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
+            request = CriticCommand.request(
+                command, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+            tries = 0  // a command's verdict is its exit status; running it again would not change it
+        }
         var problem = ""
-        for _ in 0...plan.policy.maxInvalidReplies {
+        for _ in 0...tries {
             try await checkLive()
             let reply = try await call(request, role: .critic)
             switch (reply.reply, reply.interpretation) {
@@ -410,7 +421,7 @@ actor JobRunner {
             }
         }
         return Verdict(
-            outcome: .fail, score: 0, feedback: "no valid verdict after \(plan.policy.maxInvalidReplies + 1) tries: \(problem)",
+            outcome: .fail, score: 0, feedback: "no valid verdict after \(tries + 1) tries: \(problem)",
             failureModes: ["invalid_verdict"])
     }
 
@@ -443,7 +454,7 @@ actor JobRunner {
             request = prompts.verifier(spec: spec, results: results, replan: replans)
         case var .command(command):
             command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
-            request = VerifierCommand.request(command, jobID: job.id, goal: job.goal, replan: replans)
+            request = VerifierCommand.request(command, jobID: job.id, goal: job.goal, replan: replans, results: results)
             tries = 0  // a command's verdict is its exit status; running it again would not change it
         }
         var current = request

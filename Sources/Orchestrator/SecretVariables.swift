@@ -4,7 +4,7 @@ import Agents
 /// daemon's own (`OPENAI_API_KEY`, `AGENTD_SECRET_ENV`'s, `secret_env` / `--secret-env`) and, per
 /// job, its plan's API keys (every `openai` model's `api_key_env`). Every secret is kept from
 /// every command alike: a plan may not pass one in `sandbox.env` (refused at submission, with the
-/// reason), a `sandbox: false` command, a `command` model and a command verifier get the
+/// reason), a `sandbox: false` command, a `command` model and a command critic or verifier get the
 /// environment without any of them.
 ///
 /// Everything the daemon later takes from its environment (API keys, `PATH`, the sandbox's passed

@@ -56,6 +56,7 @@ public struct TrustPolicy: Sendable, Equatable {
         var unconfined: [String] = []
         if !plan.sandbox.enabled { unconfined.append("the plan's sandbox: false") }
         if plan.sandbox.enabled {
+            if case let .command(spec) = plan.critic, !spec.sandboxed { unconfined.append("the critic's sandbox: false") }
             if case let .command(spec) = plan.verifier, !spec.sandboxed { unconfined.append("the verifier's sandbox: false") }
             for name in plan.models.keys.sorted() {
                 if case let .command(spec) = plan.models[name]!.backend, !spec.sandboxed {
@@ -88,6 +89,7 @@ public struct TrustPolicy: Sendable, Equatable {
     static func directories(of plan: Plan, goal: String, inputs: JSON, cwd: String?) -> [(path: String, what: String)] {
         var directories: [(String, String)] = []
         var commands: [CommandSpec] = plan.models.values.compactMap { if case let .command(spec) = $0.backend { spec } else { nil } }
+        if case let .command(spec) = plan.critic { commands.append(spec) }
         if case let .command(spec) = plan.verifier { commands.append(spec) }
         if !plan.actor.tools.isEmpty || !commands.isEmpty,
             case let .success(workspace) = ToolBox.workspace(plan: plan, goal: goal, inputs: inputs, cwd: cwd)

@@ -148,7 +148,7 @@ final class PlanLoaderTests: XCTestCase {
             ],
             planner: RoleSpec(model: "script", prompt: "You plan.", temperature: 0.7),
             actor: RoleSpec(model: "helper", prompt: "You act.", tools: ["run_command", "read_file"]),
-            critic: RoleSpec(model: "fixture", prompt: "You judge.\nBe strict.\n", temperature: 0),
+            critic: .model(RoleSpec(model: "fixture", prompt: "You judge.\nBe strict.\n", temperature: 0)),
             verifier: .command(CommandSpec(argv: ["sh", "-c", "test -f out.txt"], cwd: "/tmp", timeoutSeconds: 0.25)),
             steps: ["step 0: gather", "step 1: write"], workspace: "work/{input.name}", workspaceShared: true, sandbox: sandbox,
             policy: policy)
@@ -511,7 +511,7 @@ final class PlanLoaderTests: XCTestCase {
     func testUnknownKey() {
         assertError(
             minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, temprature: 0.5}"), field: "roles.critic.temprature",
-            line: 10, contains: "unknown key 'temprature' in a role (allowed: model, prompt, tools, temperature)")
+            line: 10, contains: "unknown key 'temprature' in a model critic (allowed: model, prompt, tools, temperature)")
         assertError(
             minimal(replacing: 12, with: "stpes: [one]"), field: "stpes", line: 12,
             contains: "allowed: name, description, models, roles, steps, workspace, workspace_shared, sandbox, policy")
@@ -547,6 +547,55 @@ final class PlanLoaderTests: XCTestCase {
         assertError(
             minimal(replacing: 11, with: "  verifier: {command: [x], sandbox: maybe}"), field: "roles.verifier.sandbox", line: 11,
             contains: "expected true or false")
+    }
+
+    /// A critic is a model role or a command, like the verifier: a command critic takes the command
+    /// keys and survives the snapshot; a mix of both, or a command that is not one, is refused naming
+    /// the field.
+    func testCommandCritic() throws {
+        let plan = try PlanLoader.parse(
+            yaml: minimal(
+                replacing: 10, with: "  critic: {command: [python3, check.py, \"{goal}\"], cwd: tools, timeout: 20s, env: [TOKEN]}"),
+            file: "p.yaml", baseDirectory: nil)
+        var expected = CommandSpec(argv: ["python3", "check.py", "{goal}"], cwd: "tools", timeoutSeconds: 20)
+        expected.environment = ["TOKEN"]
+        XCTAssertEqual(plan.critic, .command(expected))
+        XCTAssertNil(plan.roleSpec(.critic), "a command critic has no model role")
+        XCTAssertEqual(try Plan(json: plan.json), plan, "the snapshot round-trips")
+        let plain = try PlanLoader.parse(yaml: minimal(replacing: 10, with: "  critic: {command: [x]}"), file: "p.yaml", baseDirectory: nil)
+        XCTAssertEqual(plain.critic, .command(CommandSpec(argv: ["x"], timeoutSeconds: 300)), "sandboxed, five minutes")
+        let unconfined = try PlanLoader.parse(
+            yaml: minimal(replacing: 10, with: "  critic: {command: [x], sandbox: false}"), file: "p.yaml", baseDirectory: nil)
+        guard case let .command(command) = unconfined.critic else { return XCTFail("a command critic") }
+        XCTAssertFalse(command.sandboxed)
+        let model = try PlanLoader.parse(yaml: Self.minimal, file: "p.yaml", baseDirectory: nil)
+        XCTAssertEqual(model.critic, .model(RoleSpec(model: "m", prompt: "judge")))
+
+        assertError(
+            minimal(replacing: 10, with: "  critic: {command: [x], model: m, prompt: judge}"), field: "roles.critic.model", line: 10,
+            contains:
+                "unknown key 'model' in a command critic (allowed: command, cwd, timeout, sandbox, env); a critic is either a command or a model role, not both"
+        )
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, timeout: 5s}"), field: "roles.critic.timeout", line: 10,
+            contains: "unknown key 'timeout' in a model critic (allowed: model, prompt, tools, temperature); a command critic has")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {command: []}"), field: "roles.critic.command", line: 10,
+            contains: "expected a non-empty list: the program and its arguments")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {command: [\"\", x]}"), field: "roles.critic.command[0]", line: 10,
+            contains: "the program name is empty")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {command: \"make check\"}"), field: "roles.critic.command", line: 10,
+            contains: "expected a command as a list of strings (argv, no shell)")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {command: [x], timeout: 0}"), field: "roles.critic.timeout", line: 10,
+            contains: "must be greater than zero")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {command: [x], env: [AGENTD_STEP_OUTPUT]}"), field: "roles.critic.env[0]", line: 10,
+            contains: "'AGENTD_STEP_OUTPUT' is set by agentd")
+        assertError(
+            minimal(replacing: 10, with: "  critic: [x]"), field: "roles.critic", line: 10, contains: "expected a critic (a mapping)")
     }
 
     func testWrongType() {

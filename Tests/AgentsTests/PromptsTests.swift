@@ -12,7 +12,7 @@ final class PromptsTests: XCTestCase {
             models: ["m": ModelSpec(backend: .scripted(Script(rules: [:])))],
             planner: planner ? RoleSpec(model: "m", prompt: "PLANNER PROMPT", temperature: 0.1) : nil,
             actor: RoleSpec(model: "m", prompt: "ACTOR PROMPT", temperature: actorTemperature),
-            critic: RoleSpec(model: "m", prompt: "CRITIC PROMPT", temperature: 0),
+            critic: .model(RoleSpec(model: "m", prompt: "CRITIC PROMPT", temperature: 0)),
             verifier: .model(RoleSpec(model: "m", prompt: "VERIFIER PROMPT", temperature: 0.3)),
             steps: nil, policy: policy)
     }

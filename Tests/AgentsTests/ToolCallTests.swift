@@ -39,7 +39,7 @@ final class ToolCallTests: XCTestCase {
         func request(_ tools: [String]) -> ModelRequest {
             let plan = Plan(
                 name: "p", models: ["m": ModelSpec(backend: .scripted(Script(rules: [:])))], planner: nil,
-                actor: RoleSpec(model: "m", prompt: "act", tools: tools), critic: RoleSpec(model: "m", prompt: "judge"),
+                actor: RoleSpec(model: "m", prompt: "act", tools: tools), critic: .model(RoleSpec(model: "m", prompt: "judge")),
                 verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
             return Prompts(plan: plan, jobID: "J", goal: "g", inputs: [:]).actor(
                 steps: ["s"], index: 0, attempt: 0, replan: 0, rejected: [])
@@ -61,7 +61,8 @@ final class ToolCallTests: XCTestCase {
         let calls = [ToolCall(id: "a", name: "read_file", arguments: "{}"), ToolCall(id: "b", name: "read_file", arguments: "{}")]
         let prompts = Prompts(
             plan: Plan(
-                name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: RoleSpec(model: "m", prompt: ""),
+                name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""),
+                critic: .model(RoleSpec(model: "m", prompt: "")),
                 verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy()),
             jobID: "J", goal: "g", inputs: [:])
         let next = prompts.toolFollowUp(first, reply: ModelReply(content: "", toolCalls: calls), results: ["r1", "r2"])

@@ -81,6 +81,28 @@ final class BubblewrapTests: XCTestCase {
         XCTAssertFalse(networked.contains("--unshare-net"))
     }
 
+    /// A command critic's or verifier's input directory is bound read-only at its own path, after the
+    /// private `/tmp` it usually lies under; as root the launcher idmaps it first, so the sandbox user
+    /// reads it as its owner.
+    func testACallsInputDirectoryIsBoundReadOnly() throws {
+        var layout = Bubblewrap.Layout(workspace: "/srv/ws")
+        layout.inputs = ["/tmp/agentd-call-abc123"]
+        for privileged in [false, true] {
+            let command = Bubblewrap.command(
+                ["true"], executables: executables, sandbox: Sandbox(), layout: layout, environment: [], privileged: privileged)
+            func index(_ sequence: [String]) -> Int? {
+                (0...(command.count - sequence.count)).first { Array(command[$0..<($0 + sequence.count)]) == sequence }
+            }
+            let tmp = try XCTUnwrap(index(["--tmpfs", "/tmp"]), "\(command)")
+            let bound = try XCTUnwrap(index(["--ro-bind", "/tmp/agentd-call-abc123", "/tmp/agentd-call-abc123"]), "\(command)")
+            XCTAssertLessThan(tmp, bound, "bound into the private /tmp, not hidden by it")
+            XCTAssertNil(index(["--bind", "/tmp/agentd-call-abc123", "/tmp/agentd-call-abc123"]), "never writable")
+            let bwrap = try XCTUnwrap(command.firstIndex(of: "/usr/bin/bwrap"))
+            XCTAssertEqual(
+                Array(command[..<bwrap]).contains("/tmp/agentd-call-abc123"), privileged, "idmapped by the launcher as root only")
+        }
+    }
+
     /// As root, the launcher drops to the sandbox user and makes the mounts bwrap could not: the
     /// workspace and writable paths idmapped, the daemon's files hidden before bwrap starts.
     func testAsRootTheLauncherDropsToTheSandboxUserAndMakesTheMounts() throws {

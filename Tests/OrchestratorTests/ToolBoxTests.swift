@@ -216,7 +216,7 @@ final class ToolBoxTests: XCTestCase {
         let loop = startedLoop()
         defer { loop.finish() }
         var plan = Plan(
-            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: RoleSpec(model: "m", prompt: ""),
+            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: .model(RoleSpec(model: "m", prompt: "")),
             verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
         var spec = OpenAISpec(model: "x")
         spec.apiKeyEnv = "MY_KEY"
@@ -262,7 +262,7 @@ final class ToolBoxTests: XCTestCase {
                 reason: nil, createdAt: 0, startedAt: nil, finishedAt: nil)
         }
         var plan = Plan(
-            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: RoleSpec(model: "m", prompt: ""),
+            name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""), critic: .model(RoleSpec(model: "m", prompt: "")),
             verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
         XCTAssertEqual(try ToolBox.workspace(plan: plan, job: job(cwd: "/home/u")).get(), "/home/u")
         XCTAssertThrowsError(try ToolBox.workspace(plan: plan, job: job(cwd: nil)).get())

@@ -34,7 +34,10 @@ final class TrustTests: EndToEndTestCase {
     }
 
     /// A plan whose actor writes a file with its tools; `extra` adds top-level keys.
-    private func toolsPlan(workspace: String, extra: String = "", verifier: String = "{model: script, prompt: v}") -> String {
+    private func toolsPlan(
+        workspace: String, extra: String = "", critic: String = "{model: script, prompt: c}",
+        verifier: String = "{model: script, prompt: v}"
+    ) -> String {
         """
         name: trust
         workspace: "\(workspace)"
@@ -49,7 +52,7 @@ final class TrustTests: EndToEndTestCase {
               verifier: [{reply: {verified: true, reason: ok}}]
         roles:
           actor: {model: script, prompt: a, tools: [write_file]}
-          critic: {model: script, prompt: c}
+          critic: \(critic)
           verifier: \(verifier)
         steps: [one]
         \(extra)
@@ -83,10 +86,16 @@ final class TrustTests: EndToEndTestCase {
         assertRefused(
             try submitText(toolsPlan(workspace: own, verifier: "{command: [\"true\"], sandbox: false}"), cwd: own),
             rule: "submitters.unsandboxed")
+        assertRefused(
+            try submitText(toolsPlan(workspace: own, critic: "{command: [\"true\"], sandbox: false}"), cwd: own),
+            rule: "submitters.unsandboxed")
         // Directories that are not the submitter's.
         assertRefused(try submitText(toolsPlan(workspace: "/etc"), cwd: own), rule: "submitters.own_directories")
         assertRefused(
             try submitText(toolsPlan(workspace: own, verifier: "{command: [\"true\"], cwd: /etc}"), cwd: own),
+            rule: "submitters.own_directories")
+        assertRefused(
+            try submitText(toolsPlan(workspace: own, critic: "{command: [\"true\"], cwd: /etc}"), cwd: own),
             rule: "submitters.own_directories")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/out.txt"))
         XCTAssertEqual(try harness.rpc("daemon.status")["jobs"]?["queued"]?.intValue ?? 0, 0, "no job was created")

@@ -1,0 +1,86 @@
+import Agents
+import Runtime
+import Store
+
+/// The critic as a command: its exit status is the verdict (0 = pass, score 1; anything else = fail,
+/// score 0) and what it printed is the feedback the rerun reads. Runs as the critic agent's backend, so
+/// its request and verdict are recorded like a model critic's; started like every plan command
+/// (`CommandLauncher`), in the sandbox unless the plan or the command opts out.
+///
+/// Per call the command gets, besides the workspace:
+/// - `AGENTD_STEP_OUTPUT`: the path of a file holding exactly the output it judges (in a private
+///   directory of the call's, `CallInputs`, bound read-only into the sandbox, removed afterwards);
+/// - `AGENTD_STEP`: the step's text; `AGENTD_STEP_INDEX`: the step's number from 1;
+///   `AGENTD_ATTEMPT`: the attempt's number from 1.
+///
+/// The feedback is stdout followed by stderr, at most `feedbackCap` bytes (cut on a character
+/// boundary, with a note saying so); when the command printed nothing it says how the command ended.
+/// A command that times out or is killed fails the attempt with feedback saying so.
+struct CriticCommand: ModelBackend {
+    let loop: EventLoop
+    /// The plan's command, its argv substituted.
+    let spec: CommandSpec
+    let cwd: String?
+    let launcher: CommandLauncher
+
+    /// How much of the command's output becomes the feedback.
+    static let feedbackCap = 8192
+
+    /// The recorded request of a command critic: the argv it runs, the step's text and the output to
+    /// judge, each its own message (the output exactly as the file holds it).
+    static func request(
+        _ spec: CommandSpec, jobID: String, goal: String, steps: [String], index: Int, attempt: Int, replan: Int, output: String
+    ) -> ModelRequest {
+        ModelRequest(
+            model: "command",
+            messages: [
+                ChatMessage(role: "user", content: "run \(JSON.array(spec.argv.map(JSON.string)).encoded)"),
+                ChatMessage(role: "user", content: steps[index]),
+                ChatMessage(role: "user", content: output),
+            ],
+            temperature: 0, responseSchema: nil,
+            context: CallContext(
+                jobID: jobID, role: .critic, step: index, attempt: attempt, replan: replan, reask: 0, hasFeedback: false, goal: goal))
+    }
+
+    func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
+        guard request.messages.count == 3 else { throw ModelCallError(.configuration, "internal: not a command critic's request") }
+        let step = request.messages[1].content
+        let output = request.messages[2].content
+        let index = (request.context.step ?? 0) + 1
+        let attempt = (request.context.attempt ?? 0) + 1
+        let result = try await launcher.run(
+            spec, cwd: cwd, request: request, files: [("step-output", output)],
+            variables: {
+                [
+                    ("AGENTD_STEP_OUTPUT", $0.path("step-output")), ("AGENTD_STEP", step), ("AGENTD_STEP_INDEX", String(index)),
+                    ("AGENTD_ATTEMPT", String(attempt)),
+                ]
+            }, outputCap: 64 << 10)
+        let verdict = Verdict(
+            outcome: result.succeeded ? .pass : .fail, score: result.succeeded ? 1 : 0,
+            feedback: Self.feedback(result, timeoutSeconds: spec.timeoutSeconds))
+        return ModelReply(content: verdict.json.encoded, raw: launcher.raw(spec, cwd: cwd, result))
+    }
+
+    /// stdout then stderr, capped at `feedbackCap` bytes; a short account of the run when both are empty.
+    static func feedback(_ result: ProcessResult, timeoutSeconds: Double) -> String {
+        let printed = result.stdout + result.stderr
+        let ending = result.succeeded ? "" : "the critic command failed: \(result.summary(timeoutSeconds: timeoutSeconds))"
+        guard printed.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else {
+            return result.succeeded ? "the critic command passed (exit status 0)" : ending
+        }
+        var cut = printed.count > feedbackCap ? Array(printed.prefix(feedbackCap)) : printed
+        // Back off to the start of a character, so the cut never leaves half of one.
+        if printed.count > feedbackCap {
+            while let last = cut.last, last & 0xC0 == 0x80 { cut.removeLast() }
+            if let last = cut.last, last >= 0xC0 { cut.removeLast() }
+        }
+        var text = String(decoding: cut, as: UTF8.self)
+        if printed.count > feedbackCap || result.stdoutTruncated || result.stderrTruncated {
+            text += "\n[output cut at \(feedbackCap) bytes]"
+        }
+        if result.timedOut || result.termSignal != 0 { text += "\n[\(ending)]" }
+        return text
+    }
+}
