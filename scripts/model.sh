@@ -19,7 +19,7 @@
 #   scripts/model.sh path                print the GGUF model's path
 #
 # Environment:
-#   AGENTD_MODEL_PORT     default port for start (8088)
+#   AGENTD_MODEL_PORT     default port for start (8088; without --port, the next free one when taken)
 #   AGENTD_MODEL_CTX      context size in tokens given to the server (8192, SmolLM2's own)
 #   AGENTD_MODEL_PYTHON   the Python that makes the venv (python3 on PATH)
 #
@@ -176,16 +176,18 @@ port_in_use() {
 }
 
 start() {
-  local port="$default_port"
+  local port="$default_port" chosen=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --port)
         [ $# -ge 2 ] || die "--port needs a value"
         port="$2"
+        chosen=yes
         shift 2
         ;;
       --port=*)
         port="${1#--port=}"
+        chosen=yes
         shift
         ;;
       *) die "start: unknown argument '$1' (usage: scripts/model.sh start [--port N])" ;;
@@ -201,6 +203,7 @@ start() {
   if [ -n "$pid" ]; then
     local running_port
     running_port=$(cat "$port_file" 2>/dev/null || true)
+    [ -z "$chosen" ] && port="$running_port"
     [ "$running_port" = "$port" ] \
       || die "the server is already running on port ${running_port:-?} (pid $pid): run 'scripts/model.sh stop' first"
     http_ok "http://127.0.0.1:$port/v1/models" \
@@ -211,6 +214,11 @@ start() {
   rm -f "$pid_file" "$port_file"
 
   is_installed || setup
+  if [ -z "$chosen" ]; then
+    # The default port may be another clone's server: take the next free one.
+    local first=$port
+    while port_in_use "$port" && [ "$port" -lt $((first + 50)) ]; do port=$((port + 1)); done
+  fi
   port_in_use "$port" && die "port $port on 127.0.0.1 is already in use by another process"
 
   local model
