@@ -43,30 +43,38 @@ extension PlanReader {
     }
 
     func verifier(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> VerifierSpec {
-        let entries = try mapping(field, allowed: nil, what: "a verifier")
-        if entries.has("command") {
-            try check(
-                entries, allowed: Self.commandKeys, what: "a command verifier",
-                note: "; a verifier is either a command or a model role, not both")
-            return .command(try command(entries, defaultTimeout: 300))
+        switch try commandOrRole(field, "verifier", models, modelNames) {
+        case let .command(command): return .command(command)
+        case let .model(role): return .model(role)
         }
-        try check(
-            entries, allowed: Self.roleKeys, what: "a model verifier",
-            note: "; a command verifier has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
-        return .model(try role(entries, models, modelNames))
     }
 
     func critic(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> CriticSpec {
-        let entries = try mapping(field, allowed: nil, what: "a critic")
+        switch try commandOrRole(field, "critic", models, modelNames) {
+        case let .command(command): return .command(command)
+        case let .model(role): return .model(role)
+        }
+    }
+
+    private enum CommandOrRole {
+        case command(CommandSpec)
+        case model(RoleSpec)
+    }
+
+    /// A role that is either a command (`command`, `cwd`, `timeout`, `sandbox`, `env`) or a model role.
+    private func commandOrRole(_ field: YAMLField, _ name: String, _ models: [String: ModelSpec], _ modelNames: [String])
+        throws(PlanError) -> CommandOrRole
+    {
+        let entries = try mapping(field, allowed: nil, what: "a \(name)")
         if entries.has("command") {
             try check(
-                entries, allowed: Self.commandKeys, what: "a command critic",
-                note: "; a critic is either a command or a model role, not both")
+                entries, allowed: Self.commandKeys, what: "a command \(name)",
+                note: "; a \(name) is either a command or a model role, not both")
             return .command(try command(entries, defaultTimeout: 300))
         }
         try check(
-            entries, allowed: Self.roleKeys, what: "a model critic",
-            note: "; a command critic has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
+            entries, allowed: Self.roleKeys, what: "a model \(name)",
+            note: "; a command \(name) has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
         return .model(try role(entries, models, modelNames))
     }
 

@@ -46,14 +46,7 @@ final class DiskFullTests: EndToEndTestCase {
 
         try fs.fill()
         _ = FileManager.default.createFile(atPath: gate, contents: Data())
-        var status = JSON.null
-        let degraded = waitUntil(timeout: 30, interval: 0.05) {
-            status = (try? harness.rpc("daemon.status")) ?? .null
-            return status["storage"]?["state"]?.stringValue == "degraded" && status["running"]?.intValue == 0
-        }
-        XCTAssertTrue(degraded, "the held job's next write fails and the daemon is degraded: \(status.encoded)")
-        XCTAssertEqual(status["accepting"]?.boolValue, false)
-        XCTAssertEqual(status["storage"]?["stopped_jobs"]?.intValue, 1, status.encoded)
+        let status = waitUntilDegraded()
         XCTAssertTrue(
             status["storage"]?["error"]?.stringValue?.hasPrefix("disk full writing the database (SQLITE_FULL)") ?? false, status.encoded)
 

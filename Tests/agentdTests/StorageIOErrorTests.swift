@@ -46,14 +46,7 @@ final class StorageIOErrorTests: EndToEndTestCase {
         let committedBefore = try harness.events(held)
         _ = FileManager.default.createFile(atPath: trigger, contents: Data())
         _ = FileManager.default.createFile(atPath: harness.dir + "/gate", contents: Data())
-        var status = JSON.null
-        let degraded = waitUntil(timeout: 30, interval: 0.05) {
-            status = (try? harness.rpc("daemon.status")) ?? .null
-            return status["storage"]?["state"]?.stringValue == "degraded" && status["running"]?.intValue == 0
-        }
-        XCTAssertTrue(degraded, "the held job's next write fails and the daemon is degraded: \(status.encoded)")
-        XCTAssertEqual(status["accepting"]?.boolValue, false)
-        XCTAssertEqual(status["storage"]?["stopped_jobs"]?.intValue, 1, status.encoded)
+        let status = waitUntilDegraded()
         let error = status["storage"]?["error"]?.stringValue ?? ""
         XCTAssertTrue(error.hasPrefix("I/O error writing the database (SQLITE_IOERR"), status.encoded)
 

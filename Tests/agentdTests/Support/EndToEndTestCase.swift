@@ -132,4 +132,18 @@ class EndToEndTestCase: XCTestCase {
         XCTAssertEqual(seqs.count, events.count, "every event has a seq", file: file, line: line)
         XCTAssertEqual(seqs, Array(first..<(first + seqs.count)), "seq numbers run without gaps from \(first)", file: file, line: line)
     }
+
+    /// Waits until the daemon reports its storage degraded with the held job stopped (nothing
+    /// running), asserts it takes no jobs and one job waits to resume, and returns the status.
+    func waitUntilDegraded(file: StaticString = #filePath, line: UInt = #line) -> JSON {
+        var status = JSON.null
+        let degraded = waitUntil(timeout: 30, interval: 0.05) {
+            status = (try? harness.rpc("daemon.status")) ?? .null
+            return status["storage"]?["state"]?.stringValue == "degraded" && status["running"]?.intValue == 0
+        }
+        XCTAssertTrue(degraded, "the held job's next write fails and the daemon is degraded: \(status.encoded)", file: file, line: line)
+        XCTAssertEqual(status["accepting"]?.boolValue, false, file: file, line: line)
+        XCTAssertEqual(status["storage"]?["stopped_jobs"]?.intValue, 1, status.encoded, file: file, line: line)
+        return status
+    }
 }
