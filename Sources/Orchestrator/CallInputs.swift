@@ -8,9 +8,11 @@ import Foundation
 /// judges) or a command verifier's `step-outputs.json` (every step's final output).
 ///
 /// Each call gets a fresh directory made by `mkdtemp` in the daemon's temporary directory (`TMPDIR`,
-/// else `/tmp`), mode 0700, its files 0600: no other user, no other job and no other call sees them.
+/// else `/tmp`), named `agentd-call-PID-XXXXXX` after the daemon's pid, mode 0700, its files 0600: no
+/// other user, no other job and no other call sees them.
 /// A confined command gets the directory bound read-only at the same path (`Bubblewrap.Layout.inputs`);
-/// an unconfined one reads it directly. The directory is removed when the call ends, however it ends.
+/// an unconfined one reads it directly. The directory is removed when the call ends, however it ends;
+/// what a daemon killed during a call left behind is removed by the next daemon's `sweep`.
 ///
 /// Made and removed on the tools queue (`ToolBox.onFiles`), never on the loop.
 struct CallInputs: Sendable {
@@ -23,8 +25,8 @@ struct CallInputs: Sendable {
     ///   behind).
     static func make(_ files: [(name: String, contents: String)]) async -> Result<CallInputs, ToolProblem> {
         await ToolBox.onFiles {
-            let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
-            var template = Array(((base.hasSuffix("/") ? base : base + "/") + "agentd-call-XXXXXX").utf8CString)
+            let base = Self.base
+            var template = Array((base + "/" + Self.prefix + "\(getpid())-XXXXXX").utf8CString)
             guard mkdtemp(&template) != nil else {
                 return .failure(
                     ToolProblem("cannot make a directory for the call's inputs in \(base): \(String(cString: strerror(errno)))"))
@@ -56,6 +58,25 @@ struct CallInputs: Sendable {
                 }
             }
             return .success(inputs)
+        }
+    }
+
+    private static let prefix = "agentd-call-"
+
+    /// Where the directories are made: `TMPDIR` when it is absolute, else `/tmp`, without a trailing `/`.
+    static var base: String {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        return base.count > 1 && base.hasSuffix("/") ? String(base.dropLast()) : base
+    }
+
+    /// Removes the call directories in `base` that daemons no longer running left behind (killed
+    /// during a call). A running daemon's are left alone: its calls may be using them. Blocking; at
+    /// start, before the loop serves.
+    static func sweep(in base: String = base) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(prefix) {
+            let fields = name.dropFirst(prefix.count).split(separator: "-")
+            guard fields.count == 2, let pid = pid_t(fields[0]), pid != getpid(), !DatabaseLock.isRunning(pid) else { continue }
+            try? FileManager.default.removeItem(atPath: base + "/" + name)
         }
     }
 

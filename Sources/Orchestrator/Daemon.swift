@@ -56,6 +56,7 @@ public final class Daemon: @unchecked Sendable {
         let owner = Paths.absolute(dbPath)
         Orphans.reap(database: owner, logger: logger)
         Orphans.mark(database: owner)
+        CallInputs.sweep()
         try Paths.clearStaleSocket(socketPath)
 
         let loop = EventLoop()

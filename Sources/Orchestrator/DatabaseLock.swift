@@ -42,7 +42,7 @@ public final class DatabaseLock {
     /// collect it (a supervisor restarting the daemon may not have yet). While a killed process's
     /// other threads are still being torn down its first thread is a zombie already, and the lock
     /// is dropped once the last one is gone: within the grace period, like a child's.
-    private static func isRunning(_ pid: Int32) -> Bool {
+    static func isRunning(_ pid: Int32) -> Bool {
         if kill(pid, 0) != 0, errno == ESRCH { return false }
         // `PID (COMM) STATE ...`; COMM may hold spaces and parentheses, so STATE follows the last ')'.
         let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
