@@ -6,12 +6,27 @@ public struct RejectedAttempt: Sendable, Equatable {
     public var output: String
     public var feedback: String
     public var suggestion: String?
+    /// Where the critic found the first wrong part.
+    public var firstError: String?
+    /// The kinds of failure the critic named; empty for none.
+    public var failureModes: [String]
 
-    public init(attempt: Int, output: String, feedback: String, suggestion: String?) {
+    public init(
+        attempt: Int, output: String, feedback: String, suggestion: String?, firstError: String? = nil, failureModes: [String] = []
+    ) {
         self.attempt = attempt
         self.output = output
         self.feedback = feedback
         self.suggestion = suggestion
+        self.firstError = firstError
+        self.failureModes = failureModes
+    }
+
+    /// The attempt `attempt`, rejected with `verdict`'s feedback and everything else it said.
+    public init(attempt: Int, output: String, verdict: Verdict) {
+        self.init(
+            attempt: attempt, output: output, feedback: verdict.feedback, suggestion: verdict.suggestion, firstError: verdict.firstError,
+            failureModes: verdict.failureModes ?? [])
     }
 }
 
@@ -96,6 +111,9 @@ public struct Prompts: Sendable {
         for r in rejected {
             user += "\nAttempt \(r.attempt + 1) was rejected.\nRejected output: \(r.output)\nCritic feedback: \(r.feedback)"
             if let s = r.suggestion { user += "\nSuggestion: \(s)" }
+            // Added only when the critic said them, so a rerun of a verdict without them asks as before.
+            if let e = r.firstError { user += "\nFirst error: \(e)" }
+            if !r.failureModes.isEmpty { user += "\nFailure modes: " + r.failureModes.joined(separator: "; ") }
         }
         if !rejected.isEmpty { user += "\nRevise the output using the feedback." }
         return ModelRequest(

@@ -325,14 +325,16 @@ actor JobRunner {
                     EventDraft(
                         AttemptDuplicate(sameAsAttempt: same.attempt, feedback: same.feedback), role: Role.actor.rawValue, step: index,
                         attempt: attempt))
-                rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: same.feedback, suggestion: same.suggestion))
+                var repeated = same
+                repeated.attempt = attempt
+                rejected.append(repeated)
                 continue
             }
             let verdict = try await judge(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             if verdict.outcome == .pass { return .passed(output) }
             lastFeedback = verdict.feedback
             stepFeedback = lastFeedback
-            rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: verdict.feedback, suggestion: verdict.suggestion))
+            rejected.append(RejectedAttempt(attempt: attempt, output: output, verdict: verdict))
         }
         try await log.emit(
             EventDraft(StepExhausted(attempts: plan.policy.maxAttempts, lastFeedback: lastFeedback), step: index))

@@ -72,6 +72,24 @@ final class PromptsTests: XCTestCase {
         XCTAssertEqual(request.context.attempt, 2)
     }
 
+    func testARerunCarriesTheFirstErrorAndFailureModesOnlyWhenTheCriticGaveThem() {
+        let verdict = Verdict(
+            outcome: .fail, score: 0.2, feedback: "wrong sum", suggestion: nil, firstError: "the second line",
+            failureModes: ["arithmetic", "format"])
+        let rejected = [
+            RejectedAttempt(attempt: 0, output: "5", verdict: verdict),
+            RejectedAttempt(attempt: 1, output: "6", feedback: "still wrong", suggestion: nil),
+        ]
+        let text = user(prompts().actor(steps: steps, index: 0, attempt: 2, replan: 0, rejected: rejected))
+        XCTAssertTrue(
+            text.contains(
+                "Rejected output: 5\nCritic feedback: wrong sum\nFirst error: the second line\nFailure modes: arithmetic; format\nAttempt 2"
+            ),
+            text)
+        XCTAssertEqual(occurrences(of: "First error:", in: text), 1)
+        XCTAssertEqual(occurrences(of: "Failure modes:", in: text), 1)
+    }
+
     func testInputsAreShownWithTheGoal() {
         let request = prompts(inputs: ["version": "0.1", "n": 3]).actor(steps: steps, index: 0, attempt: 0, replan: 0, rejected: [])
         XCTAssertEqual(user(request), "Goal: write the notes\nInputs: {\"version\":\"0.1\",\"n\":3}\nStep 1 of 3: gather facts")

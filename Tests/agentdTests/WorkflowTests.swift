@@ -138,6 +138,31 @@ final class WorkflowTests: EndToEndTestCase {
     }
 
     /// `job.watch` from `since`: exactly the events after it, in order, without gaps, then the job.
+    /// Everything a failing verdict says reaches the rerun: feedback, suggestion, first error, failure modes.
+    func testTheRerunCarriesEveryFieldOfTheVerdict() throws {
+        try harness.start()
+        let job = try harness.connect().call("job.submit", ["plan_path": .string(try harness.preparePlan("critic-fields.yaml"))])
+        let id = try XCTUnwrap(job["id"]?.stringValue)
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+        let events = try harness.events(id)
+        let rerun = try XCTUnwrap(
+            events.first {
+                $0["kind"]?.stringValue == "call.started" && $0["role"]?.stringValue == "actor" && $0["attempt"]?.intValue == 1
+            }, dump(events))
+        let user = rerun["payload"]?["request"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        XCTAssertTrue(
+            user.hasSuffix(
+                """
+                Attempt 1 was rejected.
+                Rejected output: draft 0
+                Critic feedback: the total is wrong
+                Suggestion: add the three numbers again
+                First error: line 2: 2 + 2 = 5
+                Failure modes: arithmetic; unchecked claim
+                Revise the output using the feedback.
+                """), user)
+    }
+
     func testWatchSinceOnFinishedJob() throws {
         try harness.start()
         let submit = try harness.cli("submit", Locations.shippedPlans + "/w1.yaml", "--wait", "--json")
