@@ -63,11 +63,12 @@ struct CallInputs: Sendable {
 
     private static let prefix = "agentd-call-"
 
-    /// Where the directories are made: `TMPDIR` when it is absolute, else `/tmp`, without a trailing `/`.
-    static var base: String {
+    /// Where the directories are made: `TMPDIR` when it is absolute, else `/tmp`, without a trailing `/`
+    /// (read once: the environment does not change under the daemon).
+    static let base: String = {
         let base = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
         return base.count > 1 && base.hasSuffix("/") ? String(base.dropLast()) : base
-    }
+    }()
 
     /// Removes the call directories in `base` that daemons no longer running left behind (killed
     /// during a call). A running daemon's are left alone: its calls may be using them. Blocking; at
@@ -75,7 +76,7 @@ struct CallInputs: Sendable {
     static func sweep(in base: String = base) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(prefix) {
             let fields = name.dropFirst(prefix.count).split(separator: "-")
-            guard fields.count == 2, let pid = pid_t(fields[0]), pid != getpid(), !DatabaseLock.isRunning(pid) else { continue }
+            guard fields.count == 2, let pid = pid_t(fields[0]), pid != getpid(), !ProcessState.isRunning(pid) else { continue }
             try? FileManager.default.removeItem(atPath: base + "/" + name)
         }
     }

@@ -25,7 +25,7 @@ public final class DatabaseLock {
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let holder = Self.recordedOwner(fd)
             // Owner alive (or unknown): another daemon really uses the database.
-            guard let pid = holder, !Self.isRunning(pid), waited < Self.deadOwnerGraceMilliseconds else {
+            guard let pid = holder, !ProcessState.isRunning(pid), waited < Self.deadOwnerGraceMilliseconds else {
                 close(fd)
                 throw DaemonError("another agentd (pid \(holder.map(String.init) ?? "?")) is already using the database \(databasePath)")
             }
@@ -36,23 +36,6 @@ public final class DatabaseLock {
         let pid = Array("\(getpid())\n".utf8)
         _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         self.fd = fd
-    }
-
-    /// Whether `pid` still runs. A zombie does not: it has exited, and only waits for its parent to
-    /// collect it (a supervisor restarting the daemon may not have yet). While a killed process's
-    /// other threads are still being torn down its first thread is a zombie already, and the lock
-    /// is dropped once the last one is gone: within the grace period, like a child's.
-    static func isRunning(_ pid: Int32) -> Bool {
-        if kill(pid, 0) != 0, errno == ESRCH { return false }
-        // `PID (COMM) STATE ...`; COMM may hold spaces and parentheses, so STATE follows the last ')'.
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return errno != ENOENT }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 512)
-        let n = read(fd, &buf, buf.count)
-        guard n > 0, let paren = buf[0..<n].lastIndex(of: UInt8(ascii: ")")), paren + 2 < n else { return true }
-        let state = buf[paren + 2]
-        return state != UInt8(ascii: "Z") && state != UInt8(ascii: "X")
     }
 
     /// The pid the lock file names.

@@ -97,7 +97,7 @@ struct JobCgroup: Sendable, Equatable {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: own)) ?? []
             where name.hasPrefix("agentd-") && own + "/" + name != parent {
                 // Only a dead daemon's: a live one's empty group may be about to take a command.
-                guard let pid = pid_t(name.dropFirst("agentd-".count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+                guard let pid = pid_t(name.dropFirst("agentd-".count)), !ProcessState.isRunning(pid) else { continue }
                 let stale = own + "/" + name
                 for job in (try? FileManager.default.contentsOfDirectory(atPath: stale)) ?? [] { rmdir(stale + "/" + job) }
                 rmdir(stale)
