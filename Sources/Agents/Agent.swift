@@ -43,7 +43,8 @@ public actor Agent {
         self.executor = executor
     }
 
-    public func handle(_ request: ModelRequest) async -> AgentReply {
+    /// Asks the model and reads its reply under `rules` (the job's, see `ReplyRules`).
+    public func handle(_ request: ModelRequest, rules: ReplyRules) async -> AgentReply {
         let start = monotonicNanos()
         let reply: Result<ModelReply, ModelCallError>
         do {
@@ -52,14 +53,14 @@ public actor Agent {
             reply = .failure(error)
         }
         let toolsOffered = !request.tools.isEmpty
-        let interpretation = (try? reply.get()).map { Self.interpret($0, role: id.role, toolsOffered: toolsOffered) }
+        let interpretation = (try? reply.get()).map { Self.interpret($0, role: id.role, toolsOffered: toolsOffered, rules: rules) }
         return AgentReply(reply: reply, interpretation: interpretation, durationNanos: monotonicNanos() - start)
     }
 
     /// Reads a reply as the role requires, tool calls included; never throws. Tool calls are a tool
     /// turn only when the request offered tools; otherwise the text must do, and a reply that only
     /// called tools is `.invalid`. Pure, like `interpret(_:role:)`: recovery recomputes it.
-    public static func interpret(_ reply: ModelReply, role: Role, toolsOffered: Bool) -> Interpretation {
+    public static func interpret(_ reply: ModelReply, role: Role, toolsOffered: Bool, rules: ReplyRules) -> Interpretation {
         if !reply.toolCalls.isEmpty {
             if toolsOffered { return .toolCalls }
             if reply.content.isEmpty {
@@ -67,18 +68,18 @@ public actor Agent {
                 return .invalid(ReplyError("the reply called tools (\(names)) but the \(role.rawValue) has none; answer with text"))
             }
         }
-        return interpret(reply.content, role: role)
+        return interpret(reply.content, role: role, rules: rules)
     }
 
-    /// Reads a reply's text as the role requires; never throws: a bad reply is `.invalid`.
-    public static func interpret(_ text: String, role: Role) -> Interpretation {
+    /// Reads a reply's text as the role requires under `rules`; never throws: a bad reply is `.invalid`.
+    public static func interpret(_ text: String, role: Role, rules: ReplyRules) -> Interpretation {
         do throws(ReplyError) {
             switch role {
-            case .planner: return .plan(try PlanReply.parse(text))
+            case .planner: return .plan(try PlanReply.parse(text, rules: rules))
             case .actor: return .output(try ActorReply.parse(text))
-            case .critic: return .verdict(try Verdict.parse(text))
+            case .critic: return .verdict(try Verdict.parse(text, rules: rules))
             case .verifier:
-                let r = try VerifierReply.parse(text)
+                let r = try VerifierReply.parse(text, rules: rules)
                 return .verification(verified: r.verified, reason: r.reason)
             }
         } catch {

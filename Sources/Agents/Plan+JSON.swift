@@ -178,6 +178,8 @@ extension Policy {
             ("max_attempts", .int(maxAttempts)),
             ("max_replans", .int(maxReplans)),
             ("max_invalid_replies", .int(maxInvalidReplies)),
+            ("pass_score", .number(passScore)),
+            ("replan_below", .number(replanBelow)),
             ("call_timeout", .number(callTimeoutSeconds)),
             ("step_timeout", .number(stepTimeoutSeconds)),
             ("job_timeout", .number(jobTimeoutSeconds)),

@@ -251,6 +251,12 @@ public struct Policy: Sendable, Equatable {
     public var maxReplans: Int = 1
     /// How often a call whose reply does not parse (a verdict, a plan) is asked again.
     public var maxInvalidReplies: Int = 2
+    /// The least score a model critic's pass may have: a pass scored lower contradicts itself and is
+    /// asked again (`ReplyRules.strict`).
+    public var passScore: Double = 0.5
+    /// A failing verdict whose `feasibility` is below this re-plans at once instead of spending the
+    /// step's remaining attempts (when the plan has a planner and re-plans left); 0 never does.
+    public var replanBelow: Double = 0
     /// Per agent call.
     public var callTimeoutSeconds: Double = 120
     /// Per step: all its attempts, their actor and critic calls and their tools, from when the step

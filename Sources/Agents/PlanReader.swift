@@ -137,7 +137,7 @@ struct PlanReader: YAMLReader {
         let keys = [
             "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "step_timeout", "job_timeout", "retry_temperature_step",
             "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap", "max_tool_calls_per_turn", "turn_tool_output_cap",
-            "job_tool_output_cap",
+            "job_tool_output_cap", "pass_score", "replan_below",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
@@ -147,6 +147,8 @@ struct PlanReader: YAMLReader {
         if let f = entries["call_timeout"] { policy.callTimeoutSeconds = try duration(f, allowZero: false) }
         if let f = entries["step_timeout"] { policy.stepTimeoutSeconds = try duration(f, allowZero: true) }
         if let f = entries["job_timeout"] { policy.jobTimeoutSeconds = try duration(f, allowZero: true) }
+        if let f = entries["pass_score"] { policy.passScore = try number(f, in: 0...1) }
+        if let f = entries["replan_below"] { policy.replanBelow = try number(f, in: 0...1) }
         if let f = entries["retry_temperature_step"] { policy.retryTemperatureStep = try number(f, in: 0...2) }
         if let f = entries["max_tokens"] { policy.maxTokens = try int(f, in: 0...Int.max) }
         if let f = entries["tool_timeout"] { policy.toolTimeoutSeconds = try duration(f, allowZero: false) }

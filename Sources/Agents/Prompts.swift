@@ -49,18 +49,28 @@ public struct ReplanContext: Sendable, Equatable {
 }
 
 /// Builds each role's model request from the job's state. Pure: the same state gives the same
-/// request, which is what lets a recovered job match its recorded calls.
+/// request, which is what lets a recovered job match its recorded calls. How a reply is asked for
+/// depends on the job's `ReplyRules` (its record format): formats 1 and 2 show a fill-in example,
+/// later formats describe each field (`ReplyForm`).
 public struct Prompts: Sendable {
     public let plan: Plan
     public let jobID: String
     public let goal: String
     public let inputs: JSON
+    public let rules: ReplyRules
 
-    public init(plan: Plan, jobID: String, goal: String, inputs: JSON) {
+    public init(plan: Plan, jobID: String, goal: String, inputs: JSON, rules: ReplyRules) {
         self.plan = plan
         self.jobID = jobID
         self.goal = goal
         self.inputs = inputs
+        self.rules = rules
+    }
+
+    /// What a role's system prompt adds to say how to answer: the recorded example of formats 1 and
+    /// 2, or the form's description.
+    private func answer(example: String, form: @autoclosure () -> ReplyForm) -> String {
+        rules.isStrict ? "\n" + form().instruction : "\nAnswer with JSON: \(example)."
     }
 
     private var goalText: String {
@@ -96,10 +106,10 @@ public struct Prompts: Sendable {
         return ModelRequest(
             model: spec.model,
             messages: [
-                ChatMessage(role: "system", content: spec.prompt + "\nAnswer with JSON: {\"steps\": [\"...\"]}."),
+                ChatMessage(role: "system", content: spec.prompt + answer(example: #"{"steps": ["..."]}"#, form: .plan)),
                 ChatMessage(role: "user", content: user),
             ],
-            temperature: spec.temperature, responseSchema: PlanReply.schema,
+            temperature: spec.temperature, responseSchema: PlanReply.schema(rules),
             context: context(.planner, step: nil, attempt: nil, replan: replan, reask: 0, feedback: replanContext != nil))
     }
 
@@ -149,11 +159,12 @@ public struct Prompts: Sendable {
                 ChatMessage(
                     role: "system",
                     content: spec.prompt
-                        + "\nAnswer with JSON: {\"verdict\": \"pass\" or \"fail\", \"score\": 0..1, \"feedback\": \"...\", \"suggestion\": \"...\"}."
-                ),
+                        + answer(
+                            example: #"{"verdict": "pass" or "fail", "score": 0..1, "feedback": "...", "suggestion": "..."}"#,
+                            form: .verdict(passScore: plan.policy.passScore))),
                 ChatMessage(role: "user", content: user),
             ],
-            temperature: spec.temperature, responseSchema: Verdict.schema,
+            temperature: spec.temperature, responseSchema: Verdict.schema(rules),
             context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
     }
 
@@ -165,10 +176,11 @@ public struct Prompts: Sendable {
             model: spec.model,
             messages: [
                 ChatMessage(
-                    role: "system", content: spec.prompt + "\nAnswer with JSON: {\"verified\": true or false, \"reason\": \"...\"}."),
+                    role: "system",
+                    content: spec.prompt + answer(example: #"{"verified": true or false, "reason": "..."}"#, form: .verification)),
                 ChatMessage(role: "user", content: user),
             ],
-            temperature: spec.temperature, responseSchema: VerifierReply.schema,
+            temperature: spec.temperature, responseSchema: VerifierReply.schema(rules),
             context: context(.verifier, step: nil, attempt: nil, replan: replan, reask: 0, feedback: false))
     }
 

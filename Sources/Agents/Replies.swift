@@ -26,10 +26,12 @@ public struct Verdict: Sendable, Equatable {
     /// 0...1
     public var confidence: Double?
     public var failureModes: [String]?
+    /// 0...1: how likely a rerun of the step as stated can succeed (read under `.strict` rules only).
+    public var feasibility: Double?
 
     public init(
         outcome: Outcome, score: Double, feedback: String, suggestion: String? = nil, firstError: String? = nil,
-        confidence: Double? = nil, failureModes: [String]? = nil
+        confidence: Double? = nil, failureModes: [String]? = nil, feasibility: Double? = nil
     ) {
         self.outcome = outcome
         self.score = score
@@ -38,10 +40,19 @@ public struct Verdict: Sendable, Equatable {
         self.firstError = firstError
         self.confidence = confidence
         self.failureModes = failureModes
+        self.feasibility = feasibility
     }
 
-    /// The JSON Schema a critic's reply must satisfy.
-    public static let schema: JSON = [
+    /// The JSON Schema a critic's reply must satisfy under `rules`.
+    public static func schema(_ rules: ReplyRules) -> JSON {
+        switch rules {
+        case .shapeOnly: return shapeSchema
+        case let .strict(passScore): return ReplyForm.verdict(passScore: passScore).schema
+        }
+    }
+
+    /// The schema of formats 1 and 2 (`ReplyRules.shapeOnly`), kept as it was recorded.
+    static let shapeSchema: JSON = [
         "type": "object",
         "required": ["verdict", "score", "feedback"],
         "properties": [
@@ -55,10 +66,41 @@ public struct Verdict: Sendable, Equatable {
         ],
     ]
 
-    /// Parses and validates a critic's raw reply. Anything that is not a valid verdict is an error —
-    /// never a pass.
-    public static func parse(_ text: String) throws(ReplyError) -> Verdict {
+    /// Parses and validates a critic's raw reply under `rules`. Anything that is not a valid verdict
+    /// is an error — never a pass.
+    public static func parse(_ text: String, rules: ReplyRules) throws(ReplyError) -> Verdict {
         let object = try parseObject(text, what: "verdict")
+        var verdict = try shape(object)
+        guard case let .strict(passScore) = rules else { return verdict }
+        verdict.feasibility = try unitNumber(object, "feasibility", required: false)
+        try verdict.checkConsistent(passScore: passScore)
+        return verdict
+    }
+
+    /// Under `.strict` rules: a verdict whose score contradicts it, or whose feedback says nothing,
+    /// is invalid; optional texts that say nothing are dropped.
+    private mutating func checkConsistent(passScore: Double) throws(ReplyError) {
+        if outcome == .pass, score < passScore {
+            throw ReplyError(
+                "verdict: \"pass\" with score \(JSON.number(score).encoded), below the pass threshold \(JSON.number(passScore).encoded) (policy.pass_score): a pass scores at least \(JSON.number(passScore).encoded), otherwise the verdict is \"fail\""
+            )
+        }
+        if outcome == .fail, score >= 1 {
+            throw ReplyError("verdict: \"fail\" with the perfect score 1: a fail scores below 1, otherwise the verdict is \"pass\"")
+        }
+        if Placeholder.matches(feedback, field: "feedback") {
+            throw ReplyError(
+                "verdict: field 'feedback' says nothing (\(JSON.string(feedback).encoded.prefix(40))): say what is right or wrong in this output"
+            )
+        }
+        if let s = suggestion, Placeholder.matches(s, field: "suggestion") { suggestion = nil }
+        if let e = firstError, Placeholder.matches(e, field: "first_error") { firstError = nil }
+        failureModes = failureModes?.filter { !Placeholder.matches($0, field: "failure_modes") }
+        if failureModes?.isEmpty == true { failureModes = nil }
+    }
+
+    /// A verdict of the right shape, whatever it says.
+    private static func shape(_ object: JSON) throws(ReplyError) -> Verdict {
         guard let word = object["verdict"] else { throw ReplyError("verdict: missing field 'verdict'") }
         guard let outcome = word.stringValue.flatMap(Outcome.init(rawValue:)) else {
             throw ReplyError("verdict: field 'verdict' must be \"pass\" or \"fail\", got \(word.encoded.prefix(40))")
@@ -108,6 +150,7 @@ public struct Verdict: Sendable, Equatable {
         if let firstError { members.append(("first_error", .string(firstError))) }
         if let confidence { members.append(("confidence", .number(confidence))) }
         if let failureModes { members.append(("failure_modes", .array(failureModes.map(JSON.string)))) }
+        if let feasibility { members.append(("feasibility", .number(feasibility))) }
         return .object(members)
     }
 }
@@ -116,13 +159,19 @@ public struct Verdict: Sendable, Equatable {
 public enum PlanReply {
     public static let maxSteps = 100
 
-    public static let schema: JSON = [
+    /// The JSON Schema a plan must satisfy under `rules`.
+    public static func schema(_ rules: ReplyRules) -> JSON {
+        rules.isStrict ? ReplyForm.plan.schema : shapeSchema
+    }
+
+    static let shapeSchema: JSON = [
         "type": "object",
         "required": ["steps"],
         "properties": ["steps": ["type": "array", "minItems": 1, "items": ["type": "string"]]],
     ]
 
-    public static func parse(_ text: String) throws(ReplyError) -> [String] {
+    /// The steps of a planner's reply; under `.strict` rules a step that says nothing is invalid.
+    public static func parse(_ text: String, rules: ReplyRules) throws(ReplyError) -> [String] {
         let object = try parseObject(text, what: "plan")
         guard let items = object["steps"]?.arrayValue else { throw ReplyError("plan: field 'steps' must be an array of strings") }
         guard !items.isEmpty else { throw ReplyError("plan: 'steps' is empty") }
@@ -130,6 +179,9 @@ public enum PlanReply {
         var steps: [String] = []
         for (i, item) in items.enumerated() {
             guard let s = item.stringValue, !s.isEmpty else { throw ReplyError("plan: steps[\(i)] must be a non-empty string") }
+            if rules.isStrict, Placeholder.matches(s, field: "step") {
+                throw ReplyError("plan: steps[\(i)] says nothing (\(JSON.string(s).encoded.prefix(40))): state the work of each step")
+            }
             steps.append(s)
         }
         return steps
@@ -150,18 +202,30 @@ public enum ActorReply {
 
 /// A model verifier's reply: `{"verified": true|false, "reason": "..."}`.
 public enum VerifierReply {
-    public static let schema: JSON = [
+    /// The JSON Schema a verifier's reply must satisfy under `rules`.
+    public static func schema(_ rules: ReplyRules) -> JSON {
+        rules.isStrict ? ReplyForm.verification.schema : shapeSchema
+    }
+
+    static let shapeSchema: JSON = [
         "type": "object",
         "required": ["verified"],
         "properties": ["verified": ["type": "boolean"], "reason": ["type": "string"]],
     ]
 
-    public static func parse(_ text: String) throws(ReplyError) -> (verified: Bool, reason: String?) {
+    /// The decision and its reason; under `.strict` rules a reason, when given, must say something.
+    public static func parse(_ text: String, rules: ReplyRules) throws(ReplyError) -> (verified: Bool, reason: String?) {
         let object = try parseObject(text, what: "verification")
         guard let verified = object["verified"]?.boolValue else {
             throw ReplyError("verification: field 'verified' must be true or false")
         }
-        return (verified, object["reason"]?.stringValue)
+        let reason = object["reason"]?.stringValue
+        if rules.isStrict, let reason, Placeholder.matches(reason, field: "reason") {
+            throw ReplyError(
+                "verification: field 'reason' says nothing (\(JSON.string(reason).encoded.prefix(40))): say what in the results meets or misses the goal"
+            )
+        }
+        return (verified, reason)
     }
 }
 

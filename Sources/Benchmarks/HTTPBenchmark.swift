@@ -49,13 +49,14 @@ public enum HTTPBenchmark {
             spec.maxConcurrent = inFlight
             spec.retries = 0
             let backend = OpenAIBackend(spec: spec, endpoints: endpoints, environment: [:], callTimeoutSeconds: 30)
+            let rules = ReplyRules.strict(passScore: 0.5)
             let request = ModelRequest(
                 model: "ok:bench",
                 messages: [
                     ChatMessage(role: "system", content: "You review. Answer with JSON."),
                     ChatMessage(role: "user", content: "Output to judge: output for step 1, attempt 0"),
                 ],
-                temperature: 0.2, responseSchema: Verdict.schema,
+                temperature: 0.2, responseSchema: Verdict.schema(rules),
                 context: CallContext(
                     jobID: "bench", role: .critic, step: 1, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "bench"))
             Task(executorPreference: loop) {
@@ -71,7 +72,7 @@ public enum HTTPBenchmark {
                                 let t0 = monotonicNanos()
                                 do {
                                     let reply = try await backend.complete(request)
-                                    if case .invalid(let error) = Agent.interpret(reply.content, role: .critic) {
+                                    if case .invalid(let error) = Agent.interpret(reply.content, role: .critic, rules: rules) {
                                         state.fail("invalid verdict: \(error.message)")
                                     }
                                 } catch {

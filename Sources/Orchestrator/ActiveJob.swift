@@ -58,13 +58,17 @@ final class ActiveJob: @unchecked Sendable {
     /// The submitting user when it is not the daemon's owner: its job works only in directories
     /// that user owns (`TrustPolicy`).
     let submitter: UInt32?
+    /// The record format the job is written in (`RecordFormat`): a new job's is the current one, a
+    /// recovered job's the one its `job.submitted` names. Its agents' replies are read by its rules.
+    let format: Int
     var phase: Phase
 
-    init(record: JobRecord, plan: Plan, log: JobLog, submitter: UInt32?, phase: Phase) {
+    init(record: JobRecord, plan: Plan, log: JobLog, submitter: UInt32?, format: Int = RecordFormat.current, phase: Phase) {
         self.record = record
         self.plan = plan
         self.log = log
         self.submitter = submitter
+        self.format = format
         self.phase = phase
     }
 

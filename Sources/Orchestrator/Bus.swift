@@ -40,9 +40,10 @@ final class Bus: @unchecked Sendable {
     /// Sends `request` to the agent `to` and returns its reply, both persisted first.
     /// `mayStart` is asked before the agent gets the request and `keepsReply` after it answers: when
     /// either says no (the job was cancelled, timed out, or the daemon is stopping) the call is
-    /// abandoned unrecorded and `CallAbandoned` is thrown.
+    /// abandoned unrecorded and `CallAbandoned` is thrown. The reply is read under `rules`, the job's.
     func call(
-        _ request: ModelRequest, to id: AgentID, callID: String, log: JobLog, mayStart: () -> Bool, keepsReply: () -> Bool
+        _ request: ModelRequest, to id: AgentID, callID: String, log: JobLog, rules: ReplyRules, mayStart: () -> Bool,
+        keepsReply: () -> Bool
     ) async throws -> AgentReply {
         assert(loop.inLoop, "the bus runs on the event loop")
         let c = request.context
@@ -63,7 +64,7 @@ final class Bus: @unchecked Sendable {
             kind == .callCompleted || kind == .callFailed
         {
             try await log.emit(.recorded(kind, callID: callID))
-            return try Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty)
+            return try Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty, rules: rules)
         }
         if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
         if startedWasRecorded {
@@ -74,7 +75,7 @@ final class Bus: @unchecked Sendable {
         guard mayStart(), let agent = agents[id] else { throw CallAbandoned() }
         var request = request
         request.idempotencyKey = Self.idempotencyKey(jobID: c.jobID, callID: callID)
-        let reply = await agent.handle(request)
+        let reply = await agent.handle(request, rules: rules)
         assert(loop.inLoop, "the bus runs on the event loop")
         guard keepsReply() else { throw CallAbandoned() }
         // The reply is written in the same transaction as whatever the runner does next with it (its
@@ -190,7 +191,9 @@ final class Bus: @unchecked Sendable {
     /// Rebuilds an agent's reply from its recorded event (the interpretation is recomputed: it is a
     /// pure function of the raw reply and of whether tools were offered). Throws when the recorded
     /// payload does not have its kind's shape.
-    static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false) throws(EventPayloadError) -> AgentReply {
+    static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false, rules: ReplyRules) throws(EventPayloadError)
+        -> AgentReply
+    {
         if event.eventKind == .callFailed {
             let failed = try event.decode(CallFailed.self)
             let kind = ModelCallError.Kind(rawValue: failed.error) ?? .badReply
@@ -204,7 +207,7 @@ final class Bus: @unchecked Sendable {
             sent: completed.sent, attempts: completed.httpAttempts)
         model.costUSD = completed.costUSD
         return AgentReply(
-            reply: .success(model), interpretation: Agent.interpret(model, role: role, toolsOffered: toolsOffered),
+            reply: .success(model), interpretation: Agent.interpret(model, role: role, toolsOffered: toolsOffered, rules: rules),
             durationNanos: nanos(completed.durationMs))
     }
 

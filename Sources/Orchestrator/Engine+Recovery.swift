@@ -33,9 +33,18 @@ extension Engine {
                 continue
             }
             let submitted = job.events.first?.payload(as: JobSubmitted.self)
+            let format = submitted?.format ?? 1
+            guard format <= RecordFormat.current else {
+                failUnresumable(
+                    job.record, lastSeq: lastSeq,
+                    reason:
+                        "cannot resume: the job was written in record format \(format), newer than this agentd reads (up to \(RecordFormat.current))"
+                )
+                continue
+            }
             let entry = ActiveJob(
                 record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events),
-                submitter: submitted?.submitterUID.map { UInt32($0) }, phase: .queued)
+                submitter: submitted?.submitterUID.map { UInt32($0) }, format: format, phase: .queued)
             active[job.record.id] = entry
             if let directory = submitted?.workspace {
                 workspaces.claim(directory, job: job.record.id, shared: plan.workspaceShared)

@@ -299,7 +299,9 @@ public final class Engine: @unchecked Sendable {
             jobID: entry.record.id, cgroupParents: cgroupParents)
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
-        let runner = JobRunner(job: entry.record, plan: entry.plan, log: entry.log, bus: bus, loop: loop, tools: tools)
+        let runner = JobRunner(
+            job: entry.record, plan: entry.plan, rules: ReplyRules(format: entry.format, policy: entry.plan.policy), log: entry.log,
+            bus: bus, loop: loop, tools: tools)
         let run = ActiveJob.Run(runner: runner, launcher: launcher)
         entry.phase = .running(run)
         queued.remove(entry.record.id)

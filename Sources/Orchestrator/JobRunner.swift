@@ -6,7 +6,7 @@ import Store
 ///
 /// ```
 ///            ┌──────────────── re-plan (bounded) ◀─────────────┐
-///            ▼                                                   │ attempts exhausted
+///            ▼                                                   │ attempts exhausted (or infeasible)
 ///  plan ─▶ step i: act ─▶ critique ─┬─ pass ─▶ next step ─…─▶ verify ─▶ succeeded | failed
 ///                    ▲              └─ fail ─▶ rerun with feedback (while attempts remain)
 ///                    └───────────────────────┘
@@ -15,6 +15,8 @@ import Store
 /// agent call through the `Bus`. The runner is deterministic given its agents' replies, so a job
 /// recovered after a crash replays its log to the point where it stopped and goes on from there.
 /// Only the verifier decides success; an invalid verdict is recorded and asked again, never a pass.
+/// A fail whose `feasibility` is below `policy.replan_below` ends the step at once
+/// (`step.infeasible`) when a re-plan can follow. How replies are read is the job's `ReplyRules`.
 ///
 /// A step with `policy.step_timeout` runs in a child task under a loop timer. When the time is up
 /// the call or tool in flight is abandoned unrecorded (its process group killed), `step.timed_out`
@@ -51,6 +53,8 @@ actor JobRunner {
     nonisolated let job: JobRecord
     nonisolated let plan: Plan
     nonisolated let log: JobLog
+    /// How the agents' replies are read: the job's record format decides (`ReplyRules`).
+    private let rules: ReplyRules
     private let prompts: Prompts
     private let bus: Bus
     /// The actor's tools, when it has any.
@@ -80,14 +84,15 @@ actor JobRunner {
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
-    init(job: JobRecord, plan: Plan, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil) {
+    init(job: JobRecord, plan: Plan, rules: ReplyRules, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil) {
         self.loop = loop
         self.job = job
         self.plan = plan
+        self.rules = rules
         self.log = log
         self.bus = bus
         self.tools = tools
-        self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs)
+        self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs, rules: rules)
         self.toolOutput = ToolOutputBudget(policy: plan.policy)
         self.wasRunning = job.status == .running
     }
@@ -335,10 +340,29 @@ actor JobRunner {
             lastFeedback = verdict.feedback
             stepFeedback = lastFeedback
             rejected.append(RejectedAttempt(attempt: attempt, output: output, verdict: verdict))
+            if let feasibility = verdict.feasibility, attempt + 1 < plan.policy.maxAttempts,
+                replansEarly(feasibility: feasibility, replan: replan)
+            {
+                let threshold = plan.policy.replanBelow
+                try await log.emit(
+                    EventDraft(
+                        StepInfeasible(attempts: attempt + 1, feasibility: feasibility, replanBelow: threshold, feedback: verdict.feedback),
+                        role: Role.critic.rawValue, step: index, attempt: attempt))
+                return .failed(
+                    "was judged infeasible after \(attempt + 1) attempt\(attempt == 0 ? "" : "s") (feasibility \(JSON.number(feasibility).encoded) below policy.replan_below \(JSON.number(threshold).encoded))",
+                    feedback: lastFeedback)
+            }
         }
         try await log.emit(
             EventDraft(StepExhausted(attempts: plan.policy.maxAttempts, lastFeedback: lastFeedback), step: index))
         return .failed("failed \(plan.policy.maxAttempts) attempts", feedback: lastFeedback)
+    }
+
+    /// Whether a failing verdict of `feasibility` ends the step now: it is below `policy.replan_below`
+    /// and a re-plan can follow (the plan has a planner and re-plans left). Without one the remaining
+    /// attempts are spent as usual.
+    private func replansEarly(feasibility: Double, replan: Int) -> Bool {
+        feasibility < plan.policy.replanBelow && plan.planner != nil && replan < plan.policy.maxReplans
     }
 
     /// Why an actor attempt gave no output, as the critic-style feedback the next attempt reads.
@@ -483,7 +507,7 @@ actor JobRunner {
         try checkStepTime()
         callCount += 1
         let reply = try await bus.call(
-            request, to: AgentID(role: role, key: job.id), callID: "c\(callCount)", log: log,
+            request, to: AgentID(role: role, key: job.id), callID: "c\(callCount)", log: log, rules: rules,
             mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
         if case .success(let model) = reply.reply, let usage = model.usage {
             tokensUsed += usage.input + usage.output

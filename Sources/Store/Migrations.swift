@@ -148,6 +148,12 @@ public enum Migrations {
             BEGIN SELECT RAISE(ABORT, 'unknown event kind: not in event_kinds'); END;
             """
         ),
+        (
+            6, "step.infeasible, record format 3",
+            """
+            INSERT INTO event_kinds(kind) VALUES ('step.infeasible');
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

@@ -5,6 +5,11 @@
 ///   member, and their chain covers their events only.
 /// - Format 2: `job.submitted` carries `format: 2` and the digests of the job's stored row
 ///   (`JobCommitment`), which `audit verify` and `scripts/verify_chain.py` then require.
+/// - Format 3: the agents' replies are read under `ReplyRules.strict` (a self-contradicting
+///   verdict or a placeholder is invalid and asked again, prompts describe each reply field instead
+///   of showing an example) and a verdict's `feasibility` can end a step early (`step.infeasible`).
+///   The stored shapes are those of format 2; what changed is what a recorded request says and how
+///   a recorded reply is read, which recovery and replay must reproduce.
 ///
 /// The store writer stamps every new job with `current` (in the same transaction as its row); a
 /// job is verified and replayed under the format it names. A change to what is stored raises
@@ -12,7 +17,7 @@
 /// Tests/Fixtures/records written by the release that introduces it. Pure.
 public enum RecordFormat {
     /// The format this build writes.
-    public static let current = 2
+    public static let current = 3
     /// The `job.submitted` member that names a job's format.
     public static let member = "format"
 

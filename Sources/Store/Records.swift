@@ -107,6 +107,7 @@ public enum EventKind: String, Sendable, CaseIterable {
     case callFailed = "call.failed"
     case stepExhausted = "step.exhausted"
     case stepTimedOut = "step.timed_out"
+    case stepInfeasible = "step.infeasible"
     case attemptDuplicate = "attempt.duplicate"
     case jobResumed = "job.resumed"
     case callRestarted = "call.restarted"

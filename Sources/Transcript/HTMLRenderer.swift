@@ -313,6 +313,11 @@ public enum HTMLRenderer {
                 w.text(s)
                 w.raw("</div>")
             }
+            for detail in v.details {
+                w.raw("<div class=\"detail\">")
+                w.text(detail)
+                w.raw("</div>")
+            }
         }
         w.raw("</div>\n")
     }

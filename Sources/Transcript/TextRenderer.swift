@@ -35,11 +35,16 @@ public enum TextRenderer {
         }
 
         /// Markdown: a bullet; text: an indented line.
+        /// A line of the transcript; in text, the lines of a multi-line value (a command critic's
+        /// feedback) are indented under its first.
         mutating func item(_ depth: Int, _ s: String) {
             if md {
                 line(String(repeating: "  ", count: depth) + "- " + inline(s))
             } else {
-                line(String(repeating: "  ", count: depth + 1) + s)
+                let indent = String(repeating: "  ", count: depth + 1)
+                let lines = s.split(separator: "\n", omittingEmptySubsequences: false)
+                line(indent + lines[0])
+                for more in lines.dropFirst() { line(indent + "  " + more) }
             }
         }
 
@@ -194,6 +199,7 @@ public enum TextRenderer {
                 if let v = c.verdict {
                     item(depth + 1, "\(Format.verdictLabel(v)) (score \(Format.score(v.score))): \(v.feedback)")
                     if let s = v.suggestion { item(depth + 2, "suggestion: \(s)") }
+                    for detail in v.details { item(depth + 2, detail) }
                 }
                 if let steps = c.steps {
                     item(depth + 1, "plan of \(steps.count) steps:")

@@ -189,6 +189,13 @@ extension TranscriptModel {
             case .stepTimedOut?:
                 let reason = (try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))
+            case .stepInfeasible?:
+                let infeasible = try? StepInfeasible(payload: payload)
+                let text =
+                    infeasible.map {
+                        "judged infeasible after \($0.attempts) attempt\($0.attempts == 1 ? "" : "s") (feasibility \(JSON.number($0.feasibility).encoded) below policy.replan_below \(JSON.number($0.replanBelow).encoded)): re-planned at once"
+                    } ?? "judged infeasible: re-planned at once"
+                model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(text)"))
             default:
                 note(kind, seq, &model)
             }
@@ -223,9 +230,17 @@ extension TranscriptModel {
             case let .invalid(message)?: call.invalid = message
             case let .steps(steps)?: call.steps = steps
             case let .verdict(v)?:
+                var details: [String] = []
+                if let e = v["first_error"]?.stringValue { details.append("first error: \(e)") }
+                if let modes = v["failure_modes"]?.arrayValue, !modes.isEmpty {
+                    details.append("failure modes: " + modes.map { $0.stringValue ?? $0.encoded }.joined(separator: "; "))
+                }
+                for key in ["confidence", "feasibility"] {
+                    if let n = v[key], case .number = n { details.append("\(key): \(n.encoded)") }
+                }
                 call.verdict = Verdict(
                     verdict: v["verdict"]?.stringValue ?? "?", score: v["score"]?.doubleValue,
-                    feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue)
+                    feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue, details: details)
             case let .verification(verified, reason)?:
                 call.verified = verified
                 call.reason = reason

@@ -17,6 +17,9 @@ public struct TranscriptModel: Sendable {
         public var score: Double?
         public var feedback: String
         public var suggestion: String?
+        /// The rest of what the critic said, as labelled lines: `first error: …`, `failure modes: …`,
+        /// `confidence: …`, `feasibility: …` (each only when given).
+        public var details: [String] = []
     }
 
     /// One agent call: `call.started` and what followed it.

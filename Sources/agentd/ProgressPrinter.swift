@@ -84,6 +84,9 @@ struct ProgressPrinter {
             out.append(prefix + "\(stepLabel()) all \((try? StepExhausted(payload: payload))?.attempts ?? 0) attempts failed")
         case .stepTimedOut?:
             out.append(prefix + "\(stepLabel()) \((try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time")")
+        case .stepInfeasible?:
+            let feasibility = (try? StepInfeasible(payload: payload)).map { " (feasibility \($0.feasibility))" } ?? ""
+            out.append(prefix + "\(stepLabel()) judged infeasible\(feasibility): re-planning at once")
         case nil:
             // A kind this build does not know (a newer daemon's): printed by name.
             out.append(prefix + kind)

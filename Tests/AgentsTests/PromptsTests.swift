@@ -17,8 +17,8 @@ final class PromptsTests: XCTestCase {
             steps: nil, policy: policy)
     }
 
-    private func prompts(_ plan: Plan? = nil, inputs: JSON = .object([])) -> Prompts {
-        Prompts(plan: plan ?? self.plan(), jobID: "J1", goal: "write the notes", inputs: inputs)
+    private func prompts(_ plan: Plan? = nil, inputs: JSON = .object([]), rules: ReplyRules = .shapeOnly) -> Prompts {
+        Prompts(plan: plan ?? self.plan(), jobID: "J1", goal: "write the notes", inputs: inputs, rules: rules)
     }
 
     private let steps = ["gather facts", "draft", "polish"]
@@ -125,7 +125,7 @@ final class PromptsTests: XCTestCase {
         XCTAssertTrue(request.messages[0].content.hasPrefix("CRITIC PROMPT\n"))
         XCTAssertTrue(request.messages[0].content.contains("\"verdict\""))
         XCTAssertEqual(user(request), "Goal: write the notes\nStep 3 of 3: polish\nOutput to judge:\nthe polished text")
-        XCTAssertEqual(request.responseSchema, Verdict.schema)
+        XCTAssertEqual(request.responseSchema, Verdict.schema(.shapeOnly))
         XCTAssertEqual(request.context.role, .critic)
         XCTAssertEqual(request.context.step, 2)
         XCTAssertEqual(request.context.attempt, 1)
@@ -136,7 +136,7 @@ final class PromptsTests: XCTestCase {
     func testPlannerRequest() {
         let first = prompts().planner(replan: 0, context: nil)
         XCTAssertEqual(user(first), "Goal: write the notes")
-        XCTAssertEqual(first.responseSchema, PlanReply.schema)
+        XCTAssertEqual(first.responseSchema, PlanReply.schema(.shapeOnly))
         XCTAssertEqual(first.temperature, 0.1)
         XCTAssertFalse(first.context.hasFeedback)
         XCTAssertNil(first.context.step)
@@ -165,7 +165,7 @@ final class PromptsTests: XCTestCase {
         let spec = try XCTUnwrap(plan().roleSpec(.verifier))
         let request = prompts().verifier(spec: spec, results: [(step: "a", output: "A"), (step: "b", output: "B")], replan: 0)
         XCTAssertEqual(user(request), "Goal: write the notes\nResults:\n1. a => A\n2. b => B")
-        XCTAssertEqual(request.responseSchema, VerifierReply.schema)
+        XCTAssertEqual(request.responseSchema, VerifierReply.schema(.shapeOnly))
         XCTAssertEqual(request.temperature, 0.3)
         XCTAssertEqual(request.context.role, .verifier)
     }

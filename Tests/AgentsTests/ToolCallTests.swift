@@ -41,7 +41,7 @@ final class ToolCallTests: XCTestCase {
                 name: "p", models: ["m": ModelSpec(backend: .scripted(Script(rules: [:])))], planner: nil,
                 actor: RoleSpec(model: "m", prompt: "act", tools: tools), critic: .model(RoleSpec(model: "m", prompt: "judge")),
                 verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy())
-            return Prompts(plan: plan, jobID: "J", goal: "g", inputs: [:]).actor(
+            return Prompts(plan: plan, jobID: "J", goal: "g", inputs: [:], rules: .strict(passScore: 0.5)).actor(
                 steps: ["s"], index: 0, attempt: 0, replan: 0, rejected: [])
         }
         let one = request(["run_command"]).json
@@ -64,7 +64,7 @@ final class ToolCallTests: XCTestCase {
                 name: "p", models: [:], planner: nil, actor: RoleSpec(model: "m", prompt: ""),
                 critic: .model(RoleSpec(model: "m", prompt: "")),
                 verifier: .command(CommandSpec(argv: ["true"], timeoutSeconds: 1)), steps: ["s"], policy: Policy()),
-            jobID: "J", goal: "g", inputs: [:])
+            jobID: "J", goal: "g", inputs: [:], rules: .strict(passScore: 0.5))
         let next = prompts.toolFollowUp(first, reply: ModelReply(content: "", toolCalls: calls), results: ["r1", "r2"])
         XCTAssertEqual(next.context.turn, 1)
         XCTAssertNil(next.toolChoice, "the tool is not forced again")
@@ -97,13 +97,13 @@ final class ToolCallTests: XCTestCase {
 
     func testToolCallsAreATurnOnlyWhenToolsWereOffered() {
         let reply = ModelReply(content: "", toolCalls: [ToolCall(id: "a", name: "read_file", arguments: "{}")])
-        XCTAssertEqual(Agent.interpret(reply, role: .actor, toolsOffered: true), .toolCalls)
-        guard case let .invalid(error) = Agent.interpret(reply, role: .critic, toolsOffered: false) else {
+        XCTAssertEqual(Agent.interpret(reply, role: .actor, toolsOffered: true, rules: .strict(passScore: 0.5)), .toolCalls)
+        guard case let .invalid(error) = Agent.interpret(reply, role: .critic, toolsOffered: false, rules: .strict(passScore: 0.5)) else {
             return XCTFail("tool calls without tools are not a verdict")
         }
         XCTAssertTrue(error.message.contains("the critic has none"), error.message)
         var withText = reply
         withText.content = "the output"
-        XCTAssertEqual(Agent.interpret(withText, role: .actor, toolsOffered: false), .output("the output"))
+        XCTAssertEqual(Agent.interpret(withText, role: .actor, toolsOffered: false, rules: .strict(passScore: 0.5)), .output("the output"))
     }
 }

@@ -247,3 +247,23 @@ final class VerdictTests: XCTestCase {
         XCTAssertNil(result.reason)
     }
 }
+
+/// These tests are about the shape every record format reads (`ReplyRules.shapeOnly`); what the
+/// strict rules of format 3 add is in `StrictRepliesTests`.
+extension Verdict {
+    fileprivate static func parse(_ text: String) throws(ReplyError) -> Verdict { try parse(text, rules: .shapeOnly) }
+}
+
+extension PlanReply {
+    fileprivate static func parse(_ text: String) throws(ReplyError) -> [String] { try parse(text, rules: .shapeOnly) }
+}
+
+extension VerifierReply {
+    fileprivate static func parse(_ text: String) throws(ReplyError) -> (verified: Bool, reason: String?) {
+        try parse(text, rules: .shapeOnly)
+    }
+}
+
+extension Agent {
+    fileprivate static func interpret(_ text: String, role: Role) -> Interpretation { interpret(text, role: role, rules: .shapeOnly) }
+}

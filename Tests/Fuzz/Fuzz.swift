@@ -90,9 +90,14 @@ func fuzzPlan(_ bytes: [UInt8]) {
 /// back to the same value.
 func fuzzRepliesAndJSON(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
-    _ = try? Verdict.parse(text)
-    _ = try? PlanReply.parse(text)
-    _ = try? VerifierReply.parse(text)
+    for rules in [ReplyRules.shapeOnly, .strict(passScore: 0.5)] {
+        // A strict reading only ever refuses more: what it accepts, the shape alone accepts too.
+        if let strict = try? Verdict.parse(text, rules: rules), rules.isStrict {
+            precondition((try? Verdict.parse(text, rules: .shapeOnly))?.outcome == strict.outcome, "strict accepted what shape refused")
+        }
+        _ = try? PlanReply.parse(text, rules: rules)
+        _ = try? VerifierReply.parse(text, rules: rules)
+    }
     _ = try? ActorReply.parse(text)
     if let value = try? JSON.parse(bytes) {
         if let calls = ToolCall.list(from: value) {

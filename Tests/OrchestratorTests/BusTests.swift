@@ -56,12 +56,12 @@ final class BusTests: XCTestCase {
         let verdict = #"{"verdict":"fail","score":0.25,"feedback":"short"}"#
         let model = ModelReply(content: verdict, usage: TokenUsage(input: 1, output: 2), raw: ["id": "x"], attempts: 1)
         let drafts = [
-            completion(.critic, .success(model), .verdict(try Verdict.parse(verdict))),
+            completion(.critic, .success(model), .verdict(try Verdict.parse(verdict, rules: .strict(passScore: 0.5)))),
             completion(.critic, .failure(ModelCallError(.http, "503")), nil),
         ]
         for draft in drafts {
             let event = EventRecord(jobID: "J1", seq: 2, at: 0, kind: draft.kind, role: "critic", payload: draft.payload)
-            let rebuilt = try Bus.reply(from: event, role: .critic)
+            let rebuilt = try Bus.reply(from: event, role: .critic, rules: .strict(passScore: 0.5))
             let again = Bus.completion(rebuilt, id: AgentID(role: .critic, key: "k"), context: context, callID: "c1")
             XCTAssertEqual(again.payload.encoded, draft.payload.encoded)
         }
@@ -69,7 +69,7 @@ final class BusTests: XCTestCase {
 
     func testAWrongShapeIsRefusedNamingTheKindAndTheField() {
         let event = EventRecord(jobID: "J1", seq: 2, at: 0, kind: "call.completed", payload: ["reply": "ok", "duration_ms": "slow"])
-        XCTAssertThrowsError(try Bus.reply(from: event, role: .actor)) { error in
+        XCTAssertThrowsError(try Bus.reply(from: event, role: .actor, rules: .strict(passScore: 0.5))) { error in
             XCTAssertEqual("\(error)", "a call.completed event's payload member duration_ms is a string, not a number")
         }
     }

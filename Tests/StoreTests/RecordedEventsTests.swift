@@ -22,6 +22,10 @@ final class RecordedEventsTests: XCTestCase {
         (CallRestarted(), #"{"reason":"the daemon stopped before this call completed; it is made again"}"#),
         (StepExhausted(attempts: 3, lastFeedback: "f"), #"{"attempts":3,"last_feedback":"f"}"#),
         (StepTimedOut(timeoutSeconds: 1.5, reason: "late"), #"{"timeout_s":1.5,"reason":"late"}"#),
+        (
+            StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f"),
+            #"{"attempts":1,"feasibility":0.1,"replan_below":0.3,"feedback":"f"}"#
+        ),
         (AttemptDuplicate(sameAsAttempt: 0, feedback: "f"), #"{"same_as_attempt":0,"feedback":"f"}"#),
         (
             ToolStarted(tool: "run_command", toolCallID: "t1", idempotencyKey: "J/c1/0", argv: ["ls"]),

@@ -53,7 +53,10 @@ final class TranscriptRenderTests: XCTestCase {
             "call.completed", role: "critic", step: 1, attempt: 0, call: "c7",
             [
                 "reply": "{}",
-                "verdict": ["verdict": "fail", "score": 0.2, "feedback": "needs \"detail\" & <more>", "suggestion": "add x"],
+                "verdict": [
+                    "verdict": "fail", "score": 0.2, "feedback": "needs \"detail\" & <more>\nsecond line", "suggestion": "add x",
+                    "first_error": "line 2", "failure_modes": ["vague", "short"], "feasibility": 0.9,
+                ],
                 "duration_ms": 1,
             ])
         add("call.started", role: "actor", step: 1, attempt: 1, call: "c8", ["reask": 0, "request": request])
@@ -80,7 +83,7 @@ final class TranscriptRenderTests: XCTestCase {
         XCTAssertEqual(model.steps.count, 2)
         XCTAssertEqual(model.steps[0].title, "first <step>")
         XCTAssertEqual(model.steps[1].attempts.map(\.outcome), [.fail, .pass])
-        XCTAssertEqual(model.steps[1].attempts[1].feedbackCarried, "needs \"detail\" & <more>")
+        XCTAssertEqual(model.steps[1].attempts[1].feedbackCarried, "needs \"detail\" & <more>\nsecond line")
         XCTAssertEqual(model.steps[1].attempts[1].suggestionCarried, "add x")
         XCTAssertEqual(model.steps[1].attempts[0].tools.count, 1)
         XCTAssertEqual(model.tools[0].exitStatus, 0)
@@ -126,9 +129,16 @@ final class TranscriptRenderTests: XCTestCase {
             "Step 2: second step", "Attempt 2 (rerun)", "feedback carried into this rerun: needs \"detail\" & <more>",
             "FAIL (score 0.20)", "PASS (score 0.80)", "INVALID reply: not JSON", "tool run_command [ls, -l] → ok, exit 0",
             "VERIFIED: good", "reruns: 1", "re-plans: 0", "cost: $0.5000", "tokens: 15 (10 in, 5 out)",
+            "first error: line 2", "failure modes: vague; short", "feasibility: 0.9",
         ] {
             XCTAssertTrue(text.contains(needle), "text lacks \(needle):\n\(text)")
         }
+        // A feedback's second line stays under its first.
+        let feedbackLine = text.split(separator: "\n").first { $0.contains("FAIL (score 0.20)") } ?? ""
+        let indent = feedbackLine.prefix { $0 == " " }.count
+        XCTAssertTrue(text.contains("\n" + String(repeating: " ", count: indent + 2) + "second line\n"), text)
+        let html = TranscriptModel.render(job: job, events: events, format: .html)
+        XCTAssertTrue(html.contains("<div class=\"detail\">failure modes: vague; short</div>"), html)
         let md = TranscriptModel.render(job: job, events: events, format: .md)
         XCTAssertTrue(md.contains("## Step 2: second step"), md)
         XCTAssertTrue(md.contains("### Attempt 2 (rerun)"), md)

@@ -3,7 +3,7 @@ import Store
 import TestSupport
 import XCTest
 
-/// The README demo plan on a real model: SmolLM2-135M-Instruct served by llama.cpp on loopback
+/// Plans on a real model: SmolLM2-135M-Instruct served by llama-cpp-python on loopback
 /// (`scripts/model.sh`). It asserts the wiring and the record — each call's request and raw reply,
 /// token usage, verdicts recorded as verdicts or as invalid replies, a chain that verifies — never
 /// the quality of the answers. Skipped when the model is not installed, unless `AGENTD_TEST_REQUIRE`
@@ -44,49 +44,96 @@ final class RealModelTests: EndToEndTestCase {
         return (process.terminationStatus, stdout, stdout + stderr)
     }
 
-    func testTheDemoPlanRunsOnTheLocalModel() throws {
+    /// Submits `plan` on the local model and waits for it; checks what every job on a real model
+    /// must record: each model call's request and raw reply and usage, a reason, a chain that verifies.
+    private func runOnTheLocalModel(_ plan: String) throws -> (job: JSON, events: [JSON]) {
         let url = try localModelURL()
         harness.daemonEnvironment = ["OPENAI_BASE_URL": url, "OPENAI_MODEL": "smollm2", "OPENAI_API_KEY": ""]
         try harness.start()
-        let plan = Locations.shippedPlans + "/demo-model.yaml"
         let result = try harness.cli(["submit", plan, "--goal", "write release notes for agentd 0.1", "--wait", "--json"], timeout: 900)
         let job = try parseJSON(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "submit --wait --json")
         let id = try XCTUnwrap(job["id"]?.stringValue)
-        let status = job["status"]?.stringValue ?? ""
-        XCTAssertTrue(["succeeded", "failed"].contains(status), "the job ended: \(job.encoded)")
+        XCTAssertTrue(["succeeded", "failed"].contains(job["status"]?.stringValue ?? ""), "the job ended: \(job.encoded)")
         XCTAssertFalse((job["reason"]?.stringValue ?? "").isEmpty, "the reason is recorded: \(job.encoded)")
 
         let events = try harness.events(id)
         assertContiguous(events)
-        let completed = self.events(events, kind: "call.completed")
-        XCTAssertFalse(completed.isEmpty, dump(events))
-        for call in completed {
+        let models = self.events(events, kind: "call.completed").filter {
+            $0["payload"]?["raw"]?["choices"] != nil || $0["role"]?.stringValue == "actor"
+        }
+        XCTAssertFalse(models.isEmpty, dump(events))
+        for call in models {
             let payload = try XCTUnwrap(call["payload"])
             XCTAssertNotNil(payload["sent"]?["messages"], "the raw request is recorded: \(call.encoded)")
             XCTAssertEqual(payload["sent"]?["model"]?.stringValue, "smollm2", "the model named for the daemon is asked: \(call.encoded)")
             XCTAssertNotNil(payload["raw"]?["choices"], "the raw reply is recorded: \(call.encoded)")
             XCTAssertNotNil(payload["usage"]?["input_tokens"]?.intValue, "token usage is recorded: \(call.encoded)")
         }
-        // Every reply that must fit a schema was asked for with it, and is recorded either parsed or
-        // as invalid (and asked again) — never taken as it came. Whether the model answered well is
-        // not this test's business.
-        for call in completed where call["role"]?.stringValue != "actor" {
-            let payload = call["payload"]!
-            XCTAssertEqual(payload["sent"]?["response_format"]?["type"]?.stringValue, "json_object", "\(call.encoded)")
-            XCTAssertNotNil(payload["sent"]?["response_format"]?["schema"], "\(call.encoded)")
-            let parsed: Bool
-            switch call["role"]?.stringValue {
-            case "planner": parsed = payload["steps"] != nil
-            case "critic": parsed = payload["verdict"] != nil
-            default: parsed = payload["verdict"] != nil || payload["verified"] != nil
-            }
-            XCTAssertTrue(parsed || payload["invalid"] != nil, "the reply is recorded parsed or invalid: \(call.encoded)")
-        }
-        let critic = completed.filter { $0["role"]?.stringValue == "critic" }
-        XCTAssertFalse(critic.isEmpty, "the critic's verdicts are recorded: \(dump(events))")
         let shown = try parseJSON(try harness.cli("show", id, "--json").stdout, "show --json")
         XCTAssertGreaterThan(shown["usage"]?["total"]?["input_tokens"]?.intValue ?? 0, 0, shown.encoded)
         let verify = try harness.run(["audit", "verify", id, "--db", harness.dbPath])
         XCTAssertEqual(verify.status, 0, "the job's chain verifies: \(verify)")
+        return (job, events)
+    }
+
+    /// The README demo: a model actor, a check of each step's stated rules as critic and verifier. A
+    /// draft the check fails is rerun with the check's output as its feedback.
+    func testTheDemoPlanRunsOnTheLocalModel() throws {
+        let (job, events) = try runOnTheLocalModel(Locations.shippedPlans + "/demo-model.yaml")
+        let verdicts = self.events(events, kind: "call.completed", role: "critic")
+        XCTAssertFalse(verdicts.isEmpty, dump(events))
+        for verdict in verdicts {
+            let payload = verdict["payload"]!
+            XCTAssertEqual(payload["raw"]?["argv"]?.arrayValue?.last?.stringValue, "plans/checks/text_rules.py", verdict.encoded)
+            XCTAssertEqual(payload["verdict"]?["verdict"]?.stringValue, payload["raw"]?["exit_status"]?.intValue == 0 ? "pass" : "fail")
+            XCTAssertEqual(payload["verdict"]?["feedback"]?.stringValue, payload["raw"]?["stdout"]?.stringValue, verdict.encoded)
+            guard payload["verdict"]?["verdict"]?.stringValue == "fail" else { continue }
+            // A failed draft is rerun (while attempts remain), told what the check printed.
+            let (step, attempt) = (verdict["step"]?.intValue ?? -1, verdict["attempt"]?.intValue ?? -1)
+            guard attempt + 1 < 3 else { continue }
+            let rerun = try XCTUnwrap(
+                self.events(events, kind: "call.started", role: "actor").first {
+                    $0["step"]?.intValue == step && $0["attempt"]?.intValue == attempt + 1
+                }, "a failed draft is rerun: \(dump(events))")
+            let text = rerun["payload"]?["request"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+            let feedback = payload["verdict"]?["feedback"]?.stringValue ?? "?"
+            XCTAssertTrue(text.contains("Critic feedback: " + feedback.trimmingCharacters(in: .newlines)), text)
+        }
+        // The verifier is the same check over every step's final output, and alone decides.
+        if job["status"]?.stringValue == "succeeded" {
+            let verifier = try XCTUnwrap(self.events(events, kind: "call.completed", role: "verifier").last?["payload"])
+            XCTAssertEqual(verifier["raw"]?["exit_status"]?.intValue, 0, verifier.encoded)
+        }
+    }
+
+    /// Every role a model: each reply that must fit a schema is asked for with it (in its strict
+    /// form, each field described) and recorded parsed or invalid — never taken as it came, and never
+    /// a verdict that contradicts itself or a reason that says nothing.
+    func testEveryRoleAModelOnTheLocalModel() throws {
+        let (_, events) = try runOnTheLocalModel(try harness.preparePlan("local-model-roles.yaml"))
+        let completed = self.events(events, kind: "call.completed")
+        for call in completed where call["role"]?.stringValue != "actor" {
+            let payload = call["payload"]!
+            XCTAssertEqual(payload["sent"]?["response_format"]?["type"]?.stringValue, "json_object", "\(call.encoded)")
+            XCTAssertNotNil(payload["sent"]?["response_format"]?["schema"]?["properties"], "\(call.encoded)")
+            let parsed: Bool
+            switch call["role"]?.stringValue {
+            case "planner": parsed = payload["steps"] != nil
+            case "critic": parsed = payload["verdict"] != nil
+            default: parsed = payload["verified"] != nil
+            }
+            XCTAssertTrue(parsed || payload["invalid"] != nil, "the reply is recorded parsed or invalid: \(call.encoded)")
+            if let verdict = payload["verdict"], verdict["verdict"]?.stringValue == "pass" {
+                XCTAssertGreaterThanOrEqual(verdict["score"]?.doubleValue ?? 0, 0.5, "no pass below policy.pass_score: \(call.encoded)")
+            }
+            if let reason = payload["reason"]?.stringValue {
+                XCTAssertNotEqual(reason.trimmingCharacters(in: .whitespaces), "...", "\(call.encoded)")
+            }
+        }
+        let critic = self.events(events, kind: "call.started", role: "critic")
+        XCTAssertFalse(critic.isEmpty, "the critic was asked: \(dump(events))")
+        let system = critic.first?["payload"]?["request"]?["messages"]?.arrayValue?.first?["content"]?.stringValue ?? ""
+        XCTAssertTrue(system.contains("Answer with one JSON object with these fields:"), system)
+        XCTAssertFalse(system.contains("\"...\""), "no example to copy: \(system)")
     }
 }

@@ -28,17 +28,32 @@ final class RecordFixtureTests: EndToEndTestCase {
         try check("agentd-format-2.db", format: 2)
     }
 
-    /// Verifies, replays and renders every job of the fixture `name`, whose jobs name `format`.
-    private func check(_ name: String, format: Int) throws {
+    /// Format 3 adds jobs whose replies only its strict rules read as recorded: replaying them under
+    /// the rules of formats 1 and 2 would pass the contradictory verdicts.
+    func testTheThirdFormatVerifiesReplaysAndRenders() throws {
+        try check("agentd-format-3.db", format: 3, added: ["succeeded", "succeeded", "succeeded"], events: 137)
+        let db = harness.dir + "/agentd-format-3.db"
+        let recorded = try jobs(db)
+        let contradictory = try harness.cli(["transcript", recorded[5].id]).stdout
+        XCTAssertTrue(contradictory.contains("below the pass threshold 0.5"), contradictory)
+        let infeasible = try harness.cli(["transcript", recorded[6].id]).stdout
+        XCTAssertTrue(infeasible.contains("judged infeasible after 1 attempt"), infeasible)
+        let critic = try harness.cli(["transcript", recorded[7].id]).stdout
+        XCTAssertTrue(critic.contains("no banana in: an apple"), critic)
+    }
+
+    /// Verifies, replays and renders every job of the fixture `name`, whose jobs name `format`: the
+    /// five jobs every fixture holds, then the `added` ones (by status), `events` events in all.
+    private func check(_ name: String, format: Int, added: [String] = [], events: Int = 82) throws {
         let db = try copy(name)
         let formats = try harness.sqlite("SELECT DISTINCT coalesce(json_extract(payload, '$.format'), 1) FROM events WHERE seq = 1", db: db)
         XCTAssertEqual(formats.trimmingCharacters(in: .whitespacesAndNewlines), String(format), "the fixture's jobs are format \(format)")
         let recorded = try jobs(db)
-        XCTAssertEqual(recorded.map(\.status), ["succeeded", "succeeded", "succeeded", "failed", "cancelled"])
+        XCTAssertEqual(recorded.map(\.status), ["succeeded", "succeeded", "succeeded", "failed", "cancelled"] + added)
 
         // Every recorded payload decodes as its kind's typed value.
         let rows = try harness.sqlite("SELECT kind, payload FROM events ORDER BY job_id, seq", db: db).split(separator: "\n")
-        XCTAssertEqual(rows.count, 82)
+        XCTAssertEqual(rows.count, events)
         var kinds: Set<EventKind> = []
         for row in rows {
             let (name, payload) = (row.prefix { $0 != "|" }, row.drop { $0 != "|" }.dropFirst())
@@ -50,7 +65,7 @@ final class RecordFixtureTests: EndToEndTestCase {
 
         let verify = try harness.run(["audit", "verify", "--all", "--db", db])
         XCTAssertEqual(verify.status, 0, "\(verify)")
-        XCTAssertEqual(verify.stdoutLines.last, "OK: 5 jobs, 82 events, every chain verifies")
+        XCTAssertEqual(verify.stdoutLines.last, "OK: \(recorded.count) jobs, \(events) events, every chain verifies")
         let python = try Locations.python()
         for job in recorded {
             let result = try runCapturingOutput(python, [Locations.repoRoot + "/scripts/verify_chain.py", db, job.id])

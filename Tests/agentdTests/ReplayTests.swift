@@ -42,11 +42,11 @@ final class ReplayTests: EndToEndTestCase {
 
     func testAnEditedReplyChangesWhatFollowsAndIsReported() throws {
         let id = try recordDemo()
-        // The critic's first verdict on step 2 was "fail"; make the recording say "pass".
+        // The critic's first verdict on step 2 was "fail" (score 0.4); make the recording say "pass" (0.9).
         let edited = try harness.sqlite(
             """
             DROP TRIGGER events_append_only_update;
-            UPDATE events SET payload = replace(payload, '\\"verdict\\":\\"fail\\"', '\\"verdict\\":\\"pass\\"')
+            UPDATE events SET payload = replace(payload, '\\"verdict\\":\\"fail\\",\\"score\\":0.4', '\\"verdict\\":\\"pass\\",\\"score\\":0.9')
              WHERE job_id = '\(id)' AND kind = 'call.completed' AND role = 'critic' AND step = 1 AND attempt = 0;
             SELECT changes();
             """)

@@ -39,6 +39,7 @@ extension EventKind {
         case .callRestarted: return CallRestarted.self
         case .stepExhausted: return StepExhausted.self
         case .stepTimedOut: return StepTimedOut.self
+        case .stepInfeasible: return StepInfeasible.self
         case .attemptDuplicate: return AttemptDuplicate.self
         case .toolStarted: return ToolStarted.self
         case .toolCompleted: return ToolCompleted.self

@@ -44,6 +44,44 @@ public struct StepTimedOut: RecordedEvent {
     public var json: JSON { .object([("timeout_s", .number(timeoutSeconds)), ("reason", .string(reason))]) }
 }
 
+/// The payload of a `step.infeasible` event (record format 3 on): the critic judged a failing
+/// attempt unlikely to succeed on a rerun (`feasibility` below `policy.replan_below`), so the step
+/// ends at once and the work is re-planned instead of spending the remaining attempts. Pure.
+public struct StepInfeasible: RecordedEvent {
+    public static let kind = EventKind.stepInfeasible
+
+    /// The attempts the step used, the judged one included.
+    public var attempts: Int
+    public var feasibility: Double
+    /// `policy.replan_below` when it was recorded.
+    public var replanBelow: Double
+    /// The critic's feedback on the judged attempt; the re-plan is given it.
+    public var feedback: String
+
+    public init(attempts: Int, feasibility: Double, replanBelow: Double, feedback: String) {
+        self.attempts = attempts
+        self.feasibility = feasibility
+        self.replanBelow = replanBelow
+        self.feedback = feedback
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        let r = try PayloadReader(Self.kind, payload)
+        attempts = try r.int("attempts")
+        feasibility = try r.double("feasibility")
+        replanBelow = try r.double("replan_below")
+        feedback = try r.string("feedback")
+    }
+
+    public var json: JSON {
+        .object([
+            ("attempts", .int(attempts)), ("feasibility", .number(feasibility)), ("replan_below", .number(replanBelow)),
+            ("feedback", .string(feedback)),
+        ])
+    }
+}
+
 /// The payload of an `attempt.duplicate` event: the actor repeated a rejected output, which is not
 /// judged again; the earlier attempt's feedback stands. Pure.
 public struct AttemptDuplicate: RecordedEvent {
