@@ -19,6 +19,8 @@ public struct CallContext: Sendable, Equatable {
     /// Zero-based model turn within one actor call that uses tools: each turn after the first carries
     /// the results of the tools the previous one called.
     public var turn: Int
+    /// The gate whose proposed tool call this (critic) call reviews; nil for every other call.
+    public var gate: String?
 
     public init(
         jobID: String, role: Role, step: Int?, attempt: Int?, replan: Int, reask: Int, hasFeedback: Bool, goal: String,

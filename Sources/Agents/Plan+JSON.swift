@@ -25,6 +25,7 @@ extension Plan {
         members.append(("workspace_shared", .bool(workspaceShared)))
         members.append(("sandbox", sandbox.json))
         members.append(("policy", policy.json))
+        if !gates.isEmpty { members.append(("gates", .array(gates.map(\.json)))) }
         return .object(members)
     }
 
@@ -145,6 +146,7 @@ extension ScriptRule {
         if let reasks { members.append(("reask", indexes(reasks))) }
         if let feedback { members.append(("feedback", .bool(feedback))) }
         if let turns { members.append(("turn", indexes(turns))) }
+        if let gate { members.append(("gate", .bool(gate))) }
         switch reply {
         case let .json(value): members.append(("reply", value))
         case let .raw(text): members.append(("raw", .string(text)))
@@ -180,6 +182,9 @@ extension Policy {
             ("max_invalid_replies", .int(maxInvalidReplies)),
             ("pass_score", .number(passScore)),
             ("replan_below", .number(replanBelow)),
+            ("approval_timeout", .number(approvalTimeoutSeconds)),
+            ("on_approval_timeout", .string(onApprovalTimeout.rawValue)),
+            ("max_rejections", .int(maxRejections)),
             ("call_timeout", .number(callTimeoutSeconds)),
             ("step_timeout", .number(stepTimeoutSeconds)),
             ("job_timeout", .number(jobTimeoutSeconds)),
@@ -192,5 +197,18 @@ extension Policy {
             ("turn_tool_output_cap", .int(turnToolOutputCap)),
             ("job_tool_output_cap", .int(jobToolOutputCap)),
         ])
+    }
+}
+
+extension GateRule {
+    /// The rule as in a plan file's `gates` list.
+    public var json: JSON {
+        var members: [(String, JSON)] = [("tool", .string(tool))]
+        if let commands { members.append(("command", .array(commands.map(JSON.string)))) }
+        if let arguments { members.append(("args", .array(arguments.map(JSON.string)))) }
+        if let paths { members.append(("path", .array(paths.map(JSON.string)))) }
+        members.append(("review", .string(review.rawValue)))
+        if review == .criticThenHuman { members.append(("min_confidence", .number(minConfidence))) }
+        return .object(members)
     }
 }

@@ -25,11 +25,13 @@ public struct Plan: Sendable, Equatable {
     /// How the actor's `run_command` is confined.
     public var sandbox: Sandbox
     public var policy: Policy
+    /// Which of the actor's tool calls are reviewed before they run; the first matching rule applies.
+    public var gates: [GateRule]
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
         critic: CriticSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, workspaceShared: Bool = false,
-        sandbox: Sandbox = Sandbox(), policy: Policy
+        sandbox: Sandbox = Sandbox(), policy: Policy, gates: [GateRule] = []
     ) {
         self.name = name
         self.description = description
@@ -43,6 +45,7 @@ public struct Plan: Sendable, Equatable {
         self.workspaceShared = workspaceShared
         self.sandbox = sandbox
         self.policy = policy
+        self.gates = gates
     }
 
     /// The role configuration for `role`, when the plan has one (the critic and the verifier have one
@@ -257,6 +260,19 @@ public struct Policy: Sendable, Equatable {
     /// A failing verdict whose `feasibility` is below this re-plans at once instead of spending the
     /// step's remaining attempts (when the plan has a planner and re-plans left); 0 never does.
     public var replanBelow: Double = 0
+    /// How long a gate may wait for a person's decision; 0 means no limit.
+    public var approvalTimeoutSeconds: Double = 0
+    /// What a gate whose `approvalTimeoutSeconds` passed does.
+    public var onApprovalTimeout: ApprovalTimeout = .fail
+    /// Proposed tool calls a job's reviewers may reject or block before the job fails.
+    public var maxRejections: Int = 10
+
+    public enum ApprovalTimeout: String, Sendable {
+        /// The call is rejected: the actor is told so and may propose something else.
+        case reject
+        /// The job fails.
+        case fail
+    }
     /// Per agent call.
     public var callTimeoutSeconds: Double = 120
     /// Per step: all its attempts, their actor and critic calls and their tools, from when the step

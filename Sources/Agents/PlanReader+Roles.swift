@@ -114,7 +114,7 @@ extension PlanReader {
 
     /// The variables agentd sets for the commands it runs.
     static let agentdVariables: Set<String> = [
-        "AGENTD_TOOL_CALL_ID", "AGENTD_CALL_ID", "AGENTD_WORKSPACE", "AGENTD_STEP", "AGENTD_STEP_INDEX", "AGENTD_ATTEMPT",
+        "AGENTD_TOOL_CALL_ID", "AGENTD_CALL_ID", "AGENTD_WORKSPACE", "AGENTD_STEP", "AGENTD_STEP_INDEX", "AGENTD_ATTEMPT", "AGENTD_GATE",
         "AGENTD_STEP_OUTPUT", "AGENTD_STEP_OUTPUTS",
     ]
 }

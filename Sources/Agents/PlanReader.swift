@@ -17,13 +17,15 @@ struct PlanReader: YAMLReader {
         init(values: Int) { self.values = values }
     }
 
-    static let planKeys = ["name", "description", "models", "roles", "steps", "workspace", "workspace_shared", "sandbox", "policy"]
+    static let planKeys = [
+        "name", "description", "models", "roles", "steps", "workspace", "workspace_shared", "sandbox", "policy", "gates",
+    ]
     static let sandboxKeys = [
         "enabled", "network", "cpu_seconds", "memory_mb", "processes", "job_memory_mb", "job_processes", "writable", "env",
     ]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
     static let commandKeys = ["command", "cwd", "timeout", "sandbox", "env"]
-    static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "reply", "raw"]
+    static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "gate", "reply", "raw"]
 
     // MARK: Plan
 
@@ -51,9 +53,11 @@ struct PlanReader: YAMLReader {
         let workspaceShared = try doc["workspace_shared"].map { (f) throws(PlanError) in try bool(f) } ?? false
         let sandbox = try doc["sandbox"].map { (f) throws(PlanError) in try self.sandbox(f, models) } ?? Sandbox()
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
+        let gates = try doc["gates"].map { (f) throws(PlanError) in try self.gates(f, actorTools: actor.tools) } ?? []
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
-            verifier: verifier, steps: steps, workspace: workspace, workspaceShared: workspaceShared, sandbox: sandbox, policy: policy)
+            verifier: verifier, steps: steps, workspace: workspace, workspaceShared: workspaceShared, sandbox: sandbox, policy: policy,
+            gates: gates)
     }
 
     /// `true`, `false`, or a mapping of `sandboxKeys`. A disabled sandbox takes no other key: its
@@ -137,7 +141,7 @@ struct PlanReader: YAMLReader {
         let keys = [
             "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "step_timeout", "job_timeout", "retry_temperature_step",
             "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap", "max_tool_calls_per_turn", "turn_tool_output_cap",
-            "job_tool_output_cap", "pass_score", "replan_below",
+            "job_tool_output_cap", "pass_score", "replan_below", "approval_timeout", "on_approval_timeout", "max_rejections",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
@@ -149,6 +153,15 @@ struct PlanReader: YAMLReader {
         if let f = entries["job_timeout"] { policy.jobTimeoutSeconds = try duration(f, allowZero: true) }
         if let f = entries["pass_score"] { policy.passScore = try number(f, in: 0...1) }
         if let f = entries["replan_below"] { policy.replanBelow = try number(f, in: 0...1) }
+        if let f = entries["approval_timeout"] { policy.approvalTimeoutSeconds = try duration(f, allowZero: true) }
+        if let f = entries["on_approval_timeout"] {
+            let word = try nonEmptyString(f)
+            guard let action = Policy.ApprovalTimeout(rawValue: word) else {
+                throw fail(f.mark, f.path, "unknown action '\(word)' (known: reject, fail)")
+            }
+            policy.onApprovalTimeout = action
+        }
+        if let f = entries["max_rejections"] { policy.maxRejections = try int(f, in: 0...1000) }
         if let f = entries["retry_temperature_step"] { policy.retryTemperatureStep = try number(f, in: 0...2) }
         if let f = entries["max_tokens"] { policy.maxTokens = try int(f, in: 0...Int.max) }
         if let f = entries["tool_timeout"] { policy.toolTimeoutSeconds = try duration(f, allowZero: false) }

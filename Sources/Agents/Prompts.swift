@@ -168,6 +168,29 @@ public struct Prompts: Sendable {
             context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
     }
 
+    /// A model critic's request to review a proposed tool call at a gate before it runs: a pass lets
+    /// it run, a fail blocks it with the feedback the actor then reads.
+    public func gateReview(steps: [String], index: Int, attempt: Int, replan: Int, gate: String, tool: String, arguments: String)
+        -> ModelRequest
+    {
+        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
+        let user =
+            "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nProposed action, not yet run: \(tool) \(arguments)\nJudge whether it should run."
+        var context = context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false)
+        context.gate = gate
+        return ModelRequest(
+            model: spec.model,
+            messages: [
+                ChatMessage(
+                    role: "system",
+                    content: spec.prompt
+                        + "\nYou review an action before it runs: pass lets it run; fail blocks it, and the feedback says why and what to do instead.\n"
+                        + ReplyForm.verdict(passScore: plan.policy.passScore).instruction),
+                ChatMessage(role: "user", content: user),
+            ],
+            temperature: spec.temperature, responseSchema: Verdict.schema(.strict(passScore: plan.policy.passScore)), context: context)
+    }
+
     /// A model verifier's request: the goal and every step's accepted output.
     public func verifier(spec: RoleSpec, results: [(step: String, output: String)], replan: Int) -> ModelRequest {
         var user = "\(goalText)\nResults:"

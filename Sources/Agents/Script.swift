@@ -23,11 +23,13 @@ public struct ScriptRule: Sendable, Equatable {
     public var feedback: Bool?
     /// Model turns within a call that uses tools (`CallContext.turn`).
     public var turns: Set<Int>?
+    /// Whether the call reviews a proposed tool call at a gate (`CallContext.gate`).
+    public var gate: Bool?
     public var reply: ScriptReply
 
     public init(
         steps: Set<Int>? = nil, attempts: Set<Int>? = nil, replans: Set<Int>? = nil, reasks: Set<Int>? = nil,
-        feedback: Bool? = nil, turns: Set<Int>? = nil, reply: ScriptReply
+        feedback: Bool? = nil, turns: Set<Int>? = nil, gate: Bool? = nil, reply: ScriptReply
     ) {
         self.steps = steps
         self.attempts = attempts
@@ -35,6 +37,7 @@ public struct ScriptRule: Sendable, Equatable {
         self.reasks = reasks
         self.feedback = feedback
         self.turns = turns
+        self.gate = gate
         self.reply = reply
     }
 
@@ -45,6 +48,7 @@ public struct ScriptRule: Sendable, Equatable {
         if let reasks, !reasks.contains(c.reask) { return false }
         if let feedback, feedback != c.hasFeedback { return false }
         if let turns, !turns.contains(c.turn) { return false }
+        if let gate, gate != (c.gate != nil) { return false }
         return true
     }
 }

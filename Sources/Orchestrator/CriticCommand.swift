@@ -28,34 +28,40 @@ struct CriticCommand: ModelBackend {
 
     /// The recorded request of a command critic: the argv it runs, the step's text and the output to
     /// judge, each its own message (the output exactly as the file holds it).
+    /// At a gate (`gate` set) the "output" is the proposed call, `{"tool": …, "arguments": …}`, and
+    /// the command also gets `AGENTD_GATE`, the gate's id: a pass lets the call run, a fail blocks it.
     static func request(
-        _ spec: CommandSpec, jobID: String, goal: String, steps: [String], index: Int, attempt: Int, replan: Int, output: String
+        _ spec: CommandSpec, jobID: String, goal: String, steps: [String], index: Int, attempt: Int, replan: Int, output: String,
+        gate: String? = nil
     ) -> ModelRequest {
-        ModelRequest(
-            model: "command",
-            messages: [
-                ChatMessage(role: "user", content: "run \(JSON.array(spec.argv.map(JSON.string)).encoded)"),
-                ChatMessage(role: "user", content: steps[index]),
-                ChatMessage(role: "user", content: output),
-            ],
-            temperature: 0, responseSchema: nil,
-            context: CallContext(
-                jobID: jobID, role: .critic, step: index, attempt: attempt, replan: replan, reask: 0, hasFeedback: false, goal: goal))
+        var messages = [
+            ChatMessage(role: "user", content: "run \(JSON.array(spec.argv.map(JSON.string)).encoded)"),
+            ChatMessage(role: "user", content: steps[index]),
+            ChatMessage(role: "user", content: output),
+        ]
+        if let gate { messages.append(ChatMessage(role: "user", content: "gate \(gate)")) }
+        var context = CallContext(
+            jobID: jobID, role: .critic, step: index, attempt: attempt, replan: replan, reask: 0, hasFeedback: false, goal: goal)
+        context.gate = gate
+        return ModelRequest(model: "command", messages: messages, temperature: 0, responseSchema: nil, context: context)
     }
 
     func complete(_ request: ModelRequest) async throws(ModelCallError) -> ModelReply {
-        guard request.messages.count == 3 else { throw ModelCallError(.configuration, "internal: not a command critic's request") }
+        guard request.messages.count == 3 || request.messages.count == 4 else {
+            throw ModelCallError(.configuration, "internal: not a command critic's request")
+        }
         let step = request.messages[1].content
         let output = request.messages[2].content
         let index = (request.context.step ?? 0) + 1
         let attempt = (request.context.attempt ?? 0) + 1
+        let gate = request.context.gate
         let result = try await launcher.run(
             spec, cwd: cwd, request: request, files: [("step-output", output)],
             variables: {
                 [
                     ("AGENTD_STEP_OUTPUT", $0.path("step-output")), ("AGENTD_STEP", step), ("AGENTD_STEP_INDEX", String(index)),
                     ("AGENTD_ATTEMPT", String(attempt)),
-                ]
+                ] + (gate.map { [("AGENTD_GATE", $0)] } ?? [])
             }, outputCap: 64 << 10)
         let verdict = Verdict(
             outcome: result.succeeded ? .pass : .fail, score: result.succeeded ? 1 : 0,

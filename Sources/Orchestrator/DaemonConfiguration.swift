@@ -91,6 +91,14 @@ extension Daemon {
                 c.allowGroup = name
                 c.limits.allowedGroup = group.pointee.gr_gid
             }
+            if let name = commandLine.approversGroup ?? fromFile.approversGroup {
+                guard let group = getgrnam(name) else {
+                    let source =
+                        commandLine.approversGroup != nil ? "--approvers-group" : "approvers_group in \(file ?? "the configuration")"
+                    throw DaemonError("no such group '\(name)' (\(source))")
+                }
+                c.trust.approvers = TrustPolicy.Approvers(name: name, gid: group.pointee.gr_gid)
+            }
             return c
         }
 
@@ -98,6 +106,7 @@ extension Daemon {
         var settings: [(name: String, value: String)] {
             [
                 ("socket", socketPath), ("database", databasePath), ("allow_group", allowGroup ?? "none"),
+                ("approvers_group", trust.approvers?.name ?? "none"),
                 ("max_running", "\(maxRunning)"), ("drain_seconds", "\(drainSeconds)"), ("max_frame_bytes", "\(limits.frameLimit)"),
                 ("max_connections", "\(limits.maxConnections)"), ("max_queued_jobs", "\(maxQueuedJobs)"),
                 ("max_queued_jobs_per_client", "\(maxQueuedJobsPerClient)"),

@@ -301,7 +301,11 @@ public final class Engine: @unchecked Sendable {
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
         let runner = JobRunner(
             job: entry.record, plan: entry.plan, rules: ReplyRules(format: entry.format, policy: entry.plan.policy), log: entry.log,
-            bus: bus, loop: loop, tools: tools)
+            bus: bus, loop: loop, tools: tools,
+            statusChanged: { [weak entry, loop] status in
+                loop.assertInLoop()
+                entry?.record.status = status
+            })
         let run = ActiveJob.Run(runner: runner, launcher: launcher)
         entry.phase = .running(run)
         queued.remove(entry.record.id)

@@ -24,6 +24,8 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
         case workspaceInUse(directory: String, job: String, status: JobStatus?)
         case workspaceRefused(String)
         case tooManyQueued(limit: String, max: Int, queued: Int, client: UInt32?)
+        /// A decision for a gate that is not waiting for one, or for another request than it holds.
+        case gateNotWaiting(String)
     }
 
     let reason: Reason
@@ -38,6 +40,7 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
     public static func invalidPlan(_ message: String) -> EngineError { EngineError(.invalidPlan(message)) }
     public static func permissionDenied(_ message: String) -> EngineError { EngineError(.permissionDenied(message)) }
     public static var shuttingDown: EngineError { EngineError(.shuttingDown) }
+    public static func gateNotWaiting(_ message: String) -> EngineError { EngineError(.gateNotWaiting(message)) }
     public static func storage(_ message: String) -> EngineError { EngineError(.storage(message)) }
     public static func storageUnavailable(_ fault: StorageFault, refusing what: String = "new jobs") -> EngineError {
         EngineError(.storageUnavailable(fault, refusing: what))

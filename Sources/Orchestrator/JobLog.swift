@@ -55,6 +55,7 @@ final class JobLog: @unchecked Sendable {
     /// recovery.
     static let notFromRunner: Set<String> = [
         EventKind.jobSubmitted.rawValue, EventKind.jobResumed.rawValue, EventKind.callRestarted.rawValue, EventKind.toolRestarted.rawValue,
+        EventKind.gateRefused.rawValue,
     ]
 
     let jobID: String

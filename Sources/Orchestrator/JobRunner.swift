@@ -46,7 +46,7 @@ actor JobRunner {
         case suspended
     }
 
-    private struct Failure: Error {
+    struct Failure: Error {
         let reason: String
     }
 
@@ -55,16 +55,16 @@ actor JobRunner {
     nonisolated let log: JobLog
     /// How the agents' replies are read: the job's record format decides (`ReplyRules`).
     private let rules: ReplyRules
-    private let prompts: Prompts
+    let prompts: Prompts
     private let bus: Bus
     /// The actor's tools, when it has any.
-    private let tools: ToolBox?
+    let tools: ToolBox?
     private(set) var stop: Stop?
     /// When the job's `running` state was recorded.
     private(set) var startedAt: Int64?
     /// Set just before the terminal state is written: from then on a cancellation is too late.
     private(set) var isFinalizing = false
-    private var callCount = 0
+    private(set) var callCount = 0
     /// Input and output tokens of every reply so far (recovered ones included).
     private var tokensUsed = 0
     /// Tool output received so far, per turn and per job (recovered results included).
@@ -79,12 +79,24 @@ actor JobRunner {
     /// The attempt in progress and the critic's last feedback in the current step.
     private var stepAttempt = 0
     private var stepFeedback = ""
+    /// The steps of the step in progress (a gate's critic is told the step).
+    var currentSteps: [String] = []
+    /// The gate waiting for a person's decision, if any (`JobRunner+Gates`).
+    var waitingGate: WaitingGate?
+    /// Proposed tool calls rejected or blocked so far (`policy.max_rejections`).
+    var rejections = 0
+    /// Tells the engine the job's status changed outside a start or an end (waiting for approval).
+    let statusChanged: @Sendable (JobStatus) -> Void
 
-    private nonisolated let loop: EventLoop
+    nonisolated let loop: EventLoop
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
-    init(job: JobRecord, plan: Plan, rules: ReplyRules, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil) {
+    init(
+        job: JobRecord, plan: Plan, rules: ReplyRules, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil,
+        statusChanged: @escaping @Sendable (JobStatus) -> Void = { _ in }
+    ) {
+        self.statusChanged = statusChanged
         self.loop = loop
         self.job = job
         self.plan = plan
@@ -94,7 +106,7 @@ actor JobRunner {
         self.tools = tools
         self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs, rules: rules)
         self.toolOutput = ToolOutputBudget(policy: plan.policy)
-        self.wasRunning = job.status == .running
+        self.wasRunning = job.status == .running || job.status == .awaitingApproval
     }
 
     /// Asks the run to stop. The caller records what a cancellation means.
@@ -103,6 +115,8 @@ actor JobRunner {
         case (nil, _), (.shutdown?, .forced), (_, .cancelled): stop = reason
         default: break
         }
+        // A gate waiting for a person stops waiting: the job resumes the wait after a restart.
+        answerGate(.stopped)
     }
 
     /// Whether the run goes on (nothing asked it to stop).
@@ -200,7 +214,7 @@ actor JobRunner {
     /// The engine recorded the cancellation (and its time) itself.
     private var cancelledByRequest: Outcome { .finished(.cancelled, "cancelled by request", at: 0) }
 
-    private func checkLive() async throws {
+    func checkLive() async throws {
         if !live { throw CallAbandoned() }
     }
 
@@ -307,6 +321,7 @@ actor JobRunner {
     // MARK: Steps
 
     private func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
+        currentSteps = steps
         var rejected: [RejectedAttempt] = []
         var lastFeedback = ""
         stepFeedback = ""
@@ -400,9 +415,18 @@ actor JobRunner {
                 for (index, toolCall) in model.toolCalls.enumerated() {
                     try await checkLive()
                     try checkStepTime()
+                    let callID = "\(modelCall).\(index)"
+                    var allowance = toolOutput.allowance(callIndex: index)
+                    var proposed = toolCall
+                    if case .success = allowance {
+                        switch try await gate(toolCall, callID: callID, context: request.context, tools: tools) {
+                        case .run(let approved)?: proposed = approved
+                        case .blocked(let why)?: allowance = .failure(ToolProblem(why))
+                        case nil: break
+                        }
+                    }
                     let result = try await bus.tool(
-                        toolCall, callID: "\(modelCall).\(index)", context: request.context, tools: tools,
-                        allowance: toolOutput.allowance(callIndex: index), log: log,
+                        proposed, callID: callID, context: request.context, tools: tools, allowance: allowance, log: log,
                         mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
                     toolOutput.charge(result)
                     results.append(result.encoded)
@@ -419,17 +443,23 @@ actor JobRunner {
     /// the policy's budget; past it the attempt counts as failed — never as passed.
     /// A command critic runs once (`CriticCommand`): a call that fails fails the attempt.
     private func judge(steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws -> Verdict {
-        var request: ModelRequest
-        var tries = plan.policy.maxInvalidReplies
         switch plan.critic {
         case .model:
-            request = prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+            return try await verdict(
+                prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output),
+                tries: plan.policy.maxInvalidReplies)
         case var .command(command):
             command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
-            request = CriticCommand.request(
+            let request = CriticCommand.request(
                 command, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
-            tries = 0  // a command's verdict is its exit status; running it again would not change it
+            return try await verdict(request, tries: 0)  // a command's verdict is its exit status: asking again would not change it
         }
+    }
+
+    /// The critic's answer to `first`, asked again after an invalid reply up to `tries` times; a fail
+    /// (`invalid_verdict`) when none is valid.
+    func verdict(_ first: ModelRequest, tries: Int) async throws -> Verdict {
+        var request = first
         var problem = ""
         for _ in 0...tries {
             try await checkLive()
@@ -503,7 +533,7 @@ actor JobRunner {
         return (.failed, "verifier gave no decision: \(problem)")
     }
 
-    private func call(_ request: ModelRequest, role: Role) async throws -> AgentReply {
+    func call(_ request: ModelRequest, role: Role) async throws -> AgentReply {
         try checkStepTime()
         callCount += 1
         let reply = try await bus.call(

@@ -197,6 +197,10 @@ public final class RPCServer: @unchecked Sendable {
         case .transcript(let params): return try await transcript(params)
         case .status: return try await status()
         case .prune(let params): return try await prune(params)
+        case .gates: return ["gates": .array(engine.waitingGates().map(\.json))]
+        case .decide(let params):
+            let seq = try await engine.decide(params, client: connection.peerUID)
+            return ["job": .string(params.job), "gate": .string(params.gate), "seq": .int(seq)]
         }
     }
 

@@ -18,6 +18,8 @@ public struct ServeConfig: Sendable, Equatable {
     public var maxConnections: Int?
     /// The name of a group whose members may also connect.
     public var allowGroup: String?
+    /// The name of a group whose members may decide gates (approve or reject proposed tool calls).
+    public var approversGroup: String?
     /// `submitters.plan_dirs`: directories whose plans the group's members may submit by path
     /// (resolved against the file's directory).
     public var submitterPlanDirectories: [String]?
@@ -92,7 +94,8 @@ struct ServeConfigReader: YAMLReader {
     let baseDirectory: String?
 
     static let serveConfigKeys = [
-        "socket", "database", "max_running", "drain_seconds", "max_frame_bytes", "max_connections", "allow_group", "secret_env",
+        "socket", "database", "max_running", "drain_seconds", "max_frame_bytes", "max_connections", "allow_group", "approvers_group",
+        "secret_env",
         "limits", "endpoints", "submitters",
     ]
     static let submitterKeys = ["plan_dirs", "unsandboxed"]
@@ -109,6 +112,7 @@ struct ServeConfigReader: YAMLReader {
         if let f = doc["max_frame_bytes"] { config.maxFrameBytes = try int(f, in: 1024...(1 << 30)) }
         if let f = doc["max_connections"] { config.maxConnections = try int(f, in: 1...1_000_000) }
         if let f = doc["allow_group"] { config.allowGroup = try nonEmptyString(f) }
+        if let f = doc["approvers_group"] { config.approversGroup = try nonEmptyString(f) }
         if let f = doc["secret_env"] {
             var names: [String] = []
             for (index, node) in try list(f, what: "a list of environment variable names").enumerated() {

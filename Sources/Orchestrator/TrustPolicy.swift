@@ -26,6 +26,13 @@ public struct TrustPolicy: Sendable, Equatable {
     public var planDirectories: [String] = []
     /// Whether submitters' plans may run commands outside the sandbox.
     public var submittersMayRunUnsandboxed = false
+    /// The group (`approvers_group`) whose members may decide gates besides the owner.
+    public var approvers: Approvers?
+
+    public struct Approvers: Sendable, Equatable {
+        public var name: String
+        public var gid: UInt32
+    }
 
     public init(owner: UInt32 = UInt32(geteuid())) {
         self.owner = owner
@@ -35,6 +42,35 @@ public struct TrustPolicy: Sendable, Equatable {
     public func isOwner(_ client: UInt32?) -> Bool {
         guard let client else { return true }
         return client == owner || client == 0
+    }
+
+    /// Why `client` may not decide gates, or nil when it may: the owner, root and members of the
+    /// approvers group may. Reads the user and group databases.
+    public func decisionProblem(_ client: UInt32?) -> String? {
+        if isOwner(client) { return nil }
+        guard let client else { return nil }
+        if let approvers, Self.user(client, isIn: approvers.gid) { return nil }
+        return Self.denied(
+            approvers.map { "only the daemon's user and members of the group '\($0.name)' may decide gates" }
+                ?? "only the daemon's user may decide gates (no approvers_group is configured)", rule: "approvers_group")
+    }
+
+    /// Whether the user `uid` belongs to the group `gid`, as its primary group or a supplementary one.
+    static func user(_ uid: UInt32, isIn gid: UInt32) -> Bool {
+        guard let entry = getpwuid(uid) else { return false }
+        if entry.pointee.pw_gid == gid { return true }
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(entry.pointee.pw_name, entry.pointee.pw_gid, &groups, &count) == -1 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            _ = getgrouplist(entry.pointee.pw_name, entry.pointee.pw_gid, &groups, &count)
+        }
+        return groups.prefix(Int(max(0, count))).contains(gid)
+    }
+
+    /// The name of the user `uid`, when the user database has one.
+    static func userName(_ uid: UInt32) -> String? {
+        getpwuid(uid).map { String(cString: $0.pointee.pw_name) }
     }
 
     /// The refusal of `path` as a submitter's plan: allowed only below a configured plan directory

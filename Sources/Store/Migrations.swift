@@ -154,6 +154,12 @@ public enum Migrations {
             INSERT INTO event_kinds(kind) VALUES ('step.infeasible');
             """
         ),
+        (
+            7, "the gates' events",
+            """
+            INSERT INTO event_kinds(kind) VALUES ('gate.requested'), ('gate.decided'), ('gate.refused');
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

@@ -189,6 +189,29 @@ extension TranscriptModel {
             case .stepTimedOut?:
                 let reason = (try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))
+            case .gateRequested?:
+                guard let gate = try? GateRequested(payload: payload) else { return note(kind, seq, &model) }
+                model.entries.append(
+                    .note(
+                        seq: seq,
+                        text:
+                            "step \((step ?? 0) + 1): gate \(gate.gate) holds \(gate.tool) \(gate.arguments) for review (\(gate.review)); request \(gate.requestSHA256.prefix(12))"
+                    ))
+            case .gateDecided?:
+                guard let d = try? GateDecided(payload: payload) else { return note(kind, seq, &model) }
+                var who = "by the \(d.by.rawValue)"
+                if d.by == .person { who = "by " + (d.user ?? "a person") + (d.uid.map { " (uid \($0))" } ?? "") }
+                if let call = d.call { who += " (\(call))" }
+                var text = "gate \(d.gate) \(d.decision.rawValue) \(who) after \(Format.millis(d.waitedMs))"
+                if let edited = d.editedArguments { text += "; runs with the arguments \(edited)" }
+                if let note = d.note { text += ": \(note)" }
+                model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): " + text))
+            case .gateRefused?:
+                guard let r = try? GateRefused(payload: payload) else { return note(kind, seq, &model) }
+                model.entries.append(
+                    .note(
+                        seq: seq,
+                        text: "gate \(r.gate): a decision by uid \(r.uid)\(r.user.map { " (\($0))" } ?? "") was refused: \(r.reason)"))
             case .stepInfeasible?:
                 let infeasible = try? StepInfeasible(payload: payload)
                 let text =

@@ -17,7 +17,8 @@ struct Agentd: ParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Submit.self, List.self, Show.self, Watch.self, Cancel.self, Transcript.self, Run.self,
-            Status.self, Stats.self, Audit.self, ReplayCommand.self, Backup.self, Prune.self, Bench.self,
+            Status.self, Stats.self, Audit.self, ReplayCommand.self, Backup.self, Prune.self, Bench.self, Pending.self, Approve.self,
+            Reject.self,
         ])
 }
 

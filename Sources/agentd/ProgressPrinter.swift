@@ -1,3 +1,4 @@
+import Agents
 import Store
 
 /// Turns job events (as the protocol sends them) into lines a person can follow live:
@@ -84,6 +85,30 @@ struct ProgressPrinter {
             out.append(prefix + "\(stepLabel()) all \((try? StepExhausted(payload: payload))?.attempts ?? 0) attempts failed")
         case .stepTimedOut?:
             out.append(prefix + "\(stepLabel()) \((try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time")")
+        case .gateRequested?:
+            let gate = try? GateRequested(payload: payload)
+            let job = event["job"]?.stringValue ?? "JOB"
+            out.append(
+                prefix
+                    + "\(stepLabel()) gate     \(gate?.gate ?? "?") \(gate?.tool ?? "?") \(gate?.arguments ?? "") — review: \(gate?.review ?? "?")"
+            )
+            if gate?.review != GateRule.Review.critic.rawValue {
+                out.append(
+                    "           approve: agentd approve \(job) \(gate?.gate ?? "")   reject: agentd reject \(job) \(gate?.gate ?? "") --reason TEXT"
+                )
+            }
+        case .gateDecided?:
+            let decided = try? GateDecided(payload: payload)
+            let who =
+                decided.map { d in d.by == .person ? "by \(d.user ?? d.uid.map { "uid \($0)" } ?? "a person")" : "by the \(d.by.rawValue)" }
+                ?? ""
+            var line = prefix + "\(stepLabel()) gate     \(decided?.gate ?? "?") \(decided?.decision.rawValue.uppercased() ?? "?") \(who)"
+            if let note = decided?.note { line += ": \(oneLine(note, 160))" }
+            if decided?.editedArguments != nil { line += " (arguments edited)" }
+            out.append(line)
+        case .gateRefused?:
+            let refused = try? GateRefused(payload: payload)
+            out.append(prefix + "\(stepLabel()) gate     \(refused?.gate ?? "?") decision refused: \(refused?.reason ?? "")")
         case .stepInfeasible?:
             let feasibility = (try? StepInfeasible(payload: payload)).map { " (feasibility \($0.feasibility))" } ?? ""
             out.append(prefix + "\(stepLabel()) judged infeasible\(feasibility): re-planning at once")

@@ -53,6 +53,12 @@ struct Serve: ParsableCommand {
 
     @Option(
         help:
+            "A group whose members may decide gates: approve or reject the tool calls a plan's gates hold for a person (agentd approve, agentd reject). The daemon's user and root always may."
+    )
+    var approversGroup: String?
+
+    @Option(
+        help:
             "An environment variable whose value is a secret: it is replaced by [REDACTED:NAME] in every event, reply and log line, kept from every command the daemon starts and wiped from the daemon's own environment (repeatable; also $AGENTD_SECRET_ENV, comma-separated, and the configuration file's secret_env; OPENAI_API_KEY and every openai model's api_key_env always are)."
     )
     var secretEnv: [String] = []
@@ -90,6 +96,7 @@ struct Serve: ParsableCommand {
         c.maxQueuedJobsPerClient = maxQueuedJobsPerClient.map { max(1, $0) }
         c.maxRequestsInFlightPerConnection = maxRequestsInFlight.map { max(1, $0) }
         c.allowGroup = allowGroup
+        c.approversGroup = approversGroup
         c.secretEnv = secretEnv.isEmpty ? nil : secretEnv
         return c
     }

@@ -69,6 +69,14 @@ final class MethodParamsTests: XCTestCase {
         )
         XCTAssertEqual(
             refusal(PruneParams.self, ["before": 1, "dry_run": "yes"]), "invalid params: 'dry_run' must be true or false, got string")
+        let gate: JSON = ["id": "j", "gate": "c1.0", "request_sha256": "ab", "decision": "reject"]
+        XCTAssertEqual(refusal(GateDecideParams.self, gate), "invalid params: a rejection needs a 'note' saying why (the actor reads it)")
+        XCTAssertEqual(
+            refusal(GateDecideParams.self, ["id": "j", "gate": "c1.0", "request_sha256": "ab", "decision": "approve", "arguments": "[1]"]),
+            "invalid params: 'arguments' must be a JSON object (as text), the tool's arguments")
+        XCTAssertEqual(
+            refusal(GateDecideParams.self, ["id": "j", "gate": "c1.0", "decision": "approve"]),
+            "invalid params: 'request_sha256' (the gate's request digest, from gate.list) is required")
     }
 
     /// A call names its own method and decodes back to itself from the request it writes.
@@ -76,7 +84,9 @@ final class MethodParamsTests: XCTestCase {
         let calls: [MethodCall] = [
             .submit(SubmitParams(planPath: "/p.yaml", goal: "g")), .get(JobIDParams(id: "a")), .list(ListParams(status: .queued, limit: 2)),
             .cancel(JobIDParams(id: "b")), .wait(JobIDParams(id: "c")), .watch(WatchParams(id: "d", since: 4)),
-            .transcript(TranscriptParams(id: "e", afterSeq: 1, limit: 9)), .prune(PruneParams(before: 3)), .status,
+            .transcript(TranscriptParams(id: "e", afterSeq: 1, limit: 9)), .prune(PruneParams(before: 3)), .status, .gates,
+            .decide(
+                GateDecideParams(job: "f", gate: "c1.0", requestSHA256: "ab", approve: true, note: "n", arguments: #"{"argv":["ls"]}"#)),
         ]
         XCTAssertEqual(Set(calls.map(\.method)), Set(RPCMethod.allCases), "one call per method")
         for call in calls {

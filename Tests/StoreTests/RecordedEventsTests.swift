@@ -26,6 +26,20 @@ final class RecordedEventsTests: XCTestCase {
             StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f"),
             #"{"attempts":1,"feasibility":0.1,"replan_below":0.3,"feedback":"f"}"#
         ),
+        (
+            GateRequested(gate: "c1.0", rule: 0, review: "human", tool: "run_command", arguments: #"{"argv":["rm"]}"#, requestSHA256: "ab"),
+            #"{"gate":"c1.0","rule":0,"review":"human","tool":"run_command","arguments":"{\"argv\":[\"rm\"]}","request_sha256":"ab"}"#
+        ),
+        (
+            GateDecided(
+                gate: "c1.0", decision: .approved, by: .person, requestSHA256: "ab", uid: 1000, user: "ann", note: "ok",
+                editedArguments: "{}", waitedMs: 5),
+            #"{"gate":"c1.0","decision":"approved","by":"person","request_sha256":"ab","uid":1000,"user":"ann","note":"ok","edited_arguments":"{}","waited_ms":5}"#
+        ),
+        (
+            GateRefused(gate: "c1.0", uid: 1001, user: nil, reason: "no"),
+            #"{"gate":"c1.0","uid":1001,"reason":"no"}"#
+        ),
         (AttemptDuplicate(sameAsAttempt: 0, feedback: "f"), #"{"same_as_attempt":0,"feedback":"f"}"#),
         (
             ToolStarted(tool: "run_command", toolCallID: "t1", idempotencyKey: "J/c1/0", argv: ["ls"]),

@@ -13,6 +13,8 @@ public enum MethodCall: Sendable, Equatable {
     case transcript(TranscriptParams)
     case prune(PruneParams)
     case status
+    case gates
+    case decide(GateDecideParams)
 
     /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field.
     public init(_ method: RPCMethod, _ params: Params) throws(RPCError) {
@@ -27,6 +29,8 @@ public enum MethodCall: Sendable, Equatable {
         case .jobPrune: self = .prune(try PruneParams(decoding: params))
         // Any params are ignored (docs/protocol.md).
         case .daemonStatus: self = .status
+        case .gateList: self = .gates
+        case .gateDecide: self = .decide(try GateDecideParams(decoding: params))
         }
     }
 
@@ -41,6 +45,8 @@ public enum MethodCall: Sendable, Equatable {
         case .transcript: return .jobTranscript
         case .prune: return .jobPrune
         case .status: return .daemonStatus
+        case .gates: return .gateList
+        case .decide: return .gateDecide
         }
     }
 
@@ -53,7 +59,8 @@ public enum MethodCall: Sendable, Equatable {
         case .watch(let p): return p.json
         case .transcript(let p): return p.json
         case .prune(let p): return p.json
-        case .status: return .object([])
+        case .status, .gates: return .object([])
+        case .decide(let p): return p.json
         }
     }
 

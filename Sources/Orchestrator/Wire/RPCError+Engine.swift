@@ -12,6 +12,7 @@ extension RPCError {
         case .jobNotFound(let id): self = .jobNotFound(id)
         case .workspaceInUse(let directory, let job, let status): self = .workspaceInUse(directory, job: job, status: status)
         case .workspaceRefused(let message): self = .workspaceRefused(message)
+        case .gateNotWaiting(let message): self = .gateNotWaiting(message)
         case .tooManyQueued(let limit, let max, let queued, let client):
             self = .tooManyQueued(limit: limit, max: max, queued: queued, client: client)
         }

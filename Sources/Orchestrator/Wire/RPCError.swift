@@ -27,6 +27,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooManyQueued = -32009
         case storageUnavailable = -32010
         case workspaceRefused = -32011
+        case gateNotWaiting = -32013
     }
 
     public init(code: Int, message: String, data: JSON? = nil) {
@@ -67,6 +68,11 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `job.submit` of a job whose workspace may not be used at all (it contains the daemon's files).
     public static func workspaceRefused(_ message: String) -> RPCError {
         RPCError(.workspaceRefused, "workspace refused: \(message)")
+    }
+    /// `gate.decide` for a gate that does not wait for a decision (decided already, never asked) or
+    /// naming another request than the one the gate holds.
+    public static func gateNotWaiting(_ message: String) -> RPCError {
+        RPCError(.gateNotWaiting, "gate not waiting: \(message)")
     }
     /// The store takes no writes (a full disk, an I/O error, a read-only database): nothing new can be
     /// recorded, so `what` is refused until a probe write commits again.

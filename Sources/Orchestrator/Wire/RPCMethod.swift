@@ -13,6 +13,8 @@ public enum RPCMethod: String, Sendable, CaseIterable {
     case jobTranscript = "job.transcript"
     case jobPrune = "job.prune"
     case daemonStatus = "daemon.status"
+    case gateList = "gate.list"
+    case gateDecide = "gate.decide"
 
     /// The notification that carries one event during `job.watch` (sent by the daemon, never called).
     public static let jobEvent = "job.event"

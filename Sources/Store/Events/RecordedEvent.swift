@@ -40,6 +40,9 @@ extension EventKind {
         case .stepExhausted: return StepExhausted.self
         case .stepTimedOut: return StepTimedOut.self
         case .stepInfeasible: return StepInfeasible.self
+        case .gateRequested: return GateRequested.self
+        case .gateDecided: return GateDecided.self
+        case .gateRefused: return GateRefused.self
         case .attemptDuplicate: return AttemptDuplicate.self
         case .toolStarted: return ToolStarted.self
         case .toolCompleted: return ToolCompleted.self

@@ -1,0 +1,234 @@
+import Agents
+import Runtime
+import Store
+
+/// A gate waiting for a person: what it holds, and the wait a decision (or a stop, or the approval
+/// timeout) ends. Loop thread only, like its runner.
+struct WaitingGate {
+    let gate: String
+    let step: Int?
+    let attempt: Int?
+    let tool: String
+    let arguments: String
+    let requestSHA256: String
+    /// When `gate.requested` was recorded (ms since the epoch).
+    let requestedAt: Int64
+    var continuation: CheckedContinuation<GateAnswer, Never>?
+    var timer: LoopTimer?
+}
+
+/// How a gate's wait for a person ended.
+enum GateAnswer {
+    case decided(PersonDecision)
+    /// The run is stopping (cancelled, timed out, the daemon draining): the wait ends unanswered.
+    case stopped
+    /// `policy.approval_timeout` passed.
+    case timedOut
+}
+
+/// A person's decision, validated by the engine, and how to tell the engine it is committed.
+struct PersonDecision {
+    let approve: Bool
+    let uid: Int
+    let user: String?
+    let note: String?
+    let editedArguments: String?
+    /// Called once the decision is recorded (its event's seq) or could not be.
+    let committed: @Sendable (Result<Int, EngineError>) -> Void
+}
+
+/// What becomes of a gated call.
+enum GateOutcome {
+    /// It runs, with these arguments (a person may have edited them).
+    case run(ToolCall)
+    /// It does not run; the actor gets this as the tool's result.
+    case blocked(String)
+}
+
+/// Gates: a proposed tool call that matches one of the plan's gate rules is reviewed before it
+/// runs. `gate.requested` (the exact call and its digest) is committed before anyone is asked, and
+/// `gate.decided` before the call runs or is refused, so a recovered job never asks a decided gate
+/// again and never runs a call without a recorded approval of that exact request. A person's wait
+/// survives restarts: a job whose log ends in an undecided gate waits again (`awaiting_approval`).
+extension JobRunner {
+    /// Reviews `call` when a gate rule matches it; nil when none does (or the call is unusable: the
+    /// bus refuses it anyway).
+    func gate(_ call: ToolCall, callID: String, context: CallContext, tools: ToolBox) async throws -> GateOutcome? {
+        guard !plan.gates.isEmpty, case let .success(invocation) = ToolInvocation.parse(call, offered: tools.offered) else {
+            return nil
+        }
+        let (argv, path): ([String]?, String?)
+        switch invocation {
+        case let .runCommand(a): (argv, path) = (a, nil)
+        case let .readFile(p), let .writeFile(p, _): (argv, path) = (nil, p)
+        }
+        guard let index = plan.gates.firstIndex(where: { $0.matches(tool: call.name, argv: argv, path: path) }) else { return nil }
+        let rule = plan.gates[index]
+        if rule.review == .none { return nil }
+        let digest = GateRequested.requestSHA256(tool: call.name, arguments: call.arguments)
+        let (requested, _) = try await log.emit(
+            EventDraft(
+                GateRequested(
+                    gate: callID, rule: index, review: rule.review.rawValue, tool: call.name, arguments: call.arguments,
+                    requestSHA256: digest), role: Role.actor.rawValue, step: context.step, attempt: context.attempt, callID: callID))
+
+        var decision: GateDecided?
+        if rule.review != .human {
+            let verdict = try await reviewByCritic(call, gate: callID, context: context)
+            let approves = verdict.outcome == .pass && (rule.review == .critic || (verdict.confidence ?? 1) >= rule.minConfidence)
+            if approves || rule.review == .critic {
+                decision = GateDecided(
+                    gate: callID, decision: approves ? .approved : .rejected, by: .critic, requestSHA256: digest, call: "c\(callCount)",
+                    note: verdict.feedback, waitedMs: Double(log.now() - requested.at))
+                try await log.emit(
+                    EventDraft(decision!, role: Role.critic.rawValue, step: context.step, attempt: context.attempt, callID: callID))
+            }
+        }
+        if decision == nil {
+            decision = try await decideByPerson(
+                WaitingGate(
+                    gate: callID, step: context.step, attempt: context.attempt, tool: call.name, arguments: call.arguments,
+                    requestSHA256: digest, requestedAt: requested.at))
+        }
+        guard let decision else { throw Failure(reason: "internal: a gate without a decision") }
+        switch decision.decision {
+        case .approved:
+            var approved = call
+            if let edited = decision.editedArguments { approved.arguments = edited }
+            return .run(approved)
+        case .expired:
+            throw Failure(
+                reason:
+                    "gate \(callID) (\(call.name) \(call.arguments)) had no decision within policy.approval_timeout of \(Self.seconds(plan.policy.approvalTimeoutSeconds))"
+            )
+        case .rejected:
+            rejections += 1
+            if rejections > plan.policy.maxRejections {
+                throw Failure(
+                    reason:
+                        "\(rejections) proposed tool calls were rejected, more than policy.max_rejections (\(plan.policy.maxRejections)); the last: \(call.name) \(call.arguments)"
+                )
+            }
+            let who = decision.by == .person ? "a person" : decision.by == .critic ? "the reviewer" : "nobody in time"
+            return .blocked("blocked by \(who) before it ran: \(decision.note ?? "no reason given")")
+        }
+    }
+
+    /// The critic's verdict on a proposed call (pass approves, fail blocks).
+    private func reviewByCritic(_ call: ToolCall, gate: String, context: CallContext) async throws -> Verdict {
+        let (index, attempt) = (context.step ?? 0, context.attempt ?? 0)
+        switch plan.critic {
+        case .model:
+            let request = prompts.gateReview(
+                steps: currentSteps, index: index, attempt: attempt, replan: context.replan, gate: gate, tool: call.name,
+                arguments: call.arguments)
+            return try await verdict(request, tries: plan.policy.maxInvalidReplies)
+        case var .command(command):
+            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
+            let arguments = (try? JSON.parse(call.arguments)) ?? .string(call.arguments)
+            let proposed = JSON.object([("tool", .string(call.name)), ("arguments", arguments)])
+            let request = CriticCommand.request(
+                command, jobID: job.id, goal: job.goal, steps: currentSteps, index: index, attempt: attempt, replan: context.replan,
+                output: proposed.encoded, gate: gate)
+            return try await verdict(request, tries: 0)  // its exit status: asking again would not change it
+        }
+    }
+
+    /// A person's decision: read from the log when the job recorded one before a restart, else
+    /// waited for (`awaiting_approval`) until the engine answers, the run stops, or the approval
+    /// timeout passes — each recorded before it takes effect.
+    private func decideByPerson(_ waiting: WaitingGate) async throws -> GateDecided {
+        let (gate, step, attempt) = (waiting.gate, waiting.step, waiting.attempt)
+        try await log.emit(
+            EventDraft(JobState(from: .running, to: .awaitingApproval, reason: "gate \(gate) waits for a person's decision")),
+            ops: [.setStatus(jobID: job.id, status: .awaitingApproval, reason: "gate \(gate) waits for a person's decision", at: 0)])
+        statusChanged(.awaitingApproval)
+        let decided: GateDecided
+        if let next = log.nextRecorded, next.eventKind == .gateDecided, let recorded = next.payload(as: GateDecided.self),
+            recorded.gate == gate
+        {
+            decided = recorded
+            try await log.emit(EventDraft(recorded, role: nil, step: step, attempt: attempt, callID: gate))
+        } else {
+            try await checkLive()
+            let answer = await waitForPerson(waiting)
+            let waited = Double(log.now() - waiting.requestedAt)
+            switch answer {
+            case .stopped:
+                throw CallAbandoned()
+            case .timedOut:
+                let limit = "no decision within policy.approval_timeout (\(Self.seconds(plan.policy.approvalTimeoutSeconds)))"
+                decided = GateDecided(
+                    gate: gate, decision: plan.policy.onApprovalTimeout == .reject ? .rejected : .expired, by: .timeout,
+                    requestSHA256: waiting.requestSHA256, note: limit, waitedMs: waited)
+                try await log.emit(EventDraft(decided, step: step, attempt: attempt, callID: gate))
+            case let .decided(person):
+                decided = GateDecided(
+                    gate: gate, decision: person.approve ? .approved : .rejected, by: .person, requestSHA256: waiting.requestSHA256,
+                    uid: person.uid, user: person.user, note: person.note, editedArguments: person.editedArguments, waitedMs: waited)
+                do {
+                    let (event, _) = try await log.emit(EventDraft(decided, step: step, attempt: attempt, callID: gate))
+                    person.committed(.success(event.seq))
+                } catch {
+                    person.committed(.failure(.storage("the decision could not be recorded: \(error)")))
+                    throw error
+                }
+            }
+        }
+        if decided.decision != .expired {
+            try await log.emit(
+                EventDraft(JobState(from: .awaitingApproval, to: .running, reason: "gate \(gate) \(decided.decision.rawValue)")),
+                ops: [.setStatus(jobID: job.id, status: .running, reason: nil, at: 0)])
+            statusChanged(.running)
+        }
+        return decided
+    }
+
+    /// Suspends until `answerGate` is called for `waiting`, arming the approval timeout (counted from
+    /// the recorded request, so a restart does not extend it).
+    private func waitForPerson(_ waiting: WaitingGate) async -> GateAnswer {
+        await withCheckedContinuation { continuation in
+            var gate = waiting
+            gate.continuation = continuation
+            let limit = plan.policy.approvalTimeoutSeconds
+            if limit > 0 {
+                let remaining = Double(waiting.requestedAt) + limit * 1000 - Double(log.now())
+                let timer = LoopTimer(loop: loop)
+                timer.start(after: UInt64(max(0, remaining))) { [weak self] in
+                    self?.assumeIsolated { $0.answerGate(.timedOut) }
+                }
+                gate.timer = timer
+            }
+            waitingGate = gate
+        }
+    }
+
+    /// Ends the wait of the gate waiting for a person, if any.
+    func answerGate(_ answer: GateAnswer) {
+        guard var waiting = waitingGate else { return }
+        waitingGate = nil
+        waiting.timer?.close()
+        waiting.continuation?.resume(returning: answer)
+    }
+
+    // MARK: For the engine, on the loop thread
+
+    /// The gate waiting for a person. Call on the loop thread.
+    nonisolated var waitingGateOnLoop: WaitingGate? { assumeIsolated { $0.waitingGate } }
+
+    /// Hands a person's decision to the waiting gate `gate` whose request is `digest`. Returns why
+    /// it cannot (no such gate waits, a stale digest); on success the decision's `committed` is called
+    /// once it is recorded. Call on the loop thread.
+    nonisolated func decideOnLoop(gate: String, digest: String, _ decision: PersonDecision) -> String? {
+        assumeIsolated { runner in
+            guard let waiting = runner.waitingGate, waiting.gate == gate else {
+                return "gate \(gate) of job \(runner.job.id) is not waiting for a decision"
+            }
+            guard waiting.requestSHA256 == digest else {
+                return "stale request: gate \(gate) holds the request \(waiting.requestSHA256), not \(digest)"
+            }
+            runner.answerGate(.decided(decision))
+            return nil
+        }
+    }
+}
