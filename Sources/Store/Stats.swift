@@ -19,6 +19,10 @@
 ///   passed. (The runner never replaces an output the critic passed: re-plans replace only the failed
 ///   step onwards, so a passed output is never "later changed"; this counts the cases where the
 ///   critic's accepted correction did not satisfy the verifier.)
+/// - **Gates**: `gate.requested` events (tool calls a plan's gates held for review); of their
+///   `gate.decided`, those **approved**, **blocked** (rejected by the critic), **rejected** (by a
+///   person), **timed out** (by `timeout`), **edited** (approved with a person's arguments), and the
+///   mean wait of the decisions a person made.
 /// - **Failures by kind**: `call.failed` by role and `error`, invalid replies (`call.completed` with
 ///   `invalid`) by role, and the reasons of failed and cancelled jobs grouped by their leading phrase
 ///   (`leadingPhrase`).
@@ -60,6 +64,14 @@ public struct CriticStats: Sendable, Equatable {
         public var replans = 0
         public var verifierRejections = 0
         public var overcorrections = 0
+        public var gates = 0
+        public var gatesApproved = 0
+        public var gatesBlocked = 0
+        public var gatesRejected = 0
+        public var gatesTimedOut = 0
+        public var gatesEdited = 0
+        /// Mean wait for a person's decision.
+        public var meanDecisionMS: Double?
 
         public var reruns: Int { attempts - steps }
         public var rerunRate: Double? { steps > 0 ? Double(reruns) / Double(steps) : nil }
@@ -215,6 +227,31 @@ extension Database {
             p.overcorrections = Int(row[2].int ?? 0)
             plans[p.plan] = p
         }
+        for row in try query(
+            Self.statsEvents + """
+                SELECT plan, sum(kind = 'gate.requested'),
+                       sum(kind = 'gate.decided' AND json_extract(payload, '$.decision') = 'approved'),
+                       sum(kind = 'gate.decided' AND json_extract(payload, '$.decision') = 'rejected'
+                           AND json_extract(payload, '$.by') = 'critic'),
+                       sum(kind = 'gate.decided' AND json_extract(payload, '$.decision') = 'rejected'
+                           AND json_extract(payload, '$.by') = 'person'),
+                       sum(kind = 'gate.decided' AND json_extract(payload, '$.by') = 'timeout'),
+                       sum(kind = 'gate.decided' AND json_extract(payload, '$.edited_arguments') IS NOT NULL),
+                       avg(CASE WHEN kind = 'gate.decided' AND json_extract(payload, '$.by') = 'person'
+                           THEN json_extract(payload, '$.waited_ms') END)
+                FROM ev WHERE kind IN ('gate.requested', 'gate.decided') GROUP BY plan
+                """, bindings)
+        {
+            var p = plan(row[0].text ?? "?")
+            p.gates = Int(row[1].int ?? 0)
+            p.gatesApproved = Int(row[2].int ?? 0)
+            p.gatesBlocked = Int(row[3].int ?? 0)
+            p.gatesRejected = Int(row[4].int ?? 0)
+            p.gatesTimedOut = Int(row[5].int ?? 0)
+            p.gatesEdited = Int(row[6].int ?? 0)
+            p.meanDecisionMS = row[7].double
+            plans[p.plan] = p
+        }
         stats.plans = plans.values.sorted { $0.plan < $1.plan }
 
         for row in try query(
@@ -294,6 +331,14 @@ extension CriticStats {
                             ("steps_with_failed_attempt", .int(p.stepsWithFailedAttempt)), ("corrected_steps", .int(p.correctedSteps)),
                             ("correction_success_rate", number(p.correctionSuccessRate)), ("replans", .int(p.replans)),
                             ("verifier_rejections", .int(p.verifierRejections)), ("overcorrections", .int(p.overcorrections)),
+                            (
+                                "gates",
+                                .object([
+                                    ("requested", .int(p.gates)), ("approved", .int(p.gatesApproved)), ("blocked", .int(p.gatesBlocked)),
+                                    ("rejected", .int(p.gatesRejected)), ("timed_out", .int(p.gatesTimedOut)),
+                                    ("edited", .int(p.gatesEdited)), ("mean_decision_ms", number(p.meanDecisionMS)),
+                                ])
+                            ),
                             (
                                 "roles",
                                 .array(

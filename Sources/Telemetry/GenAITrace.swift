@@ -111,6 +111,9 @@ public enum GenAITrace {
         var callOrder: [String] = []
         var tools: [String: Span] = [:]
         var toolOrder: [String] = []
+        // A gate's review: from its request to its decision, a child of the agent call that proposed the tool call.
+        var gates: [String: Span] = [:]
+        var gateOrder: [String] = []
 
         for event in events {
             guard let callID = event.callID else { continue }
@@ -172,6 +175,28 @@ public enum GenAITrace {
                     call.agent.attributes.append(("agentd.reply.invalid", .string(invalid)))
                 }
                 calls[callID] = call
+            case .gateRequested?:
+                guard gates[callID] == nil, let requested = event.payload(as: GateRequested.self) else { continue }
+                let modelCall = String(callID.prefix { $0 != "." })
+                gates[callID] = Span(
+                    traceID: trace, spanID: spanID(job: job.id, name: "gate/\(callID)"),
+                    parentSpanID: calls[modelCall] != nil ? spanID(job: job.id, name: "agent/\(modelCall)") : rootID,
+                    name: "gate \(requested.tool)", kind: 1, startMillis: event.at, endMillis: event.at,
+                    attributes: [
+                        ("gen_ai.conversation.id", .string(job.id)), ("gen_ai.tool.name", .string(requested.tool)),
+                        ("agentd.gate.id", .string(callID)), ("agentd.gate.review", .string(requested.review)),
+                        ("agentd.gate.request_sha256", .string(requested.requestSHA256)),
+                    ])
+                gateOrder.append(callID)
+            case .gateDecided?:
+                guard var span = gates[callID], let decided = event.payload(as: GateDecided.self) else { continue }
+                span.endMillis = event.at
+                span.attributes += [
+                    ("agentd.gate.decision", .string(decided.decision.rawValue)), ("agentd.gate.decided_by", .string(decided.by.rawValue)),
+                ]
+                if let user = decided.user { span.attributes.append(("agentd.gate.user", .string(user))) }
+                if decided.editedArguments != nil { span.attributes.append(("agentd.gate.edited", true)) }
+                gates[callID] = span
             case .toolStarted?:
                 guard tools[callID] == nil else { continue }
                 let started = event.payload(as: ToolStarted.self)
@@ -227,6 +252,15 @@ public enum GenAITrace {
                 span.endMillis = max(span.endMillis, last)
                 span.attributes.append(("error.type", "incomplete"))
                 span.error = "the tool did not complete"
+            }
+            out.append(span)
+        }
+        for id in gateOrder {
+            guard var span = gates[id] else { continue }
+            if span.attribute("agentd.gate.decision") == nil {
+                // Still waiting when exported, or its job ended first: open until the job's last event.
+                span.endMillis = max(span.endMillis, last)
+                span.attributes.append(("agentd.gate.decision", "pending"))
             }
             out.append(span)
         }

@@ -83,6 +83,19 @@ struct Stats: ParsableCommand {
                     "\(p.verifierRejections)", "\(p.overcorrections)",
                 ]
             }, rightAligned: 1...13)
+        let gated = stats.plans.filter { $0.gates > 0 }
+        if !gated.isEmpty {
+            emit("")
+            emit("Gates")
+            emitTable(
+                ["PLAN", "REQUESTED", "APPROVED", "BLOCKED", "REJECTED", "TIMED OUT", "EDITED", "MEAN WAIT (PERSON)"],
+                gated.map { p in
+                    [
+                        p.plan, "\(p.gates)", "\(p.gatesApproved)", "\(p.gatesBlocked)", "\(p.gatesRejected)", "\(p.gatesTimedOut)",
+                        "\(p.gatesEdited)", p.meanDecisionMS.map { String(format: "%.1f s", $0 / 1000) } ?? "—",
+                    ]
+                }, rightAligned: 1...7)
+        }
         emit("")
         emit("Per plan and role")
         emitTable(

@@ -97,6 +97,34 @@ final class GenAITraceTests: XCTestCase {
         XCTAssertEqual(verifier.endMillis, 1100)
     }
 
+    /// A gate is a span from its request to its decision, under the agent call that proposed the tool call.
+    func testAGateIsASpan() throws {
+        let gated =
+            Array(events.prefix(3)) + [
+                EventRecord(
+                    jobID: "01JOB", seq: 4, at: 1025, kind: EventKind.gateRequested.rawValue, role: "actor", step: 0, attempt: 0,
+                    callID: "c1.0",
+                    payload: GateRequested(
+                        gate: "c1.0", rule: 0, review: "human", tool: "run_command", arguments: "{}", requestSHA256: "ab"
+                    ).json),
+                EventRecord(
+                    jobID: "01JOB", seq: 5, at: 1029, kind: EventKind.gateDecided.rawValue, step: 0, attempt: 0, callID: "c1.0",
+                    payload: GateDecided(
+                        gate: "c1.0", decision: .approved, by: .person, requestSHA256: "ab", user: "ann", editedArguments: "{}", waitedMs: 4
+                    ).json),
+            ]
+        let spans = GenAITrace.spans(job: job(), events: gated)
+        let gate = try XCTUnwrap(spans.first { $0.name == "gate run_command" })
+        XCTAssertEqual(gate.parentSpanID, GenAITrace.spanID(job: "01JOB", name: "agent/c1"))
+        XCTAssertEqual(gate.endMillis - gate.startMillis, 4)
+        XCTAssertEqual(gate.attribute("agentd.gate.decision"), "approved")
+        XCTAssertEqual(gate.attribute("agentd.gate.decided_by"), "person")
+        XCTAssertEqual(gate.attribute("agentd.gate.user"), "ann")
+        XCTAssertEqual(gate.attribute("agentd.gate.edited"), true)
+        let waiting = try XCTUnwrap(GenAITrace.spans(job: job(), events: Array(gated.dropLast())).first { $0.name == "gate run_command" })
+        XCTAssertEqual(waiting.attribute("agentd.gate.decision"), "pending")
+    }
+
     func testIdsAreDeterministicHexAndDistinct() {
         let a = GenAITrace.spans(job: job(), events: events)
         let b = GenAITrace.spans(job: job(), events: events)

@@ -39,14 +39,22 @@ final class ChaosTests: EndToEndTestCase {
         let seed = UInt64(environment["AGENTD_CHAOS_SEED"] ?? "") ?? UInt64.random(in: 1...999_999)
         print("chaos: \(kills) kills, seed \(seed) (AGENTD_CHAOS_SEED=\(seed) repeats the schedule)")
         try FileManager.default.createDirectory(atPath: harness.dir + "/ws", withIntermediateDirectories: true)
+        let command = try harness.preparePlan("chaos-command.yaml")
+        // The same jobs with a gate on every command: a client approves them while the daemon is killed.
+        let gated = harness.dir + "/chaos-gated.yaml"
+        try (try String(contentsOfFile: command, encoding: .utf8))
+            .replacingOccurrences(of: "name: chaos-command", with: "name: chaos-gated")
+            .appending("gates:\n  - {tool: run_command, review: human}\n").write(toFile: gated, atomically: true, encoding: .utf8)
         let plans = [
             ChaosLoad.Plan(kind: .w1, path: Locations.shippedPlans + "/w1.yaml"),
-            ChaosLoad.Plan(kind: .command, path: try harness.preparePlan("chaos-command.yaml")),
+            ChaosLoad.Plan(kind: .command, path: command),
+            ChaosLoad.Plan(kind: .gated, path: gated),
         ]
         let load = ChaosLoad(socketPath: harness.socketPath, cwd: harness.dir, plans: plans)
         let started = Date()
         try harness.start()
         load.start(submitters: 3)
+        load.startApprover()
         defer { load.abandon() }
 
         var random = SplitMix64(seed: seed)
@@ -62,11 +70,13 @@ final class ChaosTests: EndToEndTestCase {
         let submitted = load.stop()
         XCTAssertNil(load.failure, "a submission failed for a reason other than the kills: \(load.failure ?? "")")
         let ended = try waitUntil(timeout: 600, interval: 0.2) { try unfinishedJobs() == 0 }
+        let approvals = load.stopApprover()
         let left = try unfinishedJobs()
         XCTAssertTrue(ended, "every job reaches a terminal state; \(left) have not")
 
         let report = try ChaosReport(
-            harness: harness, acknowledged: submitted, ledger: harness.dir + "/ws/ledger", w1Plan: "w1", commandPlan: "chaos-command")
+            harness: harness, acknowledged: submitted, ledger: harness.dir + "/ws/ledger", w1Plan: "w1",
+            commandPlans: ["chaos-command", "chaos-gated"])
         let verify = try harness.run(["audit", "verify", "--all", "--db", harness.dbPath], timeout: 300)
         let sample = report.sampleJobs(seed: seed, count: 12)
         var unrenderable: [String] = []
@@ -77,7 +87,8 @@ final class ChaosTests: EndToEndTestCase {
         let seconds = Date().timeIntervalSince(started)
         print(
             """
-            chaos figures: kills survived \(kills), jobs \(report.jobs) (w1 \(report.w1Jobs), command+tools \(report.commandJobs)), \
+            chaos figures: kills survived \(kills), jobs \(report.jobs) (w1 \(report.w1Jobs), command+tools \(report.commandJobs), \
+            of them gated \(report.gatedJobs)), gates decided \(report.gates), approvals sent \(approvals), \
             agent calls \(report.calls), tool calls \(report.toolCalls), executions counted \(report.executions), \
             re-executions of interrupted calls \(report.reexecutions) (each one recorded as restarted), \
             duplicate executions \(report.duplicates.count), overlapping executions \(report.overlaps.count), \
@@ -98,6 +109,7 @@ final class ChaosTests: EndToEndTestCase {
         XCTAssertGreaterThan(report.w1Jobs, 0, "W1 jobs ran")
         XCTAssertGreaterThan(report.commandJobs, 0, "command jobs ran")
         XCTAssertGreaterThan(report.toolCalls, 0, "tools ran")
+        XCTAssertGreaterThan(report.gates, 0, "gated commands were approved and ran")
     }
 
     private func unfinishedJobs() throws -> Int {
@@ -109,7 +121,7 @@ final class ChaosTests: EndToEndTestCase {
 /// Clients that keep submitting jobs through kills: each submission carries an idempotency key and is
 /// retried under the same key until the daemon acknowledges it.
 final class ChaosLoad: @unchecked Sendable {
-    enum Kind: String { case w1, command }
+    enum Kind: String { case w1, command, gated }
     struct Plan {
         let kind: Kind
         let path: String
@@ -132,6 +144,48 @@ final class ChaosLoad: @unchecked Sendable {
         self.socketPath = socketPath
         self.cwd = cwd
         self.plans = plans
+    }
+
+    private var approving = true
+    private var approvals = 0
+    private let approverDone = DispatchGroup()
+
+    /// Plays the person: approves every waiting gate it sees, through the kills, until stopped.
+    func startApprover() {
+        approverDone.enter()
+        Thread { [self] in
+            var connection: WireConnection?
+            while lock.withLock({ approving }) {
+                do {
+                    if connection == nil { connection = try WireConnection(path: socketPath) }
+                    let gates = try connection!.call("gate.list", timeout: 10)["gates"]?.arrayValue ?? []
+                    for gate in gates {
+                        let params: JSON = [
+                            "id": gate["job"] ?? .null, "gate": gate["gate"] ?? .null, "request_sha256": gate["request_sha256"] ?? .null,
+                            "decision": "approve", "note": "chaos",
+                        ]
+                        let reply = try connection!.request("gate.decide", params, timeout: 10)
+                        if reply["result"] != nil { lock.withLock { approvals += 1 } }
+                        // -32013: decided meanwhile (by an earlier approval that got through before a kill).
+                        if let code = reply["error"]?["code"]?.intValue, code != -32013, code != -32004 {
+                            record(failure: "gate.decide was refused: \(reply.encoded)")
+                        }
+                    }
+                    Thread.sleep(forTimeInterval: 0.02)
+                } catch {
+                    connection = nil
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+            }
+            approverDone.leave()
+        }.start()
+    }
+
+    /// Stops the approver; returns how many approvals the daemon acknowledged.
+    func stopApprover() -> Int {
+        lock.withLock { approving = false }
+        approverDone.wait()
+        return lock.withLock { approvals }
     }
 
     func start(submitters: Int) {
@@ -159,6 +213,7 @@ final class ChaosLoad: @unchecked Sendable {
         lock.withLock {
             stopping = true
             abandoned = true
+            approving = false
         }
         finished.wait()
     }
@@ -219,6 +274,9 @@ struct ChaosReport {
     private(set) var jobs = 0
     private(set) var w1Jobs = 0
     private(set) var commandJobs = 0
+    private(set) var gatedJobs = 0
+    /// Gates decided (each once, before its call ran).
+    private(set) var gates = 0
     private(set) var calls = 0
     private(set) var toolCalls = 0
     private(set) var executions = 0
@@ -244,7 +302,7 @@ struct ChaosReport {
         let tool: String
     }
 
-    init(harness: DaemonHarness, acknowledged: [String: String], ledger: String, w1Plan: String, commandPlan: String) throws {
+    init(harness: DaemonHarness, acknowledged: [String: String], ledger: String, w1Plan: String, commandPlans: Set<String>) throws {
         // Jobs: every acknowledged key exists under its id, and no key made two jobs (the column is UNIQUE;
         // a job without a key would be a submission nobody made).
         var byKey: [String: (id: String, plan: String, status: String)] = [:]
@@ -262,7 +320,8 @@ struct ChaosReport {
         if jobs != acknowledged.count { broken.append("\(jobs) jobs for \(acknowledged.count) acknowledged submissions") }
         let plans = Dictionary(uniqueKeysWithValues: byKey.values.map { ($0.id, $0.plan) })
         w1Jobs = plans.values.filter { $0 == w1Plan }.count
-        commandJobs = plans.values.filter { $0 == commandPlan }.count
+        commandJobs = plans.values.filter { commandPlans.contains($0) }.count
+        gatedJobs = plans.values.filter { $0 == "chaos-gated" }.count
 
         // Events, job by job.
         var events: [String: [Event]] = [:]
@@ -314,7 +373,24 @@ struct ChaosReport {
         var recordedKeys: Set<String> = []
         for id in ids {
             let log = events[id] ?? []
-            let isCommandJob = plans[id] == commandPlan
+            let isCommandJob = plans[id].map(commandPlans.contains) ?? false
+            // A gate: requested once, decided once, and its call started only after the decision.
+            var requested: [String: Int] = [:]
+            var decided: [String: Int] = [:]
+            for e in log {
+                switch e.kind {
+                case EventKind.gateRequested.rawValue: requested[e.call, default: 0] += 1
+                case EventKind.gateDecided.rawValue:
+                    decided[e.call, default: 0] += 1
+                    gates += 1
+                case EventKind.toolStarted.rawValue where requested[e.call] != nil && decided[e.call] != 1:
+                    broken.append("\(id): tool \(e.call) started without one recorded decision of its gate")
+                default: break
+                }
+            }
+            for (gate, count) in requested where count != 1 || decided[gate] != 1 {
+                broken.append("\(id): gate \(gate) requested \(count) times and decided \(decided[gate] ?? 0) times")
+            }
             if log.map(\.seq) != Array(1...max(1, log.count)) || log.isEmpty {
                 broken.append("\(id): seq numbers are not 1...\(log.count)")
             }

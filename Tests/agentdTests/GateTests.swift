@@ -94,6 +94,15 @@ final class GateTests: EndToEndTestCase {
         XCTAssertEqual(ran["payload"]?["argv"], ["sh", "-c", "echo edited >> ledger.txt"])
         let states = self.events(events, kind: "job.state").compactMap { $0["payload"]?["to"]?.stringValue }
         XCTAssertEqual(states, ["running", "awaiting_approval", "running", "succeeded"])
+
+        // The analytics count the gate, the approval and the edit.
+        let stats = try harness.cli(["stats", "--json", "--db", harness.dbPath], socket: false)
+        let gates = try XCTUnwrap(try parseJSON(stats.stdout)["plans"]?.arrayValue?.first?["gates"], stats.stdout)
+        XCTAssertEqual(gates["requested"]?.intValue, 1)
+        XCTAssertEqual(gates["approved"]?.intValue, 1)
+        XCTAssertEqual(gates["edited"]?.intValue, 1)
+        XCTAssertEqual(gates["blocked"]?.intValue, 0)
+        XCTAssertGreaterThan(gates["mean_decision_ms"]?.doubleValue ?? -1, 0)
     }
 
     func testAWaitingGateSurvivesAKillAndItsCallRunsOnce() throws {
