@@ -185,10 +185,10 @@ public struct Prompts: Sendable {
                     role: "system",
                     content: spec.prompt
                         + "\nYou review an action before it runs: pass lets it run; fail blocks it, and the feedback says why and what to do instead.\n"
-                        + ReplyForm.verdict(passScore: plan.policy.passScore).instruction),
+                        + ReplyForm.gateVerdict(passScore: plan.policy.passScore).instruction),
                 ChatMessage(role: "user", content: user),
             ],
-            temperature: spec.temperature, responseSchema: Verdict.schema(.strict(passScore: plan.policy.passScore)), context: context)
+            temperature: spec.temperature, responseSchema: ReplyForm.gateVerdict(passScore: plan.policy.passScore).schema, context: context)
     }
 
     /// A model verifier's request: the goal and every step's accepted output.

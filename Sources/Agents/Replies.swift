@@ -28,6 +28,8 @@ public struct Verdict: Sendable, Equatable {
     public var failureModes: [String]?
     /// 0...1: how likely a rerun of the step as stated can succeed (read under `.strict` rules only).
     public var feasibility: Double?
+    /// At a gate: the arguments the critic would run instead, a JSON object as text (`.strict` only).
+    public var arguments: String?
 
     public init(
         outcome: Outcome, score: Double, feedback: String, suggestion: String? = nil, firstError: String? = nil,
@@ -73,6 +75,18 @@ public struct Verdict: Sendable, Equatable {
         var verdict = try shape(object)
         guard case let .strict(passScore) = rules else { return verdict }
         verdict.feasibility = try unitNumber(object, "feasibility", required: false)
+        switch object["arguments"] {
+        case let value? where value.objectValue != nil:
+            verdict.arguments = value.encoded
+        case let .string(text)? where !Placeholder.matches(text, field: "arguments"):
+            guard case .object? = try? JSON.parse(text) else {
+                throw ReplyError("verdict: field 'arguments' must be the tool's arguments as a JSON object, got \(text.prefix(40))")
+            }
+            verdict.arguments = text
+        case nil, .null?, .string?: break
+        case let value?:
+            throw ReplyError("verdict: field 'arguments' must be the tool's arguments as a JSON object, got \(value.typeName)")
+        }
         try verdict.checkConsistent(passScore: passScore)
         return verdict
     }
@@ -151,6 +165,7 @@ public struct Verdict: Sendable, Equatable {
         if let confidence { members.append(("confidence", .number(confidence))) }
         if let failureModes { members.append(("failure_modes", .array(failureModes.map(JSON.string)))) }
         if let feasibility { members.append(("feasibility", .number(feasibility))) }
+        if let arguments { members.append(("arguments", .string(arguments))) }
         return .object(members)
     }
 }

@@ -74,6 +74,18 @@ public struct ReplyForm: Sendable {
         ])
     }
 
+    /// A critic's verdict on a tool call proposed at a gate: a verdict, plus the arguments to run
+    /// instead when a change makes the call acceptable.
+    public static func gateVerdict(passScore: Double) -> ReplyForm {
+        var form = verdict(passScore: passScore)
+        form.fields.append(
+            text(
+                "arguments", required: false,
+                "with pass: the call's arguments to run instead, as a JSON object, when the call is acceptable only changed; the changed call is reviewed again"
+            ))
+        return form
+    }
+
     /// A planner's plan.
     public static let plan = ReplyForm(fields: [
         Field(

@@ -65,35 +65,52 @@ extension JobRunner {
         guard let index = plan.gates.firstIndex(where: { $0.matches(tool: call.name, argv: argv, path: path) }) else { return nil }
         let rule = plan.gates[index]
         if rule.review == .none { return nil }
-        let digest = GateRequested.requestSHA256(tool: call.name, arguments: call.arguments)
-        let (requested, _) = try await log.emit(
-            EventDraft(
-                GateRequested(
-                    gate: callID, rule: index, review: rule.review.rawValue, tool: call.name, arguments: call.arguments,
-                    requestSHA256: digest), role: Role.actor.rawValue, step: context.step, attempt: context.attempt, callID: callID))
-
+        var proposed = call
         var decision: GateDecided?
-        if rule.review != .human {
-            let verdict = try await reviewByCritic(call, gate: callID, context: context)
-            let approves = verdict.outcome == .pass && (rule.review == .critic || (verdict.confidence ?? 1) >= rule.minConfidence)
-            if approves || rule.review == .critic {
-                decision = GateDecided(
-                    gate: callID, decision: approves ? .approved : .rejected, by: .critic, requestSHA256: digest, call: "c\(callCount)",
-                    note: verdict.feedback, waitedMs: Double(log.now() - requested.at))
-                try await log.emit(
-                    EventDraft(decision!, role: Role.critic.rawValue, step: context.step, attempt: context.attempt, callID: callID))
+        // A call the critic approves only changed is recorded so, and the changed call is reviewed
+        // again by the same rule, at most `Self.criticEdits` times.
+        for round in 0... {
+            let digest = GateRequested.requestSHA256(tool: proposed.name, arguments: proposed.arguments)
+            let (requested, _) = try await log.emit(
+                EventDraft(
+                    GateRequested(
+                        gate: callID, rule: index, review: rule.review.rawValue, tool: proposed.name, arguments: proposed.arguments,
+                        requestSHA256: digest), role: Role.actor.rawValue, step: context.step, attempt: context.attempt, callID: callID))
+            if rule.review != .human {
+                let verdict = try await reviewByCritic(proposed, gate: callID, context: context)
+                let edited = verdict.outcome == .pass ? verdict.arguments.flatMap { $0 == proposed.arguments ? nil : $0 } : nil
+                let approves = verdict.outcome == .pass && (rule.review == .critic || (verdict.confidence ?? 1) >= rule.minConfidence)
+                if approves || rule.review == .critic {
+                    let editsLeft = round < Self.criticEdits
+                    var outcome: GateDecided.Decision = approves ? .approved : .rejected
+                    var note = verdict.feedback
+                    if edited != nil, !editsLeft {
+                        outcome = .rejected
+                        note = "the critic changed the call \(Self.criticEdits) times without approving it as it stands: \(note)"
+                    }
+                    let decided = GateDecided(
+                        gate: callID, decision: outcome, by: .critic, requestSHA256: digest, call: "c\(callCount)", note: note,
+                        editedArguments: outcome == .approved ? edited : nil, waitedMs: Double(log.now() - requested.at))
+                    try await log.emit(
+                        EventDraft(decided, role: Role.critic.rawValue, step: context.step, attempt: context.attempt, callID: callID))
+                    if let edited, outcome == .approved {
+                        proposed.arguments = edited
+                        continue
+                    }
+                    decision = decided
+                    break
+                }
             }
-        }
-        if decision == nil {
             decision = try await decideByPerson(
                 WaitingGate(
-                    gate: callID, step: context.step, attempt: context.attempt, tool: call.name, arguments: call.arguments,
+                    gate: callID, step: context.step, attempt: context.attempt, tool: proposed.name, arguments: proposed.arguments,
                     requestSHA256: digest, requestedAt: requested.at))
+            break
         }
         guard let decision else { throw Failure(reason: "internal: a gate without a decision") }
         switch decision.decision {
         case .approved:
-            var approved = call
+            var approved = proposed
             if let edited = decision.editedArguments { approved.arguments = edited }
             return .run(approved)
         case .expired:
@@ -113,6 +130,9 @@ extension JobRunner {
             return .blocked("blocked by \(who) before it ran: \(decision.note ?? "no reason given")")
         }
     }
+
+    /// How often the critic may approve a call only changed before the call is blocked.
+    static let criticEdits = 3
 
     /// The critic's verdict on a proposed call (pass approves, fail blocks).
     private func reviewByCritic(_ call: ToolCall, gate: String, context: CallContext) async throws -> Verdict {

@@ -70,6 +70,24 @@ final class GateTests: EndToEndTestCase {
         XCTAssertEqual(replay.status, 0, "\(replay)")
     }
 
+    /// A critic may approve a call only changed: the change is recorded, reviewed again by the same
+    /// rule, and the changed call is what runs.
+    func testACriticsEditIsReviewedAgainAndRuns() throws {
+        try harness.start()
+        let edit = #"{verdict: pass, score: 1, feedback: "append, do not run as proposed", arguments: {argv: [sh, -c, "echo edited by the critic >> ledger.txt"]}}"#
+        let id = try submit(try plan(review: "critic", verdict: edit))
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+        XCTAssertEqual(ledger, "edited by the critic\n")
+        let events = try harness.events(id)
+        let requested = self.events(events, kind: "gate.requested").compactMap { $0["payload"]?["arguments"]?.stringValue }
+        XCTAssertEqual(requested.count, 2, "the changed call was reviewed again: \(dump(events))")
+        XCTAssertEqual(try parseJSON(requested[1])["argv"], ["sh", "-c", "echo edited by the critic >> ledger.txt"])
+        let decided = self.events(events, kind: "gate.decided").compactMap { $0["payload"] }
+        XCTAssertEqual(decided.map { $0["decision"]?.stringValue }, ["approved", "approved"])
+        XCTAssertNotNil(decided[0]["edited_arguments"], "the first approval carries the change")
+        XCTAssertNil(decided[1]["edited_arguments"], "the second approves the changed call as it stands")
+    }
+
     func testAPersonApprovesWithEditedArgumentsAndTheEditedCallRunsOnce() throws {
         try harness.start()
         let id = try submit(try plan(review: "human"))
