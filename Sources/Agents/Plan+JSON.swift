@@ -20,7 +20,13 @@ extension Plan {
         roles.append(("critic", critic.json))
         roles.append(("verifier", verifier.json))
         members.append(("roles", .object(roles)))
-        if let steps { members.append(("steps", .array(steps.map(JSON.string)))) }
+        if let steps {
+            let items = steps.enumerated().map { index, text -> JSON in
+                guard let review = stepReviews[index] else { return .string(text) }
+                return .object([("text", .string(text)), ("review", .string(review.rawValue))])
+            }
+            members.append(("steps", .array(items)))
+        }
         if let workspace { members.append(("workspace", .string(workspace))) }
         members.append(("workspace_shared", .bool(workspaceShared)))
         members.append(("sandbox", sandbox.json))

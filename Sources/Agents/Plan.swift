@@ -27,11 +27,14 @@ public struct Plan: Sendable, Equatable {
     public var policy: Policy
     /// Which of the actor's tool calls are reviewed before they run; the first matching rule applies.
     public var gates: [GateRule]
+    /// Fixed steps (by index) whose output the critic passed is accepted only after a person's
+    /// review (`human`), or when the critic's pass was not confident (`critic_then_human`).
+    public var stepReviews: [Int: GateRule.Review]
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
         critic: CriticSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, workspaceShared: Bool = false,
-        sandbox: Sandbox = Sandbox(), policy: Policy, gates: [GateRule] = []
+        sandbox: Sandbox = Sandbox(), policy: Policy, gates: [GateRule] = [], stepReviews: [Int: GateRule.Review] = [:]
     ) {
         self.name = name
         self.description = description
@@ -46,6 +49,7 @@ public struct Plan: Sendable, Equatable {
         self.sandbox = sandbox
         self.policy = policy
         self.gates = gates
+        self.stepReviews = stepReviews
     }
 
     /// The role configuration for `role`, when the plan has one (the critic and the verifier have one

@@ -34,7 +34,8 @@ struct PlanReader: YAMLReader {
         let name = try nonEmptyString(require(doc, "name"))
         let description = try doc["description"].map { (f) throws(PlanError) in try string(f) }
         let (models, modelNames) = try models(require(doc, "models"))
-        let steps = try doc["steps"].map { (f) throws(PlanError) in try self.steps(f) }
+        let stepList = try doc["steps"].map { (f) throws(PlanError) in try self.steps(f) }
+        let steps = stepList?.map(\.text)
 
         let rolesField = try require(doc, "roles")
         let roles = try mapping(rolesField, allowed: Role.allCases.map(\.rawValue), what: "the roles")
@@ -57,7 +58,7 @@ struct PlanReader: YAMLReader {
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
             verifier: verifier, steps: steps, workspace: workspace, workspaceShared: workspaceShared, sandbox: sandbox, policy: policy,
-            gates: gates)
+            gates: gates, stepReviews: stepList?.enumerated().reduce(into: [:]) { $0[$1.offset] = $1.element.review } ?? [:])
     }
 
     /// `true`, `false`, or a mapping of `sandboxKeys`. A disabled sandbox takes no other key: its
@@ -125,14 +126,30 @@ struct PlanReader: YAMLReader {
     }
 
     /// Letters, digits and `_`, not starting with a digit.
-    func steps(_ field: YAMLField) throws(PlanError) -> [String] {
+    /// Each step is its text, or `{text, review}` for a step whose accepted output a person reviews.
+    func steps(_ field: YAMLField) throws(PlanError) -> [(text: String, review: GateRule.Review?)] {
         let items = try list(field, what: "a list of step descriptions")
         guard !items.isEmpty else {
             throw fail(field.mark, field.path, "expected at least one step (leave 'steps' out to let the planner make them)")
         }
-        var steps: [String] = []
+        var steps: [(text: String, review: GateRule.Review?)] = []
         for (index, node) in items.enumerated() {
-            steps.append(try nonEmptyString(field.item(index, node)))
+            let item = field.item(index, node)
+            guard case .mapping = item.node else {
+                steps.append((try nonEmptyString(item), nil))
+                continue
+            }
+            let entries = try mapping(item, allowed: ["text", "review"], what: "a step")
+            let text = try nonEmptyString(require(entries, "text"))
+            let reviewField = try require(entries, "review")
+            let word = try nonEmptyString(reviewField)
+            guard let review = GateRule.Review(rawValue: word), review == .human || review == .criticThenHuman else {
+                throw fail(
+                    reviewField.mark, reviewField.path,
+                    "a step's review is human or critic_then_human (a person decides, or only when the critic's pass is not confident), not '\(word)'"
+                )
+            }
+            steps.append((text, review))
         }
         return steps
     }

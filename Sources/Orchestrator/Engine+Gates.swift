@@ -47,6 +47,11 @@ extension Engine {
                 "job \(decision.job) is \(entry.record.status.rawValue): gate \(decision.gate) does not wait for a decision")
         }
         if let fault = writer.storageFault { throw .storageUnavailable(fault, refusing: "decisions") }
+        if run.runner.waitingGateOnLoop?.tool == JobRunner.stepOutputTool, let edited = decision.arguments,
+            (try? JSON.parse(edited))?["output"]?.stringValue == nil
+        {
+            throw .invalidInput("'arguments' of a step's output under review must be {\"output\": \"the text to accept\"}")
+        }
         let outcome: Result<Int, EngineError> = await withCheckedContinuation { continuation in
             let person = PersonDecision(
                 approve: decision.approve, uid: Int(uid), user: user, note: decision.note, editedArguments: decision.arguments,

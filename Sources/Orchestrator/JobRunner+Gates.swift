@@ -37,6 +37,11 @@ struct PersonDecision {
     let committed: @Sendable (Result<Int, EngineError>) -> Void
 }
 
+/// A person's rejection of a step's output: the feedback the rerun reads.
+struct StepRejection: Error {
+    let feedback: String
+}
+
 /// What becomes of a gated call.
 enum GateOutcome {
     /// It runs, with these arguments (a person may have edited them).
@@ -130,6 +135,48 @@ extension JobRunner {
             return .blocked("blocked by \(who) before it ran: \(decision.note ?? "no reason given")")
         }
     }
+
+    /// A fixed step's output the critic passed, when the plan marks the step for review: a person
+    /// accepts it (possibly edited: `{"output": …}`) or rejects it, which fails the attempt with the
+    /// person's note as its feedback. Nil when the step is not reviewed (not marked, re-planned, or
+    /// `critic_then_human` with a confident pass). The gate's id is `sSTEP.ATTEMPT`, from 1.
+    func reviewStepOutput(_ output: String, verdict: Verdict, steps: [String], index: Int, attempt: Int, replan: Int) async throws
+        -> Result<String, StepRejection>?
+    {
+        guard replan == 0, let review = plan.stepReviews[index] else { return nil }
+        if review == .criticThenHuman, (verdict.confidence ?? 1) >= GateRule(tool: "*").minConfidence { return nil }
+        let gate = "s\(index + 1).\(attempt + 1)"
+        let arguments = JSON.object([("step", .string(steps[index])), ("output", .string(output))]).encoded
+        let digest = GateRequested.requestSHA256(tool: Self.stepOutputTool, arguments: arguments)
+        let (requested, _) = try await log.emit(
+            EventDraft(
+                GateRequested(
+                    gate: gate, rule: -1, review: review.rawValue, tool: Self.stepOutputTool, arguments: arguments, requestSHA256: digest),
+                role: Role.actor.rawValue, step: index, attempt: attempt, callID: gate))
+        let decision = try await decideByPerson(
+            WaitingGate(
+                gate: gate, step: index, attempt: attempt, tool: Self.stepOutputTool, arguments: arguments, requestSHA256: digest,
+                requestedAt: requested.at))
+        switch decision.decision {
+        case .approved:
+            let edited = decision.editedArguments.flatMap { try? JSON.parse($0) }?["output"]?.stringValue
+            return .success(edited ?? output)
+        case .rejected:
+            rejections += 1
+            if rejections > plan.policy.maxRejections {
+                throw Failure(reason: "\(rejections) reviews were rejected, more than policy.max_rejections (\(plan.policy.maxRejections))")
+            }
+            return .failure(StepRejection(feedback: "rejected at review: \(decision.note ?? "no reason given")"))
+        case .expired:
+            throw Failure(
+                reason:
+                    "the review of step \(index + 1) had no decision within policy.approval_timeout of \(Self.seconds(plan.policy.approvalTimeoutSeconds))"
+            )
+        }
+    }
+
+    /// The gate "tool" of a step's output under review.
+    static let stepOutputTool = "step_output"
 
     /// How often the critic may approve a call only changed before the call is blocked.
     static let criticEdits = 3
@@ -247,6 +294,7 @@ extension JobRunner {
             guard waiting.requestSHA256 == digest else {
                 return "stale request: gate \(gate) holds the request \(waiting.requestSHA256), not \(digest)"
             }
+
             runner.answerGate(.decided(decision))
             return nil
         }

@@ -351,7 +351,17 @@ actor JobRunner {
                 continue
             }
             let verdict = try await judge(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
-            if verdict.outcome == .pass { return .passed(output) }
+            if verdict.outcome == .pass {
+                switch try await reviewStepOutput(output, verdict: verdict, steps: steps, index: index, attempt: attempt, replan: replan) {
+                case nil: return .passed(output)
+                case let .success(accepted)?: return .passed(accepted)
+                case let .failure(rejection)?:
+                    lastFeedback = rejection.feedback
+                    stepFeedback = lastFeedback
+                    rejected.append(RejectedAttempt(attempt: attempt, output: output, feedback: rejection.feedback, suggestion: nil))
+                    continue
+                }
+            }
             lastFeedback = verdict.feedback
             stepFeedback = lastFeedback
             rejected.append(RejectedAttempt(attempt: attempt, output: output, verdict: verdict))

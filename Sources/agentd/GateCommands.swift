@@ -29,6 +29,9 @@ private func gateToDecide(_ client: RPCClient, job: String, gate: String?) throw
 /// `tool args`, readably: a command's argv joined, else the arguments as sent.
 func describeCall(tool: String, arguments: String) -> String {
     guard let parsed = try? JSON.parse(arguments) else { return "\(tool) \(arguments)" }
+    if tool == "step_output", let step = parsed["step"]?.stringValue, let output = parsed["output"]?.stringValue {
+        return "the output of the step \"\(step)\" for review:\n    " + output.replacingOccurrences(of: "\n", with: "\n    ")
+    }
     if tool == "run_command", let argv = parsed["argv"]?.arrayValue?.compactMap(\.stringValue) {
         return "run_command: " + argv.map { $0.contains(" ") || $0.isEmpty ? JSON.string($0).encoded : $0 }.joined(separator: " ")
     }

@@ -77,4 +77,16 @@ final class GateRuleTests: XCTestCase {
         XCTAssertTrue(error(plan(gates: "  - {tool: run_command, min_confidence: 0.5}")).contains("only to review: critic_then_human"))
         XCTAssertTrue(error(plan(gates: "  - {command: [rm]}")).contains("missing required key 'tool'"))
     }
+
+    func testAStepMayBeMarkedForReview() throws {
+        let yaml = plan(gates: "  - {tool: run_command}").replacingOccurrences(
+            of: "steps: [one]", with: "steps: [one, {text: two, review: human}, {text: three, review: critic_then_human}]")
+        let parsed = try PlanLoader.parse(yaml: yaml, file: "t.yaml", baseDirectory: nil)
+        XCTAssertEqual(parsed.steps, ["one", "two", "three"])
+        XCTAssertEqual(parsed.stepReviews, [1: .human, 2: .criticThenHuman])
+        XCTAssertEqual(try Plan(json: parsed.json), parsed)
+        let critic = plan(gates: "  - {tool: run_command}").replacingOccurrences(
+            of: "steps: [one]", with: "steps: [{text: one, review: critic}]")
+        XCTAssertTrue(error(critic).contains("a step's review is human or critic_then_human"), error(critic))
+    }
 }

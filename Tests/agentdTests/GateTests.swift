@@ -74,7 +74,8 @@ final class GateTests: EndToEndTestCase {
     /// rule, and the changed call is what runs.
     func testACriticsEditIsReviewedAgainAndRuns() throws {
         try harness.start()
-        let edit = #"{verdict: pass, score: 1, feedback: "append, do not run as proposed", arguments: {argv: [sh, -c, "echo edited by the critic >> ledger.txt"]}}"#
+        let edit =
+            #"{verdict: pass, score: 1, feedback: "append, do not run as proposed", arguments: {argv: [sh, -c, "echo edited by the critic >> ledger.txt"]}}"#
         let id = try submit(try plan(review: "critic", verdict: edit))
         XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
         XCTAssertEqual(ledger, "edited by the critic\n")
@@ -214,5 +215,35 @@ final class GateTests: EndToEndTestCase {
         XCTAssertEqual(job["status"]?.stringValue, "failed")
         XCTAssertTrue(job["reason"]?.stringValue?.contains("had no decision within policy.approval_timeout of 1s") == true, job.encoded)
         XCTAssertEqual(ledger, "", "neither ran the call")
+    }
+
+    /// A step marked for review (a plan without tools): its output is accepted only after a person
+    /// approves it; a rejection reruns the step with the person's reason; an edit is what is accepted.
+    func testAReviewedStepWaitsForAPerson() throws {
+        try harness.start()
+        let id = try submit(try harness.preparePlan("reviewed-step.yaml"))
+        let first = try waitingGate(id)
+        XCTAssertEqual(first["gate"]?.stringValue, "s1.1")
+        XCTAssertEqual(first["tool"]?.stringValue, "step_output")
+        let pending = try harness.cli("pending")
+        XCTAssertTrue(pending.stdout.contains("the output of the step \"write the announcement\" for review:\n    draft 0"), pending.stdout)
+        XCTAssertEqual(try harness.cli("reject", id, "--reason", "say when it ships").status, 0)
+
+        let second = try waitingGate(id)
+        XCTAssertEqual(second["gate"]?.stringValue, "s1.2", "the rerun's output waits in turn")
+        let bad = try harness.cli("approve", id, "--edit-args", #"{"text":"x"}"#)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains(#"must be {"output": "the text to accept"}"#), bad.stderr)
+        XCTAssertEqual(try harness.cli("approve", id, "--edit-args", #"{"output":"ships on Monday"}"#).status, 0)
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+
+        let events = try harness.events(id)
+        let rerun = try XCTUnwrap(
+            self.events(events, kind: "call.started", role: "actor").first { $0["step"]?.intValue == 0 && $0["attempt"]?.intValue == 1 })
+        XCTAssertTrue(rerun["payload"]?["request"]?.encoded.contains("Critic feedback: rejected at review: say when it ships") == true)
+        // The verifier reads the accepted outputs: the person's edit for step 1, the unreviewed draft for step 2.
+        let verifier = try XCTUnwrap(self.events(events, kind: "call.completed", role: "verifier").last?["payload"]?["raw"]?["stdout"])
+        let outputs = try parseJSON(verifier.stringValue ?? "").arrayValue?.compactMap { $0["output"]?.stringValue }
+        XCTAssertEqual(outputs, ["ships on Monday", "draft 0"])
     }
 }
