@@ -114,6 +114,13 @@ final class GateTests: EndToEndTestCase {
         let states = self.events(events, kind: "job.state").compactMap { $0["payload"]?["to"]?.stringValue }
         XCTAssertEqual(states, ["running", "awaiting_approval", "running", "succeeded"])
 
+        // `watch` shows the waiting call with the commands that decide it, then the decision.
+        let watched = try harness.cli("watch", id).stdout
+        XCTAssertTrue(watched.contains("gate     \(gate["gate"]!.stringValue!) run_command"), watched)
+        XCTAssertTrue(watched.contains("approve: agentd approve \(id) \(gate["gate"]!.stringValue!)"), watched)
+        XCTAssertTrue(watched.contains("APPROVED by "), watched)
+        XCTAssertTrue(watched.contains("awaiting_approval"), watched)
+
         // The analytics count the gate, the approval and the edit.
         let stats = try harness.cli(["stats", "--json", "--db", harness.dbPath], socket: false)
         let gates = try XCTUnwrap(try parseJSON(stats.stdout)["plans"]?.arrayValue?.first?["gates"], stats.stdout)
