@@ -151,20 +151,12 @@ public struct Prompts: Sendable {
     /// A model critic's request to judge one attempt's output. Only for a plan whose critic is a model
     /// (a command critic's request is `CriticCommand.request`); traps otherwise.
     public func critic(steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
-        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
-        let user = "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)"
-        return ModelRequest(
-            model: spec.model,
-            messages: [
-                ChatMessage(
-                    role: "system",
-                    content: spec.prompt
-                        + answer(
-                            example: #"{"verdict": "pass" or "fail", "score": 0..1, "feedback": "...", "suggestion": "..."}"#,
-                            form: .verdict(passScore: plan.policy.passScore))),
-                ChatMessage(role: "user", content: user),
-            ],
-            temperature: spec.temperature, responseSchema: Verdict.schema(rules),
+        modelCritic(
+            instruction: answer(
+                example: #"{"verdict": "pass" or "fail", "score": 0..1, "feedback": "...", "suggestion": "..."}"#,
+                form: .verdict(passScore: plan.policy.passScore)),
+            user: "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)",
+            schema: Verdict.schema(rules),
             context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
     }
 
@@ -173,22 +165,26 @@ public struct Prompts: Sendable {
     public func gateReview(steps: [String], index: Int, attempt: Int, replan: Int, gate: String, tool: String, arguments: String)
         -> ModelRequest
     {
-        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
-        let user =
-            "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nProposed action, not yet run: \(tool) \(arguments)\nJudge whether it should run."
         var context = context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false)
         context.gate = gate
+        let form = ReplyForm.gateVerdict(passScore: plan.policy.passScore)
+        return modelCritic(
+            instruction:
+                "\nYou review an action before it runs: pass lets it run; fail blocks it, and the feedback says why and what to do instead.\n"
+                + form.instruction,
+            user:
+                "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nProposed action, not yet run: \(tool) \(arguments)\nJudge whether it should run.",
+            schema: form.schema, context: context)
+    }
+
+    /// The plan's model critic asked `user`, its prompt followed by `instruction`; traps when the
+    /// critic is a command.
+    private func modelCritic(instruction: String, user: String, schema: JSON, context: CallContext) -> ModelRequest {
+        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
         return ModelRequest(
             model: spec.model,
-            messages: [
-                ChatMessage(
-                    role: "system",
-                    content: spec.prompt
-                        + "\nYou review an action before it runs: pass lets it run; fail blocks it, and the feedback says why and what to do instead.\n"
-                        + ReplyForm.gateVerdict(passScore: plan.policy.passScore).instruction),
-                ChatMessage(role: "user", content: user),
-            ],
-            temperature: spec.temperature, responseSchema: ReplyForm.gateVerdict(passScore: plan.policy.passScore).schema, context: context)
+            messages: [ChatMessage(role: "system", content: spec.prompt + instruction), ChatMessage(role: "user", content: user)],
+            temperature: spec.temperature, responseSchema: schema, context: context)
     }
 
     /// A model verifier's request: the goal and every step's accepted output.

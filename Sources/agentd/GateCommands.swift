@@ -26,6 +26,17 @@ private func gateToDecide(_ client: RPCClient, job: String, gate: String?) throw
     return only
 }
 
+/// Decides the job's waiting gate (`gate`, or its only one), naming the request it holds, and says so.
+private func decide(socket: SocketOption, job: String, gate: String?, approve: Bool, note: String?, arguments: String?) throws {
+    let client = try socket.connect()
+    let waiting = try gateToDecide(client, job: job, gate: gate)
+    let params = GateDecideParams(
+        job: job, gate: waiting.gate, requestSHA256: waiting.requestSHA256, approve: approve, note: note, arguments: arguments)
+    _ = try failing { try client.call(.decide(params)) }
+    let call = describeCall(tool: waiting.tool, arguments: arguments ?? waiting.arguments)
+    emit("\(approve ? "approved" : "rejected") \(job) \(waiting.gate): \(call)")
+}
+
 /// `tool args`, readably: a command's argv joined, else the arguments as sent.
 func describeCall(tool: String, arguments: String) -> String {
     guard let parsed = try? JSON.parse(arguments) else { return "\(tool) \(arguments)" }
@@ -92,12 +103,7 @@ struct Approve: ParsableCommand {
     @OptionGroup var socket: SocketOption
 
     mutating func run() throws {
-        let client = try socket.connect()
-        let waiting = try gateToDecide(client, job: job, gate: gate)
-        let params = GateDecideParams(
-            job: job, gate: waiting.gate, requestSHA256: waiting.requestSHA256, approve: true, note: note, arguments: editArgs)
-        _ = try failing { try client.call(.decide(params)) }
-        emit("approved \(job) \(waiting.gate): \(describeCall(tool: waiting.tool, arguments: editArgs ?? waiting.arguments))")
+        try decide(socket: socket, job: job, gate: gate, approve: true, note: note, arguments: editArgs)
     }
 }
 
@@ -117,10 +123,6 @@ struct Reject: ParsableCommand {
     @OptionGroup var socket: SocketOption
 
     mutating func run() throws {
-        let client = try socket.connect()
-        let waiting = try gateToDecide(client, job: job, gate: gate)
-        let params = GateDecideParams(job: job, gate: waiting.gate, requestSHA256: waiting.requestSHA256, approve: false, note: reason)
-        _ = try failing { try client.call(.decide(params)) }
-        emit("rejected \(job) \(waiting.gate): \(describeCall(tool: waiting.tool, arguments: waiting.arguments))")
+        try decide(socket: socket, job: job, gate: gate, approve: false, note: reason, arguments: nil)
     }
 }
