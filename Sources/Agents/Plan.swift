@@ -270,6 +270,17 @@ public struct Policy: Sendable, Equatable {
     public var onApprovalTimeout: ApprovalTimeout = .fail
     /// Proposed tool calls a job's reviewers may reject or block before the job fails.
     public var maxRejections: Int = 10
+    /// What a step that used all its attempts does.
+    public var onExhausted: Exhausted = .replan
+
+    public enum Exhausted: String, Sendable, CaseIterable {
+        /// Re-plan the remaining work when the plan has a planner and re-plans left; else fail.
+        case replan
+        /// Fail the job.
+        case fail
+        /// Go on with the best-scored output the critic judged in the step (marked so in the record).
+        case best
+    }
 
     public enum ApprovalTimeout: String, Sendable {
         /// The call is rejected: the actor is told so and may propose something else.

@@ -237,9 +237,11 @@ actor JobRunner {
                 results.append((steps[index], output))
                 index += 1
             case let .failed(what, feedback):
-                guard plan.planner != nil, replans < plan.policy.maxReplans else {
+                guard plan.planner != nil, replans < plan.policy.maxReplans, plan.policy.onExhausted == .replan else {
                     let why =
-                        plan.planner == nil ? "the plan has no planner to re-plan" : "re-plan budget of \(plan.policy.maxReplans) used"
+                        plan.policy.onExhausted != .replan
+                        ? "policy.on_exhausted is \(plan.policy.onExhausted.rawValue)"
+                        : plan.planner == nil ? "the plan has no planner to re-plan" : "re-plan budget of \(plan.policy.maxReplans) used"
                     throw Failure(reason: "step \(index + 1) (\(steps[index])) \(what) and \(why); last feedback: \(feedback)")
                 }
                 replans += 1
@@ -323,6 +325,8 @@ actor JobRunner {
     private func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
         currentSteps = steps
         var rejected: [RejectedAttempt] = []
+        /// The best-scored output the critic judged in this step (`policy.on_exhausted: best`); the first wins a tie.
+        var best: (attempt: Int, output: String, score: Double)?
         var lastFeedback = ""
         stepFeedback = ""
         for attempt in 0..<plan.policy.maxAttempts {
@@ -365,6 +369,7 @@ actor JobRunner {
             lastFeedback = verdict.feedback
             stepFeedback = lastFeedback
             rejected.append(RejectedAttempt(attempt: attempt, output: output, verdict: verdict))
+            if verdict.score > (best?.score ?? -1) { best = (attempt, output, verdict.score) }
             if let feasibility = verdict.feasibility, attempt + 1 < plan.policy.maxAttempts,
                 replansEarly(feasibility: feasibility, replan: replan)
             {
@@ -378,8 +383,13 @@ actor JobRunner {
                     feedback: lastFeedback)
             }
         }
+        let goesOn = plan.policy.onExhausted == .best ? best : nil
         try await log.emit(
-            EventDraft(StepExhausted(attempts: plan.policy.maxAttempts, lastFeedback: lastFeedback), step: index))
+            EventDraft(
+                StepExhausted(
+                    attempts: plan.policy.maxAttempts, lastFeedback: lastFeedback, bestAttempt: goesOn?.attempt, bestScore: goesOn?.score),
+                step: index))
+        if let goesOn { return .passed(goesOn.output) }
         return .failed("failed \(plan.policy.maxAttempts) attempts", feedback: lastFeedback)
     }
 

@@ -184,8 +184,18 @@ extension TranscriptModel {
                 model.steps[s].attempts[a].outcome = .fail
             case .stepExhausted?:
                 let s = self.step(step ?? 0, in: &model)
+                let exhausted = try? StepExhausted(payload: payload)
                 model.steps[s].exhausted = true
-                model.steps[s].lastFeedback = (try? StepExhausted(payload: payload))?.lastFeedback
+                model.steps[s].lastFeedback = exhausted?.lastFeedback
+                if let best = exhausted?.bestAttempt {
+                    let score = exhausted?.bestScore.map { " (score \(JSON.number($0).encoded))" } ?? ""
+                    model.entries.append(
+                        .note(
+                            seq: seq,
+                            text:
+                                "step \((step ?? 0) + 1): every attempt failed; the job goes on with attempt \(best + 1)\(score), the best scored (policy.on_exhausted: best)"
+                        ))
+                }
             case .stepTimedOut?:
                 let reason = (try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(reason)"))

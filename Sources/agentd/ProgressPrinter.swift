@@ -82,7 +82,10 @@ struct ProgressPrinter {
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \(((try? AttemptDuplicate(payload: payload))?.sameAsAttempt ?? 0) + 1); not judged again"
             )
         case .stepExhausted?:
-            out.append(prefix + "\(stepLabel()) all \((try? StepExhausted(payload: payload))?.attempts ?? 0) attempts failed")
+            let exhausted = try? StepExhausted(payload: payload)
+            var line = prefix + "\(stepLabel()) all \(exhausted?.attempts ?? 0) attempts failed"
+            if let best = exhausted?.bestAttempt { line += "; going on with attempt \(best + 1), the best scored" }
+            out.append(line)
         case .stepTimedOut?:
             out.append(prefix + "\(stepLabel()) \((try? StepTimedOut(payload: payload))?.reason ?? "the step ran out of time")")
         case .gateRequested?:

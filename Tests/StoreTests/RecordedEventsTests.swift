@@ -21,6 +21,10 @@ final class RecordedEventsTests: XCTestCase {
         (CallFailed(error: "timeout", message: "m", durationMs: 2), #"{"error":"timeout","message":"m","duration_ms":2}"#),
         (CallRestarted(), #"{"reason":"the daemon stopped before this call completed; it is made again"}"#),
         (StepExhausted(attempts: 3, lastFeedback: "f"), #"{"attempts":3,"last_feedback":"f"}"#),
+        (
+            StepExhausted(attempts: 3, lastFeedback: "f", bestAttempt: 1, bestScore: 0.4),
+            #"{"attempts":3,"last_feedback":"f","best_attempt":1,"best_score":0.4}"#
+        ),
         (StepTimedOut(timeoutSeconds: 1.5, reason: "late"), #"{"timeout_s":1.5,"reason":"late"}"#),
         (
             StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f"),

@@ -5,10 +5,16 @@ public struct StepExhausted: RecordedEvent {
     public var attempts: Int
     /// The last critic feedback (or why the last attempt was unusable); a re-plan is given it.
     public var lastFeedback: String
+    /// Under `policy.on_exhausted: best`: the attempt (0-based) the job goes on with, the best scored
+    /// one the critic judged, and its score. Nil otherwise.
+    public var bestAttempt: Int?
+    public var bestScore: Double?
 
-    public init(attempts: Int, lastFeedback: String) {
+    public init(attempts: Int, lastFeedback: String, bestAttempt: Int? = nil, bestScore: Double? = nil) {
         self.attempts = attempts
         self.lastFeedback = lastFeedback
+        self.bestAttempt = bestAttempt
+        self.bestScore = bestScore
     }
 
     /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
@@ -16,9 +22,16 @@ public struct StepExhausted: RecordedEvent {
         let r = try PayloadReader(Self.kind, payload)
         attempts = try r.int("attempts")
         lastFeedback = try r.string("last_feedback")
+        bestAttempt = try r.optionalInt("best_attempt")
+        bestScore = try r.optionalDouble("best_score")
     }
 
-    public var json: JSON { .object([("attempts", .int(attempts)), ("last_feedback", .string(lastFeedback))]) }
+    public var json: JSON {
+        var members: [(String, JSON)] = [("attempts", .int(attempts)), ("last_feedback", .string(lastFeedback))]
+        if let bestAttempt { members.append(("best_attempt", .int(bestAttempt))) }
+        if let bestScore { members.append(("best_score", .number(bestScore))) }
+        return .object(members)
+    }
 }
 
 /// The payload of a `step.timed_out` event: a step ran past `policy.step_timeout`; what it had in
