@@ -89,13 +89,21 @@ final class BusTests: XCTestCase {
         // Stats and StoreReader: a pattern that stops matching must not pass by finding nothing.
         XCTAssertEqual(
             paths,
-            ["verdict.verdict", "verified", "usage.input_tokens", "usage.output_tokens", "duration_ms", "cost_usd", "error", "invalid"])
+            [
+                "verdict.verdict", "verified", "usage.input_tokens", "usage.output_tokens", "duration_ms", "cost_usd", "error", "invalid",
+                "decision", "by", "edited_arguments", "waited_ms",
+            ])
+        // The gates' figures read the runner's `gate.decided`, every member written.
+        let decided = GateDecided(
+            gate: "c1.0", decision: .approved, by: .person, requestSHA256: "ab", uid: 1, user: "u", note: "n", editedArguments: "{}",
+            waitedMs: 1)
+        let payloads = replies.map(\.payload) + [decided.json]
         for path in paths {
-            let written = replies.contains { draft in
-                let value = path.split(separator: ".").reduce(Optional(draft.payload)) { $0?[String($1)] }
+            let written = payloads.contains { payload in
+                let value = path.split(separator: ".").reduce(Optional(payload)) { $0?[String($1)] }
                 return value.map { !$0.isNull } ?? false
             }
-            XCTAssertTrue(written, "json_extract reads $.\(path), which no call event the bus writes has")
+            XCTAssertTrue(written, "json_extract reads $.\(path), which no event the runner writes has")
         }
     }
 }
