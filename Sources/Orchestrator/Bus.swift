@@ -114,7 +114,7 @@ final class Bus: @unchecked Sendable {
             started.arguments = call.arguments
             started.invalid = problem.message
         }
-        if !log.isReplaying, !mayStart() { throw CallAbandoned() }
+        if !log.answersFromRecord, !mayStart() { throw CallAbandoned() }
         let (_, startedWasRecorded) = try await log.emit(
             EventDraft(started, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID))
         if let recorded = log.nextRecorded, recorded.callID == callID, recorded.eventKind == .toolCompleted {

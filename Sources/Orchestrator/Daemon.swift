@@ -68,7 +68,7 @@ public final class Daemon: @unchecked Sendable {
             reader = try StoreReader(path: dbPath)
             // Before the loop serves: read what must resume. This thread is not the loop.
             unfinished = try reader.readNow { db in
-                try db.unfinishedJobs().map { Engine.Unfinished(record: $0, events: try db.events(jobID: $0.id)) }
+                try db.unfinishedJobs().map { try Engine.Unfinished.read($0, from: db) }
             }
         } catch {
             throw DaemonError("cannot open the database \(dbPath): \(error)")

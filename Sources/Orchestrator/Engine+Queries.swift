@@ -39,10 +39,10 @@ extension Engine {
     }
 
     /// The job as committed and what its completed calls used, per role, read together.
-    public func jobWithUsage(_ id: String) async throws(EngineError) -> (JobRecord, [String: RoleUsage]) {
-        let found: (JobRecord, [String: RoleUsage])?
+    public func jobWithUsage(_ id: String) async throws(EngineError) -> (JobRecord, [String: RoleUsage], RetryLinks) {
+        let found: (JobRecord, [String: RoleUsage], RetryLinks)?
         do {
-            found = try await reader.read { db in try db.job(id).map { ($0, try db.usage(jobID: id)) } }
+            found = try await reader.read { db in try db.job(id).map { ($0, try db.usage(jobID: id), try db.retryLinks(jobID: id)) } }
         } catch {
             throw .storage(error.description)
         }

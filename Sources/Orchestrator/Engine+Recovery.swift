@@ -8,10 +8,30 @@ extension Engine {
     public struct Unfinished: Sendable {
         public let record: JobRecord
         public let events: [EventRecord]
+        /// For a retry, what it reuses of the job it retries.
+        public let retry: RetrySource?
 
-        public init(record: JobRecord, events: [EventRecord]) {
+        public init(record: JobRecord, events: [EventRecord], retry: RetrySource? = nil) {
             self.record = record
             self.events = events
+            self.retry = retry
+        }
+
+        /// Reads what recovery needs of `record`: its events and, for a retry, what it reuses.
+        public static func read(_ record: JobRecord, from db: Database) throws(StoreError) -> Unfinished {
+            let events = try db.events(jobID: record.id)
+            return Unfinished(
+                record: record, events: events, retry: try db.retrySource(of: events.first?.payload(as: JobSubmitted.self)))
+        }
+
+        /// What the job's log matches after its own events: the reused events of a retry; nil when
+        /// they are needed and gone (the original was pruned before the retry had reused them all).
+        var reuse: [EventRecord]? {
+            guard let retry else { return [] }
+            if let prefix = retry.prefix { return prefix }
+            // An event the retry made itself means its reuse was over.
+            let madeLive = events.contains { !JobLog.notFromRunner.contains($0.kind) && RetryPrefix.source(of: $0) == nil }
+            return madeLive ? [] : nil
         }
     }
 
@@ -42,8 +62,16 @@ extension Engine {
                 )
                 continue
             }
+            guard let reuse = job.reuse else {
+                failUnresumable(
+                    job.record, lastSeq: lastSeq,
+                    reason:
+                        "cannot resume: the job it retries, \(job.retry?.original ?? "?"), is no longer in the store, and this retry had not finished reusing its calls"
+                )
+                continue
+            }
             let entry = ActiveJob(
-                record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events),
+                record: job.record, plan: plan, log: makeLog(jobID: job.record.id, lastSeq: lastSeq, recorded: job.events, reuse: reuse),
                 submitter: submitted?.submitterUID.map { UInt32($0) }, format: format, phase: .queued)
             active[job.record.id] = entry
             if let directory = submitted?.workspace {

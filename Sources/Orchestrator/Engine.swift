@@ -63,7 +63,7 @@ public final class Engine: @unchecked Sendable {
     /// The daemon's environment as read at start, and which of its variables are secrets.
     let secrets: SecretVariables
     let clock: any WallClock
-    private let ids: JobIDGenerator
+    let ids: JobIDGenerator
     let logger: Logger
     var configuration: Configuration
     /// Jobs admitted and not yet started, and the limits on them.
@@ -73,6 +73,8 @@ public final class Engine: @unchecked Sendable {
     private var queueHead = 0
     private var running = 0
     var idempotency: [String: String] = [:]
+    /// Jobs a retry is being submitted of: one at a time each, since it appends to the original's log.
+    var retrying: Set<String> = []
     private(set) var accepting = true
     private var drained: [() -> Void] = []
     private let startedAt: Int64
@@ -133,8 +135,8 @@ public final class Engine: @unchecked Sendable {
         telemetry?.export(jobID: record.id)
     }
 
-    func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord]) -> JobLog {
-        let log = JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, writer: writer, clock: clock) { [hub] events in
+    func makeLog(jobID: String, lastSeq: Int, recorded: [EventRecord], reuse: [EventRecord] = []) -> JobLog {
+        let log = JobLog(jobID: jobID, lastSeq: lastSeq, recorded: recorded, reuse: reuse, writer: writer, clock: clock) { [hub] events in
             hub.publish(events)
         }
         log.strictReplay = configuration.replay
@@ -195,14 +197,7 @@ public final class Engine: @unchecked Sendable {
         }
         if let refusal = secrets.refusal(of: loaded.plan) { throw .invalidPlan(refusal) }
         let goal = s.goal.isEmpty ? (loaded.plan.description ?? "run the \(loaded.plan.name) plan") : s.goal
-        if let submitter {
-            if let problem = trust.unsandboxedProblem(loaded.plan) { throw .permissionDenied(problem) }
-            let directories = TrustPolicy.directories(of: loaded.plan, goal: goal, inputs: s.inputs, cwd: s.cwd)
-            let problem = await ToolBox.onFiles {
-                directories.lazy.compactMap { TrustPolicy.ownershipProblem($0.path, what: $0.what, client: submitter) }.first
-            }
-            if let problem { throw .permissionDenied(problem) }
-        }
+        if let submitter { try await check(submitter, plan: loaded.plan, goal: goal, inputs: s.inputs, cwd: s.cwd) }
         let workspace = try await workspaces.admit(plan: loaded.plan, goal: goal, inputs: s.inputs, cwd: s.cwd)
         guard accepting else { throw .shuttingDown }
         // The awaits above let other submissions in: look again before creating. The map is read
@@ -221,37 +216,59 @@ public final class Engine: @unchecked Sendable {
         if let workspace, let holder = workspaces.holder(of: workspace, shared: loaded.plan.workspaceShared) {
             throw .workspaceInUse(workspace, job: holder, status: active[holder]?.record.status)
         }
-        let now = clock.nowMillis()
         let record = JobRecord(
             id: ids.next(), planName: loaded.plan.name, plan: loaded.snapshot, goal: goal, inputs: s.inputs, cwd: s.cwd,
-            idempotencyKey: s.idempotencyKey, status: .queued, createdAt: now)
-        let entry = ActiveJob(
-            record: record, plan: loaded.plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: []), submitter: submitter,
-            phase: .submitting(waiters: []))
-        active[record.id] = entry
-        queued.add(record.id, client: s.client)
-        if let key = s.idempotencyKey { idempotency[key] = record.id }
+            idempotencyKey: s.idempotencyKey, status: .queued, createdAt: clock.nowMillis())
         // Who submitted it, when not the owner: recovery keeps the job to that user's directories. The
         // workspace is recorded so that a restarted daemon knows which one its recovered job holds.
         let submitted = JobSubmitted(
             plan: record.planName, goal: record.goal, inputs: record.inputs, idempotencyKey: s.idempotencyKey,
             submitterUID: submitter.map(Int.init), workspace: workspace)
-        if let workspace { workspaces.claim(workspace, job: record.id, shared: loaded.plan.workspaceShared) }
+        try await create(record, plan: loaded.plan, submitted: submitted, submitter: submitter, client: s.client, workspace: workspace)
+        return (record, true)
+    }
+
+    /// Refuses a job of a client other than the owner that the trust model does not allow: an
+    /// unsandboxed plan, or a directory the job would use that the client does not own.
+    func check(_ submitter: UInt32, plan: Plan, goal: String, inputs: JSON, cwd: String?) async throws(EngineError) {
+        if let problem = configuration.trust.unsandboxedProblem(plan) { throw .permissionDenied(problem) }
+        let directories = TrustPolicy.directories(of: plan, goal: goal, inputs: inputs, cwd: cwd)
+        let problem = await ToolBox.onFiles {
+            directories.lazy.compactMap { TrustPolicy.ownershipProblem($0.path, what: $0.what, client: submitter) }.first
+        }
+        if let problem { throw .permissionDenied(problem) }
+    }
+
+    /// Admits a new job: writes its row and `job.submitted` (with `ops`, in the same transaction),
+    /// and queues it once that is durable. `reuse`: a retry's `RetryPrefix`. The caller has checked
+    /// the queue's room and the workspace with no suspension since.
+    func create(
+        _ record: JobRecord, plan: Plan, submitted: JobSubmitted, submitter: UInt32?, client: UInt32?, workspace: String?,
+        reuse: [EventRecord] = [], ops: [WriteOp] = []
+    ) async throws(EngineError) {
+        let entry = ActiveJob(
+            record: record, plan: plan, log: makeLog(jobID: record.id, lastSeq: 0, recorded: [], reuse: reuse), submitter: submitter,
+            phase: .submitting(waiters: []))
+        active[record.id] = entry
+        queued.add(record.id, client: client)
+        if let key = record.idempotencyKey { idempotency[key] = record.id }
+        if let workspace { workspaces.claim(workspace, job: record.id, shared: plan.workspaceShared) }
         do {
-            _ = try await entry.log.append([EventDraft(submitted)], ops: [.insertJob(record)])
+            _ = try await entry.log.append([EventDraft(submitted)], ops: [.insertJob(record)] + ops)
         } catch {
             retire(record.id)
             queued.remove(record.id)
-            if let key = s.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
+            if let key = record.idempotencyKey, idempotency[key] == record.id { idempotency[key] = nil }
             let storeError = error as? StoreError ?? StoreError(code: 1, operation: "submit", message: "\(error)")
             entry.submitted(storeError)
-            if storeError.isStorageFault { throw .storageUnavailable(writer.storageFault ?? StorageFault(error: storeError, since: now)) }
+            if storeError.isStorageFault {
+                throw .storageUnavailable(writer.storageFault ?? StorageFault(error: storeError, since: record.createdAt))
+            }
             throw .storage("\(error)")
         }
         entry.submitted(nil)
         queue.append(record.id)
         pump()
-        return (record, true)
     }
 
     private func existingJob(forKey key: String) async throws(EngineError) -> JobRecord? {
@@ -445,7 +462,7 @@ public final class Engine: @unchecked Sendable {
             defer { readmitting.subtract(ids) }
             do {
                 let jobs = try await reader.read { db in
-                    try ids.compactMap { id in try db.job(id).map { Unfinished(record: $0, events: try db.events(jobID: id)) } }
+                    try ids.compactMap { id in try db.job(id).map { try Unfinished.read($0, from: db) } }
                 }
                 // A job whose end was committed after all has nothing to resume: release its waiters.
                 for job in jobs where job.record.status.isTerminal { hub.finished(job.record) }

@@ -49,14 +49,20 @@ struct ReplayDivergence: Error, CustomStringConvertible {
 /// recovered runner re-derives its state without doing anything twice. Events that only recovery
 /// writes (`job.resumed`, `call.restarted`, `tool.restarted`) are skipped by that matching.
 ///
+/// A retry (`agentd retry`) is created with the events it reuses of the job it retries
+/// (`RetryPrefix`). After its own recorded events, `emit` matches those next: an event the runner
+/// emits that is the same as the next reused one (same kind and call id, and the same request or
+/// payload) is written to this log as a copy marked with the original's seq, and reported as
+/// replayed, so the bus answers the call from the copy and makes no call. The first event that
+/// differs ends the reuse for good: from there everything runs live, and a changed request is never
+/// answered from the original. On recovery the copies among the job's own events say how far the
+/// reuse got, and it goes on from there (or not at all, once a live event was written).
+///
 /// Loop thread only.
 final class JobLog: @unchecked Sendable {
     /// Kinds the runner's deterministic sequence does not include: written at submission, or only by
     /// recovery.
-    static let notFromRunner: Set<String> = [
-        EventKind.jobSubmitted.rawValue, EventKind.jobResumed.rawValue, EventKind.callRestarted.rawValue, EventKind.toolRestarted.rawValue,
-        EventKind.gateRefused.rawValue,
-    ]
+    static let notFromRunner = RetryPrefix.notReused
 
     let jobID: String
     private let writer: StoreWriter
@@ -65,6 +71,9 @@ final class JobLog: @unchecked Sendable {
     private(set) var nextSeq: Int
     private var recorded: [EventRecord]
     private var cursor = 0
+    /// A retry's reusable events of the job it retries, and the next one to match.
+    private let reuse: [EventRecord]
+    private var reuseCursor = 0
     /// Deferred events (and their ops) waiting for the next write.
     private var staged: [EventRecord] = []
     private var stagedOps: [WriteOp] = []
@@ -75,13 +84,15 @@ final class JobLog: @unchecked Sendable {
     /// The store's error when a write of this log failed.
     var writeFailure: StoreError? { failed as? StoreError }
 
+    /// `reuse`: a retry's `RetryPrefix` (empty for any other job).
     init(
-        jobID: String, lastSeq: Int, recorded: [EventRecord], writer: StoreWriter, clock: any WallClock,
+        jobID: String, lastSeq: Int, recorded: [EventRecord], reuse: [EventRecord] = [], writer: StoreWriter, clock: any WallClock,
         publish: @escaping ([EventRecord]) -> Void
     ) {
         self.jobID = jobID
         self.nextSeq = lastSeq + 1
         self.recorded = recorded.filter { !Self.notFromRunner.contains($0.kind) }
+        self.reuse = reuse
         self.writer = writer
         self.clock = clock
         self.publish = publish
@@ -97,13 +108,26 @@ final class JobLog: @unchecked Sendable {
     /// longer follows the log, so what it writes next (its failure) is appended after the log's end.
     func abandonReplay() {
         cursor = recorded.count
+        reuseCursor = reuse.count
     }
 
-    /// Whether recorded events remain to be matched.
+    /// Whether the job's own recorded events remain to be matched (a recovery).
     var isReplaying: Bool { cursor < recorded.count }
 
-    /// The next recorded event, without consuming it.
-    var nextRecorded: EventRecord? { isReplaying ? recorded[cursor] : nil }
+    /// Whether a retry's reused events remain to be matched.
+    var isReusing: Bool { reuseCursor < reuse.count }
+
+    /// Whether the next call is answered from a record (the job's own or, for a retry, the original's).
+    var answersFromRecord: Bool { isReplaying || isReusing }
+
+    /// How many of the original's events this retry has reused so far.
+    private(set) var reusedCount = 0
+
+    /// The next recorded event, without consuming it: the job's own, else the next reused one.
+    var nextRecorded: EventRecord? {
+        if isReplaying { return recorded[cursor] }
+        return isReusing ? reuse[reuseCursor] : nil
+    }
 
     /// Appends `draft` (with `ops` in the same transaction); during replay consumes the matching
     /// recorded event instead. Returns the event and whether it was replayed.
@@ -122,8 +146,64 @@ final class JobLog: @unchecked Sendable {
                     seq: next.seq, expected: "\(draft.kind) \(draft.callID ?? "")", recorded: "\(next.kind) \(next.callID ?? "")")
             }
             cursor += 1
+            followReuse(next)
             return (next, true)
         }
+        if isReusing {
+            let source = reuse[reuseCursor]
+            if Self.reuses(draft, source) {
+                reuseCursor += 1
+                reusedCount += 1
+                // The copy keeps the original's place in its step and, for an answer (a draft with
+                // no payload), the original's payload; it is marked with where it came from.
+                var copy = draft
+                (copy.role, copy.step, copy.attempt) = (source.role, source.step, source.attempt)
+                copy.payload = RetryPrefix.marking(draft.payload == .null ? source.payload : draft.payload, from: source.seq)
+                let (event, _) = try await write(copy, ops: ops, deferred: deferred)
+                return (event, true)
+            }
+            // Different from the original here: live from now on, never answered from it again.
+            reuseCursor = reuse.count
+        }
+        return try await write(draft, ops: ops, deferred: deferred)
+    }
+
+    /// On recovery of a retry, each of its own events matched tells how far the reuse had got: a
+    /// copy moves past the original event it copies, an event the job made itself ends the reuse.
+    private func followReuse(_ own: EventRecord) {
+        guard isReusing else { return }
+        guard let seq = RetryPrefix.source(of: own), let index = reuse[reuseCursor...].firstIndex(where: { $0.seq == seq }) else {
+            reuseCursor = reuse.count
+            return
+        }
+        reuseCursor = index + 1
+        reusedCount += 1
+    }
+
+    /// Whether the runner's `draft` is the original's `source` again, so its recorded answer holds:
+    /// the same kind and call id and, for a request, the same request (the agent's id and a tool's
+    /// idempotency key name the job, so they differ by design); anything else, the same payload.
+    static func reuses(_ draft: EventDraft, _ source: EventRecord) -> Bool {
+        guard draft.kind == source.kind, draft.callID == source.callID else { return false }
+        if draft.payload == .null { return true }  // an answer the bus takes from the record
+        switch source.eventKind {
+        case .callStarted?:
+            guard let mine = try? CallStarted(payload: draft.payload), let theirs = try? CallStarted(payload: source.payload) else {
+                return false
+            }
+            return mine.request == theirs.request && mine.reask == theirs.reask
+        case .toolStarted?:
+            guard var mine = try? ToolStarted(payload: draft.payload), let theirs = try? ToolStarted(payload: source.payload) else {
+                return false
+            }
+            mine.idempotencyKey = theirs.idempotencyKey
+            return mine == theirs
+        default:
+            return draft.payload == RetryPrefix.unmarked(source.payload)
+        }
+    }
+
+    private func write(_ draft: EventDraft, ops: [WriteOp], deferred: Bool) async throws -> (event: EventRecord, replayed: Bool) {
         if deferred {
             if let failed { throw failed }
             let record = makeRecord(draft, at: clock.nowMillis())

@@ -201,6 +201,10 @@ public final class RPCServer: @unchecked Sendable {
         case .decide(let params):
             let seq = try await engine.decide(params, client: connection.peerUID)
             return ["job": .string(params.job), "gate": .string(params.gate), "seq": .int(seq)]
+        case .retry(let params):
+            let (job, step) = try await engine.retry(params, client: connection.peerUID)
+            finished[params.id] = nil  // its answer now lists this retry
+            return RetryResult(job: WireJob(job), retryOf: params.id, fromStep: step).json
         }
     }
 
@@ -211,8 +215,8 @@ public final class RPCServer: @unchecked Sendable {
 
     private func get(_ params: JobIDParams) async throws(EngineError) -> JSON {
         let id = params.id
-        let (job, usage) = try await engine.jobWithUsage(id)
-        let answer = JobDetails(job: WireJob(job), usage: usage).json
+        let (job, usage, links) = try await engine.jobWithUsage(id)
+        let answer = JobDetails(job: WireJob(job), usage: usage, links: links).json
         // A finished job never changes again: its answer is kept, encoded (bounded), and `handle`
         // answers from it, so clients polling finished jobs cost no store reads. Not a cancelled job:
         // a reply its runner had staged may still be written after the cancellation.

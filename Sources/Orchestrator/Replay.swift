@@ -41,18 +41,18 @@ public enum Replay {
     }
 
     public static func run(jobID: String, databasePath: String, logger: Logger) throws(DaemonError) -> Report {
-        let source: (JobRecord?, [EventRecord])
+        let source: (JobRecord?, Engine.Unfinished?)
         do {
             let reader = try StoreReader(path: databasePath)
             source = try reader.readNow { db in
-                guard let job = try db.job(jobID) else { return (nil, []) }
-                return (job, try db.events(jobID: jobID))
+                guard let job = try db.job(jobID) else { return (nil, nil) }
+                return (job, try Engine.Unfinished.read(job, from: db))
             }
         } catch {
             throw DaemonError("cannot read \(databasePath): \(error)")
         }
-        guard let recorded = source.0 else { throw DaemonError("no job \(jobID) in \(databasePath)") }
-        let events = source.1
+        guard let recorded = source.0, let read = source.1 else { throw DaemonError("no job \(jobID) in \(databasePath)") }
+        let events = read.events
         let scratch = NSTemporaryDirectory() + "agentd-replay-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         try Paths.ensureDirectory(scratch, private: true)
@@ -88,7 +88,7 @@ public enum Replay {
                     } catch {
                         throw EngineError.storage("cannot prepare the replay: \(error)")
                     }
-                    engine.recover([Engine.Unfinished(record: job, events: events)])
+                    engine.recover([Engine.Unfinished(record: job, events: events, retry: read.retry)])
                     outcome.final = try await engine.wait(jobID)
                     outcome.events = try await engine.events(jobID, afterSeq: 0, limit: Int(Int32.max))
                 } catch {

@@ -160,6 +160,12 @@ public enum Migrations {
             INSERT INTO event_kinds(kind) VALUES ('gate.requested'), ('gate.decided'), ('gate.refused');
             """
         ),
+        (
+            8, "job.retried, the link from a job to its retries",
+            """
+            INSERT INTO event_kinds(kind) VALUES ('job.retried');
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

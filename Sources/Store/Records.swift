@@ -117,6 +117,7 @@ public enum EventKind: String, Sendable, CaseIterable {
     case toolStarted = "tool.started"
     case toolCompleted = "tool.completed"
     case toolRestarted = "tool.restarted"
+    case jobRetried = "job.retried"
 }
 
 extension EventRecord {

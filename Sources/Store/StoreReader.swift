@@ -125,6 +125,8 @@ extension Database {
     }
 
     /// Completed calls of a job per role, with the tokens and cost their replies recorded.
+    /// Calls a retry answered from the original's record (`RetryPrefix`) are not counted: this job
+    /// did not make them.
     public func usage(jobID: String) throws(StoreError) -> [String: RoleUsage] {
         var out: [String: RoleUsage] = [:]
         for row in try query(
@@ -133,7 +135,8 @@ extension Database {
                    coalesce(sum(json_extract(payload, '$.usage.input_tokens')), 0),
                    coalesce(sum(json_extract(payload, '$.usage.output_tokens')), 0),
                    sum(json_extract(payload, '$.cost_usd'))
-            FROM events WHERE job_id = ? AND kind = 'call.completed' GROUP BY role
+            FROM events WHERE job_id = ? AND kind = 'call.completed' AND json_extract(payload, '$.\(RetryPrefix.member)') IS NULL
+            GROUP BY role
             """, [.text(jobID)])
         {
             out[row[0].text ?? "?"] = RoleUsage(

@@ -205,6 +205,7 @@ public enum HTMLRenderer {
         if c.reask > 0 { w.raw(" <span class=\"reask\">asked again (\(c.reask))</span>") }
         if c.turn > 0 { w.raw(" <span class=\"turn\">turn \(c.turn + 1)</span>") }
         if c.restarted { w.raw(" <span class=\"restarted\">made again after a restart</span>") }
+        if c.reused { w.raw(" <span class=\"restarted\">reused from the retried job's record</span>") }
         w.raw(" <span class=\"meta\">")
         w.text(Format.millis(c.durationMS) + Format.tokens(c) + (c.costUSD.map { ", " + Format.cost($0) } ?? ""))
         if let model = c.model {

@@ -187,6 +187,7 @@ public enum TextRenderer {
             if c.turn > 0 { head += " (turn \(c.turn + 1))" }
             head += " — " + Format.millis(c.durationMS) + Format.tokens(c) + (c.costUSD.map { ", " + Format.cost($0) } ?? "")
             if c.restarted { head += " — made again after a restart" }
+            if c.reused { head += " — reused from the retried job's record" }
             item(depth, head)
             switch c.state {
             case .pending:

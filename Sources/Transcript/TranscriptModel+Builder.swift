@@ -63,7 +63,17 @@ extension TranscriptModel {
                 let submitted = try? JobSubmitted(payload: payload)
                 if model.goal.isEmpty { model.goal = submitted?.goal ?? "" }
                 if model.planName == "?" { model.planName = submitted?.plan ?? "?" }
-            case .jobState?:
+                if let original = submitted?.retryOf {
+                    let step = submitted?.fromStep ?? 1
+                    model.entries.append(
+                        .note(
+                            seq: seq,
+                            text: "a retry of job \(original) from step \(step): the calls before step \(step) are reused from its record, not made again"
+                        ))
+                }
+            case .jobRetried?:
+                guard let retried = try? JobRetried(payload: payload) else { return note(kind, seq, &model) }
+                model.entries.append(.note(seq: seq, text: "retried as job \(retried.job) from step \(retried.fromStep)"))            case .jobState?:
                 guard let state = try? JobState(payload: payload) else { return note(kind, seq, &model) }
                 if let fixed = state.steps { currentSteps = fixed }
                 lastState = state.to.rawValue
@@ -100,6 +110,7 @@ extension TranscriptModel {
                         return Message(role: m.role, content: content)
                     }
                 }
+                call.reused = payload[RetryPrefix.member] != nil
                 model.calls.append(call)
                 let i = model.calls.count - 1
                 callIndex[call.id] = i

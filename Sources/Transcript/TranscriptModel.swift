@@ -37,6 +37,8 @@ public struct TranscriptModel: Sendable {
         public var state = State.pending
         /// A `call.restarted` marked it: the daemon stopped before it completed.
         public var restarted = false
+        /// A retry copied it from the job it retries (`RetryPrefix`): answered from that record, not made.
+        public var reused = false
         public var reply: String?
         /// The actor's output (its `{"output": …}` or plain text), for a completed actor call without tool calls.
         public var output: String?

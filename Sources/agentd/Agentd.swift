@@ -16,7 +16,7 @@ struct Agentd: ParsableCommand {
         abstract: "Run long-lived LLM agent workflows reliably, and audit what the agents did.",
         version: version,
         subcommands: [
-            Serve.self, Submit.self, List.self, Show.self, Watch.self, Cancel.self, Transcript.self, Run.self,
+            Serve.self, Submit.self, List.self, Show.self, Watch.self, Cancel.self, Retry.self, Transcript.self, Run.self,
             Status.self, Stats.self, Audit.self, ReplayCommand.self, Backup.self, Prune.self, Bench.self, Pending.self, Approve.self,
             Reject.self,
         ])

@@ -201,6 +201,12 @@ struct Show: ParsableCommand {
             emit("\(pad("tokens:", 17)) \(total.inputTokens) in, \(total.outputTokens) out (\(perRole.joined(separator: ", ")))")
         }
         if let cost = total.costUSD { emit("\(pad("cost:", 17)) $\(String(format: "%.4f", cost))") }
+        let links = details.links
+        if let original = links.retryOf {
+            emit(
+                "\(pad("retry of:", 17)) \(original) from step \(links.fromStep ?? 1) (\(links.reusedCalls) call\(links.reusedCalls == 1 ? "" : "s") reused)")
+        }
+        for retry in links.retries { emit("\(pad("retried as:", 17)) \(retry.job) from step \(retry.fromStep)") }
         if case let .object(inputs) = shown.inputs, !inputs.isEmpty {
             emit("inputs:")
             for (k, v) in inputs { emit("  \(k) = \(v.stringValue ?? v.encoded)") }
@@ -248,6 +254,60 @@ struct Cancel: ParsableCommand {
         } else {
             let cancelled = try failing { () throws -> WireJob in try WireJob(json: result) }
             emit("job \(job) \(cancelled.status.rawValue)")
+        }
+    }
+}
+
+struct Retry: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a finished job again as a new job, from one of its steps: the calls before that step are answered from its record.",
+        discussion: """
+            The new job has the job's plan, inputs and working directory, and its goal unless --goal gives \
+            another. Each call before the step is reused while its request is the same as the recorded \
+            one; the first that differs (a new goal changes every prompt that quotes it), and everything \
+            after it, runs live. With --wait or --watch, exit 0 only if the new job succeeded.
+            """)
+
+    @Argument(help: "The job to retry (succeeded, failed or cancelled).")
+    var job: String
+
+    @Option(help: "The step to run live from, counted from 1 (default: the step where the job stopped).")
+    var fromStep: Int?
+
+    @Option(help: "A new goal for the new job (default: the job's goal).")
+    var goal: String?
+
+    @Flag(help: "Wait until the new job finishes.")
+    var wait = false
+
+    @Flag(help: "Show live progress until the new job finishes.")
+    var watch = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @OptionGroup var socket: SocketOption
+
+    func validate() throws {
+        if wait && watch { throw ValidationError("use --wait or --watch, not both") }
+        if let fromStep, fromStep < 1 { throw ValidationError("--from-step counts steps from 1, got \(fromStep)") }
+    }
+
+    mutating func run() throws {
+        let client = try socket.connect()
+        let answer = try failing { try client.call(.retry(RetryParams(id: job, fromStep: fromStep, goal: goal))) }
+        let result = try failing { () throws -> RetryResult in try RetryResult(json: answer) }
+        let id = result.job.id
+        if watch {
+            if !json { emit("job \(id) queued: a retry of \(result.retryOf) from step \(result.fromStep)") }
+            try watchJob(client, id: id, json: json)
+        } else if wait {
+            let final = try failing { try client.call(.wait(JobIDParams(id: id))) }
+            try report(final, json: json)
+        } else if json {
+            emit(answer.encoded)
+        } else {
+            emit(id)
         }
     }
 }

@@ -27,6 +27,10 @@ struct ProgressPrinter {
         case .jobSubmitted?:
             let submitted = try? JobSubmitted(payload: payload)
             out.append(prefix + "queued     plan \(submitted?.plan ?? "?"): \(submitted?.goal ?? "")")
+            if let original = submitted?.retryOf {
+                out.append(
+                    "           a retry of job \(original) from step \(submitted?.fromStep ?? 1): the calls before it are answered from its record")
+            }
         case .jobState?:
             let state = try? JobState(payload: payload)
             let to = state?.to.rawValue ?? "?"
@@ -52,7 +56,8 @@ struct ProgressPrinter {
         case .callRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
         case .callCompleted?:
-            out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()))
+            let reused = payload[RetryPrefix.member] == nil ? "" : " (reused)"
+            out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()) + reused)
         case .callFailed?:
             let failed = try? CallFailed(payload: payload)
             var line = prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  call failed: \(failed?.message ?? "?")"
@@ -115,6 +120,9 @@ struct ProgressPrinter {
         case .stepInfeasible?:
             let feasibility = (try? StepInfeasible(payload: payload)).map { " (feasibility \($0.feasibility))" } ?? ""
             out.append(prefix + "\(stepLabel()) judged infeasible\(feasibility): re-planning at once")
+        case .jobRetried?:
+            let retried = try? JobRetried(payload: payload)
+            out.append(prefix + "retried    as job \(retried?.job ?? "?") from step \(retried?.fromStep ?? 1)")
         case nil:
             // A kind this build does not know (a newer daemon's): printed by name.
             out.append(prefix + kind)

@@ -1,16 +1,20 @@
 import Store
 
 /// `job.get`'s result: the job object, then `completed_calls` and `usage` per role (roles sorted)
-/// and in total. The server encodes one from the store's figures, clients decode one. Pure value;
+/// and in total, then its retry links when it has any (`retry_of`, `from_step`, `reused_calls`;
+/// `retries`). The server encodes one from the store's figures, clients decode one. Pure value;
 /// any thread.
 public struct JobDetails: Sendable, Equatable {
     public var job: WireJob
     /// Each role's completed calls, tokens and cost, by role name.
     public var usage: [String: RoleUsage]
+    /// The job it retries and its retries (`RetryLinks`).
+    public var links: RetryLinks
 
-    public init(job: WireJob, usage: [String: RoleUsage]) {
+    public init(job: WireJob, usage: [String: RoleUsage], links: RetryLinks = RetryLinks()) {
         self.job = job
         self.usage = usage
+        self.links = links
     }
 
     /// Every role's figures added up; the cost is nil when no role has one.
@@ -40,13 +44,31 @@ public struct JobDetails: Sendable, Equatable {
                 costUSD: figures["cost_usd"]?.doubleValue)
         }
         self.usage = usage
+        var links = RetryLinks(retryOf: json["retry_of"]?.stringValue, fromStep: json["from_step"]?.intValue)
+        links.reusedCalls = json["reused_calls"]?.intValue ?? 0
+        for retry in json["retries"]?.arrayValue ?? [] {
+            guard let id = retry["job"]?.stringValue, let step = retry["from_step"]?.intValue else {
+                throw WireShapeError("job: each of 'retries' must have 'job' and 'from_step'")
+            }
+            links.retries.append((id, step))
+        }
+        self.links = links
     }
 
     public var json: JSON {
         let roles = usage.keys.sorted()
-        return job.json
+        var out = job.json
             .setting("completed_calls", .object(roles.map { ($0, .int(usage[$0]!.calls)) }))
             .setting("usage", .object(roles.map { ($0, Self.json(usage[$0]!)) } + [("total", Self.json(total))]))
+        if let original = links.retryOf {
+            out = out.setting("retry_of", .string(original)).setting("from_step", .int(links.fromStep ?? 1))
+                .setting("reused_calls", .int(links.reusedCalls))
+        }
+        if !links.retries.isEmpty {
+            out = out.setting(
+                "retries", .array(links.retries.map { .object([("job", .string($0.job)), ("from_step", .int($0.fromStep))]) }))
+        }
+        return out
     }
 
     /// A role's usage as `job.get` shows it; cost rounded to a millionth of a dollar.

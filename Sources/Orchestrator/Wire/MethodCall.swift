@@ -12,6 +12,7 @@ public enum MethodCall: Sendable, Equatable {
     case watch(WatchParams)
     case transcript(TranscriptParams)
     case prune(PruneParams)
+    case retry(RetryParams)
     case status
     case gates
     case decide(GateDecideParams)
@@ -27,6 +28,7 @@ public enum MethodCall: Sendable, Equatable {
         case .jobWatch: self = .watch(try WatchParams(decoding: params))
         case .jobTranscript: self = .transcript(try TranscriptParams(decoding: params))
         case .jobPrune: self = .prune(try PruneParams(decoding: params))
+        case .jobRetry: self = .retry(try RetryParams(decoding: params))
         // Any params are ignored (docs/protocol.md).
         case .daemonStatus: self = .status
         case .gateList: self = .gates
@@ -44,6 +46,7 @@ public enum MethodCall: Sendable, Equatable {
         case .watch: return .jobWatch
         case .transcript: return .jobTranscript
         case .prune: return .jobPrune
+        case .retry: return .jobRetry
         case .status: return .daemonStatus
         case .gates: return .gateList
         case .decide: return .gateDecide
@@ -61,6 +64,7 @@ public enum MethodCall: Sendable, Equatable {
         case .prune(let p): return p.json
         case .status, .gates: return .object([])
         case .decide(let p): return p.json
+        case .retry(let p): return p.json
         }
     }
 

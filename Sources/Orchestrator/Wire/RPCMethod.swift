@@ -12,6 +12,7 @@ public enum RPCMethod: String, Sendable, CaseIterable {
     case jobWatch = "job.watch"
     case jobTranscript = "job.transcript"
     case jobPrune = "job.prune"
+    case jobRetry = "job.retry"
     case daemonStatus = "daemon.status"
     case gateList = "gate.list"
     case gateDecide = "gate.decide"

@@ -81,3 +81,36 @@ public struct JobResumed: RecordedEvent {
 
     public var json: JSON { .object([("replaying_events", .int(replayingEvents))]) }
 }
+
+/// The payload of a `job.retried` event, appended to a finished job when a retry of it is submitted
+/// (in the same transaction as the new job): the new job, the step (from 1) it runs live from, and
+/// its goal when it was changed. The new job's `job.submitted` links back (`retry_of`). Not part of
+/// the runner's sequence. Pure; safe from any thread.
+public struct JobRetried: RecordedEvent {
+    public static let kind = EventKind.jobRetried
+
+    public var job: String
+    public var fromStep: Int
+    /// The retry's goal, when it differs from this job's.
+    public var goal: String?
+
+    public init(job: String, fromStep: Int, goal: String? = nil) {
+        self.job = job
+        self.fromStep = fromStep
+        self.goal = goal
+    }
+
+    /// Decodes a recorded payload. Throws `EventPayloadError` naming the member that has the wrong shape.
+    public init(payload: JSON) throws(EventPayloadError) {
+        let r = try PayloadReader(Self.kind, payload)
+        job = try r.string("job")
+        fromStep = try r.int("from_step")
+        goal = try r.optionalString("goal")
+    }
+
+    public var json: JSON {
+        var members: [(String, JSON)] = [("job", .string(job)), ("from_step", .int(fromStep))]
+        if let goal { members.append(("goal", .string(goal))) }
+        return .object(members)
+    }
+}

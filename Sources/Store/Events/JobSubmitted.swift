@@ -3,8 +3,8 @@
 ///
 /// The engine writes the first five members; the store writer appends the two digests in the same
 /// transaction as the row (`JobCommitment`). Members added after the first release are optional,
-/// so every recorded job still decodes: `submitter_uid`, `workspace`, `format`, `plan_sha256`,
-/// `job_sha256`.
+/// so every recorded job still decodes: `submitter_uid`, `workspace`, `retry_of`, `from_step`,
+/// `format`, `plan_sha256`, `job_sha256`.
 /// Pure; safe from any thread.
 public struct JobSubmitted: RecordedEvent {
     public static let kind = EventKind.jobSubmitted
@@ -18,6 +18,10 @@ public struct JobSubmitted: RecordedEvent {
     public var submitterUID: Int?
     /// The workspace the job holds, so that a restarted daemon claims it again.
     public var workspace: String?
+    /// A retry (`agentd retry`): the job it retries and the step (from 1) it runs live from; the
+    /// original's calls before that step are reused (`RetryPrefix`).
+    public var retryOf: String?
+    public var fromStep: Int?
     /// The record format the job was written in (`RecordFormat`); nil in format 1.
     public var format: Int?
     /// `JobCommitment`'s digests of the stored row; nil in a job recorded before they existed.
@@ -26,7 +30,7 @@ public struct JobSubmitted: RecordedEvent {
 
     public init(
         plan: String, goal: String, inputs: JSON, idempotencyKey: String? = nil, submitterUID: Int? = nil, workspace: String? = nil,
-        format: Int? = nil, planSHA256: String? = nil, jobSHA256: String? = nil
+        retryOf: String? = nil, fromStep: Int? = nil, format: Int? = nil, planSHA256: String? = nil, jobSHA256: String? = nil
     ) {
         self.format = format
         self.plan = plan
@@ -35,6 +39,8 @@ public struct JobSubmitted: RecordedEvent {
         self.idempotencyKey = idempotencyKey
         self.submitterUID = submitterUID
         self.workspace = workspace
+        self.retryOf = retryOf
+        self.fromStep = fromStep
         self.planSHA256 = planSHA256
         self.jobSHA256 = jobSHA256
     }
@@ -48,6 +54,8 @@ public struct JobSubmitted: RecordedEvent {
         idempotencyKey = try r.optionalString("idempotency_key")
         submitterUID = try r.optionalInt("submitter_uid")
         workspace = try r.optionalString("workspace")
+        retryOf = try r.optionalString("retry_of")
+        fromStep = try r.optionalInt("from_step")
         format = try r.optionalInt(RecordFormat.member)
         planSHA256 = try r.optionalString(JobCommitment.planMember)
         jobSHA256 = try r.optionalString(JobCommitment.jobMember)
@@ -59,6 +67,8 @@ public struct JobSubmitted: RecordedEvent {
         if let idempotencyKey { members.append(("idempotency_key", .string(idempotencyKey))) }
         if let submitterUID { members.append(("submitter_uid", .int(submitterUID))) }
         if let workspace { members.append(("workspace", .string(workspace))) }
+        if let retryOf { members.append(("retry_of", .string(retryOf))) }
+        if let fromStep { members.append(("from_step", .int(fromStep))) }
         if let format { members.append((RecordFormat.member, .int(format))) }
         if let planSHA256 { members.append((JobCommitment.planMember, .string(planSHA256))) }
         if let jobSHA256 { members.append((JobCommitment.jobMember, .string(jobSHA256))) }

@@ -47,6 +47,7 @@ extension EventKind {
         case .toolStarted: return ToolStarted.self
         case .toolCompleted: return ToolCompleted.self
         case .toolRestarted: return ToolRestarted.self
+        case .jobRetried: return JobRetried.self
         }
     }
 
