@@ -139,7 +139,8 @@ final class JobLog: @unchecked Sendable {
     /// leaves the process.
     @discardableResult
     func emit(_ draft: EventDraft, ops: [WriteOp] = [], deferred: Bool = false) async throws -> (event: EventRecord, replayed: Bool) {
-        if let next = nextRecorded {
+        if isReplaying {
+            let next = recorded[cursor]
             guard next.kind == draft.kind, next.callID == draft.callID else {
                 abandonReplay()
                 throw ReplayDivergence(

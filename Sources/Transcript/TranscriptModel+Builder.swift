@@ -68,12 +68,14 @@ extension TranscriptModel {
                     model.entries.append(
                         .note(
                             seq: seq,
-                            text: "a retry of job \(original) from step \(step): the calls before step \(step) are reused from its record, not made again"
+                            text:
+                                "a retry of job \(original) from step \(step): the calls before step \(step) are reused from its record, not made again"
                         ))
                 }
             case .jobRetried?:
                 guard let retried = try? JobRetried(payload: payload) else { return note(kind, seq, &model) }
-                model.entries.append(.note(seq: seq, text: "retried as job \(retried.job) from step \(retried.fromStep)"))            case .jobState?:
+                model.entries.append(.note(seq: seq, text: "retried as job \(retried.job) from step \(retried.fromStep)"))
+            case .jobState?:
                 guard let state = try? JobState(payload: payload) else { return note(kind, seq, &model) }
                 if let fixed = state.steps { currentSteps = fixed }
                 lastState = state.to.rawValue

@@ -204,7 +204,8 @@ struct Show: ParsableCommand {
         let links = details.links
         if let original = links.retryOf {
             emit(
-                "\(pad("retry of:", 17)) \(original) from step \(links.fromStep ?? 1) (\(links.reusedCalls) call\(links.reusedCalls == 1 ? "" : "s") reused)")
+                "\(pad("retry of:", 17)) \(original) from step \(links.fromStep ?? 1) (\(links.reusedCalls) call\(links.reusedCalls == 1 ? "" : "s") reused)"
+            )
         }
         for retry in links.retries { emit("\(pad("retried as:", 17)) \(retry.job) from step \(retry.fromStep)") }
         if case let .object(inputs) = shown.inputs, !inputs.isEmpty {

@@ -29,7 +29,8 @@ struct ProgressPrinter {
             out.append(prefix + "queued     plan \(submitted?.plan ?? "?"): \(submitted?.goal ?? "")")
             if let original = submitted?.retryOf {
                 out.append(
-                    "           a retry of job \(original) from step \(submitted?.fromStep ?? 1): the calls before it are answered from its record")
+                    "           a retry of job \(original) from step \(submitted?.fromStep ?? 1): the calls before it are answered from its record"
+                )
             }
         case .jobState?:
             let state = try? JobState(payload: payload)
