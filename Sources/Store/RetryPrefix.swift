@@ -104,24 +104,19 @@ extension Database {
     public func retryLinks(jobID: String) throws(StoreError) -> RetryLinks {
         var links = RetryLinks()
         for row in try query(
-            "SELECT json_extract(payload, '$.retry_of'), json_extract(payload, '$.from_step') FROM events WHERE job_id = ? AND seq = 1",
-            [.text(jobID)])
+            "SELECT kind, payload FROM events WHERE job_id = ? AND (seq = 1 OR kind = 'job.retried') ORDER BY seq", [.text(jobID)])
         {
-            links.retryOf = row[0].text
-            links.fromStep = row[1].int.map { Int($0) }
-        }
-        for row in try query(
-            """
-            SELECT json_extract(payload, '$.job'), json_extract(payload, '$.from_step') FROM events
-            WHERE job_id = ? AND kind = 'job.retried' ORDER BY seq
-            """, [.text(jobID)])
-        {
-            links.retries.append((row[0].text ?? "?", Int(row[1].int ?? 1)))
+            guard let payload = try? JSON.parse(row[1].text ?? "") else { continue }
+            if row[0].text == EventKind.jobRetried.rawValue, let retried = try? JobRetried(payload: payload) {
+                links.retries.append((retried.job, retried.fromStep))
+            } else if let submitted = try? JobSubmitted(payload: payload) {
+                (links.retryOf, links.fromStep) = (submitted.retryOf, submitted.fromStep)
+            }
         }
         if links.retryOf != nil {
             links.reusedCalls = Int(
                 try query(
-                    "SELECT count(*) FROM events WHERE job_id = ? AND kind = 'call.started' AND json_extract(payload, '$.\(RetryPrefix.member)') IS NOT NULL",
+                    "SELECT count(*) FROM events WHERE job_id = ? AND kind = 'call.started' AND json_extract(payload, '$.reused_from') IS NOT NULL",
                     [.text(jobID)])[0][0].int ?? 0)
         }
         return links

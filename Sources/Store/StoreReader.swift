@@ -135,7 +135,7 @@ extension Database {
                    coalesce(sum(json_extract(payload, '$.usage.input_tokens')), 0),
                    coalesce(sum(json_extract(payload, '$.usage.output_tokens')), 0),
                    sum(json_extract(payload, '$.cost_usd'))
-            FROM events WHERE job_id = ? AND kind = 'call.completed' AND json_extract(payload, '$.\(RetryPrefix.member)') IS NULL
+            FROM events WHERE job_id = ? AND kind = 'call.completed' AND json_extract(payload, '$.reused_from') IS NULL
             GROUP BY role
             """, [.text(jobID)])
         {

@@ -91,7 +91,7 @@ final class BusTests: XCTestCase {
             paths,
             [
                 "verdict.verdict", "verified", "usage.input_tokens", "usage.output_tokens", "duration_ms", "cost_usd", "error", "invalid",
-                "decision", "by", "edited_arguments", "waited_ms",
+                "decision", "by", "edited_arguments", "waited_ms", RetryPrefix.member,
             ])
         // The gates' figures read the runner's `gate.decided`, every member written.
         let decided = GateDecided(
@@ -100,6 +100,8 @@ final class BusTests: XCTestCase {
         let payloads = replies.map(\.payload) + [decided.json]
         for path in paths {
             let written = payloads.contains { payload in
+                // A retry's copy of a call event is the event with its mark (`JobLog`).
+                let payload = path == RetryPrefix.member ? RetryPrefix.marking(payload, from: 1) : payload
                 let value = path.split(separator: ".").reduce(Optional(payload)) { $0?[String($1)] }
                 return value.map { !$0.isNull } ?? false
             }

@@ -457,6 +457,107 @@ final class EngineTests: XCTestCase {
         try await harness.stop()
     }
 
+    // MARK: Retry
+
+    /// Whether a retry from step 3 should have answered `call` from the original: the plan and
+    /// steps 1 and 2 (indices 0 and 1), nothing after.
+    private static func reusedBeforeStep3(_ call: EventRecord) -> Bool {
+        call.step.map { $0 < 2 } ?? (call.role == Role.planner.rawValue)
+    }
+
+    /// The runner's events as kind and call id, for comparing two runs' shapes.
+    private static func shape(_ events: [EventRecord]) -> [String] {
+        events.filter { !RetryPrefix.notReused.contains($0.kind) }.map { "\($0.kind) \($0.callID ?? "")" }
+    }
+
+    /// Runs W1, then a retry of it from step 3 to its end. Returns the harness (still running) and both jobs.
+    private func retriedW1(_ harness: EngineHarness) async throws -> (original: JobRecord, retry: JobRecord) {
+        let original = try await harness.submit(Self.w1, goal: "retry me")
+        _ = try await harness.wait(original.id)
+        let (retry, step) = try await harness.onLoop { try await $0.retry(RetryParams(id: original.id, fromStep: 3), client: nil) }
+        XCTAssertEqual(step, 3)
+        let finished = try await harness.wait(retry.id)
+        XCTAssertEqual(finished.status, .succeeded)
+        return (original, retry)
+    }
+
+    func testARetryAnswersTheCallsBeforeItsStepFromTheOriginalAndMakesTheRest() async throws {
+        let harness = try EngineHarness()
+        let (original, retry) = try await retriedW1(harness)
+        let events = try harness.events(retry.id)
+        let source = try harness.events(original.id)
+        let calls = events.filter { $0.kind == EventKind.callStarted.rawValue }
+        XCTAssertEqual(calls.map { RetryPrefix.source(of: $0) != nil }, calls.map(Self.reusedBeforeStep3), "\(calls.map(\.callID))")
+        // Each copy is its original event, with its mark (and the agent naming the new job).
+        for copy in events {
+            guard let seq = RetryPrefix.source(of: copy), let from = source.first(where: { $0.seq == seq }) else { continue }
+            XCTAssertEqual([copy.kind, copy.callID, copy.role], [from.kind, from.callID, from.role])
+            XCTAssertEqual(copy.step, from.step)
+            if copy.kind != EventKind.callStarted.rawValue { XCTAssertEqual(RetryPrefix.unmarked(copy.payload), from.payload) }
+        }
+        // W1 is deterministic: the same run, and the link on the original after its end.
+        XCTAssertEqual(Self.shape(events), Self.shape(source))
+        XCTAssertEqual(events.map(\.seq), Array(1...events.count))
+        XCTAssertEqual(source.last?.kind, EventKind.jobRetried.rawValue)
+        XCTAssertEqual(source.last?.payload(as: JobRetried.self), JobRetried(job: retry.id, fromStep: 3))
+        let links = try harness.reader.readNow { try $0.retryLinks(jobID: retry.id) }
+        XCTAssertEqual(links, RetryLinks(retryOf: original.id, fromStep: 3, reusedCalls: calls.filter(Self.reusedBeforeStep3).count))
+        try await harness.stop()
+    }
+
+    /// A retry stopped while still reusing (after its second copied completion) is recovered from its
+    /// own log and goes on reusing where it stopped: no call before its step is made.
+    func testARetryRecoveredWhileReusingGoesOnReusing() async throws {
+        let first = try EngineHarness()
+        let (original, retry) = try await retriedW1(first)
+        let originalEvents = try first.events(original.id)
+        let retryEvents = try first.events(retry.id)
+        let originalRecord = try XCTUnwrap(try first.reader.readNow { try $0.job(original.id) })
+        var record = try XCTUnwrap(try first.reader.readNow { try $0.job(retry.id) })
+        try await first.stop()
+
+        let completions = retryEvents.indices.filter { retryEvents[$0].kind == EventKind.callCompleted.rawValue }
+        let prefix = Array(retryEvents.prefix(completions[1] + 1))
+        XCTAssertNotNil(RetryPrefix.source(of: prefix[prefix.count - 1]), "stopped among the copies")
+        (record.status, record.reason, record.finishedAt) = (.running, nil, nil)
+        let second = try EngineHarness()
+        try await second.writer.write(
+            [.insertJob(originalRecord)] + originalEvents.map(WriteOp.append) + [.insertJob(record)] + prefix.map(WriteOp.append))
+        let unfinished = try second.reader.readNow { try Engine.Unfinished.read(record, from: $0) }
+        try await second.onLoop { $0.recover([unfinished]) }
+        let finished = try await second.wait(retry.id)
+        XCTAssertEqual(finished.status, .succeeded, finished.reason ?? "")
+        let recovered = try second.events(retry.id)
+        let calls = recovered.filter { $0.kind == EventKind.callStarted.rawValue }
+        XCTAssertEqual(calls.map { RetryPrefix.source(of: $0) != nil }, calls.map(Self.reusedBeforeStep3), "\(calls.map(\.callID))")
+        XCTAssertEqual(Self.shape(recovered), Self.shape(retryEvents), "the same run as without the stop")
+        XCTAssertEqual(recovered.map(\.seq), Array(1...recovered.count))
+        XCTAssertFalse(recovered.contains { $0.kind == EventKind.callRestarted.rawValue })
+        try await second.stop()
+    }
+
+    /// Refusals name the problem: an unknown job, a step out of range, a job that has not finished.
+    func testARetryIsRefusedForAnUnknownJobOrAStepOutOfRange() async throws {
+        let harness = try EngineHarness()
+        let original = try await harness.submit(Self.w1)
+        _ = try await harness.wait(original.id)
+        func refusal(_ params: RetryParams) async -> String {
+            do {
+                _ = try await harness.onLoop { try await $0.retry(params, client: nil) }
+                return "accepted"
+            } catch let error as EngineError {
+                return error.description
+            } catch {
+                return "\(error)"
+            }
+        }
+        let unknown = await refusal(RetryParams(id: "01NOSUCHJOB0000000"))
+        XCTAssertEqual(unknown, "no such job: 01NOSUCHJOB0000000")
+        let outOfRange = await refusal(RetryParams(id: original.id, fromStep: 5))
+        XCTAssertEqual(outOfRange, "invalid params: 'from_step' 5 is out of range for job \(original.id): it reached steps 1 to 4")
+        try await harness.stop()
+    }
+
     // MARK: Recovery
 
     /// Runs W1 to the end in one engine, then gives a second engine (a restarted daemon) the job as

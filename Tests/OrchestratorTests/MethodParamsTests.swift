@@ -77,6 +77,13 @@ final class MethodParamsTests: XCTestCase {
         XCTAssertEqual(
             refusal(GateDecideParams.self, ["id": "j", "gate": "c1.0", "decision": "approve"]),
             "invalid params: 'request_sha256' (the gate's request digest, from gate.list) is required")
+        XCTAssertEqual(
+            refusal(RetryParams.self, ["id": "j", "from_step": 0]), "invalid params: 'from_step' must be a step number from 1, got 0")
+        XCTAssertEqual(
+            refusal(RetryParams.self, ["id": "j", "from_step": "2"]), "invalid params: 'from_step' must be a step number from 1, got \"2\"")
+        XCTAssertEqual(
+            refusal(RetryParams.self, ["id": "j", "goal": ""]),
+            "invalid params: 'goal' must not be empty (leave it out to keep the job's goal)")
     }
 
     /// A call names its own method and decodes back to itself from the request it writes.
@@ -87,6 +94,7 @@ final class MethodParamsTests: XCTestCase {
             .transcript(TranscriptParams(id: "e", afterSeq: 1, limit: 9)), .prune(PruneParams(before: 3)), .status, .gates,
             .decide(
                 GateDecideParams(job: "f", gate: "c1.0", requestSHA256: "ab", approve: true, note: "n", arguments: #"{"argv":["ls"]}"#)),
+            .retry(RetryParams(id: "f", fromStep: 2, goal: "g2")), .retry(RetryParams(id: "h")),
         ]
         XCTAssertEqual(Set(calls.map(\.method)), Set(RPCMethod.allCases), "one call per method")
         for call in calls {

@@ -16,6 +16,12 @@ final class RecordedEventsTests: XCTestCase {
         ),
         (JobReplanned(replan: 1, fromStep: 2, steps: ["x", "y"]), #"{"replan":1,"from_step":2,"steps":["x","y"]}"#),
         (JobResumed(replayingEvents: 7), #"{"replaying_events":7}"#),
+        (
+            JobSubmitted(plan: "p", goal: "g", inputs: [:], retryOf: "J0", fromStep: 2),
+            #"{"plan":"p","goal":"g","inputs":{},"retry_of":"J0","from_step":2}"#
+        ),
+        (JobRetried(job: "J2", fromStep: 2), #"{"job":"J2","from_step":2}"#),
+        (JobRetried(job: "J3", fromStep: 1, goal: "g2"), #"{"job":"J3","from_step":1,"goal":"g2"}"#),
         (CallStarted(agent: "actor/J", reask: 0, request: ["model": "m"]), #"{"agent":"actor/J","reask":0,"request":{"model":"m"}}"#),
         (CallCompleted(reply: "r", durationMs: 1.5), #"{"reply":"r","duration_ms":1.5}"#),
         (CallFailed(error: "timeout", message: "m", durationMs: 2), #"{"error":"timeout","message":"m","duration_ms":2}"#),
