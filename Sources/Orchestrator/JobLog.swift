@@ -120,9 +120,6 @@ final class JobLog: @unchecked Sendable {
     /// Whether the next call is answered from a record (the job's own or, for a retry, the original's).
     var answersFromRecord: Bool { isReplaying || isReusing }
 
-    /// How many of the original's events this retry has reused so far.
-    private(set) var reusedCount = 0
-
     /// The next recorded event, without consuming it: the job's own, else the next reused one.
     var nextRecorded: EventRecord? {
         if isReplaying { return recorded[cursor] }
@@ -154,7 +151,6 @@ final class JobLog: @unchecked Sendable {
             let source = reuse[reuseCursor]
             if Self.reuses(draft, source) {
                 reuseCursor += 1
-                reusedCount += 1
                 // The copy keeps the original's place in its step and, for an answer (a draft with
                 // no payload), the original's payload; it is marked with where it came from.
                 var copy = draft
@@ -178,7 +174,6 @@ final class JobLog: @unchecked Sendable {
             return
         }
         reuseCursor = index + 1
-        reusedCount += 1
     }
 
     /// Whether the runner's `draft` is the original's `source` again, so its recorded answer holds:
