@@ -152,4 +152,31 @@ final class RetryTests: EndToEndTestCase {
         let report = try parseJSON(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "replay --json: \(result)")
         XCTAssertEqual(report["matches"]?.boolValue, true, report.encoded)
     }
+
+    /// A tool the original ran in a reused step is not run again: its recorded result is the copy's.
+    func testARetryDoesNotRunAgainTheToolsOfTheStepsItReuses() throws {
+        try harness.start()
+        let toolLedger = harness.dir + "/tool-ledger.txt"
+        let ran = { CommandResult.lines((try? String(contentsOfFile: toolLedger, encoding: .utf8)) ?? "") }
+        _ = FileManager.default.createFile(atPath: harness.dir + "/broken", contents: nil)
+        try FileManager.default.createDirectory(atPath: harness.dir + "/ws", withIntermediateDirectories: true)
+        let original = try submit(try harness.preparePlan("retry-tools.yaml"))
+        XCTAssertEqual(try harness.waitForJob(original)["status"]?.stringValue, "failed")
+        XCTAssertEqual(ran(), ["ran step 0", "ran step 1"])
+        try FileManager.default.removeItem(atPath: harness.dir + "/broken")
+
+        let id = try retry([original, "--from-step", "2"])
+        let job = try harness.waitForJob(id)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded", job.encoded)
+        XCTAssertEqual(ran(), ["ran step 0", "ran step 1", "ran step 1"], "step 1's tool did not run again")
+        let events = try harness.events(id)
+        let summary = dump(events)
+        let tools = self.events(events, kind: "tool.started")
+        XCTAssertEqual(tools.map { $0["payload"]?["reused_from"] != nil }, [true, false], summary)
+        // The copy carries the retry's own idempotency key; its result is the original's.
+        XCTAssertEqual(tools.first?["payload"]?["idempotency_key"]?.stringValue, "\(id)/c1/0", summary)
+        let results = self.events(events, kind: "tool.completed")
+        let originalResult = self.events(try harness.events(original), kind: "tool.completed").first?["payload"]?["result"]
+        XCTAssertEqual(results.first?["payload"]?["result"], originalResult, summary)
+    }
 }
