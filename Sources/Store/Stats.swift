@@ -125,7 +125,8 @@ public struct CriticStats: Sendable, Equatable {
 }
 
 extension Database {
-    /// The jobs the filter selects and their events, each event with `epoch`: how many re-plans its job
+    /// The jobs the filter selects and their events (without a retry's copies, see `RetryPrefix`),
+    /// each event with `epoch`: how many re-plans its job
     /// had recorded up to it (a `job.replanned` counts itself).
     static let statsEvents = """
         WITH sel AS (
@@ -136,6 +137,8 @@ extension Database {
             SELECT sel.plan_name AS plan, e.job_id, e.seq, e.kind, e.role, e.step, e.attempt, e.payload,
                    sum(e.kind = 'job.replanned') OVER (PARTITION BY e.job_id ORDER BY e.seq) AS epoch
             FROM events e JOIN sel ON sel.id = e.job_id
+            -- A retry's copies of its original's events: counted once, in the job that made them.
+            WHERE json_extract(e.payload, '$.reused_from') IS NULL
         ),
         attempts AS (
             SELECT plan, job_id, epoch, step, attempt,

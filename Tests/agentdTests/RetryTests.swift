@@ -86,6 +86,12 @@ final class RetryTests: EndToEndTestCase {
         harness.cleanUpDaemon()
         let verify = try harness.cli(["audit", "verify", "--all", "--db", harness.dbPath], socket: false)
         XCTAssertEqual(verify.status, 0, "\(verify)")
+        // Stats count each call once, in the job that made it: the original's 2 steps, the retry's 2 live
+        // ones (not its copy of step 1), the retry with a new goal's 3.
+        let stats = try harness.cli(["stats", "--db", harness.dbPath, "--plan", "retry", "--json"], socket: false)
+        let row = try parseJSON(stats.stdout, "stats --json: \(stats)")["plans"]?.arrayValue?.first
+        XCTAssertEqual(row?["jobs"]?.intValue, 3, stats.stdout)
+        XCTAssertEqual(row?["steps"]?.intValue, 7, stats.stdout)
         for job in [id, original] {
             let result = try harness.cli(["replay", job, "--db", harness.dbPath, "--json"], socket: false)
             let report = try parseJSON(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "replay --json: \(result)")
