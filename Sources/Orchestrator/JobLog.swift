@@ -178,7 +178,8 @@ final class JobLog: @unchecked Sendable {
 
     /// Whether the runner's `draft` is the original's `source` again, so its recorded answer holds:
     /// the same kind and call id and, for a request, the same request (the agent's id and a tool's
-    /// idempotency key name the job, so they differ by design); anything else, the same payload.
+    /// idempotency key name the job, so they differ by design); for a gate's decision, the same
+    /// decision (not the time it waited); anything else, the same payload.
     static func reuses(_ draft: EventDraft, _ source: EventRecord) -> Bool {
         guard draft.kind == source.kind, draft.callID == source.callID else { return false }
         if draft.payload == .null { return true }  // an answer the bus takes from the record
@@ -193,6 +194,13 @@ final class JobLog: @unchecked Sendable {
                 return false
             }
             mine.idempotencyKey = theirs.idempotencyKey
+            return mine == theirs
+        case .gateDecided?:
+            // How long the decision waited is the clock's, not the decision's.
+            guard var mine = try? GateDecided(payload: draft.payload), let theirs = try? GateDecided(payload: source.payload) else {
+                return false
+            }
+            mine.waitedMs = theirs.waitedMs
             return mine == theirs
         default:
             return draft.payload == RetryPrefix.unmarked(source.payload)

@@ -161,20 +161,42 @@ final class RetryTests: EndToEndTestCase {
 
     /// A tool the original ran in a reused step is not run again: its recorded result is the copy's.
     func testARetryDoesNotRunAgainTheToolsOfTheStepsItReuses() throws {
+        try checkToolsAreReused(gates: "[]", original: ["ran step 0", "ran step 1"])
+    }
+
+    /// Nor when a gate had the critic review it: the review and its decision are reused with it
+    /// (the same request, the same decision), and the gate of the live step is asked again.
+    func testARetryReusesAGatedToolWithItsDecision() throws {
+        try checkToolsAreReused(gates: "[{tool: run_command, review: critic}]", original: ["ran step 0"])
+        let events = try harness.events(try XCTUnwrap(retryID))
+        let summary = dump(events)
+        XCTAssertEqual(
+            self.events(events, kind: "gate.decided").map { $0["payload"]?["reused_from"] != nil }, [true, false], summary)
+        XCTAssertEqual(
+            self.events(events, kind: "gate.decided").map { $0["payload"]?["decision"]?.stringValue ?? "" }, ["approved", "approved"],
+            summary)
+    }
+
+    private var retryID: String?
+
+    /// Runs retry-tools.yaml with `gates` and step 2 broken (the tool ledger then holds `original`),
+    /// then a retry from step 2: step 1's tool does not run again, step 2's does.
+    private func checkToolsAreReused(gates: String, original ran: [String]) throws {
         try harness.start()
         let toolLedger = harness.dir + "/tool-ledger.txt"
-        let ran = { CommandResult.lines((try? String(contentsOfFile: toolLedger, encoding: .utf8)) ?? "") }
+        let lines = { CommandResult.lines((try? String(contentsOfFile: toolLedger, encoding: .utf8)) ?? "") }
         _ = FileManager.default.createFile(atPath: harness.dir + "/broken", contents: nil)
         try FileManager.default.createDirectory(atPath: harness.dir + "/ws", withIntermediateDirectories: true)
-        let original = try submit(try harness.preparePlan("retry-tools.yaml"))
+        let original = try submit(try harness.preparePlan("retry-tools.yaml", values: ["GATES": gates]))
         XCTAssertEqual(try harness.waitForJob(original)["status"]?.stringValue, "failed")
-        XCTAssertEqual(ran(), ["ran step 0", "ran step 1"])
+        XCTAssertEqual(lines(), ran)
         try FileManager.default.removeItem(atPath: harness.dir + "/broken")
 
         let id = try retry([original, "--from-step", "2"])
+        retryID = id
         let job = try harness.waitForJob(id)
         XCTAssertEqual(job["status"]?.stringValue, "succeeded", job.encoded)
-        XCTAssertEqual(ran(), ["ran step 0", "ran step 1", "ran step 1"], "step 1's tool did not run again")
+        XCTAssertEqual(lines(), ran + ["ran step 1"], "step 1's tool did not run again")
         let events = try harness.events(id)
         let summary = dump(events)
         let tools = self.events(events, kind: "tool.started")
