@@ -1,0 +1,77 @@
+"""A client for agentd: submit jobs, follow them, and read their record over the daemon's Unix socket.
+
+    from agentd_client import Client
+
+    with Client() as agentd:
+        job = agentd.submit("plans/demo.yaml", goal="write release notes", idempotency_key="notes-0.1")
+        for event in agentd.watch(job.id):
+            print(event.seq, event.kind, event.role or "")
+
+`AsyncClient` does the same for asyncio. The protocol: docs/protocol.md in the agentd repository.
+"""
+
+from ._protocol import PROTOCOL_VERSION, default_socket_path
+from .aio import AsyncClient, AsyncWatch
+from .client import Client, Watch
+from .errors import (
+    AgentdError,
+    ConnectionFailed,
+    ConnectionLost,
+    DaemonNotRunning,
+    FrameTooLarge,
+    InvalidParams,
+    InvalidPlan,
+    InvalidRequest,
+    MethodNotFound,
+    NoSuchJob,
+    ParseError,
+    PermissionDenied,
+    ProtocolViolation,
+    RPCError,
+    ShuttingDown,
+    StorageError,
+    StorageUnavailable,
+    TooManyClients,
+    TooManyQueuedJobs,
+    WorkspaceInUse,
+    WorkspaceRefused,
+)
+from .types import DaemonStatus, Event, Job, JobStatus, PruneResult, TranscriptPage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AgentdError",
+    "AsyncClient",
+    "AsyncWatch",
+    "Client",
+    "ConnectionFailed",
+    "ConnectionLost",
+    "DaemonNotRunning",
+    "DaemonStatus",
+    "Event",
+    "FrameTooLarge",
+    "InvalidParams",
+    "InvalidPlan",
+    "InvalidRequest",
+    "Job",
+    "JobStatus",
+    "MethodNotFound",
+    "NoSuchJob",
+    "ParseError",
+    "PermissionDenied",
+    "ProtocolViolation",
+    "PruneResult",
+    "RPCError",
+    "ShuttingDown",
+    "StorageError",
+    "StorageUnavailable",
+    "TooManyClients",
+    "TooManyQueuedJobs",
+    "TranscriptPage",
+    "Watch",
+    "WorkspaceInUse",
+    "WorkspaceRefused",
+    "default_socket_path",
+]
