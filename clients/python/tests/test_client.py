@@ -223,18 +223,34 @@ class ClientTests(unittest.TestCase):
             self.assertTrue(got[-1].is_terminal_state)
         self.assertTrue(watch_a.job and watch_a.job.succeeded and watch_b.job and watch_b.job.succeeded)
 
+    def test_two_watches_of_one_job_from_different_seqs(self) -> None:
+        job = self.submit_scripted()
+        self.client.wait(job.id)
+        later, earlier = self.client.watch(job.id, since=5), self.client.watch(job.id)
+        # The later watch's request goes first: its events arrive before the earlier one's own.
+        got_later = [next(later)]
+        got_earlier = list(earlier)
+        got_later += list(later)
+        assert_contiguous(self, got_earlier)
+        assert_contiguous(self, got_later, first=6)
+        self.assertEqual(got_later, got_earlier[5:])
+
     def test_leaving_a_watch_early_leaves_the_client_usable(self) -> None:
         held, gate = self.submit_gated()
+        self.wait_for_actor_call(held.id)
         watch = self.client.watch(held.id)
+        # The daemon sends the whole history at once; all but the first event are still unread.
         first = next(watch)
         self.assertEqual(first.kind, "job.submitted")
         watch.close()
+        # The left watch's events of this job, read while this one runs, are not taken for its own.
+        again = self.client.watch(held.id)
+        seen = [next(again)]
         open(gate, "w").close()
+        seen += list(again)
+        assert_contiguous(self, seen)
+        self.assertTrue(seen[-1].is_terminal_state)
         self.assertTrue(self.client.wait(held.id).succeeded)
-        # The abandoned watch's events of this job are not mistaken for the new watch's.
-        again = list(self.client.watch(held.id))
-        assert_contiguous(self, again)
-        self.assertTrue(again[-1].is_terminal_state)
 
     def test_watch_reads_event_lines_far_longer_than_one_read(self) -> None:
         big = "x" * (3 << 20)
