@@ -84,7 +84,7 @@ class Daemon:
                 text.append(f.read())
         return "\n".join(text)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
+    def cli(self, *args: str) -> "subprocess.CompletedProcess[str]":
         """The `agentd` CLI against this daemon."""
         return subprocess.run([agentd_binary(), *args, "--socket", self.socket], capture_output=True, text=True, timeout=60)
 

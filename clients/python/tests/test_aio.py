@@ -61,9 +61,9 @@ class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
         finals = await asyncio.gather(*(self.client.wait(j.id) for j in jobs))
         self.assertEqual([f.id for f in finals], [j.id for j in jobs])
         self.assertEqual([f.goal for f in finals], [f"goal {i}" for i in range(20)])
-        gets = await asyncio.gather(*(self.client.get(j.id) for j in jobs), self.client.status())
-        self.assertEqual([g.id for g in gets[:-1]], [j.id for j in jobs])
-        self.assertIsInstance(gets[-1], agentd_client.DaemonStatus)
+        gets, status = await asyncio.gather(asyncio.gather(*(self.client.get(j.id) for j in jobs)), self.client.status())
+        self.assertEqual([g.id for g in gets], [j.id for j in jobs])
+        self.assertIsInstance(status, agentd_client.DaemonStatus)
 
     async def test_watch_live_alongside_other_calls(self) -> None:
         gate = self.gate()

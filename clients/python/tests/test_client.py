@@ -351,6 +351,7 @@ class RestartTests(unittest.TestCase):
 
         client = Client(self.daemon.socket)
         self.addCleanup(client.close)
+        assert caught.exception.last_seq is not None
         resumed = client.watch(job.id, since=caught.exception.last_seq)
         seen.append(next(resumed))
         open(self.gate, "w").close()

@@ -36,7 +36,7 @@ from .errors import (
     WorkspaceInUse,
     WorkspaceRefused,
 )
-from .types import DaemonStatus, Event, Job, JobStatus, PruneResult, TranscriptPage
+from .results import DaemonStatus, Event, Job, JobStatus, PruneResult, TranscriptPage
 
 __version__ = "0.1.0"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncGenerator, AsyncIterator, Dict, List, Optional, Tuple
 
 from ._protocol import (
     EventRouter,
@@ -25,7 +25,7 @@ from ._protocol import (
 )
 from .client import DEFAULT_TIMEOUT
 from .errors import AgentdError, ConnectionFailed, ConnectionLost, DaemonNotRunning, RPCError
-from .types import DaemonStatus, Event, Job, JSONObject, PruneResult, TranscriptPage
+from .results import DaemonStatus, Event, Job, JSONObject, PruneResult, TranscriptPage
 
 _READ_SIZE = 1 << 16
 
@@ -131,9 +131,9 @@ class AsyncClient:
             error = RPCError.from_reply(message.get("error"))
             self._fail_all(error, pending, router)
             return
-        route = router.watches.pop(request_id, None)
-        if route is not None:
-            route.sink.put_nowait(("result", message))
+        watch: Optional[WatchRoute] = router.watches.pop(request_id, None)
+        if watch is not None:
+            watch.sink.put_nowait(("result", message))
         elif router.settle(request_id):
             pass
         else:
@@ -305,7 +305,7 @@ class AsyncWatch:
     async def aclose(self) -> None:
         await self._iterator.aclose()
 
-    async def _events(self) -> AsyncIterator[Event]:
+    async def _events(self) -> AsyncGenerator[Event, None]:
         while True:
             try:
                 async for event in self._stream():

@@ -11,7 +11,7 @@ import collections
 import os
 import socket
 import time
-from typing import Any, Deque, Dict, Iterator, List, Optional
+from typing import Any, Deque, Dict, Generator, Iterator, List, Optional
 
 from ._protocol import (
     EventRouter,
@@ -26,7 +26,7 @@ from ._protocol import (
     without_none,
 )
 from .errors import ConnectionFailed, ConnectionLost, DaemonNotRunning, RPCError
-from .types import DaemonStatus, Event, Job, JSONObject, PruneResult, TranscriptPage
+from .results import DaemonStatus, Event, Job, JSONObject, PruneResult, TranscriptPage
 
 _READ_SIZE = 1 << 16
 
@@ -291,7 +291,7 @@ class Watch:
     def close(self) -> None:
         self._iterator.close()
 
-    def _events(self) -> Iterator[Event]:
+    def _events(self) -> Generator[Event, None, None]:
         while True:
             try:
                 yield from self._stream()
