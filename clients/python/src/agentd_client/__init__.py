@@ -33,6 +33,7 @@ from .errors import (
     StorageUnavailable,
     TooManyClients,
     TooManyQueuedJobs,
+    Unsupported,
     WorkspaceInUse,
     WorkspaceRefused,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "TooManyClients",
     "TooManyQueuedJobs",
     "TranscriptPage",
+    "Unsupported",
     "Watch",
     "WorkspaceInUse",
     "WorkspaceRefused",

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
-from .errors import ProtocolViolation, RPCError
+from .errors import ProtocolViolation, RPCError, Unsupported
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -93,6 +93,9 @@ def render_of(result: Any) -> str:
     if isinstance(result, str):
         return result
     if isinstance(result, dict):
+        if "events" in result and "format" not in result:
+            # A daemon without renderings ignores the unknown param and sends a page of events.
+            raise Unsupported("this daemon does not render transcripts (job.transcript ignored 'format'); use transcript()")
         for key in ("text", "content", "rendered", "output", "transcript"):
             if isinstance(result.get(key), str):
                 return str(result[key])

@@ -42,6 +42,10 @@ class ProtocolViolation(ConnectionFailed):
     """The daemon sent something that is not a JSON-RPC message this client understands."""
 
 
+class Unsupported(AgentdError):
+    """The daemon does not offer what was asked (it predates it): it ignored a param the call needs."""
+
+
 class RPCError(AgentdError):
     """An error reply from the daemon: `code` and `message` as sent, and `data` when the daemon gave it."""
 
