@@ -142,6 +142,8 @@ class Client:
         self._next_id += 1
         request_id = self._next_id
         try:
+            # A read may have left a short timeout (what remained of its deadline) on the socket.
+            self._sock.settimeout(self.timeout)
             self._sock.sendall(encode_request(request_id, method, params))
         except OSError as error:
             self.close()
@@ -216,7 +218,8 @@ class Client:
 
         A lost connection raises `ConnectionLost` carrying `last_seq` to resume from, unless
         `reconnect` gives the seconds to keep trying to connect again (a daemon restarting, say): the
-        watch then resumes from the last event it delivered, so nothing is missed or repeated.
+        watch then resumes from the last event it delivered, so nothing is missed or repeated. The
+        client's new connection replaces the lost one for every later call.
         """
         return Watch(self, job_id, since, reconnect)
 
