@@ -53,12 +53,16 @@ agentd=.build/release/agentd
 
 daemon=""
 model_started=""
-# Whatever the demo started is stopped however it ends (a failure, Ctrl-C).
+model_found=""
+# Whatever the demo started is stopped however it ends (a failure, Ctrl-C); what it found running is
+# left running, and the last line says so.
 cleanup() {
   if [ -n "$daemon" ]; then kill -TERM "$daemon" 2>/dev/null || true; fi
   if [ -n "$model_started" ]; then
     echo "== stopping the local model server the demo started (scripts/model.sh stop)"
     scripts/model.sh stop >/dev/null 2>&1 || true
+  elif [ -n "$model_found" ]; then
+    echo "== the local model server was running before the demo and still is: scripts/model.sh stop stops it"
   fi
 }
 trap cleanup EXIT
@@ -70,7 +74,7 @@ else
   if [ -z "${OPENAI_BASE_URL:-}" ]; then
     echo "== the local model (scripts/model.sh; set OPENAI_BASE_URL to use another endpoint)"
     if scripts/model.sh status >/dev/null 2>&1; then
-      echo "the local model server was already running: the demo leaves it running (scripts/model.sh stop stops it)"
+      model_found=yes
     else
       model_started=yes
     fi
