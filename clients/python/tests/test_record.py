@@ -1,10 +1,11 @@
-"""The record over the socket: search, verify, stats, backup and rendered transcripts."""
+"""The record over the socket: verify, search, stats, backup and rendered transcripts."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import unittest
-from typing import Any, Callable
 
 import agentd_client
 from agentd_client import Client
@@ -21,6 +22,13 @@ class RecordTests(unittest.TestCase):
         cls.daemon = Daemon()
         cls.daemon.start()
         with Client(cls.daemon.socket) as client:
+            try:
+                client.verify("01NOSUCHJOB")
+            except agentd_client.MethodNotFound:
+                cls.daemon.close()
+                raise unittest.SkipTest("the daemon under test has no audit.verify yet")
+            except agentd_client.NoSuchJob:
+                pass
             job = client.submit(plan_text=SCRIPTED_PLAN, goal="a goal about zeppelins", cwd=cls.daemon.dir)
             cls.job = client.wait(job.id)
 
@@ -32,38 +40,82 @@ class RecordTests(unittest.TestCase):
         self.client = Client(self.daemon.socket)
         self.addCleanup(self.client.close)
 
-    def result(self, call: Callable[[], Any]) -> Any:
-        try:
-            return call()
-        except agentd_client.MethodNotFound as error:
-            self.skipTest(f"this daemon has no such method yet: {error.message}")
-        except agentd_client.Unsupported as error:
-            self.skipTest(str(error))
+    def test_verify_recomputes_each_chain(self) -> None:
+        events = list(self.client.events(self.job.id))
+        one = self.client.verify(self.job.id)
+        self.assertTrue(one.ok, one.raw)
+        self.assertEqual((one.jobs, one.events), (1, len(events)))
+        self.assertEqual([r.job for r in one.reports], [self.job.id])
+        report = one.reports[0]
+        self.assertTrue(report.ok)
+        self.assertEqual(report.events, len(events))
+        self.assertRegex(report.head or "", "^[0-9a-f]{64}$")
+        every = self.client.verify()
+        self.assertTrue(every.ok, every.raw)
+        self.assertIn(self.job.id, [r.job for r in every.reports])
+        with self.assertRaises(agentd_client.NoSuchJob):
+            self.client.verify("01NOSUCHJOB")
 
-    def test_verify_one_job_and_all(self) -> None:
-        one = self.result(lambda: self.client.verify(self.job.id))
-        self.assertIn(self.job.id, repr(one))
-        every = self.result(lambda: self.client.verify())
-        self.assertIn(self.job.id, repr(every))
+    def test_verify_names_the_first_edited_event(self) -> None:
+        job = self.client.wait(self.client.submit(plan_text=SCRIPTED_PLAN, goal="to be edited", cwd=self.daemon.dir).id)
+        # What an attacker with the database file could do: rewrite a recorded reply.
+        with sqlite3.connect(self.daemon.db) as db:
+            db.execute("DROP TRIGGER IF EXISTS events_append_only_update")
+            edited = db.execute(
+                "UPDATE events SET payload = replace(payload, 'too short', 'fine') WHERE job_id = ? AND kind = 'call.completed'"
+                " AND role = 'critic' RETURNING seq",
+                (job.id,),
+            ).fetchall()
+        self.assertEqual(len(edited), 1)
+        result = self.client.verify(job.id)
+        self.assertFalse(result.ok)
+        report = result.reports[0]
+        self.assertEqual((report.ok, report.seq, report.problem, report.kind), (False, edited[0][0], "edited", "call.completed"))
+        self.assertTrue(report.message)
+        self.assertFalse(self.client.verify().ok)
 
-    def test_search_finds_the_goal(self) -> None:
-        found = self.result(lambda: self.client.search("zeppelins"))
-        self.assertIn(self.job.id, repr(found))
+    def test_search_finds_events_and_filters_them(self) -> None:
+        hits = self.client.search("zeppelins", job=self.job.id)
+        self.assertTrue(hits)
+        self.assertEqual({h.job for h in hits}, {self.job.id})
+        submitted = [h for h in hits if h.kind == "job.submitted"]
+        self.assertEqual([h.seq for h in submitted], [1])
+        self.assertIn("**zeppelins**", submitted[0].snippet)
+        critic = self.client.search('"too short"', job=self.job.id, role="critic", kind="call.completed")
+        self.assertEqual([(h.role, h.step, h.attempt) for h in critic], [("critic", 0, 0)])
+        self.assertIsNotNone(critic[0].call)
+        self.assertEqual(self.client.search("zeppelins", kind="job.submitted", limit=1)[0].kind, "job.submitted")
+        with self.assertRaises(agentd_client.InvalidParams):
+            self.client.search('"unterminated')
 
-    def test_stats_of_the_plan(self) -> None:
-        stats = self.result(lambda: self.client.stats(plan="py-scripted"))
-        self.assertIn("py-scripted", repr(stats))
+    def test_stats_of_a_plan(self) -> None:
+        stats = self.client.stats(plan="py-scripted")
+        plans = stats["plans"]
+        self.assertEqual([p["plan"] for p in plans], ["py-scripted"])
+        self.assertGreaterEqual(plans[0]["jobs"], 1)
+        # Every job of this plan reruns its first step once.
+        self.assertEqual(plans[0]["reruns"], plans[0]["jobs"])
+        self.assertEqual(self.client.stats(plan="no-such-plan")["plans"], [])
 
-    def test_backup_writes_a_copy(self) -> None:
+    def test_backup_writes_a_checked_copy(self) -> None:
         path = os.path.join(self.daemon.dir, "copy.db")
-        self.result(lambda: self.client.backup(path))
-        self.assertTrue(os.path.getsize(path) > 0)
+        result = self.client.backup(path)
+        self.assertEqual((result.path, result.database), (path, self.daemon.db))
+        self.assertEqual(result.bytes, os.path.getsize(path))
+        with sqlite3.connect(path) as copy:
+            self.assertEqual(copy.execute("SELECT count(*) FROM jobs").fetchone()[0], result.jobs)
+        with self.assertRaises(agentd_client.InvalidParams):
+            self.client.backup(path)
 
     def test_rendered_transcripts(self) -> None:
-        text = self.result(lambda: self.client.render_transcript(self.job.id, "text"))
+        text = self.client.render_transcript(self.job.id, "text")
         self.assertIn("a goal about zeppelins", text)
-        html = self.result(lambda: self.client.render_transcript(self.job.id, "html"))
-        self.assertIn("<html", html.lower())
+        self.assertIn("Step 1", text)
+        self.assertIn("<html", self.client.render_transcript(self.job.id, "html").lower())
+        lines = self.client.render_transcript(self.job.id, "jsonl").splitlines()
+        self.assertEqual([json.loads(line) for line in lines], [e.raw for e in self.client.events(self.job.id)])
+        with self.assertRaises(agentd_client.InvalidParams):
+            self.client.render_transcript(self.job.id, "pdf")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,18 @@ from .errors import (
     WorkspaceInUse,
     WorkspaceRefused,
 )
-from .results import DaemonStatus, Event, Job, JobStatus, PruneResult, TranscriptPage
+from .results import (
+    BackupResult,
+    ChainReport,
+    DaemonStatus,
+    Event,
+    Job,
+    JobStatus,
+    PruneResult,
+    SearchHit,
+    TranscriptPage,
+    VerifyResult,
+)
 
 __version__ = "0.1.0"
 
@@ -46,6 +57,8 @@ __all__ = [
     "AgentdError",
     "AsyncClient",
     "AsyncWatch",
+    "BackupResult",
+    "ChainReport",
     "Client",
     "ConnectionFailed",
     "ConnectionLost",
@@ -65,6 +78,7 @@ __all__ = [
     "ProtocolViolation",
     "PruneResult",
     "RPCError",
+    "SearchHit",
     "ShuttingDown",
     "StorageError",
     "StorageUnavailable",
@@ -72,6 +86,7 @@ __all__ = [
     "TooManyQueuedJobs",
     "TranscriptPage",
     "Unsupported",
+    "VerifyResult",
     "Watch",
     "WorkspaceInUse",
     "WorkspaceRefused",

@@ -26,7 +26,7 @@ from ._protocol import (
     without_none,
 )
 from .errors import ConnectionFailed, ConnectionLost, DaemonNotRunning, RPCError
-from .results import DaemonStatus, Event, Job, JSONObject, PruneResult, TranscriptPage
+from .results import BackupResult, DaemonStatus, Event, Job, JSONObject, PruneResult, SearchHit, TranscriptPage, VerifyResult
 
 _READ_SIZE = 1 << 16
 
@@ -253,23 +253,37 @@ class Client:
 
     # -- the record --------------------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: Optional[int] = None, **filters: Any) -> JSONObject:
-        """`audit.search`: full-text search (FTS5 syntax) over every event; `filters` are passed as
-        params (`job`, `role`, `kind`, `since`, `rank`)."""
-        return dict(self.call("audit.search", without_none({"query": query, "limit": limit, **filters})))
+    def search(
+        self,
+        query: str,
+        *,
+        job: Optional[str] = None,
+        role: Optional[str] = None,
+        kind: Optional[str] = None,
+        since: Optional[int] = None,
+        limit: Optional[int] = None,
+        order: Optional[str] = None,
+    ) -> List[SearchHit]:
+        """`audit.search`: full-text search (FTS5 syntax) over every event, newest first (`order="rank"`:
+        best first); `since` is Unix ms; `limit` defaults to 20."""
+        params = without_none({"query": query, "job": job, "role": role, "kind": kind, "since": since, "limit": limit, "order": order})
+        result = self.call("audit.search", params)
+        return [SearchHit.from_json(hit) for hit in result.get("hits", [])]
 
-    def verify(self, job_id: Optional[str] = None, **params: Any) -> JSONObject:
+    def verify(self, job_id: Optional[str] = None) -> VerifyResult:
         """`audit.verify`: recompute one job's hash chain, or every job's when `job_id` is None."""
-        chosen = {"id": job_id} if job_id is not None else {"all": True}
-        return dict(self.call("audit.verify", without_none({**chosen, **params})))
+        return VerifyResult.from_json(self.call("audit.verify", without_none({"job": job_id}), timeout=None))
 
-    def stats(self, *, plan: Optional[str] = None, since: Any = None, **params: Any) -> JSONObject:
-        """`stats.get`: critic analytics per plan and role."""
-        return dict(self.call("stats.get", without_none({"plan": plan, "since": since, **params})))
+    def stats(self, *, plan: Optional[str] = None, since: Optional[int] = None) -> JSONObject:
+        """`stats.get`: critic analytics per plan and role, as `agentd stats --json` prints them; `since`
+        is Unix ms."""
+        return dict(self.call("stats.get", without_none({"plan": plan, "since": since})))
 
-    def backup(self, path: PathLike, **params: Any) -> JSONObject:
-        """`daemon.backup`: an online copy of the database written by the daemon to `path` (absolute)."""
-        return dict(self.call("daemon.backup", {"path": os.path.abspath(os.fspath(path)), **params}, timeout=None))
+    def backup(self, path: Optional[PathLike] = None) -> BackupResult:
+        """`daemon.backup`: an online, checked copy of the database, written by the daemon to `path` (made
+        absolute; it must not exist), or without one into `backups/` beside the database."""
+        params = without_none({"path": os.path.abspath(os.fspath(path)) if path is not None else None})
+        return BackupResult.from_json(self.call("daemon.backup", params, timeout=None))
 
 
 class Watch:

@@ -223,3 +223,128 @@ class DaemonStatus:
             config=_member(obj, "config", dict, what, optional=True) or {},
             raw=obj,
         )
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """One job's hash chain as `audit.verify` recomputed it. For a broken chain, `seq`, `kind`,
+    `problem` (`edited`, `missing`, `out_of_order`, `no_hash`, `head` or `job`) and `message` say where
+    and why."""
+
+    job: str
+    ok: bool
+    events: int
+    head: Optional[str]
+    seq: Optional[int] = None
+    kind: Optional[str] = None
+    problem: Optional[str] = None
+    message: Optional[str] = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "ChainReport":
+        obj = _object(value, "chain report")
+        what = "chain report"
+        return cls(
+            job=_member(obj, "job", str, what),
+            ok=_member(obj, "ok", bool, what),
+            events=_member(obj, "events", int, what),
+            head=_member(obj, "head", str, what, optional=True),
+            seq=_member(obj, "seq", int, what, optional=True),
+            kind=_member(obj, "kind", str, what, optional=True),
+            problem=_member(obj, "problem", str, what, optional=True),
+            message=_member(obj, "message", str, what, optional=True),
+            raw=obj,
+        )
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """`audit.verify`: `ok` when every chain verified; one report per job, oldest first. `pruned_job`
+    is set when the job asked for was removed by a prune (it then has no report)."""
+
+    ok: bool
+    jobs: int
+    events: int
+    reports: List[ChainReport]
+    pruned_jobs: int
+    prunes: int
+    last_prune_at: Optional[int]
+    pruned_job: Optional[JSONObject] = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "VerifyResult":
+        obj = _object(value, "verify result")
+        what = "verify result"
+        return cls(
+            ok=_member(obj, "ok", bool, what),
+            jobs=_member(obj, "jobs", int, what),
+            events=_member(obj, "events", int, what),
+            reports=[ChainReport.from_json(r) for r in _member(obj, "reports", list, what)],
+            pruned_jobs=_member(obj, "pruned_jobs", int, what, optional=True) or 0,
+            prunes=_member(obj, "prunes", int, what, optional=True) or 0,
+            last_prune_at=_member(obj, "last_prune_at", int, what, optional=True),
+            pruned_job=_member(obj, "pruned_job", dict, what, optional=True),
+            raw=obj,
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One event `audit.search` found: where it is, and `snippet`, its matching text with the matches
+    between `**`. `rank` is FTS5's bm25 (lower is better); `step` and `attempt` are zero-based."""
+
+    job: str
+    seq: int
+    at: int
+    kind: str
+    role: Optional[str]
+    step: Optional[int]
+    attempt: Optional[int]
+    snippet: str
+    call: Optional[str] = None
+    rank: Optional[float] = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "SearchHit":
+        obj = _object(value, "search hit")
+        what = "search hit"
+        rank = obj.get("rank")
+        return cls(
+            job=_member(obj, "job", str, what),
+            seq=_member(obj, "seq", int, what),
+            at=_member(obj, "at", int, what),
+            kind=_member(obj, "kind", str, what),
+            role=_member(obj, "role", str, what, optional=True),
+            step=_member(obj, "step", int, what, optional=True),
+            attempt=_member(obj, "attempt", int, what, optional=True),
+            snippet=_member(obj, "snippet", str, what),
+            call=_member(obj, "call", str, what, optional=True),
+            rank=float(rank) if isinstance(rank, (int, float)) and not isinstance(rank, bool) else None,
+            raw=obj,
+        )
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """`daemon.backup`: the database copied, where the checked copy is, the jobs it holds and its size."""
+
+    database: str
+    path: str
+    jobs: int
+    bytes: int
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "BackupResult":
+        obj = _object(value, "backup result")
+        what = "backup result"
+        return cls(
+            database=_member(obj, "database", str, what),
+            path=_member(obj, "path", str, what),
+            jobs=_member(obj, "jobs", int, what),
+            bytes=_member(obj, "bytes", int, what),
+            raw=obj,
+        )
