@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -57,22 +58,29 @@ class RecordTests(unittest.TestCase):
             self.client.verify("01NOSUCHJOB")
 
     def test_verify_names_the_first_edited_event(self) -> None:
-        job = self.client.wait(self.client.submit(plan_text=SCRIPTED_PLAN, goal="to be edited", cwd=self.daemon.dir).id)
-        # What an attacker with the database file could do: rewrite a recorded reply.
-        with sqlite3.connect(self.daemon.db) as db:
+        # A daemon of its own: the edit breaks every later "verify all" on its database.
+        daemon = Daemon()
+        self.addCleanup(daemon.close)
+        daemon.start()
+        client = Client(daemon.socket)
+        self.addCleanup(client.close)
+        job = client.wait(client.submit(plan_text=SCRIPTED_PLAN, goal="to be edited", cwd=daemon.dir).id)
+        self.assertTrue(client.verify().ok)
+        # What someone with the database file could do: rewrite a recorded reply.
+        with sqlite3.connect(daemon.db) as db:
             db.execute("DROP TRIGGER IF EXISTS events_append_only_update")
             edited = db.execute(
                 "UPDATE events SET payload = replace(payload, 'too short', 'fine') WHERE job_id = ? AND kind = 'call.completed'"
-                " AND role = 'critic' RETURNING seq",
+                " AND role = 'critic' AND payload LIKE '%too short%' RETURNING seq",
                 (job.id,),
             ).fetchall()
         self.assertEqual(len(edited), 1)
-        result = self.client.verify(job.id)
+        result = client.verify(job.id)
         self.assertFalse(result.ok)
         report = result.reports[0]
         self.assertEqual((report.ok, report.seq, report.problem, report.kind), (False, edited[0][0], "edited", "call.completed"))
         self.assertTrue(report.message)
-        self.assertFalse(self.client.verify().ok)
+        self.assertFalse(client.verify().ok)
 
     def test_search_finds_events_and_filters_them(self) -> None:
         hits = self.client.search("zeppelins", job=self.job.id)
@@ -116,6 +124,36 @@ class RecordTests(unittest.TestCase):
         self.assertEqual([json.loads(line) for line in lines], [e.raw for e in self.client.events(self.job.id)])
         with self.assertRaises(agentd_client.InvalidParams):
             self.client.render_transcript(self.job.id, "pdf")
+
+
+class AsyncRecordTests(unittest.IsolatedAsyncioTestCase):
+    """The same methods on the asyncio client, concurrently on one connection."""
+
+    async def test_record_methods(self) -> None:
+        daemon = Daemon()
+        self.addCleanup(daemon.close)
+        daemon.start()
+        async with await agentd_client.AsyncClient.connect(daemon.socket) as client:
+            try:
+                await client.verify("01NOSUCHJOB")
+            except agentd_client.MethodNotFound:
+                self.skipTest("the daemon under test has no audit.verify yet")
+            except agentd_client.NoSuchJob:
+                pass
+            job = await client.wait((await client.submit(plan_text=SCRIPTED_PLAN, goal="airships", cwd=daemon.dir)).id)
+            path = os.path.join(daemon.dir, "copy.db")
+            verified, hits, stats, backup, text = await asyncio.gather(
+                client.verify(job.id),
+                client.search("airships", kind="job.submitted"),
+                client.stats(plan="py-scripted"),
+                client.backup(path),
+                client.render_transcript(job.id, "md"),
+            )
+            self.assertTrue(verified.ok and verified.reports[0].job == job.id, verified.raw)
+            self.assertEqual([(h.job, h.seq) for h in hits], [(job.id, 1)])
+            self.assertEqual([p["jobs"] for p in stats["plans"]], [1])
+            self.assertEqual((backup.path, backup.jobs), (path, 1))
+            self.assertIn("airships", text)
 
 
 if __name__ == "__main__":
