@@ -315,6 +315,39 @@ class ClientTests(unittest.TestCase):
         self.assertIn("agentd serve", str(caught.exception))
 
 
+class ErrorMappingTests(unittest.TestCase):
+    """Each error code of docs/protocol.md becomes its own exception; an unknown one stays an RPCError."""
+
+    def test_each_code_has_its_class(self) -> None:
+        codes = {
+            -32700: agentd_client.ParseError,
+            -32600: agentd_client.InvalidRequest,
+            -32601: agentd_client.MethodNotFound,
+            -32602: agentd_client.InvalidParams,
+            -32001: agentd_client.FrameTooLarge,
+            -32002: agentd_client.NoSuchJob,
+            -32003: agentd_client.InvalidPlan,
+            -32004: agentd_client.ShuttingDown,
+            -32005: agentd_client.StorageError,
+            -32006: agentd_client.WorkspaceInUse,
+            -32007: agentd_client.TooManyClients,
+            -32008: agentd_client.PermissionDenied,
+            -32009: agentd_client.TooManyQueuedJobs,
+            -32010: agentd_client.StorageUnavailable,
+            -32011: agentd_client.WorkspaceRefused,
+            -32012: agentd_client.ReplyBacklog,
+        }
+        for code, cls in codes.items():
+            error = agentd_client.RPCError.from_reply({"code": code, "message": "m", "data": {"k": 1}}, "job.x")
+            self.assertIs(type(error), cls)
+            self.assertEqual((error.code, error.message, error.data, error.method), (code, "m", {"k": 1}, "job.x"))
+        unknown = agentd_client.RPCError.from_reply({"code": -32099, "message": "new"})
+        self.assertIs(type(unknown), agentd_client.RPCError)
+        self.assertEqual(str(unknown), "new (code -32099)")
+        with self.assertRaises(agentd_client.ProtocolViolation):
+            agentd_client.RPCError.from_reply({"message": "no code"})
+
+
 class RestartTests(unittest.TestCase):
     """A daemon of its own, stopped and started again under a watch."""
 

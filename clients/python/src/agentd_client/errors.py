@@ -160,6 +160,12 @@ class WorkspaceRefused(RPCError):
     CODE = -32011
 
 
+class ReplyBacklog(RPCError):
+    """-32012: the client left more than 64 MiB of output unread; the daemon closes the connection."""
+
+    CODE = -32012
+
+
 _BY_CODE: Dict[int, Type[RPCError]] = {
     cls.CODE: cls
     for cls in (
@@ -178,5 +184,6 @@ _BY_CODE: Dict[int, Type[RPCError]] = {
         TooManyQueuedJobs,
         StorageUnavailable,
         WorkspaceRefused,
+        ReplyBacklog,
     )
 }
