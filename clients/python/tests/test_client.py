@@ -336,6 +336,7 @@ class ErrorMappingTests(unittest.TestCase):
             -32010: agentd_client.StorageUnavailable,
             -32011: agentd_client.WorkspaceRefused,
             -32012: agentd_client.ReplyBacklog,
+            -32013: agentd_client.GateNotWaiting,
         }
         for code, cls in codes.items():
             error = agentd_client.RPCError.from_reply({"code": code, "message": "m", "data": {"k": 1}}, "job.x")

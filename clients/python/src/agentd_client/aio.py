@@ -7,6 +7,7 @@ with its watch. Lines of any length are read (the daemon's are not bounded).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from typing import Any, AsyncGenerator, AsyncIterator, Dict, List, Optional, Tuple
@@ -25,7 +26,7 @@ from ._protocol import (
 )
 from .client import DEFAULT_TIMEOUT
 from .errors import AgentdError, ConnectionFailed, ConnectionLost, DaemonNotRunning, RPCError
-from .results import BackupResult, DaemonStatus, Event, Job, JSONObject, PruneResult, SearchHit, TranscriptPage, VerifyResult
+from .results import BackupResult, DaemonStatus, Event, Gate, GateDecision, Job, JSONObject, PruneResult, SearchHit, TranscriptPage, VerifyResult
 
 _READ_SIZE = 1 << 16
 
@@ -262,6 +263,45 @@ class AsyncClient:
         """`job.prune`: remove (or with `dry_run`, count) whole jobs finished before `before` (Unix ms)."""
         params = without_none({"before": before, "statuses": statuses, "dry_run": dry_run})
         return PruneResult.from_json(await self.call("job.prune", params))
+
+    # -- gates -------------------------------------------------------------------------------------
+
+    async def pending_gates(self) -> List[Gate]:
+        """`gate.list`: every tool call a gate holds for a person's decision, oldest first."""
+        result = await self.call("gate.list")
+        return [Gate.from_json(gate) for gate in result.get("gates", [])]
+
+    async def approve(self, gate: Gate, *, arguments: Optional[Dict[str, Any]] = None, note: Optional[str] = None) -> GateDecision:
+        """`gate.decide`: let the held call run — as proposed, or with `arguments` instead (recorded as
+        yours). `GateNotWaiting` if it was decided already or holds another request."""
+        return await self.decide(gate.job, gate.gate, gate.request_sha256, "approve", note=note, arguments=arguments)
+
+    async def reject(self, gate: Gate, note: str) -> GateDecision:
+        """`gate.decide`: refuse the held call; the actor reads `note` as its result."""
+        return await self.decide(gate.job, gate.gate, gate.request_sha256, "reject", note=note)
+
+    async def decide(
+        self,
+        job_id: str,
+        gate: str,
+        request_sha256: str,
+        decision: str,
+        *,
+        note: Optional[str] = None,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> GateDecision:
+        """`gate.decide` with every param: `decision` is `approve` or `reject`."""
+        params = without_none(
+            {
+                "id": job_id,
+                "gate": gate,
+                "request_sha256": request_sha256,
+                "decision": decision,
+                "note": note,
+                "arguments": json.dumps(arguments) if arguments is not None else None,
+            }
+        )
+        return GateDecision.from_json(await self.call("gate.decide", params))
 
     # -- the record --------------------------------------------------------------------------------
 

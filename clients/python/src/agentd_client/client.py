@@ -8,6 +8,7 @@ thread, or the asyncio client.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import socket
 import time
@@ -26,7 +27,7 @@ from ._protocol import (
     without_none,
 )
 from .errors import ConnectionFailed, ConnectionLost, DaemonNotRunning, RPCError
-from .results import BackupResult, DaemonStatus, Event, Job, JSONObject, PruneResult, SearchHit, TranscriptPage, VerifyResult
+from .results import BackupResult, DaemonStatus, Event, Gate, GateDecision, Job, JSONObject, PruneResult, SearchHit, TranscriptPage, VerifyResult
 
 _READ_SIZE = 1 << 16
 
@@ -250,6 +251,45 @@ class Client:
         """`job.prune`: remove (or with `dry_run`, count) whole jobs finished before `before` (Unix ms)."""
         params = without_none({"before": before, "statuses": statuses, "dry_run": dry_run})
         return PruneResult.from_json(self.call("job.prune", params))
+
+    # -- gates -------------------------------------------------------------------------------------
+
+    def pending_gates(self) -> List[Gate]:
+        """`gate.list`: every tool call a gate holds for a person's decision, oldest first."""
+        result = self.call("gate.list")
+        return [Gate.from_json(gate) for gate in result.get("gates", [])]
+
+    def approve(self, gate: Gate, *, arguments: Optional[Dict[str, Any]] = None, note: Optional[str] = None) -> GateDecision:
+        """`gate.decide`: let the held call run — as proposed, or with `arguments` instead (recorded as
+        yours). `GateNotWaiting` if it was decided already or holds another request."""
+        return self.decide(gate.job, gate.gate, gate.request_sha256, "approve", note=note, arguments=arguments)
+
+    def reject(self, gate: Gate, note: str) -> GateDecision:
+        """`gate.decide`: refuse the held call; the actor reads `note` as its result."""
+        return self.decide(gate.job, gate.gate, gate.request_sha256, "reject", note=note)
+
+    def decide(
+        self,
+        job_id: str,
+        gate: str,
+        request_sha256: str,
+        decision: str,
+        *,
+        note: Optional[str] = None,
+        arguments: Optional[Dict[str, Any]] = None,
+    ) -> GateDecision:
+        """`gate.decide` with every param: `decision` is `approve` or `reject`."""
+        params = without_none(
+            {
+                "id": job_id,
+                "gate": gate,
+                "request_sha256": request_sha256,
+                "decision": decision,
+                "note": note,
+                "arguments": json.dumps(arguments) if arguments is not None else None,
+            }
+        )
+        return GateDecision.from_json(self.call("gate.decide", params))
 
     # -- the record --------------------------------------------------------------------------------
 

@@ -166,6 +166,12 @@ class ReplyBacklog(RPCError):
     CODE = -32012
 
 
+class GateNotWaiting(RPCError):
+    """-32013: the gate was decided already, never asked, or holds another request than the one named."""
+
+    CODE = -32013
+
+
 _BY_CODE: Dict[int, Type[RPCError]] = {
     cls.CODE: cls
     for cls in (
@@ -185,5 +191,6 @@ _BY_CODE: Dict[int, Type[RPCError]] = {
         StorageUnavailable,
         WorkspaceRefused,
         ReplyBacklog,
+        GateNotWaiting,
     )
 }

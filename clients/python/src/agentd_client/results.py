@@ -20,7 +20,7 @@ class JobStatus:
 
     QUEUED = "queued"
     RUNNING = "running"
-    #: Reserved by the schema; no job enters it today.
+    #: A plan's gate holds a tool call until a person decides (`approve` / `reject`).
     AWAITING_APPROVAL = "awaiting_approval"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -346,5 +346,63 @@ class BackupResult:
             path=_member(obj, "path", str, what),
             jobs=_member(obj, "jobs", int, what),
             bytes=_member(obj, "bytes", int, what),
+            raw=obj,
+        )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A tool call a plan's gate holds until a person decides (`gate.list`): the job, the gate's id
+    (the proposed call's id), the call as the model proposed it (`arguments` is its JSON text) and
+    `request_sha256`, which a decision must name. `step` and `attempt` are zero-based."""
+
+    job: str
+    gate: str
+    tool: str
+    arguments: str
+    request_sha256: str
+    plan: Optional[str] = None
+    goal: Optional[str] = None
+    step: Optional[int] = None
+    attempt: Optional[int] = None
+    requested_at: Optional[int] = None
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "Gate":
+        obj = _object(value, "gate")
+        what = "gate"
+        return cls(
+            job=_member(obj, "job", str, what),
+            gate=_member(obj, "gate", str, what),
+            tool=_member(obj, "tool", str, what),
+            arguments=_member(obj, "arguments", str, what),
+            request_sha256=_member(obj, "request_sha256", str, what),
+            plan=_member(obj, "plan", str, what, optional=True),
+            goal=_member(obj, "goal", str, what, optional=True),
+            step=_member(obj, "step", int, what, optional=True),
+            attempt=_member(obj, "attempt", int, what, optional=True),
+            requested_at=_member(obj, "requested_at", int, what, optional=True),
+            raw=obj,
+        )
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """`gate.decide`: the decision is recorded as the job's event `seq` (`gate.decided`)."""
+
+    job: str
+    gate: str
+    seq: int
+    raw: JSONObject = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, value: Any) -> "GateDecision":
+        obj = _object(value, "gate decision")
+        what = "gate decision"
+        return cls(
+            job=_member(obj, "job", str, what),
+            gate=_member(obj, "gate", str, what),
+            seq=_member(obj, "seq", int, what),
             raw=obj,
         )
