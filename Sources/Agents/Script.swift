@@ -4,7 +4,8 @@ import Store
 ///
 /// For each role, rules are tried in order and the first whose conditions all match answers. A reply
 /// is a JSON value (encoded as the model's text) or a raw string; `{step}`, `{attempt}`, `{replan}` and
-/// `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based). A
+/// `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based, as rules
+/// match them; `{step_number}` and `{attempt_number}` count from 1, as people read them). A
 /// JSON reply that is an object with `tool_calls` calls tools instead (see `ToolCall.list(from:)`),
 /// with `content` as its text, if any; `turn` tells the turns of such a call apart.
 public struct Script: Sendable, Equatable {
@@ -73,10 +74,14 @@ public struct ScriptedBackend: ModelBackend {
     /// The reply for a call, computed synchronously (the backend never waits).
     public func reply(to c: CallContext) throws(ModelCallError) -> ModelReply {
         guard let rule = script.rules[c.role]?.first(where: { $0.matches(c) }) else {
-            throw ModelCallError(
-                .badReply,
-                "scripted model has no reply for \(c.role.rawValue) step \(c.step.map(String.init) ?? "-") attempt \(c.attempt.map(String.init) ?? "-")"
-            )
+            // Steps and attempts as a person counts them, then as the rules' zero-based keys match them.
+            var message = "scripted model has no reply for \(c.role.rawValue)"
+            if let step = c.step, let attempt = c.attempt {
+                message += " at step \(step + 1), attempt \(attempt + 1) (no rule matches step: \(step), attempt: \(attempt))"
+            } else if let step = c.step {
+                message += " at step \(step + 1) (no rule matches step: \(step))"
+            }
+            throw ModelCallError(.badReply, message)
         }
         switch rule.reply {
         case let .json(value):
@@ -98,8 +103,8 @@ public struct ScriptedBackend: ModelBackend {
         }
     }
 
-    /// Substitutes `{step}`, `{attempt}`, `{replan}` and `{goal}` in one pass over the bytes (this runs
-    /// for every scripted reply, so it avoids repeated searching).
+    /// Substitutes the placeholders in one pass over the bytes (this runs for every scripted reply, so
+    /// it avoids repeated searching).
     static func fill(_ text: String, _ c: CallContext) -> String {
         let bytes = Array(text.utf8)
         guard bytes.contains(UInt8(ascii: "{")) else { return text }
@@ -112,6 +117,8 @@ public struct ScriptedBackend: ModelBackend {
                 switch name {
                 case .step: out.append(contentsOf: (c.step.map(String.init) ?? "").utf8)
                 case .attempt: out.append(contentsOf: (c.attempt.map(String.init) ?? "").utf8)
+                case .stepNumber: out.append(contentsOf: (c.step.map { String($0 + 1) } ?? "").utf8)
+                case .attemptNumber: out.append(contentsOf: (c.attempt.map { String($0 + 1) } ?? "").utf8)
                 case .replan: out.append(contentsOf: String(c.replan).utf8)
                 case .goal: out.append(contentsOf: c.goal.utf8)
                 }
@@ -125,7 +132,7 @@ public struct ScriptedBackend: ModelBackend {
     }
 
     private enum Placeholder: CaseIterable {
-        case step, attempt, replan, goal
+        case step, attempt, replan, goal, stepNumber, attemptNumber
 
         var token: [UInt8] {
             switch self {
@@ -133,6 +140,8 @@ public struct ScriptedBackend: ModelBackend {
             case .attempt: return Array("{attempt}".utf8)
             case .replan: return Array("{replan}".utf8)
             case .goal: return Array("{goal}".utf8)
+            case .stepNumber: return Array("{step_number}".utf8)
+            case .attemptNumber: return Array("{attempt_number}".utf8)
             }
         }
     }

@@ -113,7 +113,7 @@ public enum Replay {
             divergence = String(reason.dropFirst("recovery ".count))
         } else if let first = extra.first(where: isCall) {
             divergence =
-                "the replay made a call the recording does not have: \(first.callID ?? "?") (\(first.role ?? "?"), step \(first.step.map(String.init) ?? "-"), attempt \(first.attempt.map(String.init) ?? "-"))"
+                "the replay made a call the recording does not have: \(first.callID ?? "?") (\(first.role ?? "?"), step \(first.step.map { String($0 + 1) } ?? "-"), attempt \(first.attempt.map { String($0 + 1) } ?? "-"))"
         } else if final.status != recorded.status && recorded.status.isTerminal {
             divergence = "the replay ended \(final.status.rawValue), the recording \(recorded.status.rawValue)"
         }

@@ -20,6 +20,16 @@ struct Agentd: ParsableCommand {
             Status.self, Stats.self, Audit.self, ReplayCommand.self, Backup.self, Prune.self, Bench.self, Pending.self, Approve.self,
             Reject.self,
         ])
+
+    /// The entry point: a mistyped command is named (with the nearest one) before the parser, which
+    /// would report whatever option followed it instead.
+    static func main() {
+        if let message = MistypedCommand.message(for: Array(CommandLine.arguments.dropFirst()), root: Agentd.self) {
+            printError(message)
+            Agentd.exit(withError: ExitCode.validationFailure)
+        }
+        main(nil)
+    }
 }
 
 /// `--socket` / `AGENTD_SOCKET`, shared by every client command.

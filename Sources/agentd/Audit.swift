@@ -81,8 +81,9 @@ struct AuditSearch: ParsableCommand {
             } else {
                 var context = [hit.kind]
                 if let role = hit.role { context.append(role) }
-                if let step = hit.step { context.append("step \(step)") }
-                if let attempt = hit.attempt { context.append("attempt \(attempt)") }
+                // Counted from 1, as watch and transcripts show them (the record's are zero-based).
+                if let step = hit.step { context.append("step \(step + 1)") }
+                if let attempt = hit.attempt { context.append("attempt \(attempt + 1)") }
                 if let call = hit.callID { context.append(call) }
                 emit("\(hit.jobID) #\(hit.seq) \(formatTime(Double(hit.at))) \(context.joined(separator: " "))")
                 emit("    " + hit.snippet.replacingOccurrences(of: "\n", with: " "))

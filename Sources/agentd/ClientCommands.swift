@@ -237,24 +237,35 @@ struct Watch: ParsableCommand {
 }
 
 struct Cancel: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cancel a job that has not finished.")
+    static let configuration = CommandConfiguration(
+        abstract: "Cancel a job that has not finished. A job that had already finished is left as it is, and the exit status is 1.")
 
     @Argument(help: "The job id.")
     var job: String
 
-    @Flag(help: "Print JSON.")
+    @Flag(help: "Print JSON (the job object, whether or not this cancelled it).")
     var json = false
 
     @OptionGroup var socket: SocketOption
 
     mutating func run() throws {
         let client = try socket.connect()
-        let result = try failing { try client.call(.cancel(JobIDParams(id: job))) }
-        if json {
-            emit(result.encoded)
+        // job.cancel returns a finished job unchanged, so only its state before the call tells
+        // "cancelled now" from "was already over" (a job cancelled earlier included).
+        let before = try failing { () throws -> WireJob in try WireJob(json: try client.call(.get(JobIDParams(id: job)))) }
+        let after: WireJob
+        if before.status.isTerminal {
+            after = before
         } else {
-            let cancelled = try failing { () throws -> WireJob in try WireJob(json: result) }
-            emit("job \(job) \(cancelled.status.rawValue)")
+            after = try failing { () throws -> WireJob in try WireJob(json: try client.call(.cancel(JobIDParams(id: job)))) }
+        }
+        if json { emit(after.json.encoded) }
+        if before.status.isTerminal {
+            try failing { throw CLIFailure("job \(job) had already finished (\(before.status.rawValue)); nothing to cancel") }
+        } else if after.status != .cancelled {
+            try failing { throw CLIFailure("job \(job) finished (\(after.status.rawValue)) before the cancel reached it") }
+        } else if !json {
+            emit("job \(job) cancelled")
         }
     }
 }

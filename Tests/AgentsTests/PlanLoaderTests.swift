@@ -335,12 +335,12 @@ final class PlanLoaderTests: XCTestCase {
         XCTAssertEqual(plan.policy.maxAttempts, 3)
         let run = try simulate(plan)
         XCTAssertEqual(run.calls, 14)
-        XCTAssertEqual(run.steps, (0..<4).map { "step \($0): do part \($0) of the task" })
+        XCTAssertEqual(run.steps, (1...4).map { "do part \($0) of the task" })
         XCTAssertEqual(run.attempts, [1, 2, 1, 2])
-        XCTAssertEqual(run.replies[.actor]?[1], #"{"output":"output for step 1, attempt 0"}"#)
-        XCTAssertEqual(run.replies[.actor]?[2], #"{"output":"output for step 1, attempt 1 (revised after feedback)"}"#)
+        XCTAssertEqual(run.replies[.actor]?[1], #"{"output":"output for step 2, attempt 1"}"#)
+        XCTAssertEqual(run.replies[.actor]?[2], #"{"output":"output for step 2, attempt 2 (revised after feedback)"}"#)
         XCTAssertEqual(
-            run.replies[.critic]?[1], #"{"verdict":"fail","score":0.35,"feedback":"step 1: missing detail, be more specific"}"#)
+            run.replies[.critic]?[1], #"{"verdict":"fail","score":0.35,"feedback":"step 2: missing detail, be more specific"}"#)
         XCTAssertEqual(run.replies[.critic]?[0], #"{"verdict":"pass","score":0.9,"feedback":"ok"}"#)
         XCTAssertEqual(run.replies[.verifier], [#"{"verified":true}"#])
     }

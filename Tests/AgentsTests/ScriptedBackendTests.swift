@@ -44,7 +44,7 @@ final class ScriptedBackendTests: XCTestCase {
         // A call without a step (planner, verifier) never matches a step condition.
         XCTAssertEqual(reply(rules, for: context(.actor)), "other")
         XCTAssertEqual(
-            reply([raw("step 0", steps: [0])], for: context(.planner)), "error: scripted model has no reply for planner step - attempt -")
+            reply([raw("step 0", steps: [0])], for: context(.planner)), "error: scripted model has no reply for planner")
     }
 
     func testMatchesByAttempt() {
@@ -67,7 +67,7 @@ final class ScriptedBackendTests: XCTestCase {
         XCTAssertEqual(reply(rules, for: context(.critic, step: 0, attempt: 0, reask: 1)), #"{"verdict":"pass"}"#)
         XCTAssertEqual(
             reply(rules, for: context(.critic, step: 0, attempt: 0, reask: 3)),
-            "error: scripted model has no reply for critic step 0 attempt 0")
+            "error: scripted model has no reply for critic at step 1, attempt 1 (no rule matches step: 0, attempt: 0)")
     }
 
     func testMatchesByFeedback() {
@@ -102,7 +102,7 @@ final class ScriptedBackendTests: XCTestCase {
         XCTAssertEqual(try backend.reply(to: context(.actor, step: 0, attempt: 0)).content, "actor reply")
         XCTAssertEqual(try backend.reply(to: context(.critic, step: 0, attempt: 0)).content, "critic reply")
         XCTAssertThrowsError(try backend.reply(to: context(.verifier))) { error in
-            XCTAssertEqual(error as? ModelCallError, ModelCallError(.badReply, "scripted model has no reply for verifier step - attempt -"))
+            XCTAssertEqual(error as? ModelCallError, ModelCallError(.badReply, "scripted model has no reply for verifier"))
         }
     }
 
@@ -111,7 +111,8 @@ final class ScriptedBackendTests: XCTestCase {
         XCTAssertThrowsError(try backend.reply(to: context(.critic, step: 2, attempt: 1))) { error in
             let callError = error as? ModelCallError
             XCTAssertEqual(callError?.kind, .badReply)
-            XCTAssertEqual(callError?.message, "scripted model has no reply for critic step 2 attempt 1")
+            XCTAssertEqual(
+                callError?.message, "scripted model has no reply for critic at step 3, attempt 2 (no rule matches step: 2, attempt: 1)")
         }
         let empty = ScriptedBackend(script: Script(rules: [:]))
         XCTAssertThrowsError(try empty.reply(to: context(.planner)))
@@ -138,6 +139,10 @@ final class ScriptedBackendTests: XCTestCase {
             "step 2, attempt 1, replan 3, goal ship it; again 2")
         // No step or attempt: empty.
         XCTAssertEqual(reply([rule], for: context(.planner, replan: 0, goal: "g")), "step , attempt , replan 0, goal g; again ")
+        // Counted from 1, as people read them; empty without a step or attempt.
+        let numbers = raw("step {step_number} of the plan, attempt {attempt_number}; index {step}")
+        XCTAssertEqual(reply([numbers], for: context(.actor, step: 2, attempt: 0)), "step 3 of the plan, attempt 1; index 2")
+        XCTAssertEqual(reply([numbers], for: context(.planner)), "step  of the plan, attempt ; index ")
         // Unknown placeholders and lone braces stay.
         XCTAssertEqual(reply([raw("{nope} {step")], for: context(.actor, step: 1, attempt: 0)), "{nope} {step")
     }

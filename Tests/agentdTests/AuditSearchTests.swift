@@ -29,9 +29,20 @@ final class AuditSearchTests: EndToEndTestCase {
         let first = try runW1(goal: "summarise the quarterly figures")
         let second = try runW1(goal: "summarise the weekly figures")
 
-        // W1's critic fails attempt 0 of steps 1 and 3 with "step N: missing detail, be more specific".
+        // W1's critic fails the first attempt of steps 2 and 4 with "step N: missing detail, be more specific";
+        // the record counts them from 0.
         let critic = try searchJSON(["missing detail", "--job", first, "--role", "critic", "--kind", "call.completed"])
         XCTAssertEqual(critic.map { $0["step"]?.intValue }, [3, 1], "newest first: \(critic)")
+        // Printed for a person, they count from 1.
+        let criticText = try search(["missing detail", "--job", first, "--role", "critic", "--kind", "call.completed"])
+        let headers = criticText.stdoutLines.filter { $0.hasPrefix(first) }
+        XCTAssertEqual(headers.count, 2, "\(criticText)")
+        for (header, hit) in zip(headers, critic) {
+            let call = hit["call"]?.stringValue ?? "?"
+            let step = (hit["step"]?.intValue ?? -9) + 1
+            XCTAssertTrue(header.hasSuffix(" call.completed critic step \(step) attempt 1 \(call)"), "\(criticText)")
+        }
+        XCTAssertTrue(criticText.stdout.contains("step 4: **missing** **detail**"), "\(criticText)")
         for hit in critic {
             XCTAssertEqual(hit["job"]?.stringValue, first)
             XCTAssertEqual(hit["kind"]?.stringValue, "call.completed")
@@ -47,7 +58,7 @@ final class AuditSearchTests: EndToEndTestCase {
         let event = try XCTUnwrap(events.first { $0["seq"]?.intValue == seq })
         XCTAssertTrue(event["payload"]?["reply"]?.stringValue?.contains("missing detail") == true, dump([event]))
 
-        // The feedback also reaches the actor's rerun prompts (steps 1 and 3), in both jobs.
+        // The feedback also reaches the actor's rerun prompts (steps 2 and 4), in both jobs.
         XCTAssertEqual(try searchJSON(["missing detail", "--limit", "100"]).count, 8)
         XCTAssertEqual(try searchJSON(["missing detail", "--job", second, "--role", "actor"]).map { $0["attempt"]?.intValue }, [1, 1])
         XCTAssertEqual(try searchJSON(["missing detail", "--kind", "call.started"]).count, 4)

@@ -45,4 +45,29 @@ final class CLIErrorTests: EndToEndTestCase {
         XCTAssertEqual(try harness.rpc("job.list")["jobs"]?.arrayValue?.count, 0)
         XCTAssertEqual(try harness.cli("status").status, 0, "the daemon still serves")
     }
+
+    /// A mistyped command is named, with the nearest command, before any option after it is looked at;
+    /// with none near, the commands there are are listed. Exit 64, as for the parser's own usage errors.
+    func testMistypedCommandNamesTheNearestOne() throws {
+        let cases: [([String], String)] = [
+            (["sumbit", "plan.yaml", "--goal", "x"], "'sumbit' is not a command; did you mean 'submit'? ('agentd --help' lists them)"),
+            (
+                ["audit", "verfy", "--all"],
+                "'audit verfy' is not a command; did you mean 'audit verify'? ('agentd audit --help' lists them)"
+            ),
+            (["trasncript", "X"], "'trasncript' is not a command; did you mean 'transcript'? ('agentd --help' lists them)"),
+            (["sub"], "'sub' is not a command; did you mean 'submit'? ('agentd --help' lists them)"),
+            (["audit", "frobnicate"], "'audit frobnicate' is not a command; 'agentd audit' has: verify, search, export"),
+        ]
+        for (arguments, message) in cases {
+            let result = try harness.run(arguments)
+            XCTAssertEqual(result.stderrLines, ["agentd: " + message], "\(result)")
+            XCTAssertEqual(result.status, 64, "\(result)")
+            XCTAssertEqual(result.stdout, "", "\(result)")
+        }
+        // Well-typed commands reach the parser as before: its own message for a bad option.
+        let option = try harness.run(["status", "--bogus"])
+        XCTAssertEqual(option.status, 64, "\(option)")
+        XCTAssertTrue(option.stderr.contains("Unknown option '--bogus'"), "\(option)")
+    }
 }

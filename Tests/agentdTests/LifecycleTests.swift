@@ -44,10 +44,11 @@ final class LifecycleTests: EndToEndTestCase {
                 + (ProcessTable.alive(containing: harness.marker) + groups.flatMap { ProcessTable.alive(inGroup: $0) })
                 .map { "\($0.pid) \($0.commandLine)" }.joined(separator: "; "))
 
-        // job.wait returns at once, the job stays cancelled, and a second cancel changes nothing.
+        // job.wait returns at once, the job stays cancelled, and a second cancel changes nothing and says so.
         XCTAssertEqual(try harness.waitForJob(id, timeout: 5)["status"]?.stringValue, "cancelled")
         let again = try harness.cli("cancel", id, "--json")
-        XCTAssertEqual(again.status, 0, "\(again)")
+        XCTAssertEqual(again.status, 1, "\(again)")
+        XCTAssertEqual(again.stderrLines, ["agentd: job \(id) had already finished (cancelled); nothing to cancel"], "\(again)")
         XCTAssertEqual(try parseJSON(again.stdout)["status"]?.stringValue, "cancelled")
 
         let events = try harness.events(id)
@@ -59,6 +60,25 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertEqual(terminal.first?["payload"]?["to"]?.stringValue, "cancelled")
         XCTAssertEqual(self.events(events, kind: "call.completed").count, 0, dump(events))
         XCTAssertNotNil(try harness.rpc("daemon.status")["pid"], "the daemon still serves")
+    }
+
+    /// `cancel` on a job that has finished leaves it as it is, says so on stderr and exits 1 (with
+    /// `--json`, the job object is still printed).
+    func testCancelOfAFinishedJobSaysSoAndFails() throws {
+        try harness.start()
+        let id = try submit(Locations.shippedPlans + "/w1.yaml")
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+        let cancel = try harness.cli("cancel", id)
+        XCTAssertEqual(cancel.status, 1, "\(cancel)")
+        XCTAssertEqual(cancel.stderrLines, ["agentd: job \(id) had already finished (succeeded); nothing to cancel"], "\(cancel)")
+        XCTAssertEqual(cancel.stdout, "", "\(cancel)")
+        let json = try harness.cli("cancel", id, "--json")
+        XCTAssertEqual(json.status, 1, "\(json)")
+        let job = try parseJSON(json.stdout)
+        XCTAssertEqual(job["id"]?.stringValue, id)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded")
+        let events = try harness.events(id)
+        XCTAssertEqual(events.last?["payload"]?["to"]?.stringValue, "succeeded", "the job is unchanged:\n\(dump(events))")
     }
 
     /// The same idempotency key returns the same job, and only one job exists. Uses AGENTD_SOCKET.

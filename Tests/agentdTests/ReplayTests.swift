@@ -57,4 +57,23 @@ final class ReplayTests: EndToEndTestCase {
         // With a pass the runner goes on to step 3, where the recording has the rerun of step 2.
         XCTAssertTrue(divergence.contains("Step 3 of 3"), divergence)
     }
+
+    /// A recording cut short: the replay's first call beyond it is named with its step and attempt counted
+    /// from 1, as watch and transcripts count them (the record's are zero-based).
+    func testACallBeyondTheRecordingIsNamedWithItsStepCountedFromOne() throws {
+        let id = try recordDemo()
+        let cut = try harness.sqlite(
+            """
+            DROP TRIGGER events_append_only_delete;
+            DELETE FROM events WHERE job_id = '\(id)' AND seq >= (SELECT min(seq) FROM events
+             WHERE job_id = '\(id)' AND kind = 'call.started' AND role = 'actor' AND step = 2);
+            SELECT changes();
+            """)
+        XCTAssertGreaterThan(Int(cut.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 0, cut)
+        let (status, report) = try replay(id)
+        XCTAssertEqual(status, 1, report.encoded)
+        let divergence = report["divergence"]?.stringValue ?? ""
+        XCTAssertTrue(divergence.hasPrefix("the replay made a call the recording does not have: "), divergence)
+        XCTAssertTrue(divergence.hasSuffix("(actor, step 3, attempt 1)"), divergence)
+    }
 }
