@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "Runtime", "Telemetry", "CLinux", "Store", "Agents",
+                "Runtime", "Telemetry", "CLinux", "Store", "Agents", "Transcript",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerIsolation

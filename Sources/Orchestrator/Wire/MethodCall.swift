@@ -16,8 +16,12 @@ public enum MethodCall: Sendable, Equatable {
     case gates
     case decide(GateDecideParams)
 
-    /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field.
+    /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field, for every method when
+    /// a string in `params` holds U+0000.
     public init(_ method: RPCMethod, _ params: Params) throws(RPCError) {
+        if let field = params.fieldWithNUL {
+            throw .invalidParams("'\(field)' contains U+0000 (a NUL character), which agentd refuses")
+        }
         switch method {
         case .jobSubmit: self = .submit(try SubmitParams(decoding: params))
         case .jobGet: self = .get(try JobIDParams(decoding: params))
