@@ -214,6 +214,10 @@ public final class RPCServer: @unchecked Sendable {
         case .decide(let params):
             let seq = try await engine.decide(params, client: connection.peerUID)
             return ["job": .string(params.job), "gate": .string(params.gate), "seq": .int(seq)]
+        case .verify(let params): return try await engine.onRecords { db throws(EngineError) in try RecordQueries.verify(db, params).json }
+        case .search(let params): return try await engine.onRecords { db throws(EngineError) in try RecordQueries.search(db, params) }
+        case .stats(let params): return try await engine.onRecords { db throws(EngineError) in try RecordQueries.stats(db, params) }
+        case .backup(let params): return try await engine.backup(to: params.path, client: connection.peerUID).json
         }
     }
 

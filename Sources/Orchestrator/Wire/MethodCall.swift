@@ -12,9 +12,13 @@ public enum MethodCall: Sendable, Equatable {
     case watch(WatchParams)
     case transcript(TranscriptParams)
     case prune(PruneParams)
+    case verify(VerifyParams)
+    case search(SearchParams)
+    case stats(StatsParams)
     case status
     case gates
     case decide(GateDecideParams)
+    case backup(BackupParams)
 
     /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field, for every method when
     /// a string in `params` holds U+0000.
@@ -31,6 +35,10 @@ public enum MethodCall: Sendable, Equatable {
         case .jobWatch: self = .watch(try WatchParams(decoding: params))
         case .jobTranscript: self = .transcript(try TranscriptParams(decoding: params))
         case .jobPrune: self = .prune(try PruneParams(decoding: params))
+        case .auditVerify: self = .verify(try VerifyParams(decoding: params))
+        case .auditSearch: self = .search(try SearchParams(decoding: params))
+        case .statsGet: self = .stats(try StatsParams(decoding: params))
+        case .daemonBackup: self = .backup(try BackupParams(decoding: params))
         // Any params are ignored (docs/protocol.md).
         case .daemonStatus: self = .status
         case .gateList: self = .gates
@@ -48,9 +56,13 @@ public enum MethodCall: Sendable, Equatable {
         case .watch: return .jobWatch
         case .transcript: return .jobTranscript
         case .prune: return .jobPrune
+        case .verify: return .auditVerify
+        case .search: return .auditSearch
+        case .stats: return .statsGet
         case .status: return .daemonStatus
         case .gates: return .gateList
         case .decide: return .gateDecide
+        case .backup: return .daemonBackup
         }
     }
 
@@ -65,6 +77,10 @@ public enum MethodCall: Sendable, Equatable {
         case .prune(let p): return p.json
         case .status, .gates: return .object([])
         case .decide(let p): return p.json
+        case .verify(let p): return p.json
+        case .search(let p): return p.json
+        case .stats(let p): return p.json
+        case .backup(let p): return p.json
         }
     }
 
