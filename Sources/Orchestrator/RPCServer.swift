@@ -88,6 +88,8 @@ public final class RPCServer: @unchecked Sendable {
         // A request without an id is a notification: run it, send nothing back.
         Task(executorPreference: loop) { [self] in
             defer { connection.requestFinished() }
+            // A client gone (or cut off) before its request started: no work for a reply no one reads.
+            guard connection.isWritable else { return }
             do throws(RPCError) {
                 let call = try MethodCall(method, Params(params))
                 let result: JSON?
@@ -165,6 +167,7 @@ public final class RPCServer: @unchecked Sendable {
     }
 
     private func reply(_ connection: Connection, id: RequestID, result: JSON) {
+        guard connection.isWritable else { return }
         var encoded: [UInt8] = []
         encoded.reserveCapacity(256)
         result.write(to: &encoded)

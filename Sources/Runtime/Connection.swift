@@ -60,11 +60,15 @@ public final class Connection: @unchecked Sendable {
     /// Whether a long message is being written; messages sent meanwhile wait in `deferred`.
     private var longMessage = false
     private var deferred: [UInt8] = []
+    /// The size of each write queued with libuv, by request, to report it freed when it completes.
+    private var queuedCopies: [UnsafeMutableRawPointer: Int] = [:]
     private var longMessageWaiters: [UnsafeContinuation<Bool, Never>] = []
     private var drainWaiters: [(limit: Int, continuation: UnsafeContinuation<Bool, Never>)] = []
     /// Set once the client fell too far behind: only the last line goes out, then the connection closes.
     private var closing = false
     private var linger: LoopTimer?
+    /// Told of the output this connection frees, so large frees go back to the system.
+    private let memory: MemoryTrim?
     /// How long a connection that fell too far behind waits for its client to read the last line.
     static let lingerMilliseconds: UInt64 = 30_000
 
@@ -75,8 +79,9 @@ public final class Connection: @unchecked Sendable {
 
     init(
         id: Int, loop: EventLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int, maxInFlight: Int = .max,
-        backlogFrame: @escaping (Int) -> [UInt8] = { _ in [] }
+        backlogFrame: @escaping (Int) -> [UInt8] = { _ in [] }, memory: MemoryTrim? = nil
     ) {
+        self.memory = memory
         self.id = id
         self.loop = loop
         self.pipe = pipe
@@ -162,6 +167,9 @@ public final class Connection: @unchecked Sendable {
 
     // MARK: Writing
 
+    /// Whether output sent now can still reach the client (open, and not cut off).
+    public var isWritable: Bool { isOpen && !closing }
+
     /// Bytes sent to this connection that its client has not taken yet: gathered, waiting behind a
     /// long message, and queued in libuv.
     public var pendingWrite: Int {
@@ -239,6 +247,8 @@ public final class Connection: @unchecked Sendable {
         let bytes = outgoing
         outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
         sendNow(bytes)
+        // A large gathered buffer is freed here (what libuv queued is a copy, reported when written).
+        if bytes.count > 1 << 16 { memory?.freed(bytes.count) }
         wroteSome()
     }
 
@@ -268,6 +278,7 @@ public final class Connection: @unchecked Sendable {
         }
         let request = allocateHandle(uv_write_t.self)
         request.pointee.data = UnsafeMutableRawPointer(copy)
+        queuedCopies[UnsafeMutableRawPointer(request)] = count
         var b = uv_buf_init(copy, UInt32(count))
         let rc = uv_write(request, stream, &b, 1) { req, _ in
             guard let req else { return }
@@ -277,9 +288,12 @@ public final class Connection: @unchecked Sendable {
             // The handle's context outlives its queued writes: they complete (or are cancelled) before
             // its close callback releases the connection.
             guard let data = stream?.pointee.data else { return }
-            Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue().wroteSome()
+            let connection = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
+            connection.memory?.freed(connection.queuedCopies.removeValue(forKey: UnsafeMutableRawPointer(req)) ?? 0)
+            connection.wroteSome()
         }
         if rc != 0 {
+            queuedCopies[UnsafeMutableRawPointer(request)] = nil
             copy.deallocate()
             UnsafeMutableRawPointer(request).deallocate()
             close()
@@ -341,6 +355,7 @@ public final class Connection: @unchecked Sendable {
         isOpen = false
         uv_read_stop(asStream(pipe))
         held.removeAll()
+        memory?.freed(outgoing.capacity + deferred.capacity)
         outgoing = []
         deferred = []
         linger?.close()

@@ -32,6 +32,8 @@ public final class UnixListener: @unchecked Sendable {
     private(set) public var connections: [Int: Connection] = [:]
     private var closed = false
     public let path: String
+    /// Gives back the memory large output leaves behind once freed (see `MemoryTrim`).
+    public let memory: MemoryTrim
 
     /// Why a connection is refused as it is accepted — or, for `.backlog`, cut off later: the listener
     /// sends the frame `refusal` makes for it (the protocol's error reply), then closes the connection.
@@ -55,11 +57,13 @@ public final class UnixListener: @unchecked Sendable {
         self.limits = limits
         self.onConnection = onConnection
         self.refusal = refusal
+        self.memory = MemoryTrim(loop: loop)
         uv_pipe_init(loop.uv, handle, 0)
         let old = umask(0o177)
         let rc = uv_pipe_bind(handle, path)
         umask(old)
         if rc != 0 {
+            memory.close()
             closeAndFree(handle)
             throw LoopError("bind \(path)", rc)
         }
@@ -77,6 +81,7 @@ public final class UnixListener: @unchecked Sendable {
         }
         if lrc != 0 {
             handle.pointee.data = nil
+            memory.close()
             closeAndFree(handle)
             unlink(path)
             throw LoopError("listen \(path)", lrc)
@@ -93,7 +98,7 @@ public final class UnixListener: @unchecked Sendable {
         nextID += 1
         let conn = Connection(
             id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite,
-            maxInFlight: limits.maxRequestsInFlight, backlogFrame: { [refusal = self.refusal] in refusal(.backlog($0)) })
+            maxInFlight: limits.maxRequestsInFlight, backlogFrame: { [refusal = self.refusal] in refusal(.backlog($0)) }, memory: memory)
         let peer = PeerCheck.credentials(client)
         if case let .success(credentials) = peer { conn.peerUID = credentials.uid }
         if let refusal = PeerCheck.refusal(peer, allowedGroup: limits.allowedGroup) {
@@ -128,6 +133,7 @@ public final class UnixListener: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         handle.pointee.data = nil
+        memory.close()
         closeAndFree(handle)
         unlink(path)
     }
