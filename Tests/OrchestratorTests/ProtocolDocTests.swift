@@ -143,6 +143,7 @@ final class ProtocolDocTests: XCTestCase {
             .attemptDuplicate: keys(AttemptDuplicate(sameAsAttempt: 0, feedback: "f").json),
             .stepExhausted: keys(StepExhausted(attempts: 2, lastFeedback: "f").json),
             .stepTimedOut: keys(StepTimedOut(timeoutSeconds: 1, reason: "r").json),
+            .stepInfeasible: keys(StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f").json),
         ]
     }
 
