@@ -144,6 +144,14 @@ final class ProtocolDocTests: XCTestCase {
             .stepExhausted: keys(StepExhausted(attempts: 2, lastFeedback: "f").json),
             .stepTimedOut: keys(StepTimedOut(timeoutSeconds: 1, reason: "r").json),
             .stepInfeasible: keys(StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f").json),
+            .gateRequested: keys(
+                GateRequested(gate: "c1.0", rule: 0, review: "human", tool: "t", arguments: "{}", requestSHA256: "h").json),
+            .gateDecided: keys(
+                GateDecided(
+                    gate: "c1.0", decision: .approved, by: .person, requestSHA256: "h", call: "c2", uid: 1, user: "u", note: "n",
+                    editedArguments: "{}", waitedMs: 1
+                ).json),
+            .gateRefused: keys(GateRefused(gate: "c1.0", uid: 1, user: "u", reason: "r").json),
         ]
     }
 
