@@ -355,7 +355,8 @@ public final class Connection: @unchecked Sendable {
         isOpen = false
         uv_read_stop(asStream(pipe))
         held.removeAll()
-        memory?.freed(outgoing.capacity + deferred.capacity)
+        // Its buffers, and the read buffer freed with it.
+        memory?.freed(outgoing.capacity + deferred.capacity + readBufferSize)
         outgoing = []
         deferred = []
         linger?.close()
