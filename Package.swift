@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "Orchestrator",
             dependencies: [
-                "Runtime", "Telemetry", "CLinux", "Store", "Agents",
+                "Runtime", "Telemetry", "CLinux", "Store", "Agents", "Transcript",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: callerIsolation
@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "TestSupport"]),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Runtime", "Telemetry", "TestSupport"]),
+        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Runtime", "Telemetry", "Transcript", "TestSupport"]),
         .testTarget(name: "TranscriptTests", dependencies: ["Transcript", "Store"]),
         .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator", "Runtime", "Transcript", "TestSupport"]),
     ],

@@ -6,6 +6,10 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <malloc.h>
+
+/// glibc's malloc_trim, which Swift's Glibc module does not import (`MemoryTrim`, on the loop).
+static inline int agentd_malloc_trim(void) { return malloc_trim(0); }
 
 /// Size helpers: Swift cannot see the union-typed handle sizes libuv reports through macros.
 static inline size_t agentd_uv_pipe_size(void) { return sizeof(uv_pipe_t); }

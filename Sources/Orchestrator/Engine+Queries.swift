@@ -68,8 +68,13 @@ extension Engine {
     /// `seq` order without gaps or repeats; returns the job once it is terminal and everything up to
     /// its final event was delivered. `whenClosed` registers what ends the watch early (the client's
     /// connection closing), so an abandoned watch holds nothing.
+    ///
+    /// The history is read `historyPage` events at a time, and after each event delivered `pace` is
+    /// awaited: it returns when the client can take more (false once it is gone), so a long history
+    /// is never read or queued faster than the client reads it.
     public func watch(
         _ id: String, since: Int, deliver: @escaping (EventRecord) -> Void,
+        pace: () async -> Bool = { true },
         whenClosed: (@escaping () -> Void) -> Void = { _ in }
     ) async throws(EngineError) -> JobRecord {
         loop.assertInLoop()
@@ -101,13 +106,26 @@ extension Engine {
             finished?.resume()
             finished = nil
         }
-        let history: [EventRecord]
-        do {
-            history = try await reader.read { try $0.events(jobID: id, afterSeq: since) }
-        } catch {
-            throw .storage(error.description)
+        var after = since
+        while !closed {
+            let page: [EventRecord]
+            do {
+                page = try await reader.read { [after] in try $0.events(jobID: id, afterSeq: after, limit: Self.historyPage) }
+            } catch {
+                throw .storage(error.description)
+            }
+            for event in page where event.seq > lastSent && !closed {
+                lastSent = event.seq
+                deliver(event)
+                if Self.isTerminal(event) { terminalSeen = true }
+                if !(await pace()) { closed = true }
+            }
+            guard page.count == Self.historyPage, let last = page.last else { break }
+            after = last.seq
         }
-        for event in history + buffered where event.seq > lastSent && !closed {
+        // Live events that came while the history was read: those not in it follow (no await
+        // between here and going live, so none can slip between the two).
+        for event in buffered where event.seq > lastSent && !closed {
             lastSent = event.seq
             deliver(event)
             if Self.isTerminal(event) { terminalSeen = true }
@@ -122,6 +140,9 @@ extension Engine {
         }
         return try await job(id)
     }
+
+    /// Events read from the store per page of a watch's history.
+    static let historyPage = 256
 
     private static func isTerminal(_ event: EventRecord) -> Bool {
         event.payload(as: JobState.self)?.to.isTerminal ?? false

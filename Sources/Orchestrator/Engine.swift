@@ -55,6 +55,8 @@ public final class Engine: @unchecked Sendable {
     let loop: EventLoop
     let writer: StoreWriter
     let reader: StoreReader
+    /// Where the record's questions (verify, search, stats, backup) are answered.
+    let records: RecordsQueue
     let hub = EventHub()
     private let bus: Bus
     private let plans: PlanLibrary
@@ -95,6 +97,7 @@ public final class Engine: @unchecked Sendable {
         self.loop = loop
         self.writer = writer
         self.reader = reader
+        self.records = RecordsQueue(path: writer.path)
         self.clock = clock
         self.ids = JobIDGenerator(clock: clock)
         self.logger = logger

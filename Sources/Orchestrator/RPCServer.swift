@@ -29,6 +29,8 @@ public final class RPCServer: @unchecked Sendable {
     public var configuration: JSON = .null
     /// The open connections this server serves, by id.
     private var connections: [Int: Connection] = [:]
+    /// Connections cut off since start for leaving too much output unread (`daemon.status`).
+    private var cutOff = 0
 
     public init(engine: Engine, loop: EventLoop, info: Info) {
         self.engine = engine
@@ -43,12 +45,14 @@ public final class RPCServer: @unchecked Sendable {
         switch refusal {
         case let .peer(reason): error = .permissionDenied(reason)
         case .full: error = .tooManyClients
+        case let .backlog(limit): error = .replyBacklog(limit: limit)
         }
-        return Array(error.reply(id: .null).encoded.utf8)
+        return error.replyFrame(id: .null)
     }
 
     public func attach(_ connection: Connection) {
         connections[connection.id] = connection
+        connection.onFellBehind = { [unowned self] in cutOff += 1 }
         connection.whenClosed { [unowned self, id = connection.id] in connections[id] = nil }
         connection.onFrame = { [unowned self, unowned connection] frame in
             switch frame {
@@ -76,7 +80,7 @@ public final class RPCServer: @unchecked Sendable {
         let (id, params) = (request.id, request.params)
         // A finished job's `job.get` is answered at once from its kept answer: no task, no store read,
         // no encoding.
-        if method == .jobGet, let id, let jobID = params["id"]?.stringValue, let answer = finished[jobID] {
+        if method == .jobGet, let id, let jobID = params["id"]?.stringValue, let answer = finished[jobID], !jobID.utf8.contains(0) {
             replyEncoded(connection, id: id, result: answer)
             return
         }
@@ -84,16 +88,18 @@ public final class RPCServer: @unchecked Sendable {
         // A request without an id is a notification: run it, send nothing back.
         Task(executorPreference: loop) { [self] in
             defer { connection.requestFinished() }
+            // A client gone (or cut off) before its request started: no work for a reply no one reads.
+            guard connection.isWritable else { return }
             do throws(RPCError) {
                 let call = try MethodCall(method, Params(params))
-                let result: JSON
+                let result: JSON?
                 do throws(EngineError) {
-                    result = try await perform(call, from: connection)
+                    result = try await perform(call, id: id, on: connection)
                 } catch {
                     // The one place engine errors become protocol errors.
                     throw RPCError(error)
                 }
-                if let id { reply(connection, id: id, result: result) }
+                if let id, let result { reply(connection, id: id, result: result) }
             } catch {
                 if let id { reply(connection, id: id, error: error) }
             }
@@ -102,31 +108,42 @@ public final class RPCServer: @unchecked Sendable {
 
     /// A well-formed JSON-RPC 2.0 request: its id (nil for a notification), method and params object.
     public struct Request: Sendable {
-        public var id: JSON?
+        public var id: RequestID?
         public var method: String
         public var params: JSON
     }
 
     /// Why a frame is not a request, and the id to answer with (nil: answer nothing).
     public struct Rejection: Error, Sendable {
-        public var id: JSON?
+        public var id: RequestID?
         public var error: RPCError
     }
 
     /// Decodes one frame into a request, or the error reply it deserves. Pure: the fuzz target runs it.
+    ///
+    /// The rule for the id of an error reply (docs/protocol.md, "Messages"): a frame that is a JSON
+    /// object with a valid `id` member is answered with that id, byte for byte, whatever is wrong
+    /// with the rest; a frame whose id cannot be read (not JSON, not an object, an id of another type)
+    /// is answered with a null id; an object without `id` is answered with a null id only when it is
+    /// not a valid request at all (bad `jsonrpc`, no string `method`) — otherwise it is a notification
+    /// and gets no reply, not even an error.
     public static func decode(_ bytes: [UInt8]) -> Result<Request, Rejection> {
         let message: JSON
+        let located: Range<Int>?
         do {
-            message = try JSON.parse(bytes)
+            (message, located) = try JSON.parse(bytes, locating: "id")
         } catch {
             return .failure(Rejection(id: .null, error: .parse(error.description)))
         }
         guard case .object = message else {
             return .failure(Rejection(id: .null, error: .invalidRequest("a request must be a JSON object, got \(message.typeName)")))
         }
-        let id = message["id"]
-        if let id, !isValidID(id) {
-            return .failure(Rejection(id: .null, error: .invalidRequest("'id' must be a string, a number or null")))
+        var id: RequestID?
+        if let value = message["id"], let located {
+            guard isValidID(value) else {
+                return .failure(Rejection(id: .null, error: .invalidRequest("'id' must be a string, a number or null")))
+            }
+            id = RequestID(value: value, text: Array(bytes[located]))
         }
         guard message["jsonrpc"]?.stringValue == "2.0" else {
             return .failure(Rejection(id: id ?? .null, error: .invalidRequest("'jsonrpc' must be \"2.0\"")))
@@ -149,30 +166,28 @@ public final class RPCServer: @unchecked Sendable {
         }
     }
 
-    private func reply(_ connection: Connection, id: JSON, result: JSON) {
-        send(connection, .object([("jsonrpc", "2.0"), ("id", id), ("result", result)]))
+    private func reply(_ connection: Connection, id: RequestID, result: JSON) {
+        guard connection.isWritable else { return }
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(256)
+        result.write(to: &encoded)
+        replyEncoded(connection, id: id, result: encoded)
     }
 
-    private func reply(_ connection: Connection, id: JSON, error: RPCError) {
-        send(connection, error.reply(id: id))
-    }
-
-    /// A result reply around `result`, already encoded.
-    private func replyEncoded(_ connection: Connection, id: JSON, result: [UInt8]) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(result.count + 48)
-        bytes.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
-        id.write(to: &bytes)
-        bytes.append(contentsOf: #","result":"#.utf8)
-        bytes.append(contentsOf: result)
-        bytes.append(0x7D)
+    private func reply(_ connection: Connection, id: RequestID, error: RPCError) {
+        var bytes = error.replyFrame(id: id)
         sendEncoded(connection, &bytes)
     }
 
-    private func send(_ connection: Connection, _ message: JSON) {
+    /// A result reply around `result`, already encoded.
+    private func replyEncoded(_ connection: Connection, id: RequestID, result: [UInt8]) {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(256)
-        message.write(to: &bytes)
+        bytes.reserveCapacity(result.count + 48)
+        bytes.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        bytes.append(contentsOf: id.text)
+        bytes.append(contentsOf: #","result":"#.utf8)
+        bytes.append(contentsOf: result)
+        bytes.append(0x7D)
         sendEncoded(connection, &bytes)
     }
 
@@ -185,16 +200,17 @@ public final class RPCServer: @unchecked Sendable {
 
     // MARK: Methods
 
-    /// Answers `call`. Runs on the loop. Engine errors are thrown as they are; `handle` maps them.
-    private func perform(_ call: MethodCall, from connection: Connection) async throws(EngineError) -> JSON {
+    /// Answers `call`: its result, or nil when the method wrote its reply itself (a long one, in parts).
+    /// Runs on the loop. Engine errors are thrown as they are; `handle` maps them.
+    private func perform(_ call: MethodCall, id: RequestID?, on connection: Connection) async throws(EngineError) -> JSON? {
         switch call {
         case .submit(let params): return try await submit(params, from: connection)
         case .get(let params): return try await get(params)
         case .list(let params): return try await list(params)
         case .cancel(let params): return WireJob.json(try await engine.cancel(params.id))
         case .wait(let params): return WireJob.json(try await engine.wait(params.id))
-        case .watch(let params): return try await watch(params, connection)
-        case .transcript(let params): return try await transcript(params)
+        case .watch(let params): return try await watch(params, id: id, connection)
+        case .transcript(let params): return try await transcript(params, id: id, connection)
         case .status: return try await status()
         case .prune(let params): return try await prune(params)
         case .gates: return ["gates": .array(engine.waitingGates().map(\.json))]
@@ -205,6 +221,10 @@ public final class RPCServer: @unchecked Sendable {
             let (job, step) = try await engine.retry(params, client: connection.peerUID)
             finished[params.id] = nil  // its answer now lists this retry
             return RetryResult(job: WireJob(job), retryOf: params.id, fromStep: step).json
+        case .verify(let params): return try await engine.onRecords { db throws(EngineError) in try RecordQueries.verify(db, params).json }
+        case .search(let params): return try await engine.onRecords { db throws(EngineError) in try RecordQueries.search(db, params) }
+        case .stats(let params): return try await engine.onRecords { db throws(EngineError) in try RecordQueries.stats(db, params) }
+        case .backup(let params): return try await engine.backup(to: params.path, client: connection.peerUID).json
         }
     }
 
@@ -239,12 +259,21 @@ public final class RPCServer: @unchecked Sendable {
         return ["jobs": .array(jobs.map(WireJob.json))]
     }
 
-    private func watch(_ params: WatchParams, _ connection: Connection) async throws(EngineError) -> JSON {
+    /// Output waiting for a client above which a long answer (a watch's history, a transcript) waits
+    /// for the client to read before it writes more.
+    static let lowWater = 4 << 20
+
+    private func watch(_ params: WatchParams, id: RequestID?, _ connection: Connection) async throws(EngineError) -> JSON {
         let job = try await engine.watch(
             params.id, since: params.since,
             deliver: { [unowned self, weak connection] event in
                 guard let connection else { return }
-                send(connection, .object([("jsonrpc", "2.0"), ("method", .string(RPCMethod.jobEvent)), ("params", event.json)]))
+                var bytes = Self.eventNotification(event, watch: id)
+                sendEncoded(connection, &bytes)
+            },
+            pace: { [weak connection] in
+                guard let connection else { return false }
+                return await connection.drained(below: Self.lowWater)
             },
             whenClosed: { [weak connection] handler in
                 if let connection { connection.whenClosed(handler) } else { handler() }
@@ -252,12 +281,52 @@ public final class RPCServer: @unchecked Sendable {
         return WireJob.json(job)
     }
 
-    private func transcript(_ params: TranscriptParams) async throws(EngineError) -> JSON {
-        let (id, limit) = (params.id, params.limit)
-        let job = try await engine.job(id)
-        let events = try await engine.events(id, afterSeq: params.afterSeq, limit: limit)
-        let next = events.count == limit ? events.last?.seq : nil
-        return TranscriptPage(job: WireJob(job), events: events.map(\.json), nextAfterSeq: next).json
+    /// A `job.event` notification of `event`, encoded; `watch` is the id of the `job.watch` request it
+    /// belongs to (written as the client wrote it), left out for a watch sent as a notification.
+    static func eventNotification(_ event: EventRecord, watch: RequestID?) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        bytes.append(contentsOf: #"{"jsonrpc":"2.0","method":"job.event","params":"#.utf8)
+        event.json.write(to: &bytes)
+        if let watch {
+            // Appended inside the event object: `…,"payload":{…},"watch":ID}`.
+            bytes.removeLast()
+            bytes.append(contentsOf: #","watch":"#.utf8)
+            bytes.append(contentsOf: watch.text)
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
+    /// `job.transcript`, written as the client reads it: the reply is one line, but it is encoded in
+    /// parts (`TranscriptStream`) and each part waits for the client to take most of the last, so
+    /// neither the daemon's memory nor the unread output grows with the page. Other replies to the
+    /// connection wait behind it.
+    private func transcript(_ params: TranscriptParams, id: RequestID?, _ connection: Connection) async throws(EngineError) -> JSON? {
+        let job = try await engine.job(params.id)
+        guard let id else { return nil }
+        let stream = TranscriptStream(engine: engine, params: params, job: WireJob(job))
+        // The first part is read before anything is written, so a storage error is still a clean reply.
+        var bytes: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+        bytes.append(contentsOf: id.text)
+        bytes.append(contentsOf: #","result":"#.utf8)
+        bytes.append(contentsOf: try await stream.first())
+        guard await connection.beginLongMessage() else { return nil }
+        defer { connection.endLongMessage() }
+        while true {
+            engine.writer.redactor.redact(&bytes)
+            connection.sendPart(bytes)
+            guard await connection.drained(below: Self.lowWater), let next = await stream.next() else { break }
+            bytes = next
+        }
+        if stream.failed {
+            // Half a reply is on its way: the connection cannot carry a clean error after it.
+            connection.close()
+        } else if stream.complete {
+            connection.sendPart([UInt8(ascii: "}"), 0x0A])
+        }
+        return nil
     }
 
     private func prune(_ params: PruneParams) async throws(EngineError) -> JSON {
@@ -276,7 +345,7 @@ public final class RPCServer: @unchecked Sendable {
         let paused = connections.values.reduce(0) { $0 + ($1.paused ? 1 : 0) }
         return DaemonStatus(
             engine: figures, version: info.version, pid: Int(info.pid), socket: info.socketPath, config: configuration,
-            openConnections: connections.count, pausedConnections: paused
+            openConnections: connections.count, pausedConnections: paused, cutOffConnections: cutOff
         ).json
     }
 }

@@ -5,221 +5,6 @@ import Store
     import Glibc
 #endif
 
-/// One client connection on the daemon's Unix socket: newline-delimited frames in, bytes out.
-///
-/// Reads are split into frames by a `FrameDecoder` (oversized frames reported, never buffered).
-/// Writes are gathered for one turn of the loop, then go out at once when the socket takes them
-/// (`uv_try_write`), the rest queued with `uv_write`; a client that stops reading while more than
-/// `maxPendingWrite` bytes wait is disconnected so it cannot hold the daemon's memory.
-///
-/// Backpressure: the server marks each request it starts (`requestStarted`) and ends
-/// (`requestFinished`). With `maxInFlight` requests unfinished, the connection stops reading its
-/// socket — frames already read wait, in order, with the bytes of at most one read — and reads again
-/// once one finishes; the client's writes then block in its kernel buffer. So a client that pipelines
-/// without bound holds at most `maxInFlight` requests' work in the daemon. Loop thread only.
-public final class Connection: @unchecked Sendable {
-    public let id: Int
-    private let pipe: UnsafeMutablePointer<uv_pipe_t>
-    private var decoder: FrameDecoder
-    private let readBuffer: UnsafeMutablePointer<CChar>
-    private let readBufferSize = 64 * 1024
-    private let maxPendingWrite: Int
-    private(set) public var isOpen = true
-    package var onFrame: ((FrameDecoder.Frame) -> Void)?
-    /// The peer's user id (`SO_PEERCRED`), read when the connection was accepted.
-    public internal(set) var peerUID: UInt32?
-    /// Requests started and not yet finished.
-    public private(set) var inFlight = 0
-    /// Requests in flight at which reading pauses; may change while the connection is open.
-    var maxInFlight: Int {
-        didSet { if paused, inFlight < maxInFlight { resumeReading() } }
-    }
-    /// Whether reading is paused because `maxInFlight` requests are in flight.
-    public private(set) var paused = false
-    /// Frames read while paused, delivered in order when reading resumes.
-    private var held: [FrameDecoder.Frame] = []
-    private var heldHead = 0
-    private let loop: EventLoop
-    private var outgoing: [UInt8] = []
-    private var flushScheduled = false
-    private var closeHandlers: [() -> Void] = []
-
-    /// Runs `handler` when the connection closes (at once if it already has).
-    package func whenClosed(_ handler: @escaping () -> Void) {
-        if isOpen { closeHandlers.append(handler) } else { handler() }
-    }
-
-    init(
-        id: Int, loop: EventLoop, pipe: UnsafeMutablePointer<uv_pipe_t>, frameLimit: Int, maxPendingWrite: Int, maxInFlight: Int = .max
-    ) {
-        self.id = id
-        self.loop = loop
-        self.pipe = pipe
-        self.decoder = FrameDecoder(limit: frameLimit)
-        self.maxPendingWrite = maxPendingWrite
-        self.maxInFlight = max(1, maxInFlight)
-        self.readBuffer = .allocate(capacity: readBufferSize)
-        // The handle holds the connection alive until its close callback.
-        pipe.pointee.data = Unmanaged.passRetained(self).toOpaque()
-    }
-
-    deinit {
-        readBuffer.deallocate()
-    }
-
-    /// The largest request line this connection accepts.
-    public var frameLimit: Int { decoder.limit }
-
-    func startReading() {
-        uv_read_start(
-            asStream(pipe),
-            { handle, _, buf in
-                guard let data = handle?.pointee.data else { return }
-                let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
-                buf?.pointee = uv_buf_init(conn.readBuffer, UInt32(conn.readBufferSize))
-            },
-            { stream, nread, _ in
-                guard let data = stream?.pointee.data else { return }
-                let conn = Unmanaged<Connection>.fromOpaque(data).takeUnretainedValue()
-                conn.didRead(nread)
-            })
-    }
-
-    private func didRead(_ nread: Int) {
-        if nread < 0 {
-            close()
-            return
-        }
-        guard nread > 0 else { return }
-        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(readBuffer).assumingMemoryBound(to: UInt8.self), count: nread)
-        for frame in decoder.feed(bytes) {
-            guard isOpen else { return }
-            if paused {
-                held.append(frame)
-            } else {
-                onFrame?(frame)
-            }
-        }
-    }
-
-    // MARK: Backpressure
-
-    /// A request read from this connection started; at `maxInFlight` reading pauses.
-    package func requestStarted() {
-        inFlight += 1
-        if inFlight >= maxInFlight, !paused, isOpen {
-            paused = true
-            uv_read_stop(asStream(pipe))
-        }
-    }
-
-    /// A request of this connection finished (its reply is queued); reading resumes below the limit.
-    package func requestFinished() {
-        inFlight -= 1
-        if paused, inFlight < maxInFlight { resumeReading() }
-    }
-
-    /// Delivers the frames held while paused (which may pause again), then reads the socket again.
-    private func resumeReading() {
-        paused = false
-        while !paused, isOpen, heldHead < held.count {
-            let frame = held[heldHead]
-            heldHead += 1
-            onFrame?(frame)
-        }
-        if heldHead == held.count {
-            held.removeAll()
-            heldHead = 0
-        }
-        if !paused, isOpen { startReading() }
-    }
-
-    /// Sends bytes (one or more whole frames) soon: everything sent during one turn of the loop goes
-    /// out in one write. Dropped when the connection is closed.
-    public func send(_ bytes: [UInt8]) {
-        guard isOpen, !bytes.isEmpty else { return }
-        outgoing.append(contentsOf: bytes)
-        if outgoing.count > maxPendingWrite {
-            close()
-            return
-        }
-        if !flushScheduled {
-            flushScheduled = true
-            loop.execute { [self] in flush() }
-        }
-    }
-
-    private func flush() {
-        flushScheduled = false
-        guard isOpen, !outgoing.isEmpty else { return }
-        let bytes = outgoing
-        outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
-        sendNow(bytes)
-    }
-
-    /// Writes at once (what the socket takes now) and queues the rest with libuv.
-    func sendNow(_ bytes: [UInt8]) {
-        guard isOpen, !bytes.isEmpty else { return }
-        let stream = asStream(pipe)
-        var offset = 0
-        if uv_stream_get_write_queue_size(stream) == 0 {
-            let written = bytes.withUnsafeBufferPointer { buf -> Int32 in
-                var b = uv_buf_init(
-                    UnsafeMutableRawPointer(mutating: buf.baseAddress!).assumingMemoryBound(to: CChar.self), UInt32(buf.count))
-                return uv_try_write(stream, &b, 1)
-            }
-            if written == Int32(bytes.count) { return }
-            if written > 0 {
-                offset = Int(written)
-            } else if written != UV_EAGAIN.rawValue {
-                close()
-                return
-            }
-        }
-        if uv_stream_get_write_queue_size(stream) + (bytes.count - offset) > maxPendingWrite {
-            close()
-            return
-        }
-        let count = bytes.count - offset
-        let copy = UnsafeMutablePointer<CChar>.allocate(capacity: count)
-        bytes.withUnsafeBufferPointer { buf in
-            UnsafeMutableRawPointer(copy).copyMemory(from: buf.baseAddress! + offset, byteCount: count)
-        }
-        let request = allocateHandle(uv_write_t.self)
-        request.pointee.data = UnsafeMutableRawPointer(copy)
-        var b = uv_buf_init(copy, UInt32(count))
-        let rc = uv_write(request, stream, &b, 1) { req, _ in
-            guard let req else { return }
-            req.pointee.data?.deallocate()
-            UnsafeMutableRawPointer(req).deallocate()
-        }
-        if rc != 0 {
-            copy.deallocate()
-            UnsafeMutableRawPointer(request).deallocate()
-            close()
-        }
-    }
-
-    /// Closes the connection; the close handlers run once.
-    public func close() {
-        guard isOpen else { return }
-        isOpen = false
-        uv_read_stop(asStream(pipe))
-        held.removeAll()
-        let handlers = closeHandlers
-        onFrame = nil
-        closeHandlers = []
-        handlers.forEach { $0() }
-        uv_close(asHandle(pipe)) { handle in
-            guard let handle else { return }
-            if let data = handle.pointee.data {
-                Unmanaged<Connection>.fromOpaque(data).release()
-            }
-            UnsafeMutableRawPointer(handle).deallocate()
-        }
-    }
-}
-
 /// The listening Unix socket. Loop thread only.
 ///
 /// The socket file is created with mode 0600 (the process umask is tightened around `bind`), so only
@@ -247,14 +32,19 @@ public final class UnixListener: @unchecked Sendable {
     private(set) public var connections: [Int: Connection] = [:]
     private var closed = false
     public let path: String
+    /// Gives back the memory large output leaves behind once freed (see `MemoryTrim`).
+    public let memory: MemoryTrim
 
-    /// Why a connection is refused as it is accepted: the listener sends the frame `refusal` makes for
-    /// it (the protocol's error reply), then closes the connection.
+    /// Why a connection is refused as it is accepted — or, for `.backlog`, cut off later: the listener
+    /// sends the frame `refusal` makes for it (the protocol's error reply), then closes the connection.
     public enum Refusal: Sendable {
         /// The peer's credentials do not allow it (the reason says why).
         case peer(String)
         /// `maxConnections` are open.
         case full
+        /// Not a refusal at accept: the client let more than this many bytes of output pile up unread,
+        /// and is told so in its last line before the connection closes.
+        case backlog(Int)
     }
 
     public init(
@@ -267,11 +57,13 @@ public final class UnixListener: @unchecked Sendable {
         self.limits = limits
         self.onConnection = onConnection
         self.refusal = refusal
+        self.memory = MemoryTrim(loop: loop)
         uv_pipe_init(loop.uv, handle, 0)
         let old = umask(0o177)
         let rc = uv_pipe_bind(handle, path)
         umask(old)
         if rc != 0 {
+            memory.close()
             closeAndFree(handle)
             throw LoopError("bind \(path)", rc)
         }
@@ -289,6 +81,7 @@ public final class UnixListener: @unchecked Sendable {
         }
         if lrc != 0 {
             handle.pointee.data = nil
+            memory.close()
             closeAndFree(handle)
             unlink(path)
             throw LoopError("listen \(path)", lrc)
@@ -305,7 +98,7 @@ public final class UnixListener: @unchecked Sendable {
         nextID += 1
         let conn = Connection(
             id: nextID, loop: loop, pipe: client, frameLimit: limits.frameLimit, maxPendingWrite: limits.maxPendingWrite,
-            maxInFlight: limits.maxRequestsInFlight)
+            maxInFlight: limits.maxRequestsInFlight, backlogFrame: { [refusal = self.refusal] in refusal(.backlog($0)) }, memory: memory)
         let peer = PeerCheck.credentials(client)
         if case let .success(credentials) = peer { conn.peerUID = credentials.uid }
         if let refusal = PeerCheck.refusal(peer, allowedGroup: limits.allowedGroup) {
@@ -340,6 +133,7 @@ public final class UnixListener: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         handle.pointee.data = nil
+        memory.close()
         closeAndFree(handle)
         unlink(path)
     }

@@ -201,6 +201,13 @@ public struct ChainProblem: Sendable, Equatable, CustomStringConvertible {
     public var eventKind: String?
     public var message: String
 
+    public init(kind: Kind, seq: Int, eventKind: String?, message: String) {
+        self.kind = kind
+        self.seq = seq
+        self.eventKind = eventKind
+        self.message = message
+    }
+
     public var description: String {
         "seq \(seq)\(eventKind.map { " (\($0))" } ?? ""): \(message)"
     }

@@ -33,12 +33,35 @@ extension JSON {
         }
         return try result.get()
     }
+
+    /// Parses `bytes` and also says where the value of the top-level object's first member named
+    /// `member` lies in them (nil when the text is not an object or has no such member), so that value
+    /// can be written back exactly as it was sent: a number keeps digits a `Double` would lose.
+    public static func parse(
+        _ bytes: [UInt8], locating member: String, maxDepth: Int = 256
+    ) throws(JSONParseError) -> (value: JSON, located: Range<Int>?) {
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(JSONParseError) -> (value: JSON, located: Range<Int>?) in
+                var parser = Parser(bytes: buffer, maxDepth: maxDepth)
+                parser.locate = member
+                parser.skipWhitespace()
+                let value = try parser.parseValue(depth: 0)
+                parser.skipWhitespace()
+                guard parser.index == buffer.count else { throw parser.error("unexpected trailing characters") }
+                return (value, parser.located)
+            }
+        }
+        return try result.get()
+    }
 }
 
 private struct Parser {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
+    /// A top-level member whose value's byte range to record in `located` (the first occurrence).
+    var locate: String?
+    var located: Range<Int>?
 
     init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
@@ -103,7 +126,9 @@ private struct Parser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
             skipWhitespace()
+            let start = index
             let value = try parseValue(depth: depth + 1)
+            if depth == 0, located == nil, let locate, key == locate { located = start..<index }
             members.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of input") }

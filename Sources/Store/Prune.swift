@@ -53,6 +53,12 @@ public struct PruneSummary: Sendable, Equatable {
     public var jobs: Int
     /// When the last prune ran (Unix ms).
     public var lastAt: Int64?
+
+    public init(prunes: Int, jobs: Int, lastAt: Int64?) {
+        self.prunes = prunes
+        self.jobs = jobs
+        self.lastAt = lastAt
+    }
 }
 
 /// One job recorded as pruned.
@@ -65,6 +71,19 @@ public struct PrunedJob: Sendable, Equatable {
     public var finishedAt: Int64
     public var head: String?
     public var length: Int
+
+    public init(
+        jobID: String, pruneID: Int64, prunedAt: Int64, before: Int64, status: String, finishedAt: Int64, head: String?, length: Int
+    ) {
+        self.jobID = jobID
+        self.pruneID = pruneID
+        self.prunedAt = prunedAt
+        self.before = before
+        self.status = status
+        self.finishedAt = finishedAt
+        self.head = head
+        self.length = length
+    }
 }
 
 extension JobStatus {

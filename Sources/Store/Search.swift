@@ -134,6 +134,18 @@ public struct SearchHit: Sendable, Equatable {
     }
 }
 
+extension SearchHit {
+    /// Decodes `json` (what `audit.search` returns), nil when its shape is not that.
+    public init?(json: JSON) {
+        guard let job = json["job"]?.stringValue, let seq = json["seq"]?.intValue, let at = json["at"]?.intValue,
+            let kind = json["kind"]?.stringValue, let snippet = json["snippet"]?.stringValue
+        else { return nil }
+        self.init(
+            eventID: 0, jobID: job, seq: seq, at: Int64(at), kind: kind, role: json["role"]?.stringValue, step: json["step"]?.intValue,
+            attempt: json["attempt"]?.intValue, callID: json["call"]?.stringValue, snippet: snippet, rank: json["rank"]?.doubleValue ?? 0)
+    }
+}
+
 /// A search that could not run: a query FTS5 cannot parse, or a store failure.
 public enum SearchError: Error, Sendable, CustomStringConvertible {
     case badQuery(String)

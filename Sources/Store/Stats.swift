@@ -366,3 +366,37 @@ extension CriticStats {
         ])
     }
 }
+
+extension CriticStats {
+    /// Decodes the `json` form (what `stats.get` returns), nil when its shape is not that. Rates are
+    /// recomputed from the counts; latency and cost are read as rounded in `json`.
+    public init?(json: JSON) {
+        guard let filter = json["filter"], case let .array(plans)? = json["plans"] else { return nil }
+        self.init(
+            filter: Filter(plan: filter["plan"]?.stringValue, sinceMillis: filter["since_ms"]?.intValue.map(Int64.init)))
+        for p in plans {
+            guard let name = p["plan"]?.stringValue else { return nil }
+            func int(_ key: String) -> Int { p[key]?.intValue ?? 0 }
+            var row = PlanRow(plan: name)
+            (row.jobs, row.succeeded, row.failed, row.cancelled) = (int("jobs"), int("succeeded"), int("failed"), int("cancelled"))
+            (row.steps, row.attempts) = (int("steps"), int("attempts"))
+            (row.stepsWithFailedAttempt, row.correctedSteps) = (int("steps_with_failed_attempt"), int("corrected_steps"))
+            (row.replans, row.verifierRejections, row.overcorrections) = (
+                int("replans"), int("verifier_rejections"), int("overcorrections")
+            )
+            self.plans.append(row)
+            for r in p["roles"]?.arrayValue ?? [] {
+                guard let role = r["role"]?.stringValue else { return nil }
+                roles.append(
+                    RoleRow(
+                        plan: name, role: role, calls: r["calls"]?.intValue ?? 0, failedCalls: r["failed_calls"]?.intValue ?? 0,
+                        inputTokens: r["input_tokens"]?.intValue ?? 0, outputTokens: r["output_tokens"]?.intValue ?? 0,
+                        meanLatencyMS: r["mean_latency_ms"]?.doubleValue, costUSD: r["cost_usd"]?.doubleValue))
+            }
+            for f in p["failures"]?.arrayValue ?? [] {
+                guard let kind = f["kind"]?.stringValue, let detail = f["detail"]?.stringValue else { return nil }
+                failures.append(FailureRow(plan: name, kind: kind, detail: detail, count: f["count"]?.intValue ?? 0))
+            }
+        }
+    }
+}

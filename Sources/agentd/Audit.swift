@@ -7,7 +7,8 @@ import Telemetry
 /// `agentd audit`: reading the recorded history directly from the database.
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify, search and export the recorded history (reads the database directly; the daemon need not run).",
+        abstract:
+            "Verify, search and export the recorded history (verify and search ask the daemon when one runs, else read the database; export reads the database).",
         subcommands: [AuditVerify.self, AuditSearch.self, AuditExport.self])
 }
 
@@ -19,7 +20,8 @@ struct AuditSearch: ParsableCommand {
             QUERY is an FTS5 query: words (all must occur), "a phrase", OR, NOT, prefix*, NEAR(a b, 5).
             Words are matched case- and accent-insensitively against the string values of each event's
             payload (prompts, replies, feedback, tool results...). The search first indexes events
-            committed since the index was last brought up to date, so it never misses one.
+            committed since the index was last brought up to date, so it never misses one. Asks the
+            daemon (audit.search) when one answers on --socket, else searches --db itself.
             """)
 
     @Argument(help: "The FTS5 query.")
@@ -46,6 +48,7 @@ struct AuditSearch: ParsableCommand {
     @Flag(help: "Print one JSON object per matching event.")
     var json = false
 
+    @OptionGroup var socket: SocketOption
     @OptionGroup var database: DatabaseOption
 
     func validate() throws {
@@ -64,15 +67,16 @@ struct AuditSearch: ParsableCommand {
             }
             sinceMillis = parsed
         }
-        let request = SearchQuery(
-            text: query, jobID: job, role: role, kind: kind, since: sinceMillis, limit: limit, order: rank ? .rank : .newest)
-        let path = database.path
+        let params = SearchParams(
+            query: query, job: job, role: role, kind: kind, since: sinceMillis, limit: limit, order: rank ? .rank : .newest)
+        let reply = try DaemonOrDatabase(socket: socket, database: database).answer(.search(params)) { path in
+            try RecordQueries.search(try openForAudit(path), params)
+        }
         let hits = try failing { () throws -> [SearchHit] in
-            let db = try openForAudit(path)
-            do {
-                return try SearchIndex.search(db, request)
-            } catch {
-                throw CLIFailure("\(error)")
+            guard let items = reply["hits"]?.arrayValue else { throw CLIFailure("the daemon's search result has no 'hits'") }
+            return try items.map { item in
+                guard let hit = SearchHit(json: item) else { throw CLIFailure("the daemon sent a search hit of another shape") }
+                return hit
             }
         }
         for hit in hits {

@@ -8,7 +8,8 @@ struct AuditVerify: ParsableCommand {
         commandName: "verify",
         abstract: "Recompute jobs' hash chains from the database and name the first event that does not match.",
         discussion: """
-            Reads the database directly and read-only, whether the daemon runs or not. Jobs removed by \
+            Asks the daemon (audit.verify) when one answers on --socket, else reads --db itself, read-only; \
+            the answer is the same. Jobs removed by \
             `agentd prune` are not verified (they are gone) but accounted for: --all counts them, and a \
             pruned JOB is reported with the prune that removed it and its chain's last head. Exit status: 0 \
             when every chain verifies, 1 when one does not, 2 when it cannot verify (no database, no such \
@@ -24,6 +25,7 @@ struct AuditVerify: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var socket: SocketOption
     @OptionGroup var database: DatabaseOption
 
     func validate() throws {
@@ -32,56 +34,44 @@ struct AuditVerify: ParsableCommand {
     }
 
     mutating func run() throws {
-        let path = database.path
-        let db = try failing { () throws -> Database in
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIFailure("no database at \(path)", code: 2) }
-            let db = try Database(path: path, readOnly: true)
-            try db.execute("PRAGMA query_only=ON")
+        let params = VerifyParams(job: job)
+        let reply = try DaemonOrDatabase(socket: socket, database: database).answer(.verify(params), notFoundExit: 2) { path in
+            let db = try DaemonOrDatabase.openReadOnly(path, missingExit: 2)
             guard try db.hasHashChain() else {
                 throw CLIFailure(
                     "the database at \(path) has no hash chain yet (schema before version 2); start agentd once on it", code: 2)
             }
-            return db
+            return try RecordQueries.verify(db, params).json
         }
-        var reports: [ChainReport] = []
-        if let job {
-            let report = try failing { () throws -> ChainReport in
-                guard let report = try db.verifyChain(jobID: job) else {
-                    if let pruned = try db.prunedJob(job) { throw CLIFailure(Self.prunedLine(pruned), code: 2) }
-                    throw CLIFailure("no job \(job) in \(path) (and no prune removed one by that id)", code: 2)
-                }
+        let result = try failing { () throws -> ChainVerification in try ChainVerification(json: reply) }
+        if job != nil {
+            let report = try failing { () throws -> ChainVerification.Report in
+                if let pruned = result.pruned { throw CLIFailure(Self.prunedLine(pruned), code: 2) }
+                guard let report = result.reports.first else { throw CLIFailure("the daemon sent no report", code: 2) }
                 return report
             }
-            reports.append(report)
-            if json {
-                emit(Self.json(report).encoded)
-            } else {
-                emit(Self.line(report))
-            }
+            emit(json ? report.json.encoded : Self.line(report))
         } else {
-            let ids = try failing { try db.allJobIDs() }
-            for id in ids {
-                guard let report = try failing({ try db.verifyChain(jobID: id) }) else { continue }
-                reports.append(report)
-                if !report.ok && !json { emit(Self.line(report)) }
-            }
-            let failed = reports.filter { !$0.ok }
-            let events = reports.reduce(0) { $0 + $1.events }
-            let pruned = try failing { try db.pruneSummary() }
+            let failed = result.reports.filter { !$0.ok }
+            let summary = PruneSummary(prunes: result.prunes, jobs: result.prunedJobs, lastAt: result.lastPruneAt)
             if json {
                 emit(
                     JSON.object([
-                        ("ok", .bool(failed.isEmpty)), ("jobs", .int(reports.count)), ("events", .int(events)),
-                        ("failed", .array(failed.map(Self.json))), ("pruned_jobs", .int(pruned?.jobs ?? 0)),
-                        ("prunes", .int(pruned?.prunes ?? 0)),
+                        ("ok", .bool(failed.isEmpty)), ("jobs", .int(result.reports.count)), ("events", .int(result.events)),
+                        ("failed", .array(failed.map(\.json))), ("pruned_jobs", .int(result.prunedJobs)), ("prunes", .int(result.prunes)),
                     ]).encoded)
-            } else if failed.isEmpty {
-                emit("OK: \(reports.count) jobs, \(events) events, every chain verifies\(Self.prunedNote(pruned))")
             } else {
-                emit("FAILED: \(failed.count) of \(reports.count) jobs do not verify (\(events) events)\(Self.prunedNote(pruned))")
+                for report in failed { emit(Self.line(report)) }
+                if failed.isEmpty {
+                    emit("OK: \(result.reports.count) jobs, \(result.events) events, every chain verifies\(Self.prunedNote(summary))")
+                } else {
+                    emit(
+                        "FAILED: \(failed.count) of \(result.reports.count) jobs do not verify (\(result.events) events)\(Self.prunedNote(summary))"
+                    )
+                }
             }
         }
-        if reports.contains(where: { !$0.ok }) { throw ExitCode(1) }
+        if !result.ok { throw ExitCode(1) }
     }
 
     /// How many jobs prunes removed, after the summary line; nothing when none were.
@@ -95,24 +85,10 @@ struct AuditVerify: ParsableCommand {
         "\(job.jobID) was pruned (prune \(job.pruneID) at \(formatTime(Double(job.prunedAt))), jobs finished before \(formatTime(Double(job.before)))): it was \(job.status), finished at \(formatTime(Double(job.finishedAt))), its chain had \(job.length) events, head \(job.head ?? "(none)")"
     }
 
-    static func line(_ report: ChainReport) -> String {
+    static func line(_ report: ChainVerification.Report) -> String {
         if let problem = report.problem {
-            return "\(report.jobID) FAILED at \(problem)"
+            return "\(report.job) FAILED at \(problem)"
         }
-        return "\(report.jobID) OK: \(report.events) events, chain head \(report.head?.hex ?? "(none)")"
-    }
-
-    static func json(_ report: ChainReport) -> JSON {
-        var members: [(String, JSON)] = [
-            ("job", .string(report.jobID)), ("ok", .bool(report.ok)), ("events", .int(report.events)),
-            ("head", report.head.map { .string($0.hex) } ?? .null),
-        ]
-        if let problem = report.problem {
-            members.append(("seq", .int(problem.seq)))
-            members.append(("kind", problem.eventKind.map(JSON.string) ?? .null))
-            members.append(("problem", .string(problem.kind.rawValue)))
-            members.append(("message", .string(problem.message)))
-        }
-        return .object(members)
+        return "\(report.job) OK: \(report.events) events, chain head \(report.head ?? "(none)")"
     }
 }

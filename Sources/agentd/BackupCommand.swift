@@ -3,30 +3,43 @@ import Foundation
 import Orchestrator
 import Store
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Copy the database to FILE with SQLite's online backup API, safely while the daemon runs; the copy is checked (quick_check) before it takes FILE's name."
-    )
+            "Copy the database to FILE with SQLite's online backup API, safely while the daemon runs; the copy is checked (quick_check) before it takes FILE's name.",
+        discussion: """
+            Asks the daemon (daemon.backup) when one answers on --socket, else copies --db itself. Without \
+            FILE the copy goes into the `backups` directory beside the database, named by the time; only \
+            the daemon's owner may name FILE when the daemon makes the copy.
+            """)
 
-    @Argument(help: "Where to write the copy (it must not exist).")
-    var file: String
+    @Argument(help: "Where to write the copy (it must not exist; default: a new file in the backups directory beside the database).")
+    var file: String?
 
+    @OptionGroup var socket: SocketOption
     @OptionGroup var database: DatabaseOption
 
     mutating func run() throws {
-        let source = database.path
-        let target = Paths.absolute(file)
-        guard FileManager.default.fileExists(atPath: source) else { throw CLIFailure("no database at \(source) (use --db or AGENTD_DB)") }
-        guard !FileManager.default.fileExists(atPath: target) else { throw CLIFailure("\(target) exists: choose a new file") }
-        do {
-            let db = try Database(path: source, readOnly: true)
-            try db.backup(to: target)
-        } catch {
-            throw CLIFailure("backup failed: \(error.message)")
+        let target = file.map(Paths.absolute)
+        let reply = try DaemonOrDatabase(socket: socket, database: database).answer(.backup(BackupParams(path: target))) { source in
+            let db = try DaemonOrDatabase.openReadOnly(source)
+            let path: String
+            if let target {
+                path = target
+            } else {
+                let directory = RecordQueries.backupDirectory(database: source)
+                if mkdir(directory, 0o700) != 0, errno != EEXIST {
+                    throw CLIFailure("cannot make the backup directory \(directory): \(String(cString: strerror(errno)))")
+                }
+                path = RecordQueries.backupFile(in: directory, now: SystemClock().nowMillis())
+            }
+            return try RecordQueries.backup(db, to: path).json
         }
-        let rows = (try? Database(path: target, readOnly: true).query("SELECT count(*) FROM jobs")) ?? []
-        let jobs = rows.first?.first?.int ?? 0
-        emit("backed up \(source) to \(target) (\(jobs) jobs; integrity check ok)")
+        let outcome = try failing { () throws -> BackupOutcome in try BackupOutcome(json: reply) }
+        emit("backed up \(outcome.database) to \(outcome.path) (\(outcome.jobs) jobs; integrity check ok)")
     }
 }

@@ -8,7 +8,7 @@ import Transcript
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (use a release build: swift build -c release).",
-        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self, Clients.self, ToolOutput.self])
+        subcommands: [W1.self, HTTP.self, TranscriptRender.self, Search.self, Clients.self, Storm.self, ToolOutput.self])
 
     struct W1: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -300,6 +300,64 @@ extension Bench {
 }
 
 extension Bench {
+    struct Storm: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "storm",
+            abstract:
+                "Hostile clients against a real daemon: unread large replies, then connect-and-close storms while daemon.status is timed; the daemon's resident memory against idle after each."
+        )
+
+        @Option(help: "Finished jobs in the database (each job.list asks for all of them).")
+        var jobs = 200
+
+        @Option(help: "Bytes of each job's goal (so each job.list reply is about jobs × this).")
+        var goalBytes = 4096
+
+        @Option(help: "Connections that send job.list requests and never read.")
+        var unreadClients = 300
+
+        @Option(help: "Requests each unread connection sends.")
+        var unreadPerClient = 10
+
+        @Option(help: "Connections per connect-and-close round.")
+        var stormClients = 500
+
+        @Option(help: "Connect-and-close rounds.")
+        var stormRounds = 6
+
+        @Flag(help: "Print one JSON line.")
+        var json = false
+
+        mutating func run() throws {
+            let agentd = try Bench.thisExecutable()
+            let directory = NSTemporaryDirectory() + "agentd-bench-storm-\(getpid())"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var settings = StormBenchmark.Settings()
+            (settings.jobs, settings.goalBytes) = (jobs, goalBytes)
+            (settings.unreadClients, settings.unreadPerClient) = (unreadClients, unreadPerClient)
+            (settings.stormClients, settings.stormRounds) = (stormClients, stormRounds)
+            let quiet = json
+            let result = try failing {
+                try StormBenchmark.run(agentd: agentd, directory: directory, settings: settings) { line in
+                    if !quiet { printError(line) }
+                }
+            }
+            if json {
+                emit(result.json.encoded)
+                return
+            }
+            let mb = { (bytes: Int) in Double(bytes) / 1_048_576 }
+            emit(
+                String(
+                    format:
+                        "storm: RSS idle %.1f MiB; unread replies peak %.1f MiB, after %.1f MiB (%.2fx idle); %d connect-and-close clients: daemon.status p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d requests); after %.1f MiB (%.2fx idle)",
+                    mb(result.idleRSS), mb(result.unreadPeakRSS), mb(result.afterUnreadRSS), result.afterUnreadRatio,
+                    result.stormConnections,
+                    result.percentile(50), result.percentile(99), result.statusLatenciesMs.max() ?? 0, result.statusLatenciesMs.count,
+                    mb(result.afterStormRSS), result.afterStormRatio))
+        }
+    }
+
     struct ToolOutput: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "tool-output",

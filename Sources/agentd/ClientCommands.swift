@@ -326,7 +326,11 @@ struct Retry: ParsableCommand {
 
 struct Transcript: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print everything a job's agents did, from the log: readable text, Markdown, JSON lines, or one HTML page.")
+        abstract: "Print everything a job's agents did, from the log: readable text, Markdown, JSON lines, or one HTML page.",
+        discussion: """
+            Asks the daemon (job.transcript with the format) when one answers on --socket, else renders \
+            from --db itself, read-only; the output is the same.
+            """)
 
     @Argument(help: "The job id.")
     var job: String
@@ -338,22 +342,23 @@ struct Transcript: ParsableCommand {
     var output: String?
 
     @OptionGroup var socket: SocketOption
+    @OptionGroup var database: DatabaseOption
 
     mutating func run() throws {
-        let client = try socket.connect()
-        var after = 0
-        var jobObject: JSON = .object([])
-        var events: [JSON] = []
-        while true {
-            let page = try failing { () throws -> TranscriptPage in
-                try TranscriptPage(json: try client.call(.transcript(TranscriptParams(id: job, afterSeq: after))))
-            }
-            if after == 0 { jobObject = page.job.json }
-            events += page.events
-            guard let next = page.nextAfterSeq else { break }
-            after = next
+        let (job, format) = (job, format)
+        let reply = try DaemonOrDatabase(socket: socket, database: database).answer(
+            .transcript(TranscriptParams(id: job, format: format))
+        ) { path in
+            let db = try DaemonOrDatabase.openReadOnly(path)
+            guard let record = try db.job(job) else { throw EngineError.jobNotFound(job) }
+            let events = try db.events(jobID: job).map(\.json)
+            let text = TranscriptModel.render(job: WireJob(record).json, events: events, format: format)
+            return .object([("format", .string(format.rawValue)), ("text", .string(text))])
         }
-        let text = TranscriptModel.render(job: jobObject, events: events, format: format)
+        let text = try failing { () throws -> String in
+            guard let text = reply["text"]?.stringValue else { throw CLIFailure("the transcript result has no 'text'") }
+            return text
+        }
         if let output {
             let path = Paths.absolute(output)
             try failing {

@@ -68,14 +68,9 @@ struct Prune: ParsableCommand {
     mutating func run() throws {
         let statuses = try statuses()
         let before = try cutoff(now: SystemClock().nowMillis())
-        let reply: JSON
-        do {
-            let client = try RPCClient(socketPath: socket.path)
-            reply = try failing {
-                try client.call(.prune(PruneParams(before: Int(before), statuses: statuses, dryRun: dryRun)))
-            }
-        } catch let error as ClientError where error.kind == .notRunning {
-            reply = try failing { try pruneDirectly(PruneRequest(before: before, statuses: statuses)) }.json
+        let call = MethodCall.prune(PruneParams(before: Int(before), statuses: statuses, dryRun: dryRun))
+        let reply = try DaemonOrDatabase(socket: socket, database: database).answer(call) { path in
+            try pruneDirectly(path, PruneRequest(before: before, statuses: statuses)).json
         }
         if json {
             emit(reply.encoded)
@@ -98,8 +93,7 @@ struct Prune: ParsableCommand {
     static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
     /// No daemon answers: prune the database in this process, under the lock a daemon would hold.
-    private func pruneDirectly(_ request: PruneRequest) throws -> PruneOutcome {
-        let path = database.path
+    private func pruneDirectly(_ path: String, _ request: PruneRequest) throws -> PruneOutcome {
         let lock = try DatabaseLock(databasePath: path)
         defer { lock.release() }
         let db = try openForAudit(path)

@@ -9,7 +9,8 @@ struct Stats: ParsableCommand {
         abstract:
             "Critic analytics from the database: calls, tokens and latency per plan and role; reruns, corrections, re-plans and failures per plan.",
         discussion: """
-            Reads the database directly and read-only (safe while the daemon runs). Rerun rate = attempts beyond \
+            Asks the daemon (stats.get) when one answers on --socket, else reads --db itself, read-only \
+            (safe while the daemon runs); the figures are the same. Rerun rate = attempts beyond \
             the first / steps. Correction success = steps whose critic failed an attempt and later passed one / \
             steps with a failed attempt. Overcorrections = jobs the verifier rejected after the critic passed a \
             step whose output had been changed by a rerun with feedback or a re-plan.
@@ -21,6 +22,7 @@ struct Stats: ParsableCommand {
     @Option(help: "Only jobs created since: a duration back from now (90s, 30m, 12h, 7d, 2w) or a time (2026-01-31, 2026-01-31T08:00:00Z).")
     var since: String?
 
+    @OptionGroup var socket: SocketOption
     @OptionGroup var database: DatabaseOption
 
     @Flag(help: "Print one JSON object.")
@@ -51,19 +53,17 @@ struct Stats: ParsableCommand {
     }
 
     mutating func run() throws {
-        let path = database.path
         let now = SystemClock().nowMillis()
-        let filter = CriticStats.Filter(plan: plan, sinceMillis: since.flatMap { Self.sinceMillis($0, now: now) })
-        let stats = try failing { () throws -> CriticStats in
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIFailure("no database at \(path)") }
-            let db = try Database(path: path, readOnly: true)
-            try db.execute("PRAGMA query_only=ON")
-            return try db.criticStats(filter)
+        let params = StatsParams(plan: plan, since: since.flatMap { Self.sinceMillis($0, now: now) })
+        let reply = try DaemonOrDatabase(socket: socket, database: database).answer(.stats(params)) { path in
+            try RecordQueries.stats(try DaemonOrDatabase.openReadOnly(path), params)
         }
         if json {
-            emit(stats.json.encoded)
+            emit(reply.encoded)
             return
         }
+        // Printed from the wire form either way, so the daemon's answer and the file's read the same.
+        guard let stats = CriticStats(json: reply) else { return try failing { throw CLIFailure("the stats result has another shape") } }
         if stats.plans.isEmpty {
             emit("no jobs" + (plan.map { " of plan \($0)" } ?? "") + (since.map { " since \($0)" } ?? ""))
             return

@@ -55,7 +55,7 @@ func fuzzFrames(_ bytes: [UInt8]) {
 /// JSON-RPC requests: a request or the error it deserves, never a crash; and the error reply the
 /// server would send is one line of JSON that parses back to itself.
 func fuzzRequest(_ bytes: [UInt8]) {
-    let id: JSON
+    let id: RequestID
     let error: RPCError
     switch RPCServer.decode(bytes) {
     case .success(let request):
@@ -64,8 +64,8 @@ func fuzzRequest(_ bytes: [UInt8]) {
     case .failure(let rejection):
         (id, error) = (rejection.id ?? .null, rejection.error)
     }
-    let reply = JSON.object([("jsonrpc", "2.0"), ("id", id), ("error", error.json)])
-    let line = reply.encoded
+    let reply = JSON.object([("jsonrpc", "2.0"), ("id", id.value), ("error", error.json)])
+    let line = String(decoding: error.replyFrame(id: id), as: UTF8.self)
     precondition(!line.utf8.contains(0x0A), "a reply with a newline breaks the framing: \(line)")
     precondition((try? JSON.parse(line)) == reply, "a reply that does not parse back to itself: \(line)")
 }

@@ -23,7 +23,7 @@ final class DaemonStatusTests: XCTestCase {
                 + #""store":{"path":"/d/a.db","commits":31,"events":30,"failures":0,"last_error":null},"#
                 + #""storage":{"state":"ok","error":null,"since":null,"stopped_jobs":0},"#
                 + #""version":"0.1.0","protocol_version":1,"pid":27154,"socket":"/d/s","config":{"generation":1},"#
-                + #""connections":{"open":3,"paused":1}}"#)
+                + #""connections":{"open":3,"paused":1,"cut_off":0}}"#)
         XCTAssertEqual(try DaemonStatus(json: status.json), status, "a client decodes what the server encodes")
         XCTAssertThrowsError(try DaemonStatus(json: status.json.setting("store", ["path": "/d/a.db"]))) { error in
             XCTAssertEqual("\(error)", "status: 'store.commits' is missing or has the wrong type")

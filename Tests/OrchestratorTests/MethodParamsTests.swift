@@ -1,5 +1,6 @@
 import Store
 import TestSupport
+import Transcript
 import XCTest
 
 @testable import Orchestrator
@@ -84,6 +85,19 @@ final class MethodParamsTests: XCTestCase {
         XCTAssertEqual(
             refusal(RetryParams.self, ["id": "j", "goal": ""]),
             "invalid params: 'goal' must not be empty (leave it out to keep the job's goal)")
+        XCTAssertEqual(refusal(SearchParams.self, .object([])), "invalid params: 'query' (an FTS5 query) is required")
+        XCTAssertEqual(
+            refusal(SearchParams.self, ["query": "q", "role": "boss"]),
+            "invalid params: 'role' must be one of planner, actor, critic, verifier, got 'boss'")
+        XCTAssertEqual(
+            refusal(SearchParams.self, ["query": "q", "order": "best"]), "invalid params: 'order' must be newest or rank, got 'best'")
+        XCTAssertEqual(refusal(BackupParams.self, ["path": "b.db"]), "invalid params: 'path' must be absolute, got b.db")
+        XCTAssertEqual(
+            refusal(TranscriptParams.self, ["id": "j", "format": "pdf"]),
+            "invalid params: unknown format 'pdf' (one of text, md, jsonl, html)")
+        XCTAssertEqual(
+            refusal(TranscriptParams.self, ["id": "j", "format": "md", "after_seq": 3]),
+            "invalid params: 'after_seq' pages the events; with 'format' the whole job is rendered, so leave it out")
     }
 
     /// A call names its own method and decodes back to itself from the request it writes.
@@ -95,6 +109,9 @@ final class MethodParamsTests: XCTestCase {
             .decide(
                 GateDecideParams(job: "f", gate: "c1.0", requestSHA256: "ab", approve: true, note: "n", arguments: #"{"argv":["ls"]}"#)),
             .retry(RetryParams(id: "f", fromStep: 2, goal: "g2")), .retry(RetryParams(id: "h")),
+            .transcript(TranscriptParams(id: "f", format: .html)), .verify(VerifyParams(job: "g")), .verify(VerifyParams()),
+            .search(SearchParams(query: "q", job: "h", role: "critic", kind: "call.completed", since: 5, limit: 3, order: .rank)),
+            .stats(StatsParams(plan: "w1", since: 6)), .backup(BackupParams()), .backup(BackupParams(path: "/b.db")),
         ]
         XCTAssertEqual(Set(calls.map(\.method)), Set(RPCMethod.allCases), "one call per method")
         for call in calls {

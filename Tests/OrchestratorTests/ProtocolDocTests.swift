@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import TestSupport
 import XCTest
 
@@ -97,5 +98,78 @@ final class ProtocolDocTests: XCTestCase {
         XCTAssertEqual(Self.documentedMethodHeadings(doc), ["job.get"])
         XCTAssertEqual(Self.documentedMethodTable(doc), ["job.get"])
         XCTAssertEqual(Self.documentedErrorCodes(doc), [-32700])
+    }
+
+    /// The payload column of the events table's row for `kind` (`| \`kind\` | who | payload |`).
+    static func documentedPayload(_ kind: String, _ doc: String) -> String? {
+        let lines = section("Events and the `job.event` notification", of: doc)
+        guard let row = lines.first(where: { $0.hasPrefix("| `\(kind)` |") }) else { return nil }
+        return row.split(separator: "|", omittingEmptySubsequences: false).dropFirst(3).joined(separator: "|")
+    }
+
+    /// Every member every event kind can write, from the typed events (`Sources/Store/Events`) with
+    /// every optional member set and each alternative outcome: the doc's payload reference names each.
+    static var everyPayloadMember: [EventKind: Set<String>] {
+        func keys(_ payloads: JSON...) -> Set<String> { Set(payloads.flatMap { $0.objectValue?.map(\.0) ?? [] }) }
+        let outcomes: [CallCompleted.Outcome] = [
+            .verdict(["verdict": "pass"]), .steps(["a"]), .verification(verified: true, reason: "r"), .invalid("why"),
+        ]
+        let completed = outcomes.map {
+            CallCompleted(
+                reply: "r", toolCalls: [["id": "t"]], usage: .init(inputTokens: 1, outputTokens: 2), sent: ["s": 1], raw: ["r": 1],
+                httpAttempts: 2, costUSD: 0.5, durationMs: 1, outcome: $0
+            ).json
+        }
+        let completedKeys = completed.reduce(into: Set<String>()) { $0.formUnion(keys($1)) }
+        return [
+            .jobSubmitted: keys(
+                JobSubmitted(
+                    plan: "p", goal: "g", inputs: [:], idempotencyKey: "k", submitterUID: 1, workspace: "/w", retryOf: "J0", fromStep: 2,
+                    format: 3, planSHA256: "a", jobSHA256: "b"
+                ).json),
+            .jobState: keys(JobState(from: .queued, to: .running, reason: "r", steps: ["s"]).json),
+            .jobReplanned: keys(JobReplanned(replan: 1, fromStep: 0, steps: ["s"]).json),
+            .jobResumed: keys(JobResumed(replayingEvents: 3).json),
+            .jobRetried: keys(JobRetried(job: "J2", fromStep: 2, goal: "g").json),
+            .callStarted: keys(CallStarted(agent: "a", reask: 0, request: [:]).json),
+            .callCompleted: completedKeys,
+            .callFailed: keys(CallFailed(error: "exit", message: "m", stderr: "e", durationMs: 1).json),
+            .callRestarted: keys(CallRestarted().json),
+            .toolStarted: keys(
+                ToolStarted(
+                    tool: "t", toolCallID: "i", idempotencyKey: "k", argv: ["a"], path: "p", bytes: 1, arguments: "x", invalid: "y"
+                ).json),
+            .toolCompleted: keys(ToolCompleted(tool: "t", toolCallID: "i", ok: true, result: [:], durationMs: 1).json),
+            .toolRestarted: keys(ToolRestarted(idempotencyKey: "k").json),
+            .attemptDuplicate: keys(AttemptDuplicate(sameAsAttempt: 0, feedback: "f").json),
+            .stepExhausted: keys(StepExhausted(attempts: 2, lastFeedback: "f", bestAttempt: 1, bestScore: 0.4).json),
+            .stepTimedOut: keys(StepTimedOut(timeoutSeconds: 1, reason: "r").json),
+            .stepInfeasible: keys(StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f").json),
+            .gateRequested: keys(
+                GateRequested(gate: "c1.0", rule: 0, review: "human", tool: "t", arguments: "{}", requestSHA256: "h").json),
+            .gateDecided: keys(
+                GateDecided(
+                    gate: "c1.0", decision: .approved, by: .person, requestSHA256: "h", call: "c2", uid: 1, user: "u", note: "n",
+                    editedArguments: "{}", waitedMs: 1
+                ).json),
+            .gateRefused: keys(GateRefused(gate: "c1.0", uid: 1, user: "u", reason: "r").json),
+        ]
+    }
+
+    /// The events table has a row for every kind, and each row names every member its payload can
+    /// carry (a member added to a typed event must be documented with it).
+    func testTheEventReferenceNamesEveryPayloadMember() throws {
+        let doc = try protocolDoc()
+        let members = Self.everyPayloadMember
+        XCTAssertEqual(Set(members.keys), Set(EventKind.allCases), "the test covers every kind")
+        for kind in EventKind.allCases {
+            guard let payload = Self.documentedPayload(kind.rawValue, doc) else {
+                XCTFail("docs/protocol.md has no row for \(kind.rawValue) in its events table")
+                continue
+            }
+            for member in (members[kind] ?? []).sorted() where !payload.contains("`\(member)`") {
+                XCTFail("docs/protocol.md's row for \(kind.rawValue) does not name its payload member `\(member)`")
+            }
+        }
     }
 }

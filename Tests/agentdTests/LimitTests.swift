@@ -125,22 +125,24 @@ final class LimitTests: EndToEndTestCase {
         XCTAssertEqual(order.last, 5)
     }
 
-    /// A client that sends requests and never reads their replies is disconnected once 64 MiB of
-    /// output waits for it; the daemon keeps serving everyone else.
+    /// A client that sends requests and never reads their replies is cut off once 64 MiB of output
+    /// waits for it; the daemon keeps serving everyone else.
     /// The 64 MiB of replies a connection may leave unread, from both sides: with one request in
     /// flight per connection, each reply is queued before the next request is read, so a job
-    /// submitted after N transcript requests exists only once N replies were queued. Under the cap
-    /// (60 MiB unread) the connection stays; past it (68 MiB) the daemon hangs up.
+    /// submitted after N `job.get` requests exists only once N replies were queued. Under the cap
+    /// (60 MiB unread) the connection stays; past it (68 MiB) the daemon cuts it off, and what it
+    /// had queued ends with the `-32012` line. (A `job.transcript` reply would not do: it is written
+    /// only as fast as the client reads.)
     func testAClientThatNeverReadsIsDisconnectedAtTheOutputCap() throws {
-        try harness.start(extraArguments: ["--max-requests-in-flight", "1"])
-        // A job whose transcript is large: a goal of 900 KB, repeated in the job and its events.
-        let goal = String(repeating: "g", count: 900_000)
+        // A job whose object is large: a goal of 1.1 MB (in a request over the default frame limit).
+        try harness.start(extraArguments: ["--max-requests-in-flight", "1", "--max-frame-bytes", "2000000"])
+        let goal = String(repeating: "g", count: 1_100_000)
         let job = try harness.connect().call("job.submit", ["plan_path": .string(w1), "goal": .string(goal)])
         let id = try XCTUnwrap(job["id"]?.stringValue)
         XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
 
-        let request = #"{"jsonrpc":"2.0","id":1,"method":"job.transcript","params":{"id":"\#(id)","limit":2}}"# + "\n"
-        let reply = try harness.connect().request("job.transcript", ["id": .string(id), "limit": 2])
+        let request = #"{"jsonrpc":"2.0","id":1,"method":"job.get","params":{"id":"\#(id)"}}"# + "\n"
+        let reply = try harness.connect().request("job.get", ["id": .string(id)])
         let replyBytes = reply.encoded.utf8.count + 1
         XCTAssertGreaterThan(replyBytes, 1_000_000, "each reply is large")
         let cap = 64 << 20
@@ -148,7 +150,7 @@ final class LimitTests: EndToEndTestCase {
         let above = (cap + (4 << 20)) / replyBytes + 1
 
         let greedy = try harness.connect()
-        /// Sends `count` transcript requests, then a submission whose job appears once they are answered.
+        /// Sends `count` `job.get` requests, then a submission whose job appears once they are answered.
         func queue(_ count: Int, then marker: String) throws {
             let submit: JSON = .object([
                 ("jsonrpc", "2.0"), ("id", 2), ("method", "job.submit"),
@@ -164,27 +166,30 @@ final class LimitTests: EndToEndTestCase {
         }
 
         try queue(below, then: "under the cap")
-        XCTAssertTrue(try waitUntil(timeout: 60) { try submitted("under the cap") }, "the daemon answered \(below) transcripts")
+        XCTAssertTrue(try waitUntil(timeout: 60) { try submitted("under the cap") }, "the daemon answered \(below) requests")
         XCTAssertEqual(
             try openConnections(), 2, "with \(below * replyBytes) bytes unread (under 64 MiB) the connection stays (it and the status one)")
 
+        XCTAssertEqual(try harness.rpc("daemon.status")["connections"]?["cut_off"]?.intValue, 0, "no one cut off yet")
+
         try queue(above - below, then: "over the cap")
         XCTAssertTrue(
-            try waitUntil(timeout: 60) { try openConnections() == 1 },
-            "with \(above * replyBytes) bytes of replies unread (over 64 MiB) the daemon hangs up")
-        XCTAssertFalse(try submitted("over the cap"), "nothing after the hang-up was read")
-        // Reading now drains what the kernel holds, then meets the end of the stream.
+            try waitUntil(timeout: 60) { try harness.rpc("daemon.status")["connections"]?["cut_off"]?.intValue == 1 },
+            "with \(above * replyBytes) bytes of replies unread (over 64 MiB) the daemon cuts the client off")
+        XCTAssertFalse(try submitted("over the cap"), "nothing after the cut was served")
+        // Reading now gets what was queued, then the reason, then the end of the stream.
+        var last: JSON = .null
         var closed = false
         while !closed {
             do {
-                _ = try greedy.readMessage(timeout: 30)
-            } catch let error as HarnessError
-                where error.description.contains("closed the connection") || error.description.contains("reset by peer")
-            {
-                // Linux reports a hang-up with requests left unread as a reset.
+                let line = try greedy.readLine(timeout: 30)
+                if line.count < 1000 { last = try JSON.parse(line) }
+            } catch let error as HarnessError where error.description.contains("closed the connection") {
                 closed = true
             }
         }
+        XCTAssertEqual(last["error"]?["code"]?.intValue, -32012, "the last line says why: \(last.encoded)")
+        XCTAssertTrue(try waitUntil(timeout: 30) { try openConnections() == 1 }, "the connection is gone")
         XCTAssertNotNil(try harness.rpc("daemon.status")["pid"]?.intValue, "the daemon still answers")
     }
 }

@@ -185,7 +185,10 @@ final class WorkflowTests: EndToEndTestCase {
             XCTAssertEqual(
                 delivered.map { $0["seq"]?.intValue ?? -1 }, Array(stride(from: since + 1, through: last, by: 1)),
                 "watch since=\(since) delivers seq \(since + 1)...\(last)")
-            XCTAssertEqual(delivered, Array(all.dropFirst(since)), "the delivered events are the recorded ones (since=\(since))")
+            // Each names its watch: the request's id (1, the connection's first).
+            XCTAssertEqual(
+                delivered, Array(all.dropFirst(since)).map { $0.setting("watch", 1) },
+                "the delivered events are the recorded ones (since=\(since))")
             // The connection still serves after the watch.
             XCTAssertNotNil(try connection.call("daemon.status")["pid"])
         }
@@ -230,7 +233,7 @@ final class WorkflowTests: EndToEndTestCase {
         XCTAssertEqual(
             delivered.map { $0["seq"]?.intValue ?? -1 }, Array((since + 1)...(recorded.count)),
             "live watch delivers every seq after \(since) once, in order")
-        XCTAssertEqual(delivered, Array(recorded.dropFirst(since)))
+        XCTAssertEqual(delivered, Array(recorded.dropFirst(since)).map { $0.setting("watch", 1) })
         XCTAssertEqual(delivered.last?["kind"]?.stringValue, "job.state")
         XCTAssertEqual(delivered.last?["payload"]?["to"]?.stringValue, "succeeded")
     }

@@ -43,10 +43,12 @@ public struct DaemonStatus: Sendable, Equatable {
     public var openConnections: Int
     /// Connections not being read because they have as many requests in flight as allowed.
     public var pausedConnections: Int
+    /// Connections closed since start because their client left more output unread than allowed.
+    public var cutOffConnections: Int
 
     public init(
         engine e: Engine.Figures, version: String, protocolVersion: Int = WireProtocol.version, pid: Int, socket: String,
-        config: JSON, openConnections: Int, pausedConnections: Int
+        config: JSON, openConnections: Int, pausedConnections: Int, cutOffConnections: Int = 0
     ) {
         accepting = e.accepting
         uptimeMillis = e.uptimeMillis
@@ -65,6 +67,7 @@ public struct DaemonStatus: Sendable, Equatable {
         self.config = config
         self.openConnections = openConnections
         self.pausedConnections = pausedConnections
+        self.cutOffConnections = cutOffConnections
     }
 
     /// Decodes a result. Throws `WireShapeError` naming the member when the shape is wrong.
@@ -108,6 +111,7 @@ public struct DaemonStatus: Sendable, Equatable {
         let c = json["connections"]
         openConnections = try value(c, "connections.open", \.intValue)
         pausedConnections = try value(c, "connections.paused", \.intValue)
+        cutOffConnections = c?["cut_off"]?.intValue ?? 0
     }
 
     public var json: JSON {
@@ -137,7 +141,10 @@ public struct DaemonStatus: Sendable, Equatable {
             ("pid", .int(pid)),
             ("socket", .string(socket)),
             ("config", config),
-            ("connections", .object([("open", .int(openConnections)), ("paused", .int(pausedConnections))])),
+            (
+                "connections",
+                .object([("open", .int(openConnections)), ("paused", .int(pausedConnections)), ("cut_off", .int(cutOffConnections))])
+            ),
         ])
     }
 }

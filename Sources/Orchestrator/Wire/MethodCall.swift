@@ -13,12 +13,20 @@ public enum MethodCall: Sendable, Equatable {
     case transcript(TranscriptParams)
     case prune(PruneParams)
     case retry(RetryParams)
+    case verify(VerifyParams)
+    case search(SearchParams)
+    case stats(StatsParams)
     case status
     case gates
     case decide(GateDecideParams)
+    case backup(BackupParams)
 
-    /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field.
+    /// Decodes `params` as `method`'s. Throws `.invalidParams` naming the field, for every method when
+    /// a string in `params` holds U+0000.
     public init(_ method: RPCMethod, _ params: Params) throws(RPCError) {
+        if let field = params.fieldWithNUL {
+            throw .invalidParams("'\(field)' contains U+0000 (a NUL character), which agentd refuses")
+        }
         switch method {
         case .jobSubmit: self = .submit(try SubmitParams(decoding: params))
         case .jobGet: self = .get(try JobIDParams(decoding: params))
@@ -29,6 +37,10 @@ public enum MethodCall: Sendable, Equatable {
         case .jobTranscript: self = .transcript(try TranscriptParams(decoding: params))
         case .jobPrune: self = .prune(try PruneParams(decoding: params))
         case .jobRetry: self = .retry(try RetryParams(decoding: params))
+        case .auditVerify: self = .verify(try VerifyParams(decoding: params))
+        case .auditSearch: self = .search(try SearchParams(decoding: params))
+        case .statsGet: self = .stats(try StatsParams(decoding: params))
+        case .daemonBackup: self = .backup(try BackupParams(decoding: params))
         // Any params are ignored (docs/protocol.md).
         case .daemonStatus: self = .status
         case .gateList: self = .gates
@@ -47,9 +59,13 @@ public enum MethodCall: Sendable, Equatable {
         case .transcript: return .jobTranscript
         case .prune: return .jobPrune
         case .retry: return .jobRetry
+        case .verify: return .auditVerify
+        case .search: return .auditSearch
+        case .stats: return .statsGet
         case .status: return .daemonStatus
         case .gates: return .gateList
         case .decide: return .gateDecide
+        case .backup: return .daemonBackup
         }
     }
 
@@ -65,6 +81,10 @@ public enum MethodCall: Sendable, Equatable {
         case .status, .gates: return .object([])
         case .decide(let p): return p.json
         case .retry(let p): return p.json
+        case .verify(let p): return p.json
+        case .search(let p): return p.json
+        case .stats(let p): return p.json
+        case .backup(let p): return p.json
         }
     }
 

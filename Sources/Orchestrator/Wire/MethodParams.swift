@@ -1,4 +1,5 @@
 import Store
+import Transcript
 
 /// The params of one method as a typed value: the server decodes them from a request (throwing
 /// `-32602` errors that name the field) and clients encode them. Pure values; any thread.
@@ -124,25 +125,42 @@ public struct WatchParams: MethodParams {
     public var json: JSON { .object([("id", .string(id)), ("since", .int(since))]) }
 }
 
-/// `job.transcript`: a page of at most `limit` events after `afterSeq`.
+/// `job.transcript`: a page of at most `limit` events after `afterSeq`; or, with `format`, the whole
+/// job rendered as `agentd transcript --format` renders it.
 public struct TranscriptParams: MethodParams {
     public var id: String
     public var afterSeq: Int
     public var limit: Int
+    /// A rendering (`text`, `md`, `html`, `jsonl`) of the whole job instead of a page of events.
+    public var format: TranscriptFormat?
 
-    public init(id: String, afterSeq: Int = 0, limit: Int = 10_000) {
+    public init(id: String, afterSeq: Int = 0, limit: Int = 10_000, format: TranscriptFormat? = nil) {
         self.id = id
         self.afterSeq = afterSeq
         self.limit = limit
+        self.format = format
     }
 
     public init(decoding p: Params) throws(RPCError) {
         id = try p.jobID()
         afterSeq = try p.int("after_seq", default: 0, range: 0...Int(Int32.max))
         limit = try p.int("limit", default: 10_000, range: 1...100_000)
+        if let word = try p.string("format") {
+            guard let f = TranscriptFormat(rawValue: word) else {
+                throw .invalidParams(
+                    "unknown format '\(word)' (one of \(TranscriptFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            for paging in ["after_seq", "limit"] where p.raw[paging].map({ !$0.isNull }) == true {
+                throw .invalidParams("'\(paging)' pages the events; with 'format' the whole job is rendered, so leave it out")
+            }
+            format = f
+        }
     }
 
-    public var json: JSON { .object([("id", .string(id)), ("after_seq", .int(afterSeq)), ("limit", .int(limit))]) }
+    public var json: JSON {
+        if let format { return .object([("id", .string(id)), ("format", .string(format.rawValue))]) }
+        return .object([("id", .string(id)), ("after_seq", .int(afterSeq)), ("limit", .int(limit))])
+    }
 }
 
 /// `job.prune`: finished jobs in `statuses` that finished before `before` (Unix ms).

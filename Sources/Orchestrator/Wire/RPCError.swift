@@ -27,6 +27,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooManyQueued = -32009
         case storageUnavailable = -32010
         case workspaceRefused = -32011
+        case replyBacklog = -32012
         case gateNotWaiting = -32013
     }
 
@@ -91,6 +92,15 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
             data: .object(data))
     }
 
+    /// The client left more than `limit` bytes of output unread: its last line before the daemon closes
+    /// the connection.
+    public static func replyBacklog(limit: Int) -> RPCError {
+        RPCError(
+            .replyBacklog,
+            "reply backlog: more than \(limit) bytes of output wait for this client to read them; the daemon closes the connection (read replies as they come)"
+        )
+    }
+
     /// Refused at accept: as many connections are open as allowed.
     public static var tooManyClients: RPCError { RPCError(.tooManyClients, "too many clients connected") }
 
@@ -98,10 +108,5 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         var members: [(String, JSON)] = [("code", .int(code)), ("message", .string(message))]
         if let data { members.append(("data", data)) }
         return .object(members)
-    }
-
-    /// The whole error reply to the request `id` (null when the request had none or was unreadable).
-    public func reply(id: JSON) -> JSON {
-        .object([("jsonrpc", "2.0"), ("id", id), ("error", json)])
     }
 }

@@ -13,9 +13,13 @@ public enum RPCMethod: String, Sendable, CaseIterable {
     case jobTranscript = "job.transcript"
     case jobPrune = "job.prune"
     case jobRetry = "job.retry"
+    case auditVerify = "audit.verify"
+    case auditSearch = "audit.search"
+    case statsGet = "stats.get"
     case daemonStatus = "daemon.status"
     case gateList = "gate.list"
     case gateDecide = "gate.decide"
+    case daemonBackup = "daemon.backup"
 
     /// The notification that carries one event during `job.watch` (sent by the daemon, never called).
     public static let jobEvent = "job.event"

@@ -617,18 +617,23 @@ final class WireConnection {
 
     /// Reads the next message (one line of JSON), waiting at most `timeout` seconds.
     func readMessage(timeout: Double = 15) throws -> JSON {
+        let line = try readLine(timeout: timeout)
+        do {
+            return try JSON.parse(line)
+        } catch {
+            throw HarnessError("the daemon sent a line that is not JSON (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
+        }
+    }
+
+    /// Reads the next line's bytes as sent (without its newline), waiting at most `timeout` seconds.
+    func readLine(timeout: Double = 15) throws -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let nl = buffer[scanned...].firstIndex(of: 0x0A) {
                 let line = Array(buffer[..<nl])
                 buffer.removeFirst(nl + 1)
                 scanned = 0
-                do {
-                    return try JSON.parse(line)
-                } catch {
-                    throw HarnessError(
-                        "the daemon sent a line that is not JSON (\(error)): \(String(decoding: line.prefix(200), as: UTF8.self))")
-                }
+                return line
             }
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else { throw HarnessError("no message from the daemon within \(timeout)s") }
