@@ -6,13 +6,15 @@ extension EvalReport {
         func optional(_ value: Double?) -> JSON { value.map(JSON.number) ?? .null }
         func critic(_ c: CriticFigures) -> JSON {
             .object([
-                ("wrong_judged", .int(c.wrongJudged)), ("false_passes", .int(c.falsePasses)), ("false_pass_rate", optional(c.falsePassRate)),
+                ("wrong_judged", .int(c.wrongJudged)), ("false_passes", .int(c.falsePasses)),
+                ("false_pass_rate", optional(c.falsePassRate)),
                 ("right_judged", .int(c.rightJudged)), ("false_fails", .int(c.falseFails)), ("false_fail_rate", optional(c.falseFailRate)),
             ])
         }
         let armObjects: [JSON] = arms.map { a in
             .object([
-                ("name", .string(a.name)), ("runs", .int(a.runs)), ("verified", .int(a.verified)), ("success_rate", optional(a.successRate)),
+                ("name", .string(a.name)), ("runs", .int(a.runs)), ("verified", .int(a.verified)),
+                ("success_rate", optional(a.successRate)),
                 ("ci95", .object([("lower", .number(a.interval.lower)), ("upper", .number(a.interval.upper))])),
                 ("first_attempt", .int(a.firstAttempt)), ("first_attempt_rate", optional(a.firstAttemptRate)),
                 ("failed_jobs", .int(a.failedJobs)), ("actor_calls", .int(a.actorCalls)), ("calls", .int(a.calls)),

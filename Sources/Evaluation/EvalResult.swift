@@ -43,11 +43,14 @@ public struct EvalResult: Sendable, Equatable {
         var attempts: [Attempt] = []
         for (i, a) in job.attempts.enumerated() {
             let judged = truth.attempt(task, job: job, at: i)
-            attempts.append(Attempt(replan: a.replan, step: a.step, attempt: a.attempt, correct: judged.correct, criticPassed: a.criticPassed))
+            attempts.append(
+                Attempt(replan: a.replan, step: a.step, attempt: a.attempt, correct: judged.correct, criticPassed: a.criticPassed))
         }
         let firstAttempt =
             !job.firstSteps.isEmpty
-            && job.firstSteps.indices.allSatisfy { s in attempts.contains { $0.replan == 0 && $0.step == s && $0.attempt == 0 && $0.correct } }
+            && job.firstSteps.indices.allSatisfy { s in
+                attempts.contains { $0.replan == 0 && $0.step == s && $0.attempt == 0 && $0.correct }
+            }
         return EvalResult(
             key: key, arm: arm, task: task.id, rep: rep, jobID: job.id, status: job.status.rawValue, verified: final.correct,
             firstAttempt: firstAttempt, actorCalls: job.actorCalls, calls: job.calls, inputTokens: job.inputTokens,
@@ -77,7 +80,8 @@ public struct EvalResult: Sendable, Equatable {
                 .array(
                     attempts.map {
                         .object([
-                            ("replan", .int($0.replan)), ("step", .int($0.step)), ("attempt", .int($0.attempt)), ("correct", .bool($0.correct)),
+                            ("replan", .int($0.replan)), ("step", .int($0.step)), ("attempt", .int($0.attempt)),
+                            ("correct", .bool($0.correct)),
                             ("critic", $0.criticPassed.map(JSON.bool) ?? .null),
                         ])
                     })

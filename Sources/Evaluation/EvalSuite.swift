@@ -55,7 +55,9 @@ public struct EvalSuite: Sendable {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw EvalError("suite \(file): cannot be read as UTF-8 text (a suite is a directory with tasks.jsonl)")
         }
-        let name = isDirectory.boolValue ? (path as NSString).lastPathComponent : ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let name =
+            isDirectory.boolValue
+            ? (path as NSString).lastPathComponent : ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let tasks = try parse(text, file: file)
         for task in tasks {
             if let workspace = task.workspace {
@@ -92,7 +94,9 @@ public struct EvalSuite: Sendable {
                 throw EvalError("\(at): 'id' must be a non-empty string of letters, digits, '.', '_' and '-'")
             }
             guard seen.insert(id).inserted else { throw EvalError("\(at): task id '\(id)' is used twice") }
-            guard let goal = value["goal"]?.stringValue, !goal.isEmpty else { throw EvalError("\(at): task \(id): 'goal' must be a non-empty string") }
+            guard let goal = value["goal"]?.stringValue, !goal.isEmpty else {
+                throw EvalError("\(at): task \(id): 'goal' must be a non-empty string")
+            }
             let inputs = value["inputs"] ?? .object([])
             guard case .object = inputs else { throw EvalError("\(at): task \(id): 'inputs' must be an object") }
             var workspace: String?

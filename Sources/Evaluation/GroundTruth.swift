@@ -71,7 +71,8 @@ public struct GroundTruth: Sendable {
             write(outputs.encoded, to: dir + "/step-outputs.json")
             let env = [
                 "AGENTD_STEP_OUTPUT": dir + "/step-output", "AGENTD_STEP_OUTPUTS": dir + "/step-outputs.json",
-                "AGENTD_STEP": attempt.stepText, "AGENTD_STEP_INDEX": String(attempt.step + 1), "AGENTD_ATTEMPT": String(attempt.attempt + 1),
+                "AGENTD_STEP": attempt.stepText, "AGENTD_STEP_INDEX": String(attempt.step + 1),
+                "AGENTD_ATTEMPT": String(attempt.attempt + 1),
                 "AGENTD_WORKSPACE": workspace,
             ]
             return run(task.stepCheck ?? task.check, env: env, dir: dir, timeout: task.timeoutSeconds)

@@ -103,7 +103,9 @@ public struct RecordedJob: Sendable {
                             let text = toolCall["function"]?["arguments"]?.stringValue, let arguments = try? JSON.parse(text),
                             let path = arguments["path"]?.stringValue, let content = arguments["content"]?.stringValue
                         else { continue }
-                        pendingWrites["\(call).\(i)"] = ("\(replan)/\(step)/\(attempt)", RecordedAttempt.FileWrite(path: path, content: content))
+                        pendingWrites["\(call).\(i)"] = (
+                            "\(replan)/\(step)/\(attempt)", RecordedAttempt.FileWrite(path: path, content: content)
+                        )
                     }
                 } else if role == "critic" {
                     switch completed.outcome {

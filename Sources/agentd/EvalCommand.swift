@@ -68,7 +68,7 @@ struct Eval: ParsableCommand {
         if let tasks {
             let wanted = tasks.split(separator: ",").map(String.init)
             for id in wanted where !loaded.tasks.contains(where: { $0.id == id }) {
-                throw CLIFailure("--tasks: the suite \(loaded.name) has no task '\(id)'", code: 2)
+                try failing { throw CLIFailure("--tasks: the suite \(loaded.name) has no task '\(id)'", code: 2) }
             }
             loaded.tasks = loaded.tasks.filter { wanted.contains($0.id) }
         }
@@ -77,10 +77,12 @@ struct Eval: ParsableCommand {
         let arms = try failing { () throws -> [EvalArm] in
             try plans.split(separator: ",").map { (path) throws(EvalError) in try EvalArm.load(Paths.absolute(String(path))) }
         }
-        guard !arms.isEmpty else { throw CLIFailure("--plans names no plan", code: 2) }
+        if arms.isEmpty { try failing { throw CLIFailure("--plans names no plan", code: 2) } }
         var names = Set<String>()
         for arm in arms where !names.insert(arm.name).inserted {
-            throw CLIFailure("two arms are named '\(arm.name)': arms are named after their plan files, which must differ", code: 2)
+            try failing {
+                throw CLIFailure("two arms are named '\(arm.name)': arms are named after their plan files, which must differ", code: 2)
+            }
         }
         let directory = Paths.absolute(dir ?? "agentd-eval/\(suiteValue.name)-\(runName)")
         let state = try failing { () throws -> EvalState in try EvalState(path: directory + "/state.jsonl") }

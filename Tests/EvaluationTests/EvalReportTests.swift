@@ -8,7 +8,9 @@ import XCTest
 final class EvalReportTests: XCTestCase {
     private typealias Attempt = EvalResult.Attempt
 
-    private func run(_ arm: String, _ task: String, verified: Bool, first: Bool, _ attempts: [Attempt], actorCalls: Int = 1, tokens: Int = 10)
+    private func run(
+        _ arm: String, _ task: String, verified: Bool, first: Bool, _ attempts: [Attempt], actorCalls: Int = 1, tokens: Int = 10
+    )
         -> EvalResult
     {
         EvalResult(
@@ -27,7 +29,8 @@ final class EvalReportTests: XCTestCase {
             // t3 wrong and passed (a false pass).
             run("loop", "t1", verified: true, first: true, [attempt(0, correct: true, critic: true)]),
             run(
-                "loop", "t2", verified: false, first: true, [attempt(0, correct: true, critic: false), attempt(1, correct: false, critic: true)],
+                "loop", "t2", verified: false, first: true,
+                [attempt(0, correct: true, critic: false), attempt(1, correct: false, critic: true)],
                 actorCalls: 2, tokens: 30),
             run("loop", "t3", verified: false, first: false, [attempt(0, correct: false, critic: true)]),
             run("single", "t1", verified: true, first: true, [attempt(0, correct: true, critic: nil)]),

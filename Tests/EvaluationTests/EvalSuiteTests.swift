@@ -15,18 +15,23 @@ final class EvalSuiteTests: XCTestCase {
     }
 
     func testBadTasksAreRefusedByLineAndMember() {
-        XCTAssertEqual(refusal("{\"id\": \"a\", \"goal\": \"g\"}"), "suite s.jsonl line 1: task a: 'check' is required: an argv, a non-empty array of strings")
+        XCTAssertEqual(
+            refusal("{\"id\": \"a\", \"goal\": \"g\"}"),
+            "suite s.jsonl line 1: task a: 'check' is required: an argv, a non-empty array of strings")
         XCTAssertEqual(
             refusal("# comment\n\n{\"id\": \"a\", \"goal\": \"g\", \"check\": [\"true\"], \"chek\": 1}"),
             "suite s.jsonl line 3: unknown member 'chek' (allowed: check, goal, id, inputs, step_check, timeout, workspace)")
         XCTAssertEqual(
             refusal("{\"id\": \"a\", \"goal\": \"g\", \"check\": [\"true\"]}\n{\"id\": \"a\", \"goal\": \"h\", \"check\": [\"true\"]}"),
             "suite s.jsonl line 2: task id 'a' is used twice")
-        XCTAssertEqual(refusal("{\"id\": \"a b\", \"goal\": \"g\", \"check\": [\"true\"]}"),
+        XCTAssertEqual(
+            refusal("{\"id\": \"a b\", \"goal\": \"g\", \"check\": [\"true\"]}"),
             "suite s.jsonl line 1: 'id' must be a non-empty string of letters, digits, '.', '_' and '-'")
-        XCTAssertEqual(refusal("{\"id\": \"a\", \"goal\": \"g\", \"check\": []}"),
+        XCTAssertEqual(
+            refusal("{\"id\": \"a\", \"goal\": \"g\", \"check\": []}"),
             "suite s.jsonl line 1: task a: 'check' must be an argv, a non-empty array of strings whose first is not empty")
-        XCTAssertEqual(refusal("{\"id\": \"a\", \"goal\": \"g\", \"check\": [\"true\"], \"workspace\": \"../x\"}"),
+        XCTAssertEqual(
+            refusal("{\"id\": \"a\", \"goal\": \"g\", \"check\": [\"true\"], \"workspace\": \"../x\"}"),
             "suite s.jsonl line 1: task a: 'workspace' must be a relative directory inside the suite")
         XCTAssertTrue(refusal("{\"id\": ").hasPrefix("suite s.jsonl line 1: not JSON"))
         XCTAssertEqual(refusal("# only a comment\n"), "suite s.jsonl: no tasks")
@@ -40,7 +45,8 @@ final class EvalSuiteTests: XCTestCase {
     }
 
     func testAnArmSplicesTheTasksCheckIntoItsPlan() throws {
-        let task = try EvalSuite.parse("{\"id\": \"a\", \"goal\": \"g\", \"check\": [\"python3\", \"c.py\", \"it's \\\"x\\\"\"]}", file: "f")[0]
+        let task = try EvalSuite.parse(
+            "{\"id\": \"a\", \"goal\": \"g\", \"check\": [\"python3\", \"c.py\", \"it's \\\"x\\\"\"]}", file: "f")[0]
         let suite = EvalSuite(name: "s", directory: "/suites/s", tasks: [task])
         let arm = EvalArm(
             name: "arm", path: "/a/arm.yaml",
