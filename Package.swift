@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "TestSupport"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Runtime", "Telemetry", "TestSupport"]),
         .testTarget(name: "TranscriptTests", dependencies: ["Transcript", "Store"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Orchestrator", "Store"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Agents", "Orchestrator", "Store"]),
         .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator", "Runtime", "Transcript", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import Agents
 import Foundation
 import XCTest
 
@@ -42,6 +43,26 @@ final class EvalSuiteTests: XCTestCase {
         let instructions = try EvalSuite.load(root + "/evals/instructions")
         XCTAssertGreaterThanOrEqual(instructions.tasks.count, 60)
         XCTAssertEqual(instructions.name, "instructions")
+        let code = try EvalSuite.load(root + "/evals/code")
+        XCTAssertGreaterThanOrEqual(code.tasks.count, 20)
+        XCTAssertTrue(code.tasks.allSatisfy { $0.workspace == "workspace" })
+    }
+
+    /// Every shipped arm is a plan that loads once a task's check is spliced in.
+    func testShippedArmsLoadAsPlans() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        for (suiteName, armDirectory) in [("instructions", "evals/arms"), ("code", "evals/arms/code")] {
+            let suite = try EvalSuite.load(root + "/evals/" + suiteName)
+            let files = try FileManager.default.contentsOfDirectory(atPath: root + "/" + armDirectory).filter { $0.hasSuffix(".yaml") }
+            XCTAssertEqual(files.sorted(), ["feedback.yaml", "model-critic.yaml", "resample.yaml", "single.yaml"])
+            for file in files {
+                let arm = try EvalArm.load(root + "/" + armDirectory + "/" + file)
+                let text = arm.planText(for: suite.tasks[0], suite: suite)
+                XCTAssertFalse(text.contains("{eval."), "\(file): a placeholder is left")
+                XCTAssertNoThrow(
+                    try PlanLoader.parse(yaml: text, file: arm.path, baseDirectory: root + "/" + armDirectory), "\(armDirectory)/\(file)")
+            }
+        }
     }
 
     func testAnArmSplicesTheTasksCheckIntoItsPlan() throws {
