@@ -38,7 +38,7 @@ public final class EvalRunner: @unchecked Sendable {
     public let suite: EvalSuite
     public let runs: [Run]
     public let state: EvalState
-    /// Where workspaces of tasks with a fixture are copied, one per run.
+    /// Where each run gets its workspace (a copy of its task's fixture, else an empty directory).
     public let workDirectory: String
     public let concurrency: Int
     public let daemonWait: Double
@@ -130,7 +130,7 @@ public final class EvalRunner: @unchecked Sendable {
         let params = SubmitParams(
             planText: item.arm.planText(for: item.task, suite: suite), planName: item.arm.path,
             baseDirectory: (item.arm.path as NSString).deletingLastPathComponent, goal: item.task.goal, inputs: item.task.inputs,
-            cwd: workspace ?? suite.directory, idempotencyKey: item.key)
+            cwd: workspace, idempotencyKey: item.key)
         let submitted = try call(&client, "submit \(item.task.id) under \(item.arm.name)") { c throws(ClientError) in
             try c.call(.submit(params))
         }
@@ -164,10 +164,10 @@ public final class EvalRunner: @unchecked Sendable {
             key: item.key, arm: item.arm.name, task: item.task, rep: item.rep, job: job, workspace: workspace, truth: truth)
     }
 
-    /// A copy of the task's fixture for this run, made once (through a temporary name, so a copy cut
-    /// short by a kill is never used); nil when the task has none.
-    private func prepareWorkspace(_ item: Run) throws(EvalError) -> String? {
-        guard let fixture = item.task.workspace else { return nil }
+    /// The run's own workspace: a copy of the task's fixture made once (through a temporary name, so
+    /// a copy cut short by a kill is never used), or an empty directory when the task has none — so an
+    /// actor with tools never writes into the suite, and no two runs share a workspace.
+    private func prepareWorkspace(_ item: Run) throws(EvalError) -> String {
         let fm = FileManager.default
         let dir = "\(workDirectory)/workspaces/\(item.arm.name)-\(EvalArm.digest(item.key).prefix(8))/\(item.task.id)/\(item.rep)"
         if fm.fileExists(atPath: dir) { return dir }
@@ -175,10 +175,14 @@ public final class EvalRunner: @unchecked Sendable {
         do {
             try? fm.removeItem(atPath: temporary)
             try fm.createDirectory(atPath: (dir as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try fm.copyItem(atPath: suite.directory + "/" + fixture, toPath: temporary)
+            if let fixture = item.task.workspace {
+                try fm.copyItem(atPath: suite.directory + "/" + fixture, toPath: temporary)
+            } else {
+                try fm.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+            }
             try fm.moveItem(atPath: temporary, toPath: dir)
         } catch {
-            throw EvalError("cannot copy the workspace of task \(item.task.id) to \(dir): \(error.localizedDescription)")
+            throw EvalError("cannot make the workspace of task \(item.task.id) at \(dir): \(error.localizedDescription)")
         }
         return dir
     }
