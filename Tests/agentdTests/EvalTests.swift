@@ -78,6 +78,27 @@ final class EvalTests: EndToEndTestCase {
         XCTAssertTrue(markdown.stdout.contains("| single | oracle | 3 | 1 | 0 | 1 | 1.000 |"), markdown.stdout)
     }
 
+    /// Each attempt is judged in the workspace as that attempt left it, rebuilt from the recorded
+    /// `write_file` calls: the first attempt's wrong answer.txt is wrong although the job's workspace
+    /// ends with the right one.
+    func testEachAttemptIsJudgedInItsOwnWorkspaceSnapshot() throws {
+        try harness.start()
+        let result = try harness.cli(
+            ["eval", evals + "/files", "--plans", arms("files"), "--dir", harness.dir + "/eval", "--json", "--quiet"], timeout: 120)
+        XCTAssertEqual(result.status, 0, "\(result)")
+        let run = try XCTUnwrap(try JSON.parse(result.stdout)["runs"]?.arrayValue?.first)
+        XCTAssertEqual(run["verified"]?.boolValue, true, "the job's own workspace holds the right answer: \(run)")
+        XCTAssertEqual(run["first_attempt"]?.boolValue, false)
+        let attempts = run["attempts"]?.arrayValue ?? []
+        XCTAssertEqual(attempts.map { $0["correct"]?.boolValue }, [false, true], "\(run)")
+        XCTAssertEqual(attempts.map { $0["critic"]?.boolValue }, [false, true], "the check as critic agrees")
+        let workspace = try XCTUnwrap(
+            try FileManager.default.subpathsOfDirectory(atPath: harness.dir + "/eval/workspaces").first { $0.hasSuffix("/w/0") })
+        XCTAssertEqual(
+            try String(contentsOfFile: harness.dir + "/eval/workspaces/" + workspace + "/answer.txt", encoding: .utf8), "right",
+            "the job wrote into the run's copy of the fixture")
+    }
+
     func testBadSuitesAndArmsAreNamed() throws {
         try harness.start()
         let missing = try harness.cli(["eval", harness.dir + "/nowhere", "--plans", arms("single"), "--dir", harness.dir + "/eval"])
