@@ -7,11 +7,11 @@
 # run the same against any OpenAI-compatible endpoint instead.
 #
 # The defaults fit about 30 minutes on a 2-core machine with the local model: 40 of the 74 instruction
-# tasks (spread evenly over the suite) and 6 of the 20 code tasks, one repetition, every arm.
+# tasks (spread evenly over the suite) and 4 of the 20 code tasks, one repetition, every arm.
 #
 # Usage: scripts/eval.sh [options]
 #   --suite instructions|code|all   which suites (all)
-#   --tasks N                       tasks per suite, spread evenly over it; 0 for all (40 and 6)
+#   --tasks N                       tasks per suite, spread evenly over it; 0 for all (40 and 4)
 #   --reps N                        repetitions of every task under every arm (1)
 #   --arms LIST                     arm names from evals/arms, comma-separated (single,resample,feedback,model-critic)
 #   --concurrency N                 jobs in flight at once (2)
@@ -92,7 +92,7 @@ fi
 
 for suite in $suites; do
   want=$tasks
-  [ -n "$want" ] || { [ "$suite" = instructions ] && want=40 || want=6; }
+  [ -n "$want" ] || { [ "$suite" = instructions ] && want=40 || want=4; }
   # N task ids spread evenly over the suite (the suites are grouped by kind of task).
   ids=$(python3 - "evals/$suite/tasks.jsonl" "$want" <<'PY'
 import json, sys
