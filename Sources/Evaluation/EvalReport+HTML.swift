@@ -19,7 +19,9 @@ extension EvalReport {
             <p id="summary" data-tasks="\(tasks)" data-reps="\(reps)" data-runs="\(results.count)">\(tasks) tasks × \(reps) repetition\(reps == 1 ? "" : "s"), \(results.count) runs judged by the suite's checks.</p>
 
             """
-        out += "<h2>Verified success (95% Wilson interval) and first-attempt success</h2>\n" + successChart()
+        out +=
+            "<h2>Verified success (95% Wilson interval) and first-attempt success</h2>\n"
+            + "<p>Thick bar: verified; thin bar: the first attempt of every step right; whisker: the 95% interval.</p>\n" + successChart()
         out += "<h2>Tokens per task</h2>\n" + tokensChart()
         out += "<h2>Arms</h2>\n<table id=\"arms\"><tr><th>arm</th><th>verified</th><th>95% CI</th><th>first attempt</th>"
         out += "<th>actor calls/task</th><th>calls/task</th><th>tokens/task</th><th>critic false pass</th><th>critic false fail</th>"
@@ -81,7 +83,8 @@ extension EvalReport {
     }
 
     private func tokensChart() -> String {
-        let plot = Self.chartWidth - Self.labelWidth - 80
+        // Room on the right for the figures written after each bar.
+        let plot = Self.chartWidth - Self.labelWidth - 190
         let most = max(1, arms.compactMap(\.tokensPerRun).max() ?? 1)
         let height = Self.rowHeight * Double(arms.count) + 4
         var svg = "<svg id=\"tokens-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Self.chartWidth)\" height=\"\(height)\">\n"
