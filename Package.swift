@@ -107,7 +107,7 @@ let package = Package(
         // this build replays the inputs it is given (the corpus: seeds and regressions).
         .executableTarget(
             name: "agentd-fuzz",
-            dependencies: ["CLibFuzzer", "Orchestrator", "Runtime", "Agents", "Store"],
+            dependencies: ["CLibFuzzer", "Orchestrator", "Evaluation", "Runtime", "Agents", "Store"],
             path: "Tests/Fuzz",
             exclude: ["CLibFuzzer", "corpus", "fuzz.dict"]
         ),
