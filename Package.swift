@@ -83,6 +83,12 @@ let package = Package(
             dependencies: ["Orchestrator", "Runtime", "Transcript", "Agents", "Store"],
             swiftSettings: callerIsolation
         ),
+        // `agentd eval`: suites, running their tasks as jobs over the socket, ground truth, statistics, reports.
+        .target(
+            name: "Evaluation",
+            dependencies: ["Orchestrator", "Agents", "Store"],
+            swiftSettings: callerIsolation
+        ),
         // The launcher of every sandboxed command, in C: the seccomp filter (libseccomp), the idmapped
         // workspace and the drop to the sandbox user, then bwrap. Installed beside `agentd`.
         .executableTarget(
@@ -92,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "agentd",
             dependencies: [
-                "Orchestrator", "Benchmarks", "Transcript", "Telemetry", "Runtime", "Agents", "Store",
+                "Orchestrator", "Benchmarks", "Evaluation", "Transcript", "Telemetry", "Runtime", "Agents", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -101,7 +107,7 @@ let package = Package(
         // this build replays the inputs it is given (the corpus: seeds and regressions).
         .executableTarget(
             name: "agentd-fuzz",
-            dependencies: ["CLibFuzzer", "Orchestrator", "Runtime", "Agents", "Store"],
+            dependencies: ["CLibFuzzer", "Orchestrator", "Evaluation", "Runtime", "Agents", "Store"],
             path: "Tests/Fuzz",
             exclude: ["CLibFuzzer", "corpus", "fuzz.dict"]
         ),
@@ -113,6 +119,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Store", "TestSupport"]),
         .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "Runtime", "Telemetry", "Transcript", "TestSupport"]),
         .testTarget(name: "TranscriptTests", dependencies: ["Transcript", "Store"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Agents", "Orchestrator", "Store"]),
         .testTarget(name: "agentdTests", dependencies: ["agentd", "Orchestrator", "Runtime", "Transcript", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -17,8 +17,8 @@ struct Agentd: ParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Submit.self, List.self, Show.self, Watch.self, Cancel.self, Retry.self, Transcript.self, Run.self,
-            Status.self, Stats.self, Audit.self, ReplayCommand.self, Backup.self, Prune.self, Bench.self, Pending.self, Approve.self,
-            Reject.self,
+            Status.self, Stats.self, Audit.self, ReplayCommand.self, Backup.self, Prune.self, Bench.self, Eval.self, Pending.self,
+            Approve.self, Reject.self,
         ])
 
     /// The entry point: a mistyped command is named (with the nearest one) before the parser, which

@@ -1,5 +1,5 @@
 // agentd-fuzz: every parser that takes bytes from outside — socket frames, JSON-RPC requests, plan
-// files, model replies, JSON — fed one input at a time. The first byte of an input picks the parser;
+// files, model replies, JSON, eval suites and eval state lines — fed one input at a time. The first byte of an input picks the parser;
 // the rest is its input.
 //
 // One target, two builds:
@@ -11,6 +11,7 @@
 //                               every crash found as a regression; the test suite's FuzzTests runs it)
 import Agents
 import CLibFuzzer
+import Evaluation
 import Foundation
 import Orchestrator
 import Runtime
@@ -86,10 +87,11 @@ func fuzzPlan(_ bytes: [UInt8]) {
     }
 }
 
-/// Model replies (text, and tool calls in JSON), and JSON itself: what parses must encode and parse
-/// back to the same value.
+/// Model replies (text, and tool calls in JSON), eval suites and the eval's state lines, and JSON
+/// itself: what parses must encode and parse back to the same value.
 func fuzzRepliesAndJSON(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
+    _ = try? EvalSuite.parse(text, file: "fuzz")
     for rules in [ReplyRules.shapeOnly, .strict(passScore: 0.5)] {
         // A strict reading only ever refuses more: what it accepts, the shape alone accepts too.
         if let strict = try? Verdict.parse(text, rules: rules), rules.isStrict {
@@ -104,6 +106,9 @@ func fuzzRepliesAndJSON(_ bytes: [UInt8]) {
             // The assistant turn a later request carries holds the calls in OpenAI's shape.
             let again = ToolCall.list(from: .array(calls.map(\.json)))
             precondition(again == calls, "tool calls did not survive OpenAI's shape: \(value.encoded)")
+        }
+        if let result = try? EvalResult(json: value) {
+            precondition((try? EvalResult(json: result.json)) == result, "an eval result did not survive its state line: \(value.encoded)")
         }
         let again = try? JSON.parse(value.encoded)
         precondition(again == value, "JSON did not survive encode and parse: \(value.encoded)")
