@@ -15,7 +15,8 @@ import Store
 ///
 /// The feedback is stdout followed by stderr, at most `feedbackCap` bytes (cut on a character
 /// boundary, with a note saying so); when the command printed nothing it says how the command ended.
-/// A command that times out or is killed fails the attempt with feedback saying so.
+/// A command that times out or is killed fails the attempt with feedback saying so. At a gate, an
+/// approving command may also propose changed arguments and a confidence (`gateAnswer`).
 struct CriticCommand: ModelBackend {
     let loop: EventLoop
     /// The plan's command, its argv substituted.
@@ -63,10 +64,26 @@ struct CriticCommand: ModelBackend {
                     ("AGENTD_ATTEMPT", String(attempt)),
                 ] + (gate.map { [("AGENTD_GATE", $0)] } ?? [])
             }, outputCap: 64 << 10)
-        let verdict = Verdict(
+        var verdict = Verdict(
             outcome: result.succeeded ? .pass : .fail, score: result.succeeded ? 1 : 0,
             feedback: Self.feedback(result, timeoutSeconds: spec.timeoutSeconds))
+        if gate != nil, result.succeeded, let answer = Self.gateAnswer(result.stdout) {
+            verdict.arguments = answer["arguments"]?.objectValue.map { _ in answer["arguments"]!.encoded }
+            verdict.confidence = answer["confidence"]?.doubleValue.map { min(1, max(0, $0)) }
+        }
         return ModelReply(content: verdict.json.encoded, raw: launcher.raw(spec, cwd: cwd, result))
+    }
+
+    /// At a gate, an approving command may end its stdout with one JSON object line,
+    /// `{"arguments": {…}, "confidence": 0.9}` (either member optional): the arguments to run instead
+    /// (reviewed again by the same rule) and how sure it is (for `critic_then_human`).
+    static func gateAnswer(_ stdout: [UInt8]) -> JSON? {
+        let text = String(decoding: stdout, as: UTF8.self)
+        guard let last = text.split(separator: "\n").last(where: { !$0.allSatisfy(\.isWhitespace) }),
+            let value = try? JSON.parse(String(last)), value.objectValue != nil,
+            value["arguments"] != nil || value["confidence"] != nil
+        else { return nil }
+        return value
     }
 
     /// stdout then stderr, capped at `feedbackCap` bytes; a short account of the run when both are empty.

@@ -89,6 +89,32 @@ final class GateTests: EndToEndTestCase {
         XCTAssertNil(decided[1]["edited_arguments"], "the second approves the changed call as it stands")
     }
 
+    /// A command critic at a gate approves by its exit status and may end its output with
+    /// `{"arguments": …, "confidence": …}`: the changed call is reviewed again and runs.
+    func testACommandCriticMayChangeTheCall() throws {
+        try harness.start()
+        let script = #"""
+            [ -n "$AGENTD_GATE" ] || exit 0
+            echo "reviewed $AGENTD_GATE: $(cat "$AGENTD_STEP_OUTPUT")"
+            echo '{"arguments": {"argv": ["sh", "-c", "echo by the command >> ledger.txt"]}, "confidence": 0.95}'
+            """#
+        let critic = "{command: [sh, -c, \(JSON.string(script).encoded)]}"
+        let path = try plan(review: "critic")
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+            of: #"critic: {model: script, prompt: "Judge."}"#, with: "critic: \(critic)")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let id = try submit(path)
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+        XCTAssertEqual(ledger, "by the command\n")
+        let events = try harness.events(id)
+        let decided = self.events(events, kind: "gate.decided").compactMap { $0["payload"] }
+        XCTAssertEqual(decided.map { $0["decision"]?.stringValue }, ["approved", "approved"], dump(events))
+        XCTAssertNotNil(decided.first?["edited_arguments"])
+        let verdict = try XCTUnwrap(self.events(events, kind: "call.completed", role: "critic").first?["payload"]?["verdict"])
+        XCTAssertEqual(verdict["confidence"]?.doubleValue, 0.95)
+        XCTAssertTrue(verdict["feedback"]?.stringValue?.contains(#"reviewed c1.0: {"tool":"run_command""#) == true, verdict.encoded)
+    }
+
     func testAPersonApprovesWithEditedArgumentsAndTheEditedCallRunsOnce() throws {
         try harness.start()
         let id = try submit(try plan(review: "human"))
