@@ -86,7 +86,7 @@ public enum ClientsBenchmark {
 
         var connections: [Client] = []
         for _ in 0..<clients {
-            let fd = try connectSocket(socket)
+            let fd = try connectUnixSocket(socket)
             connections.append(Client(fd: fd))
         }
         let total = clients * rounds * pipelined
@@ -160,25 +160,5 @@ public enum ClientsBenchmark {
             guard n == 1 else { throw BenchmarkFailure(description: "the daemon closed a client's connection during the warm-up") }
             if byte == 0x0A { return }
         }
-    }
-
-    private static func connectSocket(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchmarkFailure(description: "socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw BenchmarkFailure(description: "connect: \(String(cString: strerror(errno)))")
-        }
-        return fd
     }
 }

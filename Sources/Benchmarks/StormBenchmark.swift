@@ -103,7 +103,7 @@ public enum StormBenchmark {
 
         var unread: [Int32] = []
         for _ in 0..<s.unreadClients {
-            let fd = try connectSocket(socket)
+            let fd = try connectUnixSocket(socket)
             var batch: [UInt8] = []
             for _ in 0..<s.unreadPerClient { batch += list }
             _ = batch.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -139,7 +139,7 @@ public enum StormBenchmark {
         for _ in 0..<s.stormRounds {
             var fds: [Int32] = []
             for _ in 0..<s.stormClients {
-                guard let fd = try? connectSocket(socket) else { continue }
+                guard let fd = try? connectUnixSocket(socket) else { continue }
                 _ = list.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 fds.append(fd)
             }
@@ -187,25 +187,5 @@ public enum StormBenchmark {
             return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
         }
         return 0
-    }
-
-    private static func connectSocket(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchmarkFailure(description: "socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8.prefix(raw.count - 1))
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw BenchmarkFailure(description: "connect: \(String(cString: strerror(errno)))")
-        }
-        return fd
     }
 }
