@@ -191,6 +191,7 @@ extension Policy {
             ("approval_timeout", .number(approvalTimeoutSeconds)),
             ("on_approval_timeout", .string(onApprovalTimeout.rawValue)),
             ("max_rejections", .int(maxRejections)),
+            ("max_rejections_per_step", .int(maxRejectionsPerStep)),
             ("on_exhausted", .string(onExhausted.rawValue)),
             ("call_timeout", .number(callTimeoutSeconds)),
             ("step_timeout", .number(stepTimeoutSeconds)),

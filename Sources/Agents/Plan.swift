@@ -270,6 +270,8 @@ public struct Policy: Sendable, Equatable {
     public var onApprovalTimeout: ApprovalTimeout = .fail
     /// Proposed tool calls a job's reviewers may reject or block before the job fails.
     public var maxRejections: Int = 10
+    /// The same, per step: one more ends the step as failed (a re-plan, or the job fails).
+    public var maxRejectionsPerStep: Int = 5
     /// What a step that used all its attempts does.
     public var onExhausted: Exhausted = .replan
 

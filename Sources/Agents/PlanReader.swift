@@ -159,6 +159,7 @@ struct PlanReader: YAMLReader {
             "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "step_timeout", "job_timeout", "retry_temperature_step",
             "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap", "max_tool_calls_per_turn", "turn_tool_output_cap",
             "job_tool_output_cap", "pass_score", "replan_below", "approval_timeout", "on_approval_timeout", "max_rejections",
+            "max_rejections_per_step",
             "on_exhausted",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
@@ -180,6 +181,7 @@ struct PlanReader: YAMLReader {
             policy.onApprovalTimeout = action
         }
         if let f = entries["max_rejections"] { policy.maxRejections = try int(f, in: 0...1000) }
+        if let f = entries["max_rejections_per_step"] { policy.maxRejectionsPerStep = try int(f, in: 0...1000) }
         if let f = entries["on_exhausted"] {
             let word = try nonEmptyString(f)
             guard let action = Policy.Exhausted(rawValue: word) else {

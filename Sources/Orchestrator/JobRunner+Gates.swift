@@ -37,6 +37,13 @@ struct PersonDecision {
     let committed: @Sendable (Result<Int, EngineError>) -> Void
 }
 
+/// A step whose reviewers rejected more proposals than `policy.max_rejections_per_step`: it ends as
+/// failed, `what` saying why and `feedback` going to a re-plan.
+struct StepRejectionsExceeded: Error {
+    let what: String
+    let feedback: String
+}
+
 /// A person's rejection of a step's output: the feedback the rerun reads.
 struct StepRejection: Error {
     let feedback: String
@@ -124,13 +131,7 @@ extension JobRunner {
                     "gate \(callID) (\(call.name) \(call.arguments)) had no decision within policy.approval_timeout of \(Self.seconds(plan.policy.approvalTimeoutSeconds))"
             )
         case .rejected:
-            rejections += 1
-            if rejections > plan.policy.maxRejections {
-                throw Failure(
-                    reason:
-                        "\(rejections) proposed tool calls were rejected, more than policy.max_rejections (\(plan.policy.maxRejections)); the last: \(call.name) \(call.arguments)"
-                )
-            }
+            try countRejection(decision.note ?? "no reason given", last: "\(call.name) \(call.arguments)")
             let who = decision.by == .person ? "a person" : decision.by == .critic ? "the reviewer" : "nobody in time"
             return .blocked("blocked by \(who) before it ran: \(decision.note ?? "no reason given")")
         }
@@ -162,16 +163,32 @@ extension JobRunner {
             let edited = decision.editedArguments.flatMap { try? JSON.parse($0) }?["output"]?.stringValue
             return .success(edited ?? output)
         case .rejected:
-            rejections += 1
-            if rejections > plan.policy.maxRejections {
-                throw Failure(reason: "\(rejections) reviews were rejected, more than policy.max_rejections (\(plan.policy.maxRejections))")
-            }
+            try countRejection(decision.note ?? "no reason given", last: "the output of step \(index + 1)")
             return .failure(StepRejection(feedback: "rejected at review: \(decision.note ?? "no reason given")"))
         case .expired:
             throw Failure(
                 reason:
                     "the review of step \(index + 1) had no decision within policy.approval_timeout of \(Self.seconds(plan.policy.approvalTimeoutSeconds))"
             )
+        }
+    }
+
+    /// Counts one rejected proposal: past `policy.max_rejections` the job fails; past
+    /// `policy.max_rejections_per_step` the step ends as failed (`StepRejectionsExceeded`).
+    func countRejection(_ note: String, last: String) throws {
+        rejections += 1
+        stepRejections += 1
+        if rejections > plan.policy.maxRejections {
+            throw Failure(
+                reason:
+                    "\(rejections) proposals were rejected, more than policy.max_rejections (\(plan.policy.maxRejections)); the last: \(last)"
+            )
+        }
+        if stepRejections > plan.policy.maxRejectionsPerStep {
+            throw StepRejectionsExceeded(
+                what:
+                    "had \(stepRejections) proposals rejected, more than policy.max_rejections_per_step (\(plan.policy.maxRejectionsPerStep))",
+                feedback: "the reviewer rejected \(stepRejections) proposals in this step; the last, \(last): \(note)")
         }
     }
 

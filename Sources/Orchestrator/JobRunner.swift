@@ -83,8 +83,10 @@ actor JobRunner {
     var currentSteps: [String] = []
     /// The gate waiting for a person's decision, if any (`JobRunner+Gates`).
     var waitingGate: WaitingGate?
-    /// Proposed tool calls rejected or blocked so far (`policy.max_rejections`).
+    /// Proposed tool calls (and reviewed outputs) rejected or blocked so far in the job
+    /// (`policy.max_rejections`) and in the step in progress (`policy.max_rejections_per_step`).
     var rejections = 0
+    var stepRejections = 0
     /// Tells the engine the job's status changed outside a start or an end (waiting for approval).
     let statusChanged: @Sendable (JobStatus) -> Void
 
@@ -322,7 +324,18 @@ actor JobRunner {
 
     // MARK: Steps
 
+    /// A step's attempts; a step whose reviewers rejected more than `policy.max_rejections_per_step`
+    /// proposals ends as failed, like one out of attempts.
     private func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
+        stepRejections = 0
+        do {
+            return try await attempts(steps: steps, index: index, replan: replan)
+        } catch let exceeded as StepRejectionsExceeded {
+            return .failed(exceeded.what, feedback: exceeded.feedback)
+        }
+    }
+
+    private func attempts(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
         currentSteps = steps
         var rejected: [RejectedAttempt] = []
         /// The best-scored output the critic judged in this step (`policy.on_exhausted: best`); the first wins a tie.

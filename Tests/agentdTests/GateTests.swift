@@ -70,6 +70,24 @@ final class GateTests: EndToEndTestCase {
         XCTAssertEqual(replay.status, 0, "\(replay)")
     }
 
+    /// `policy.max_rejections_per_step`: one rejection more ends the step as failed (here the job,
+    /// which has no planner to re-plan); the blocked call never ran.
+    func testTooManyRejectionsInAStepEndTheStep() throws {
+        try harness.start()
+        let path = try plan(review: "critic", verdict: fail)
+        try (try String(contentsOfFile: path, encoding: .utf8) + "  max_rejections_per_step: 0\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let id = try submit(path)
+        let job = try harness.waitForJob(id)
+        XCTAssertEqual(job["status"]?.stringValue, "failed")
+        XCTAssertTrue(
+            job["reason"]?.stringValue?.hasPrefix(
+                "step 1 (clean up) had 1 proposals rejected, more than policy.max_rejections_per_step (0) and the plan has no planner")
+                == true, job.encoded)
+        XCTAssertEqual(ledger, "")
+        XCTAssertEqual(self.events(try harness.events(id), kind: "tool.started").count, 0, "nothing ran after the step ended")
+    }
+
     /// A critic may approve a call only changed: the change is recorded, reviewed again by the same
     /// rule, and the changed call is what runs.
     func testACriticsEditIsReviewedAgainAndRuns() throws {
