@@ -51,21 +51,9 @@ public enum ClientsBenchmark {
     }
 
     public static func run(agentd: String, directory: String, clients: Int, pipelined: Int, rounds: Int) throws -> Result {
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let socket = directory + "/agentd.sock"
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: agentd)
-        daemon.arguments = ["serve", "--socket", socket, "--db", directory + "/agentd.db", "--log-level", "warning"]
-        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try daemon.run()
-        defer {
-            if daemon.isRunning {
-                daemon.terminate()
-                daemon.waitUntilExit()
-            }
-        }
+        let served = try BenchDaemon(agentd: agentd, directory: directory)
+        defer { served.stop() }
+        let (daemon, socket) = (served.process, served.socket)
         // One job to ask about.
         let setup = try W1Benchmark.connect(socket: socket, daemon: daemon)
         let plan = directory + "/one.yaml"

@@ -59,21 +59,9 @@ public enum StormBenchmark {
     }
 
     public static func run(agentd: String, directory: String, settings s: Settings, progress: (String) -> Void) throws -> Result {
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let socket = directory + "/agentd.sock"
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: agentd)
-        daemon.arguments = ["serve", "--socket", socket, "--db", directory + "/agentd.db", "--log-level", "warning"]
-        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try daemon.run()
-        defer {
-            if daemon.isRunning {
-                daemon.terminate()
-                daemon.waitUntilExit()
-            }
-        }
+        let served = try BenchDaemon(agentd: agentd, directory: directory)
+        defer { served.stop() }
+        let (daemon, socket) = (served.process, served.socket)
         let pid = daemon.processIdentifier
         let setup = try W1Benchmark.connect(socket: socket, daemon: daemon)
         let plan = directory + "/one.yaml"

@@ -289,7 +289,7 @@ extension JobRunner {
 
     /// Ends the wait of the gate waiting for a person, if any.
     func answerGate(_ answer: GateAnswer) {
-        guard var waiting = waitingGate else { return }
+        guard let waiting = waitingGate else { return }
         waitingGate = nil
         waiting.timer?.close()
         waiting.continuation?.resume(returning: answer)
