@@ -28,10 +28,11 @@ public struct GateRule: Sendable, Equatable {
     public var review: Review
     /// For `critic_then_human`: a critic's approval with a confidence below this goes to a person too.
     public var minConfidence: Double
+    public static let defaultMinConfidence = 0.8
 
     public init(
         tool: String, commands: [String]? = nil, arguments: [String]? = nil, paths: [String]? = nil, review: Review = .human,
-        minConfidence: Double = 0.8
+        minConfidence: Double = GateRule.defaultMinConfidence
     ) {
         self.tool = tool
         self.commands = commands

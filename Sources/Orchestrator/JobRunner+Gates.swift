@@ -77,49 +77,7 @@ extension JobRunner {
         guard let index = plan.gates.firstIndex(where: { $0.matches(tool: call.name, argv: argv, path: path) }) else { return nil }
         let rule = plan.gates[index]
         if rule.review == .none { return nil }
-        var proposed = call
-        var decision: GateDecided?
-        // A call the critic approves only changed is recorded so, and the changed call is reviewed
-        // again by the same rule, at most `Self.criticEdits` times.
-        for round in 0... {
-            let digest = GateRequested.requestSHA256(tool: proposed.name, arguments: proposed.arguments)
-            let (requested, _) = try await log.emit(
-                EventDraft(
-                    GateRequested(
-                        gate: callID, rule: index, review: rule.review.rawValue, tool: proposed.name, arguments: proposed.arguments,
-                        requestSHA256: digest), role: Role.actor.rawValue, step: context.step, attempt: context.attempt, callID: callID))
-            if rule.review != .human {
-                let verdict = try await reviewByCritic(proposed, gate: callID, context: context)
-                let edited = verdict.outcome == .pass ? verdict.arguments.flatMap { $0 == proposed.arguments ? nil : $0 } : nil
-                let approves = verdict.outcome == .pass && (rule.review == .critic || (verdict.confidence ?? 1) >= rule.minConfidence)
-                if approves || rule.review == .critic {
-                    let editsLeft = round < Self.criticEdits
-                    var outcome: GateDecided.Decision = approves ? .approved : .rejected
-                    var note = verdict.feedback
-                    if edited != nil, !editsLeft {
-                        outcome = .rejected
-                        note = "the critic changed the call \(Self.criticEdits) times without approving it as it stands: \(note)"
-                    }
-                    let decided = GateDecided(
-                        gate: callID, decision: outcome, by: .critic, requestSHA256: digest, call: "c\(callCount)", note: note,
-                        editedArguments: outcome == .approved ? edited : nil, waitedMs: Double(log.now() - requested.at))
-                    try await log.emit(
-                        EventDraft(decided, role: Role.critic.rawValue, step: context.step, attempt: context.attempt, callID: callID))
-                    if let edited, outcome == .approved {
-                        proposed.arguments = edited
-                        continue
-                    }
-                    decision = decided
-                    break
-                }
-            }
-            decision = try await decideByPerson(
-                WaitingGate(
-                    gate: callID, step: context.step, attempt: context.attempt, tool: proposed.name, arguments: proposed.arguments,
-                    requestSHA256: digest, requestedAt: requested.at))
-            break
-        }
-        guard let decision else { throw Failure(reason: "internal: a gate without a decision") }
+        let (decision, proposed) = try await review(call, rule: rule, index: index, callID: callID, context: context)
         switch decision.decision {
         case .approved:
             var approved = proposed
@@ -137,6 +95,54 @@ extension JobRunner {
         }
     }
 
+    /// The decision on `call` under `rule`, and the call it decides (changed by the critic, when it
+    /// approved a changed call: that call is reviewed again by the same rule, at most
+    /// `Self.criticEdits` times).
+    private func review(_ call: ToolCall, rule: GateRule, index: Int, callID: String, context: CallContext) async throws
+        -> (GateDecided, ToolCall)
+    {
+        var proposed = call
+        var round = 0
+        while true {
+            let waiting = try await requestReview(
+                gate: callID, rule: index, review: rule.review, tool: proposed.name, arguments: proposed.arguments, step: context.step,
+                attempt: context.attempt)
+            guard rule.review != .human else { return (try await decideByPerson(waiting), proposed) }
+            let verdict = try await reviewByCritic(proposed, gate: callID, context: context)
+            let edited = verdict.outcome == .pass ? verdict.arguments.flatMap { $0 == proposed.arguments ? nil : $0 } : nil
+            let approves = verdict.outcome == .pass && (rule.review == .critic || (verdict.confidence ?? 1) >= rule.minConfidence)
+            guard approves || rule.review == .critic else { return (try await decideByPerson(waiting), proposed) }
+            var outcome: GateDecided.Decision = approves ? .approved : .rejected
+            var note = verdict.feedback
+            if edited != nil, round >= Self.criticEdits {
+                outcome = .rejected
+                note = "the critic changed the call \(Self.criticEdits) times without approving it as it stands: \(note)"
+            }
+            let decided = GateDecided(
+                gate: callID, decision: outcome, by: .critic, requestSHA256: waiting.requestSHA256, call: "c\(callCount)", note: note,
+                editedArguments: outcome == .approved ? edited : nil, waitedMs: Double(log.now() - waiting.requestedAt))
+            try await log.emit(
+                EventDraft(decided, role: Role.critic.rawValue, step: context.step, attempt: context.attempt, callID: callID))
+            guard let edited, outcome == .approved else { return (decided, proposed) }
+            proposed.arguments = edited
+            round += 1
+        }
+    }
+
+    /// Records `gate.requested` for `tool` with `arguments` (committed before anyone is asked) and
+    /// returns the gate as a person would wait for it.
+    private func requestReview(
+        gate: String, rule: Int, review: GateRule.Review, tool: String, arguments: String, step: Int?, attempt: Int?
+    ) async throws -> WaitingGate {
+        let digest = GateRequested.requestSHA256(tool: tool, arguments: arguments)
+        let (requested, _) = try await log.emit(
+            EventDraft(
+                GateRequested(gate: gate, rule: rule, review: review.rawValue, tool: tool, arguments: arguments, requestSHA256: digest),
+                role: Role.actor.rawValue, step: step, attempt: attempt, callID: gate))
+        return WaitingGate(
+            gate: gate, step: step, attempt: attempt, tool: tool, arguments: arguments, requestSHA256: digest, requestedAt: requested.at)
+    }
+
     /// A fixed step's output the critic passed, when the plan marks the step for review: a person
     /// accepts it (possibly edited: `{"output": …}`) or rejects it, which fails the attempt with the
     /// person's note as its feedback. Nil when the step is not reviewed (not marked, re-planned, or
@@ -145,19 +151,12 @@ extension JobRunner {
         -> Result<String, StepRejection>?
     {
         guard replan == 0, let review = plan.stepReviews[index] else { return nil }
-        if review == .criticThenHuman, (verdict.confidence ?? 1) >= GateRule(tool: "*").minConfidence { return nil }
+        if review == .criticThenHuman, (verdict.confidence ?? 1) >= GateRule.defaultMinConfidence { return nil }
         let gate = "s\(index + 1).\(attempt + 1)"
         let arguments = JSON.object([("step", .string(steps[index])), ("output", .string(output))]).encoded
-        let digest = GateRequested.requestSHA256(tool: Self.stepOutputTool, arguments: arguments)
-        let (requested, _) = try await log.emit(
-            EventDraft(
-                GateRequested(
-                    gate: gate, rule: -1, review: review.rawValue, tool: Self.stepOutputTool, arguments: arguments, requestSHA256: digest),
-                role: Role.actor.rawValue, step: index, attempt: attempt, callID: gate))
         let decision = try await decideByPerson(
-            WaitingGate(
-                gate: gate, step: index, attempt: attempt, tool: Self.stepOutputTool, arguments: arguments, requestSHA256: digest,
-                requestedAt: requested.at))
+            try await requestReview(
+                gate: gate, rule: -1, review: review, tool: Self.stepOutputTool, arguments: arguments, step: index, attempt: attempt))
         switch decision.decision {
         case .approved:
             let edited = decision.editedArguments.flatMap { try? JSON.parse($0) }?["output"]?.stringValue

@@ -146,8 +146,8 @@ final class EvalTests: EndToEndTestCase {
     private func launchEval(plan: String) throws -> (process: Process, stdout: String, stderr: String) {
         let out = harness.dir + "/eval-\(UUID().uuidString).out"
         let err = out + ".err"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: harness.agentd)
         process.arguments = [
@@ -196,7 +196,7 @@ final class EvalTests: EndToEndTestCase {
         first.process.waitUntilExit()
         XCTAssertEqual(first.process.terminationReason, .uncaughtSignal)
 
-        FileManager.default.createFile(atPath: gate, contents: nil)
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
         let second = try harness.cli(
             ["eval", evals + "/mini", "--plans", plan, "--concurrency", "1", "--dir", harness.dir + "/eval", "--json"],
             env: ["EVAL_CHECK_LEDGER": harness.dir + "/ledger"], timeout: 120)
@@ -226,7 +226,7 @@ final class EvalTests: EndToEndTestCase {
         try harness.crash(killOrphans: false)
         XCTAssertTrue(eval.process.isRunning, "the eval waits for the daemon to come back")
         try harness.restart()
-        FileManager.default.createFile(atPath: gate, contents: nil)
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
         XCTAssertTrue(waitUntil(timeout: 120) { !eval.process.isRunning }, "the eval did not finish after the daemon came back")
         let stdout = try String(contentsOfFile: eval.stdout, encoding: .utf8)
         let stderr = try String(contentsOfFile: eval.stderr, encoding: .utf8)
@@ -296,7 +296,7 @@ final class EvalTests: EndToEndTestCase {
             "--dump-dom", URL(fileURLWithPath: file).absoluteString,
         ]
         let out = harness.dir + "/dom.out"
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: chromium)
         process.arguments = flags
