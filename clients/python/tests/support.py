@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 from typing import Callable, List, Optional
 
 import agentd_client
@@ -158,3 +159,26 @@ policy:
 
 def kinds(events: List[agentd_client.Event]) -> List[str]:
     return [e.kind for e in events]
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Tests sharing one daemon per class, each with its own client and a fresh work directory."""
+
+    daemon: Daemon
+    client: agentd_client.Client
+    work: str
+    work_prefix = "py-work-"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.daemon = Daemon()
+        cls.daemon.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.daemon.close()
+
+    def setUp(self) -> None:
+        self.client = agentd_client.Client(self.daemon.socket)
+        self.addCleanup(self.client.close)
+        self.work = tempfile.mkdtemp(prefix=self.work_prefix, dir=self.daemon.dir)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
-import time
 import unittest
 import uuid
 from typing import List
@@ -13,7 +11,7 @@ from typing import List
 import agentd_client
 from agentd_client import Client, Event, JobStatus
 
-from support import SCRIPTED_PLAN, Daemon, gated_plan, kinds, wait_until
+from support import SCRIPTED_PLAN, Daemon, DaemonTestCase, gated_plan, kinds, wait_until
 
 
 def assert_contiguous(test: unittest.TestCase, events: List[Event], first: int = 1) -> None:
@@ -21,22 +19,7 @@ def assert_contiguous(test: unittest.TestCase, events: List[Event], first: int =
     test.assertEqual([e.seq for e in events], list(range(first, first + len(events))), kinds(events))
 
 
-class ClientTests(unittest.TestCase):
-    daemon: Daemon
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.daemon.close()
-
-    def setUp(self) -> None:
-        self.client = Client(self.daemon.socket)
-        self.addCleanup(self.client.close)
-        self.work = tempfile.mkdtemp(prefix="py-work-", dir=self.daemon.dir)
+class ClientTests(DaemonTestCase):
 
     def submit_scripted(self, **kwargs: object) -> agentd_client.Job:
         return self.client.submit(plan_text=SCRIPTED_PLAN, goal="two steps", cwd=self.work, **kwargs)  # type: ignore[arg-type]

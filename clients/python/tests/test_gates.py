@@ -10,9 +10,9 @@ import unittest
 from typing import List
 
 import agentd_client
-from agentd_client import Client, JobStatus
+from agentd_client import JobStatus
 
-from support import Daemon, kinds, wait_until
+from support import Daemon, DaemonTestCase, kinds, wait_until
 
 #: The actor proposes one command that the gate holds for a person; after the tool's result it answers.
 GATED_PLAN = """
@@ -41,22 +41,8 @@ gates:
 """
 
 
-class GateTests(unittest.TestCase):
-    daemon: Daemon
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.daemon.close()
-
-    def setUp(self) -> None:
-        self.client = Client(self.daemon.socket)
-        self.addCleanup(self.client.close)
-        self.work = tempfile.mkdtemp(prefix="py-gate-", dir=self.daemon.dir)
+class GateTests(DaemonTestCase):
+    work_prefix = "py-gate-"
 
     def held(self) -> agentd_client.Gate:
         """Submits the plan and returns its gate once a person is asked."""
