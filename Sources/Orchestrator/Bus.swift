@@ -14,7 +14,8 @@ import Store
 /// ```
 /// On a recovered job a call whose reply is in the log is answered from the log and not made again; a
 /// call that started but never completed is made again (at least once), noted by `call.restarted` —
-/// unless its step's `step.timed_out` follows it: then it was abandoned, and is abandoned again.
+/// unless its step's `step.timed_out` follows it (`JobLog.timedOutAhead`): then it was abandoned,
+/// and is abandoned again. Concurrent branches' replies are found by call id (`JobLog.recordedAnswer`).
 ///
 /// Loop thread only.
 final class Bus: @unchecked Sendable {
@@ -60,13 +61,11 @@ final class Bus: @unchecked Sendable {
                 recorded: "the request \(Self.excerpt(recorded))")
         }
 
-        if let recorded = log.nextRecorded, recorded.callID == callID, let kind = recorded.eventKind,
-            kind == .callCompleted || kind == .callFailed
-        {
+        if let recorded = log.recordedAnswer(to: callID, kinds: [.callCompleted, .callFailed]), let kind = recorded.eventKind {
             try await log.emit(.recorded(kind, callID: callID))
             return try Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty, rules: rules)
         }
-        if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
+        if startedWasRecorded, log.timedOutAhead { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(CallRestarted(), role: id.role.rawValue, step: c.step, attempt: c.attempt, callID: callID)
@@ -117,11 +116,11 @@ final class Bus: @unchecked Sendable {
         if !log.answersFromRecord, !mayStart() { throw CallAbandoned() }
         let (_, startedWasRecorded) = try await log.emit(
             EventDraft(started, role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID))
-        if let recorded = log.nextRecorded, recorded.callID == callID, recorded.eventKind == .toolCompleted {
+        if let recorded = log.recordedAnswer(to: callID, kinds: [.toolCompleted]) {
             try await log.emit(.recorded(.toolCompleted, callID: callID))
             return try recorded.decode(ToolCompleted.self).result
         }
-        if startedWasRecorded, Self.stepTimedOutNext(log) { throw CallAbandoned() }
+        if startedWasRecorded, log.timedOutAhead { throw CallAbandoned() }
         if startedWasRecorded {
             _ = try await log.append([
                 EventDraft(ToolRestarted(idempotencyKey: key), role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID)
@@ -151,12 +150,6 @@ final class Bus: @unchecked Sendable {
                 ToolCompleted(tool: call.name, toolCallID: call.id, ok: result.ok, result: result.json, durationMs: durationMs),
                 role: c.role.rawValue, step: c.step, attempt: c.attempt, callID: callID))
         return result.json
-    }
-
-    /// Whether the log's next recorded event is a `step.timed_out`: the call or tool just matched was
-    /// in flight when its step ran out of time, and was abandoned while the job went on.
-    static func stepTimedOutNext(_ log: JobLog) -> Bool {
-        log.nextRecorded?.eventKind == .stepTimedOut
     }
 
     /// The start of a request, for a divergence report.

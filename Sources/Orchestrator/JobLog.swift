@@ -70,7 +70,16 @@ final class JobLog: @unchecked Sendable {
     private let publish: ([EventRecord]) -> Void
     private(set) var nextSeq: Int
     private var recorded: [EventRecord]
+    /// The first recorded event not yet matched; those after it may already be (`matched`).
     private var cursor = 0
+    /// Indices of recorded events after `cursor` matched out of order by concurrent branches.
+    private var matched: Set<Int> = []
+    /// Fan-outs in progress (`enterBranches`): while any is, events with a call id match out of order.
+    private var branches = 0
+    /// Whether a write is in flight, and the writes waiting for it: a job's writes commit one after
+    /// the other, in `seq` order, even when its branches write at once.
+    private var writing = false
+    private var writers: [CheckedContinuation<Void, Never>] = []
     /// A retry's reusable events of the job it retries, and the next one to match.
     private let reuse: [EventRecord]
     private var reuseCursor = 0
@@ -108,7 +117,55 @@ final class JobLog: @unchecked Sendable {
     /// longer follows the log, so what it writes next (its failure) is appended after the log's end.
     func abandonReplay() {
         cursor = recorded.count
+        matched = []
         reuseCursor = reuse.count
+    }
+
+    /// A fan-out starts: until it ends (`leaveBranches`), a recorded event with a call id is matched
+    /// wherever it is among the events not yet matched, since concurrent branches completed their
+    /// calls in whatever order they did; and one the record lacks is written live, since that branch
+    /// is past its record while others may not be. Events without a call id still match in order.
+    func enterBranches() { branches += 1 }
+
+    func leaveBranches() { branches -= 1 }
+
+    /// Whether concurrent branches are running.
+    var inBranches: Bool { branches > 0 }
+
+    /// The index of the recorded event not yet matched that is of `kind` and has `callID`.
+    private func unmatched(kind: String, callID: String) -> Int? {
+        (cursor..<recorded.count).first { !matched.contains($0) && recorded[$0].callID == callID && recorded[$0].kind == kind }
+    }
+
+    /// Marks recorded event `index` matched and moves the cursor past every matched event.
+    private func match(_ index: Int) {
+        matched.insert(index)
+        while cursor < recorded.count, matched.remove(cursor) != nil { cursor += 1 }
+    }
+
+    /// The recorded answer to call `callID` — an event of one of `kinds` — when the job's record has
+    /// it: the next recorded event, or, while branches run, any not yet matched.
+    func recordedAnswer(to callID: String, kinds: Set<EventKind>) -> EventRecord? {
+        if inBranches, isReplaying {
+            for index in cursor..<recorded.count where !matched.contains(index) && recorded[index].callID == callID {
+                if let kind = recorded[index].eventKind, kinds.contains(kind) { return recorded[index] }
+            }
+            return nil
+        }
+        guard let next = nextRecorded, next.callID == callID, let kind = next.eventKind, kinds.contains(kind) else { return nil }
+        return next
+    }
+
+    /// Whether the record says the step in progress ran out of time from here: its `step.timed_out`
+    /// is the next recorded event, or, while branches run, one not yet matched.
+    var timedOutAhead: Bool {
+        guard inBranches, isReplaying else { return nextRecorded?.eventKind == .stepTimedOut }
+        return (cursor..<recorded.count).contains { !matched.contains($0) && recorded[$0].eventKind == .stepTimedOut }
+    }
+
+    /// Whether a recorded event not yet matched has `callID` (the call was made before the restart).
+    func hasRecorded(callID: String) -> Bool {
+        (cursor..<recorded.count).contains { !matched.contains($0) && recorded[$0].callID == callID }
     }
 
     /// Whether the job's own recorded events remain to be matched (a recovery).
@@ -136,6 +193,15 @@ final class JobLog: @unchecked Sendable {
     /// leaves the process.
     @discardableResult
     func emit(_ draft: EventDraft, ops: [WriteOp] = [], deferred: Bool = false) async throws -> (event: EventRecord, replayed: Bool) {
+        if isReplaying, inBranches, let callID = draft.callID {
+            if let index = unmatched(kind: draft.kind, callID: callID) {
+                match(index)
+                followReuse(recorded[index])
+                return (recorded[index], true)
+            }
+            // This branch is past its record: written live below.
+            return try await write(draft, ops: ops, deferred: deferred)
+        }
         if isReplaying {
             let next = recorded[cursor]
             guard next.kind == draft.kind, next.callID == draft.callID else {
@@ -143,7 +209,7 @@ final class JobLog: @unchecked Sendable {
                 throw ReplayDivergence(
                     seq: next.seq, expected: "\(draft.kind) \(draft.callID ?? "")", recorded: "\(next.kind) \(next.callID ?? "")")
             }
-            cursor += 1
+            match(cursor)
             followReuse(next)
             return (next, true)
         }
@@ -228,6 +294,12 @@ final class JobLog: @unchecked Sendable {
     /// is committed, with every event it wrote. Used directly for what is not part of the runner's
     /// replayed sequence (submission, recovery notes, cancellation).
     func append(_ drafts: [EventDraft], ops: [WriteOp] = []) async throws -> [EventRecord] {
+        while writing { await withCheckedContinuation { writers.append($0) } }
+        writing = true
+        defer {
+            writing = false
+            if !writers.isEmpty { writers.removeFirst().resume() }
+        }
         if let failed { throw failed }
         let now = clock.nowMillis()
         var records = staged

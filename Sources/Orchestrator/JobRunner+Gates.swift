@@ -119,7 +119,7 @@ extension JobRunner {
                 note = "the critic changed the call \(Self.criticEdits) times without approving it as it stands: \(note)"
             }
             let decided = GateDecided(
-                gate: callID, decision: outcome, by: .critic, requestSHA256: waiting.requestSHA256, call: "c\(callCount)", note: note,
+                gate: callID, decision: outcome, by: .critic, requestSHA256: waiting.requestSHA256, call: main.last, note: note,
                 editedArguments: outcome == .approved ? edited : nil, waitedMs: Double(log.now() - waiting.requestedAt))
             try await log.emit(
                 EventDraft(decided, role: Role.critic.rawValue, step: context.step, attempt: context.attempt, callID: callID))

@@ -64,7 +64,10 @@ actor JobRunner {
     private(set) var startedAt: Int64?
     /// Set just before the terminal state is written: from then on a cancellation is too late.
     private(set) var isFinalizing = false
-    private(set) var callCount = 0
+    /// Names the main line's calls (`c1, c2, …`); branches have their own (`fanOut`).
+    let main = CallLine.main()
+    /// Calls of the main line so far.
+    var callCount: Int { main.count }
     /// Input and output tokens of every reply so far (recovered ones included).
     private var tokensUsed = 0
     /// Tool output received so far, per turn and per job (recovered results included).
@@ -288,16 +291,21 @@ actor JobRunner {
         }
     }
 
-    /// Whether the step's time is up: its timer fired, or (on replay) the log says so next.
-    private func stepRanOut(_ index: Int) -> Bool {
+    /// Whether the step's time is up: its timer fired, or (on replay) the log says so next. In
+    /// concurrent branches, before call `callID`: the record lacks that call and holds the step's
+    /// `step.timed_out` (the branch's other recorded calls may still be ahead of it).
+    private func stepRanOut(_ index: Int, before callID: String? = nil) -> Bool {
         if stepExpired { return true }
+        if log.inBranches, log.isReplaying, let callID {
+            return !log.hasRecorded(callID: callID) && log.timedOutAhead
+        }
         guard let next = log.nextRecorded else { return false }
         return next.eventKind == .stepTimedOut && next.step == index
     }
 
     /// Before each call and tool of a timed step: throws `CallAbandoned` once the step's time is up.
-    private func checkStepTime() throws {
-        if let index = timedStep, stepRanOut(index) { throw CallAbandoned() }
+    func checkStepTime(before callID: String) throws {
+        if let index = timedStep, stepRanOut(index, before: callID) { throw CallAbandoned() }
     }
 
     /// The step timer's callback (loop thread): abandons what the step has in flight.
@@ -422,11 +430,11 @@ actor JobRunner {
     /// them run (each persisted, see `Bus.tool`) within the job's `ToolOutputBudget`, and the next
     /// turn carries their results. A turn that still calls tools when `max_tool_turns` turns are used
     /// up ends the attempt without output: it fails like an unusable reply, with feedback saying so.
-    private func act(_ first: ModelRequest) async throws -> Result<String, Unusable> {
+    private func act(_ first: ModelRequest, line: CallLine? = nil) async throws -> Result<String, Unusable> {
         var request = first
         let turns = plan.policy.maxToolTurns
         while true {
-            let reply = try await call(request, role: .actor)
+            let reply = try await call(request, role: .actor, line: line)
             switch (reply.reply, reply.interpretation) {
             case let (.success, .output(text)?):
                 return .success(text)
@@ -442,13 +450,13 @@ actor JobRunner {
                                 "the actor was still calling tools after \(turns) model turns (policy.max_tool_turns) and gave no output; use fewer tool calls and then answer with the step's output"
                         ))
                 }
-                let modelCall = "c\(callCount)"
+                let modelCall = (line ?? main).last
                 var results: [String] = []
                 toolOutput.startTurn()
                 for (index, toolCall) in model.toolCalls.enumerated() {
                     try await checkLive()
-                    try checkStepTime()
                     let callID = "\(modelCall).\(index)"
+                    try checkStepTime(before: callID)
                     var allowance = toolOutput.allowance(callIndex: index)
                     var proposed = toolCall
                     if case .success = allowance {
@@ -566,11 +574,13 @@ actor JobRunner {
         return (.failed, "verifier gave no decision: \(problem)")
     }
 
-    func call(_ request: ModelRequest, role: Role) async throws -> AgentReply {
-        try checkStepTime()
-        callCount += 1
+    /// Sends `request` to the job's `role` agent as the next call of `line` (the main line when nil).
+    func call(_ request: ModelRequest, role: Role, line: CallLine? = nil) async throws -> AgentReply {
+        let line = line ?? main
+        try checkStepTime(before: line.upcoming)
+        let callID = line.next()
         let reply = try await bus.call(
-            request, to: AgentID(role: role, key: job.id), callID: "c\(callCount)", log: log, rules: rules,
+            request, to: AgentID(role: role, key: job.id), callID: callID, log: log, rules: rules,
             mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
         if case .success(let model) = reply.reply, let usage = model.usage {
             tokensUsed += usage.input + usage.output
