@@ -153,6 +153,9 @@ final class LifecycleTests: EndToEndTestCase {
         let id = try submit(plan)
         let counted = { CommandResult.lines((try? String(contentsOfFile: counter, encoding: .utf8)) ?? "") }
         XCTAssertTrue(waitUntil(timeout: 20) { counted().contains("step=1 attempt=0") }, "step 1's call started: \(counted())")
+        // The model writes its flag after its counter line: killed in between, its rerun would be the slow one.
+        let flag = harness.dir + "/slow-step-started.flag"
+        XCTAssertTrue(waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: flag) }, "step 1's model made its flag")
         return (id, counter, counted)
     }
 
