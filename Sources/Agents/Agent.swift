@@ -52,15 +52,27 @@ public actor Agent {
         } catch {
             reply = .failure(error)
         }
-        let toolsOffered = !request.tools.isEmpty
-        let interpretation = (try? reply.get()).map { Self.interpret($0, role: id.role, toolsOffered: toolsOffered, rules: rules) }
+        let interpretation = (try? reply.get()).map { Self.interpret($0, to: request, role: id.role, rules: rules) }
         return AgentReply(reply: reply, interpretation: interpretation, durationNanos: monotonicNanos() - start)
+    }
+
+    /// Reads a reply to `request` as the role requires: tools count as offered when the request
+    /// offered them, and a critic's `evidence` may cite the tool calls of the request's conversation.
+    /// Pure: recovery recomputes it from the recorded request.
+    public static func interpret(_ reply: ModelReply, to request: ModelRequest, role: Role, rules: ReplyRules) -> Interpretation {
+        let offered = !request.tools.isEmpty
+        return interpret(
+            reply, role: role, toolsOffered: offered, rules: rules,
+            toolCalls: offered ? request.messages.flatMap { $0.toolCalls ?? [] }.map(\.id) : nil)
     }
 
     /// Reads a reply as the role requires, tool calls included; never throws. Tool calls are a tool
     /// turn only when the request offered tools; otherwise the text must do, and a reply that only
-    /// called tools is `.invalid`. Pure, like `interpret(_:role:)`: recovery recomputes it.
-    public static func interpret(_ reply: ModelReply, role: Role, toolsOffered: Bool, rules: ReplyRules) -> Interpretation {
+    /// called tools is `.invalid`. `toolCalls`: see `Verdict.parse`. Pure, like
+    /// `interpret(_:role:)`: recovery recomputes it.
+    public static func interpret(
+        _ reply: ModelReply, role: Role, toolsOffered: Bool, rules: ReplyRules, toolCalls: [String]? = nil
+    ) -> Interpretation {
         if !reply.toolCalls.isEmpty {
             if toolsOffered { return .toolCalls }
             if reply.content.isEmpty {
@@ -68,16 +80,16 @@ public actor Agent {
                 return .invalid(ReplyError("the reply called tools (\(names)) but the \(role.rawValue) has none; answer with text"))
             }
         }
-        return interpret(reply.content, role: role, rules: rules)
+        return interpret(reply.content, role: role, rules: rules, toolCalls: toolCalls)
     }
 
     /// Reads a reply's text as the role requires under `rules`; never throws: a bad reply is `.invalid`.
-    public static func interpret(_ text: String, role: Role, rules: ReplyRules) -> Interpretation {
+    public static func interpret(_ text: String, role: Role, rules: ReplyRules, toolCalls: [String]? = nil) -> Interpretation {
         do throws(ReplyError) {
             switch role {
             case .planner: return .plan(try PlanReply.parse(text, rules: rules))
             case .actor: return .output(try ActorReply.parse(text))
-            case .critic: return .verdict(try Verdict.parse(text, rules: rules))
+            case .critic: return .verdict(try Verdict.parse(text, rules: rules, toolCalls: toolCalls))
             case .verifier:
                 let r = try VerifierReply.parse(text, rules: rules)
                 return .verification(verified: r.verified, reason: r.reason)

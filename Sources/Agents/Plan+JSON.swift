@@ -44,14 +44,17 @@ extension Plan {
 }
 
 extension RoleSpec {
-    /// `{model, prompt, tools, temperature}`, as in a plan file's `roles` section.
+    /// `{model, prompt, tools, temperature, max_tool_turns?}`, as in a plan file's `roles` section
+    /// (`max_tool_turns` only when set, so older snapshots keep their bytes).
     public var json: JSON {
-        .object([
+        var members: [(String, JSON)] = [
             ("model", .string(model)),
             ("prompt", .string(prompt)),
             ("tools", .array(tools.map(JSON.string))),
             ("temperature", .number(temperature)),
-        ])
+        ]
+        if let maxToolTurns { members.append(("max_tool_turns", .int(maxToolTurns))) }
+        return .object(members)
     }
 }
 

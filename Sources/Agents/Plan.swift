@@ -69,11 +69,14 @@ public struct Plan: Sendable, Equatable {
 }
 
 /// One configured role: which model answers it, its system prompt and its tools (names of
-/// `ToolName`; only the actor may have tools).
+/// `ToolName`; only the actor may have tools, and a model critic the read-only ones).
 public struct RoleSpec: Sendable, Equatable {
     public var model: String
     public var prompt: String
     public var tools: [String]
+    /// A model critic's own tool-turn budget (`max_tool_turns` on the critic): model turns per
+    /// verdict, the first included; nil means `policy.max_tool_turns`.
+    public var maxToolTurns: Int?
     /// Sampling temperature of the first attempt; reruns raise it (see `Policy.retryTemperatureStep`).
     public var temperature: Double
 

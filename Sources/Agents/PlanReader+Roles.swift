@@ -1,14 +1,23 @@
 /// The plan's roles: which model each uses with what prompt and tools, and the critic and the verifier,
 /// each a model role or a command; and the commands (`command` models, critics and verifiers).
 extension PlanReader {
-    func role(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
+    /// Which tools a role may have: none (planner, verifier), any (the actor), or only the tools that
+    /// cannot change the workspace (a model critic; `run_command` only inside the sandbox, where the
+    /// workspace is bound read-only).
+    enum ToolUse {
+        case none
+        case any
+        case readOnly(sandboxed: Bool)
+    }
+
+    func role(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String], toolUse: ToolUse = .none) throws(PlanError)
         -> RoleSpec
     {
         let entries = try mapping(field, allowed: Self.roleKeys, what: "a role")
-        return try role(entries, models, modelNames, mayUseTools: mayUseTools)
+        return try role(entries, models, modelNames, toolUse: toolUse)
     }
 
-    func role(_ entries: YAMLEntries, _ models: [String: ModelSpec], _ modelNames: [String], mayUseTools: Bool = false) throws(PlanError)
+    func role(_ entries: YAMLEntries, _ models: [String: ModelSpec], _ modelNames: [String], toolUse: ToolUse = .none) throws(PlanError)
         -> RoleSpec
     {
         let modelField = try require(entries, "model")
@@ -19,13 +28,20 @@ extension PlanReader {
                 "unknown model '\(model)' (known: \(modelNames.joined(separator: ", ")))")
         }
         var spec = RoleSpec(model: model, prompt: try string(require(entries, "prompt")))
-        if let f = entries["tools"] { spec.tools = try tools(f, mayUseTools: mayUseTools) }
+        if let f = entries["tools"] { spec.tools = try tools(f, toolUse: toolUse) }
         if let f = entries["temperature"] { spec.temperature = try number(f, in: 0...2) }
+        if let f = entries["max_tool_turns"] {  // only a model critic's keys allow it
+            guard !spec.tools.isEmpty else {
+                throw fail(f.ownerMark, f.path, "'max_tool_turns' without 'tools': give the critic tools or leave it out")
+            }
+            spec.maxToolTurns = try int(f, in: 1...100)
+        }
         return spec
     }
 
-    /// A role's tool names: each one `ToolName` knows, no repeats, and only for the actor.
-    func tools(_ field: YAMLField, mayUseTools: Bool) throws(PlanError) -> [String] {
+    /// A role's tool names: each one `ToolName` knows, no repeats; any for the actor, only read-only
+    /// ones for a model critic, none for the other roles.
+    func tools(_ field: YAMLField, toolUse: ToolUse) throws(PlanError) -> [String] {
         var names: [String] = []
         for (index, node) in try list(field, what: "a list of tool names").enumerated() {
             let item = field.item(index, node)
@@ -34,10 +50,24 @@ extension PlanReader {
                 throw fail(item.mark, item.path, "unknown tool '\(name)' (known tools: \(ToolName.known))")
             }
             guard !names.contains(name) else { throw fail(item.mark, item.path, "tool '\(name)' is listed twice") }
+            if case let .readOnly(sandboxed) = toolUse {
+                if name == ToolName.writeFile.rawValue {
+                    throw fail(
+                        item.mark, item.path,
+                        "the critic's tools are read-only (read_file, and run_command with the workspace mounted read-only); '\(name)' writes the workspace"
+                    )
+                }
+                if name == ToolName.runCommand.rawValue, !sandboxed {
+                    throw fail(
+                        item.mark, item.path,
+                        "the critic's run_command needs the sandbox, which mounts the workspace read-only; this plan sets 'sandbox: false', so its commands could change the workspace (give the critic read_file only, or turn the sandbox on)"
+                    )
+                }
+            }
             names.append(name)
         }
-        if !mayUseTools, !names.isEmpty {
-            throw fail(field.mark, field.path, "only the actor can use tools; leave 'tools' out of this role")
+        if case .none = toolUse, !names.isEmpty {
+            throw fail(field.mark, field.path, "only the actor and a model critic can use tools; leave 'tools' out of this role")
         }
         return names
     }
@@ -49,8 +79,12 @@ extension PlanReader {
         }
     }
 
-    func critic(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String]) throws(PlanError) -> CriticSpec {
-        switch try commandOrRole(field, "critic", models, modelNames) {
+    /// A command critic, or a model critic that may have read-only tools (`sandboxed`: whether the
+    /// plan's sandbox is on, which `run_command` needs).
+    func critic(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String], sandboxed: Bool) throws(PlanError)
+        -> CriticSpec
+    {
+        switch try commandOrRole(field, "critic", models, modelNames, toolUse: .readOnly(sandboxed: sandboxed)) {
         case let .command(command): return .command(command)
         case let .model(role): return .model(role)
         }
@@ -62,7 +96,9 @@ extension PlanReader {
     }
 
     /// A role that is either a command (`command`, `cwd`, `timeout`, `sandbox`, `env`) or a model role.
-    private func commandOrRole(_ field: YAMLField, _ name: String, _ models: [String: ModelSpec], _ modelNames: [String])
+    private func commandOrRole(
+        _ field: YAMLField, _ name: String, _ models: [String: ModelSpec], _ modelNames: [String], toolUse: ToolUse = .none
+    )
         throws(PlanError) -> CommandOrRole
     {
         let entries = try mapping(field, allowed: nil, what: "a \(name)")
@@ -73,9 +109,9 @@ extension PlanReader {
             return .command(try command(entries, defaultTimeout: 300))
         }
         try check(
-            entries, allowed: Self.roleKeys, what: "a model \(name)",
+            entries, allowed: { if case .readOnly = toolUse { Self.criticKeys } else { Self.roleKeys } }(), what: "a model \(name)",
             note: "; a command \(name) has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
-        return .model(try role(entries, models, modelNames))
+        return .model(try role(entries, models, modelNames, toolUse: toolUse))
     }
 
     func command(_ entries: YAMLEntries, defaultTimeout: Double) throws(PlanError) -> CommandSpec {

@@ -24,6 +24,8 @@ struct PlanReader: YAMLReader {
         "enabled", "network", "cpu_seconds", "memory_mb", "processes", "job_memory_mb", "job_processes", "writable", "env",
     ]
     static let roleKeys = ["model", "prompt", "tools", "temperature"]
+    /// A model critic's keys: a role's, and its own tool-turn budget.
+    static let criticKeys = roleKeys + ["max_tool_turns"]
     static let commandKeys = ["command", "cwd", "timeout", "sandbox", "env"]
     static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "gate", "reply", "raw"]
 
@@ -47,12 +49,13 @@ struct PlanReader: YAMLReader {
                 rolesField.ownerMark, rolesField.child("planner", rolesField.node, keyMark: nil).path,
                 "missing required key 'planner' (a plan without 'steps' needs a planner to make them)")
         }
-        let actor = try role(require(roles, "actor"), models, modelNames, mayUseTools: true)
-        let critic = try critic(require(roles, "critic"), models, modelNames)
+        // Read before the critic, whose run_command needs the sandbox.
+        let sandbox = try doc["sandbox"].map { (f) throws(PlanError) in try self.sandbox(f, models) } ?? Sandbox()
+        let actor = try role(require(roles, "actor"), models, modelNames, toolUse: .any)
+        let critic = try critic(require(roles, "critic"), models, modelNames, sandboxed: sandbox.enabled)
         let verifier = try verifier(require(roles, "verifier"), models, modelNames)
         let workspace = try doc["workspace"].map { (f) throws(PlanError) in try nonEmptyString(f) }
         let workspaceShared = try doc["workspace_shared"].map { (f) throws(PlanError) in try bool(f) } ?? false
-        let sandbox = try doc["sandbox"].map { (f) throws(PlanError) in try self.sandbox(f, models) } ?? Sandbox()
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
         let gates = try doc["gates"].map { (f) throws(PlanError) in try self.gates(f, actorTools: actor.tools) } ?? []
         return Plan(

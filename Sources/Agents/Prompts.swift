@@ -150,14 +150,29 @@ public struct Prompts: Sendable {
 
     /// A model critic's request to judge one attempt's output. Only for a plan whose critic is a model
     /// (a command critic's request is `CriticCommand.request`); traps otherwise.
+    ///
+    /// A critic with tools is offered them and the verdict's `evidence` field, and told its tools
+    /// cannot change the workspace; its request carries no `response_schema`, since a reply
+    /// constrained to the verdict's shape could never call a tool (the prompt describes the fields).
+    /// A critic without tools is asked exactly as before critics had tools.
     public func critic(steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
-        modelCritic(
-            instruction: answer(
-                example: #"{"verdict": "pass" or "fail", "score": 0..1, "feedback": "...", "suggestion": "..."}"#,
-                form: .verdict(passScore: plan.policy.passScore)),
+        let tools = plan.roleSpec(.critic)?.tools ?? []
+        var instruction = answer(
+            example: #"{"verdict": "pass" or "fail", "score": 0..1, "feedback": "...", "suggestion": "..."}"#,
+            form: .verdict(passScore: plan.policy.passScore, evidence: !tools.isEmpty))
+        if !tools.isEmpty {
+            instruction =
+                "\nYou may first call your tools (\(tools.joined(separator: ", "))) to check the output against the workspace; they only read: nothing you run can change the workspace. Then answer with the verdict, citing in 'evidence' the ids of the tool calls whose results it relies on."
+                + instruction
+        }
+        var request = modelCritic(
+            instruction: instruction,
             user: "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)",
-            schema: Verdict.schema(rules),
+            schema: tools.isEmpty ? Verdict.schema(rules) : nil,
             context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
+        request.tools = tools
+        request.toolChoice = tools.count == 1 ? tools[0] : nil
+        return request
     }
 
     /// A model critic's request to review a proposed tool call at a gate before it runs: a pass lets
@@ -179,7 +194,7 @@ public struct Prompts: Sendable {
 
     /// The plan's model critic asked `user`, its prompt followed by `instruction`; traps when the
     /// critic is a command.
-    private func modelCritic(instruction: String, user: String, schema: JSON, context: CallContext) -> ModelRequest {
+    private func modelCritic(instruction: String, user: String, schema: JSON?, context: CallContext) -> ModelRequest {
         guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
         return ModelRequest(
             model: spec.model,

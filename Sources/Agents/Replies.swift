@@ -30,6 +30,9 @@ public struct Verdict: Sendable, Equatable {
     public var feasibility: Double?
     /// At a gate: the arguments the critic would run instead, a JSON object as text (`.strict` only).
     public var arguments: String?
+    /// A critic with tools: the ids of its tool calls (`tool_call_id`) whose results the verdict
+    /// relies on. Read only when the critic was offered tools.
+    public var evidence: [String]?
 
     public init(
         outcome: Outcome, score: Double, feedback: String, suggestion: String? = nil, firstError: String? = nil,
@@ -45,11 +48,18 @@ public struct Verdict: Sendable, Equatable {
         self.feasibility = feasibility
     }
 
-    /// The JSON Schema a critic's reply must satisfy under `rules`.
-    public static func schema(_ rules: ReplyRules) -> JSON {
+    /// The JSON Schema a critic's reply must satisfy under `rules`; `evidence` adds the field a
+    /// critic with tools may fill.
+    public static func schema(_ rules: ReplyRules, evidence: Bool = false) -> JSON {
         switch rules {
-        case .shapeOnly: return shapeSchema
-        case let .strict(passScore): return ReplyForm.verdict(passScore: passScore).schema
+        case .shapeOnly:
+            guard evidence, case var .object(members) = shapeSchema, case var .object(properties)? = shapeSchema["properties"] else {
+                return shapeSchema
+            }
+            properties.append(("evidence", ["type": "array", "items": ["type": "string"]]))
+            members = members.map { $0.0 == "properties" ? ("properties", .object(properties)) : $0 }
+            return .object(members)
+        case let .strict(passScore): return ReplyForm.verdict(passScore: passScore, evidence: evidence).schema
         }
     }
 
@@ -69,10 +79,14 @@ public struct Verdict: Sendable, Equatable {
     ]
 
     /// Parses and validates a critic's raw reply under `rules`. Anything that is not a valid verdict
-    /// is an error — never a pass.
-    public static func parse(_ text: String, rules: ReplyRules) throws(ReplyError) -> Verdict {
+    /// is an error — never a pass. `toolCalls` are the ids of the tool calls the critic made in this
+    /// conversation when it was offered tools (nil when not: then `evidence` is not read, so a
+    /// critic without tools reads replies exactly as before); under `.strict` rules evidence naming
+    /// any other id is invalid.
+    public static func parse(_ text: String, rules: ReplyRules, toolCalls: [String]? = nil) throws(ReplyError) -> Verdict {
         let object = try parseObject(text, what: "verdict")
         var verdict = try shape(object)
+        if let toolCalls { verdict.evidence = try evidence(object, toolCalls: toolCalls, strict: rules.isStrict) }
         guard case let .strict(passScore) = rules else { return verdict }
         verdict.feasibility = try unitNumber(object, "feasibility", required: false)
         switch object["arguments"] {
@@ -139,6 +153,22 @@ public struct Verdict: Sendable, Equatable {
             confidence: confidence, failureModes: failureModes)
     }
 
+    /// The `evidence` list: strings, each (under strict rules) the id of one of `toolCalls`.
+    private static func evidence(_ object: JSON, toolCalls: [String], strict: Bool) throws(ReplyError) -> [String]? {
+        guard let value = object["evidence"], !value.isNull else { return nil }
+        guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+            throw ReplyError("verdict: field 'evidence' must be a list of the ids of your tool calls, got \(value.encoded.prefix(40))")
+        }
+        let ids = items.compactMap(\.stringValue)
+        if strict, let unknown = ids.first(where: { !toolCalls.contains($0) }) {
+            let made = toolCalls.isEmpty ? "you called no tool" : "your tool calls are " + toolCalls.joined(separator: ", ")
+            throw ReplyError(
+                "verdict: 'evidence' names \(JSON.string(unknown).encoded.prefix(40)), which is not one of your tool calls (\(made)); cite only results you received"
+            )
+        }
+        return ids.isEmpty ? nil : ids
+    }
+
     private static func unitNumber(_ object: JSON, _ key: String, required: Bool) throws(ReplyError) -> Double? {
         guard let value = object[key], !value.isNull else {
             if required { throw ReplyError("verdict: missing field '\(key)'") }
@@ -166,6 +196,7 @@ public struct Verdict: Sendable, Equatable {
         if let failureModes { members.append(("failure_modes", .array(failureModes.map(JSON.string)))) }
         if let feasibility { members.append(("feasibility", .number(feasibility))) }
         if let arguments { members.append(("arguments", .string(arguments))) }
+        if let evidence { members.append(("evidence", .array(evidence.map(JSON.string)))) }
         return .object(members)
     }
 }

@@ -50,9 +50,10 @@ public struct ReplyForm: Sendable {
             meaning: meaning)
     }
 
-    /// A critic's verdict; a pass must score at least `passScore`.
-    public static func verdict(passScore: Double) -> ReplyForm {
-        ReplyForm(fields: [
+    /// A critic's verdict; a pass must score at least `passScore`. `evidence` (a critic with tools)
+    /// adds the list of tool calls the verdict relies on.
+    public static func verdict(passScore: Double, evidence: Bool = false) -> ReplyForm {
+        var form = ReplyForm(fields: [
             Field(
                 name: "verdict", schema: ["type": "string", "enum": ["pass", "fail"]], type: "\"pass\" or \"fail\"", required: true,
                 meaning: "pass when the output does everything the step asks, fail when it does not"),
@@ -72,6 +73,13 @@ public struct ReplyForm: Sendable {
                 "how likely a rerun of this step as it is stated can succeed: near 0 when the step itself is wrong or impossible and the work needs a new plan"
             ),
         ])
+        if evidence {
+            form.fields.append(
+                Field(
+                    name: "evidence", schema: ["type": "array", "items": ["type": "string"]], type: "a list of texts", required: false,
+                    meaning: "the ids of your tool calls whose results this verdict relies on, each exactly as its tool_call_id"))
+        }
+        return form
     }
 
     /// A critic's verdict on a tool call proposed at a gate: a verdict, plus the arguments to run

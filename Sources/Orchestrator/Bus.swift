@@ -63,7 +63,7 @@ final class Bus: @unchecked Sendable {
 
         if let recorded = log.recordedAnswer(to: callID, kinds: [.callCompleted, .callFailed]), let kind = recorded.eventKind {
             try await log.emit(.recorded(kind, callID: callID))
-            return try Self.reply(from: recorded, role: id.role, toolsOffered: !request.tools.isEmpty, rules: rules)
+            return try Self.reply(from: recorded, to: request, role: id.role, rules: rules)
         }
         if startedWasRecorded, log.timedOutAhead { throw CallAbandoned() }
         if startedWasRecorded {
@@ -181,10 +181,10 @@ final class Bus: @unchecked Sendable {
         }
     }
 
-    /// Rebuilds an agent's reply from its recorded event (the interpretation is recomputed: it is a
-    /// pure function of the raw reply and of whether tools were offered). Throws when the recorded
-    /// payload does not have its kind's shape.
-    static func reply(from event: EventRecord, role: Role, toolsOffered: Bool = false, rules: ReplyRules) throws(EventPayloadError)
+    /// Rebuilds an agent's reply to `request` from its recorded event (the interpretation is
+    /// recomputed: it is a pure function of the raw reply and of the request, see
+    /// `Agent.interpret(_:to:role:rules:)`). Throws when the recorded payload does not have its kind's shape.
+    static func reply(from event: EventRecord, to request: ModelRequest, role: Role, rules: ReplyRules) throws(EventPayloadError)
         -> AgentReply
     {
         if event.eventKind == .callFailed {
@@ -200,7 +200,7 @@ final class Bus: @unchecked Sendable {
             sent: completed.sent, attempts: completed.httpAttempts)
         model.costUSD = completed.costUSD
         return AgentReply(
-            reply: .success(model), interpretation: Agent.interpret(model, role: role, toolsOffered: toolsOffered, rules: rules),
+            reply: .success(model), interpretation: Agent.interpret(model, to: request, role: role, rules: rules),
             durationNanos: nanos(completed.durationMs))
     }
 

@@ -101,11 +101,16 @@ final class CommandLauncher: @unchecked Sendable {
     /// `needsWorkspace`; otherwise, where the job has none, it runs without one (confined: nothing
     /// writable, in `cwd` or `/`). `inputs` is the call's input directory, if it has one (bound
     /// read-only when confined), and `variables` the call's own variables (`AGENTD_STEP_OUTPUT` …),
-    /// set after all others.
+    /// set after all others. `readOnlyWorkspace` (a critic's `run_command`) binds the workspace
+    /// read-only and no `writable` path; such a command is refused unless `confined`.
     func launch(
         _ argv: [String], cwd: String?, confined: Bool, named: [String] = [], keyVariable: String, key: String?,
-        needsWorkspace: Bool, inputs: CallInputs? = nil, variables: [(String, String)] = []
+        needsWorkspace: Bool, inputs: CallInputs? = nil, variables: [(String, String)] = [], readOnlyWorkspace: Bool = false
     ) async -> Result<Launch, ToolProblem> {
+        if readOnlyWorkspace, !confined {
+            // Only the sandbox can keep the promise; the plan loader refuses such a plan already.
+            return .failure(ToolProblem("a read-only command needs the sandbox, and this plan turns it off; the command was not run"))
+        }
         let root: String?
         switch await prepareWorkspace() {
         case let .success(path): root = path
@@ -133,7 +138,8 @@ final class CommandLauncher: @unchecked Sendable {
         var layout: Bubblewrap.Layout
         switch await ToolBox.onFiles({ () -> Result<Bubblewrap.Layout, ToolProblem> in
             let layout = Bubblewrap.layout(
-                workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected, privileged: privileged)
+                workspace: root, directory: directory, sandbox: sandbox, protectedPaths: protected, privileged: privileged,
+                readOnlyWorkspace: readOnlyWorkspace)
             // Every tree the launcher would idmap for a submitter's command must be the submitter's.
             if let submitter, case let .success(found) = layout {
                 for path in found.readable + found.writableTrees {

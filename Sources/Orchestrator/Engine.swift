@@ -319,9 +319,12 @@ public final class Engine: @unchecked Sendable {
             jobID: entry.record.id, cgroupParents: cgroupParents)
         let tools =
             entry.plan.actor.tools.isEmpty ? nil : ToolBox(offered: entry.plan.actor.tools, policy: entry.plan.policy, launcher: launcher)
+        let criticTools = (entry.plan.roleSpec(.critic)?.tools).flatMap {
+            $0.isEmpty ? nil : ToolBox(offered: $0, policy: entry.plan.policy, launcher: launcher, readOnly: true)
+        }
         let runner = JobRunner(
             job: entry.record, plan: entry.plan, rules: ReplyRules(format: entry.format, policy: entry.plan.policy), log: entry.log,
-            bus: bus, loop: loop, tools: tools,
+            bus: bus, loop: loop, tools: tools, criticTools: criticTools,
             statusChanged: { [weak entry, loop] status in
                 loop.assertInLoop()
                 entry?.record.status = status

@@ -56,9 +56,11 @@ actor JobRunner {
     /// How the agents' replies are read: the job's record format decides (`ReplyRules`).
     private let rules: ReplyRules
     let prompts: Prompts
-    private let bus: Bus
+    let bus: Bus
     /// The actor's tools, when it has any.
     let tools: ToolBox?
+    /// A model critic's tools, when it has any (read-only, see `ToolBox.readOnly`).
+    let criticTools: ToolBox?
     private(set) var stop: Stop?
     /// When the job's `running` state was recorded.
     private(set) var startedAt: Int64?
@@ -71,7 +73,7 @@ actor JobRunner {
     /// Input and output tokens of every reply so far (recovered ones included).
     private var tokensUsed = 0
     /// Tool output received so far, per turn and per job (recovered results included).
-    private var toolOutput: ToolOutputBudget
+    var toolOutput: ToolOutputBudget
     private let wasRunning: Bool
     /// The step under `policy.step_timeout`, its body's task, its timer (armed at its first live
     /// call), and whether its time is up.
@@ -99,7 +101,7 @@ actor JobRunner {
 
     init(
         job: JobRecord, plan: Plan, rules: ReplyRules, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil,
-        statusChanged: @escaping @Sendable (JobStatus) -> Void = { _ in }
+        criticTools: ToolBox? = nil, statusChanged: @escaping @Sendable (JobStatus) -> Void = { _ in }
     ) {
         self.statusChanged = statusChanged
         self.loop = loop
@@ -109,6 +111,7 @@ actor JobRunner {
         self.log = log
         self.bus = bus
         self.tools = tools
+        self.criticTools = criticTools
         self.prompts = Prompts(plan: plan, jobID: job.id, goal: job.goal, inputs: job.inputs, rules: rules)
         self.toolOutput = ToolOutputBudget(policy: plan.policy)
         self.wasRunning = job.status == .running || job.status == .awaitingApproval
@@ -130,7 +133,7 @@ actor JobRunner {
     /// Asked by the bus just before an agent or a tool really runs: whether it may (the run goes on
     /// and the step's time is not up). In a timed step the first such call starts the step's clock,
     /// so a recovered step's time counts from its first live call after the replay.
-    private func mayStartCall() -> Bool {
+    func mayStartCall() -> Bool {
         guard live, !stepExpired else { return false }
         if let index = timedStep, stepTimer == nil {
             let timer = LoopTimer(loop: loop)
@@ -141,7 +144,7 @@ actor JobRunner {
     }
 
     /// Whether the reply of a call that was in flight is still recorded and acted on.
-    private var keepsReply: Bool { (stop == nil || stop == .shutdown) && !stepExpired }
+    var keepsReply: Bool { (stop == nil || stop == .shutdown) && !stepExpired }
 
     // MARK: For the engine, on the loop thread
 
@@ -426,15 +429,19 @@ actor JobRunner {
         let feedback: String
     }
 
-    /// One actor attempt: model turns until the actor answers with text. A turn that calls tools has
-    /// them run (each persisted, see `Bus.tool`) within the job's `ToolOutputBudget`, and the next
-    /// turn carries their results. A turn that still calls tools when `max_tool_turns` turns are used
-    /// up ends the attempt without output: it fails like an unusable reply, with feedback saying so.
+    /// One actor attempt: model turns until the actor answers with text (`modelTurns`, the tools it
+    /// calls gated as the plan says). A turn that still calls tools when `max_tool_turns` turns are
+    /// used up ends the attempt without output: it fails like an unusable reply, with feedback saying so.
     private func act(_ first: ModelRequest, line: CallLine? = nil) async throws -> Result<String, Unusable> {
-        var request = first
         let turns = plan.policy.maxToolTurns
-        while true {
-            let reply = try await call(request, role: .actor, line: line)
+        switch try await modelTurns(first, role: .actor, tools: tools, maxTurns: turns, line: line) {
+        case .outOfTurns:
+            return .failure(
+                Unusable(
+                    feedback:
+                        "the actor was still calling tools after \(turns) model turns (policy.max_tool_turns) and gave no output; use fewer tool calls and then answer with the step's output"
+                ))
+        case let .answered(reply, _):
             switch (reply.reply, reply.interpretation) {
             case let (.success, .output(text)?):
                 return .success(text)
@@ -442,38 +449,6 @@ actor JobRunner {
                 return .failure(Unusable(feedback: "the actor's reply was unusable: \(error.message)"))
             case let (.failure(error), _):
                 return .failure(Unusable(feedback: "the actor's call failed: \(error.message)"))
-            case let (.success(model), .toolCalls?):
-                guard request.context.turn + 1 < turns, let tools else {
-                    return .failure(
-                        Unusable(
-                            feedback:
-                                "the actor was still calling tools after \(turns) model turns (policy.max_tool_turns) and gave no output; use fewer tool calls and then answer with the step's output"
-                        ))
-                }
-                let modelCall = (line ?? main).last
-                var results: [String] = []
-                toolOutput.startTurn()
-                for (index, toolCall) in model.toolCalls.enumerated() {
-                    try await checkLive()
-                    let callID = "\(modelCall).\(index)"
-                    try checkStepTime(before: callID)
-                    var allowance = toolOutput.allowance(callIndex: index)
-                    var proposed = toolCall
-                    if case .success = allowance {
-                        switch try await gate(toolCall, callID: callID, context: request.context, tools: tools) {
-                        case .run(let approved)?: proposed = approved
-                        case .blocked(let why)?: allowance = .failure(ToolProblem(why))
-                        case nil: break
-                        }
-                    }
-                    let result = try await bus.tool(
-                        proposed, callID: callID, context: request.context, tools: tools, allowance: allowance, log: log,
-                        mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
-                    toolOutput.charge(result)
-                    results.append(result.encoded)
-                }
-                try await checkLive()
-                request = prompts.toolFollowUp(request, reply: model, results: results)
             default:
                 throw Failure(reason: "internal: unexpected actor reply")
             }
@@ -498,13 +473,25 @@ actor JobRunner {
     }
 
     /// The critic's answer to `first`, asked again after an invalid reply up to `tries` times; a fail
-    /// (`invalid_verdict`) when none is valid.
-    func verdict(_ first: ModelRequest, tries: Int) async throws -> Verdict {
+    /// (`invalid_verdict`) when none is valid. A critic offered tools uses them first (`modelTurns`,
+    /// within its `max_tool_turns` over all its tries; a re-ask carries the tool turns before it); one
+    /// still calling tools when they are used up gives no valid verdict.
+    func verdict(_ first: ModelRequest, tries: Int, line: CallLine? = nil) async throws -> Verdict {
         var request = first
         var problem = ""
+        let turns = plan.roleSpec(.critic)?.maxToolTurns ?? plan.policy.maxToolTurns
         for _ in 0...tries {
             try await checkLive()
-            let reply = try await call(request, role: .critic)
+            let reply: AgentReply
+            switch try await modelTurns(request, role: .critic, tools: criticTools, maxTurns: turns, line: line) {
+            case let .answered(answer, last):
+                (reply, request) = (answer, last)
+            case .outOfTurns:
+                return Verdict(
+                    outcome: .fail, score: 0,
+                    feedback: "no valid verdict: the critic was still calling tools after \(turns) model turns (max_tool_turns)",
+                    failureModes: ["invalid_verdict"])
+            }
             switch (reply.reply, reply.interpretation) {
             case let (.success, .verdict(verdict)?):
                 return verdict

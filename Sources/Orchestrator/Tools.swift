@@ -128,9 +128,13 @@ final class ToolBox: @unchecked Sendable {
     let resultAllowance: ToolAllowance
     /// Starts the job's commands, in its workspace.
     let launcher: CommandLauncher
+    /// Whether the tools only read (a model critic's): `run_command` runs with the workspace bound
+    /// read-only, and `write_file` is never offered (`PlanReader` refuses it).
+    let readOnly: Bool
 
-    init(offered: [String], policy: Policy, launcher: CommandLauncher) {
+    init(offered: [String], policy: Policy, launcher: CommandLauncher, readOnly: Bool = false) {
         self.loop = launcher.loop
+        self.readOnly = readOnly
         self.offered = offered
         self.timeoutSeconds = policy.toolTimeoutSeconds
         self.resultAllowance = ToolAllowance(bytes: policy.toolOutputCap, limit: "policy.tool_output_cap")
@@ -201,6 +205,7 @@ final class ToolBox: @unchecked Sendable {
                 Self.read(path, root: root, cap: allowance.bytes, limit: allowance.limit, daemonFiles: daemonFiles)
             }
         case let .writeFile(path, content):
+            guard !readOnly else { return .problem(ToolProblem("write_file is not among the tools of a read-only role")) }
             let daemonFiles = self.daemonFiles
             return await onFiles { Self.write(path, content: content, root: root, daemonFiles: daemonFiles) }
         }
@@ -209,7 +214,8 @@ final class ToolBox: @unchecked Sendable {
     func runCommand(_ argv: [String], root: String, key: String, allowance: ToolAllowance) async -> ToolResult {
         let launch: CommandLauncher.Launch
         switch await launcher.launch(
-            argv, cwd: root, confined: launcher.sandbox.enabled, keyVariable: "AGENTD_TOOL_CALL_ID", key: key, needsWorkspace: true)
+            argv, cwd: root, confined: launcher.sandbox.enabled, keyVariable: "AGENTD_TOOL_CALL_ID", key: key, needsWorkspace: true,
+            readOnlyWorkspace: readOnly)
         {
         case let .success(found): launch = found
         case let .failure(problem): return .problem(problem)

@@ -120,14 +120,15 @@ public struct TrustPolicy: Sendable, Equatable {
     }
 
     /// The directories a submitter's job uses that must be the submitter's: the workspace (or the
-    /// job's directory, its default) when tools or commands use it, every plan command's `cwd` and
+    /// job's directory, its default) when tools (the actor's, or a critic's that only read) or commands use it, every plan command's `cwd` and
     /// the sandbox's `writable` paths. A plan without tools or commands uses none.
     static func directories(of plan: Plan, goal: String, inputs: JSON, cwd: String?) -> [(path: String, what: String)] {
         var directories: [(String, String)] = []
         var commands: [CommandSpec] = plan.models.values.compactMap { if case let .command(spec) = $0.backend { spec } else { nil } }
         if case let .command(spec) = plan.critic { commands.append(spec) }
         if case let .command(spec) = plan.verifier { commands.append(spec) }
-        if !plan.actor.tools.isEmpty || !commands.isEmpty,
+        let criticReads = !(plan.roleSpec(.critic)?.tools ?? []).isEmpty
+        if !plan.actor.tools.isEmpty || criticReads || !commands.isEmpty,
             case let .success(workspace) = ToolBox.workspace(plan: plan, goal: goal, inputs: inputs, cwd: cwd)
         {
             directories.append((workspace, "the workspace"))

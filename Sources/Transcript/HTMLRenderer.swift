@@ -7,7 +7,8 @@ import Store
 /// Stable hooks for tests and tools: `#summary` (with `data-status`, `data-calls`, `data-tokens`,
 /// `data-reruns`, `data-replans`, …), `.step` (`id="step-rR-sS"`, `data-replan`, `data-step`,
 /// `data-outcome`), `.attempt` (`id="attempt-rR-sS-aA"`, `data-attempt`, `data-outcome`), `.verdict`
-/// (`data-verdict` = `pass` | `fail` | `invalid`, `data-call`), `.tool` (`data-tool`), `.replan`
+/// (`data-verdict` = `pass` | `fail` | `invalid`, `data-call`; its `.evidence` has `data-evidence`, `data-tool-call`),
+/// `.tool` (`data-tool`, `data-role` = `actor` | `critic`), `.replan`
 /// (`data-replan`), `.verifier` (`data-verified`). Steps and attempts are one-based in the text and
 /// zero-based in ids and data attributes, as on the wire.
 public enum HTMLRenderer {
@@ -154,22 +155,13 @@ public enum HTMLRenderer {
                 }
                 w.raw("</div>\n")
             }
-            var toolsShown = 0
-            for i in attempt.actorCalls {
-                let c = m.calls[i]
-                call(c, &w)
-                // The tools a turn asked for come right after it.
-                let count = c.toolCalls.count
-                for t in attempt.tools.dropFirst(toolsShown).prefix(count) { tool(m.tools[t], &w) }
-                toolsShown += min(count, attempt.tools.count - toolsShown)
-            }
-            for t in attempt.tools.dropFirst(toolsShown) { tool(m.tools[t], &w) }
+            turns(m, attempt.actorCalls, attempt.tools, &w)
             if let dup = attempt.duplicateOf {
                 w.raw("<div class=\"verdict verdict-fail duplicate\" data-verdict=\"fail\" data-duplicate-of=\"\(dup)\">")
                 w.text("Same output as rejected attempt \(dup + 1); not judged again. Feedback reused: \(attempt.duplicateFeedback ?? "")")
                 w.raw("</div>\n")
             }
-            for i in attempt.criticCalls { call(m.calls[i], &w) }
+            turns(m, attempt.criticCalls, attempt.criticTools, &w)
             w.raw("</article>\n")
         }
         if step.exhausted {
@@ -188,7 +180,21 @@ public enum HTMLRenderer {
         w.raw("</section>\n")
     }
 
-    static func call(_ c: TranscriptModel.Call, _ w: inout HTMLWriter) {
+    /// A role's calls in an attempt, each followed by the tools it asked for.
+    static func turns(_ m: TranscriptModel, _ calls: [Int], _ tools: [Int], _ w: inout HTMLWriter) {
+        var shown = 0
+        for i in calls {
+            let c = m.calls[i]
+            call(c, &w, tools: m.tools)
+            let count = c.toolCalls.count
+            for t in tools.dropFirst(shown).prefix(count) { tool(m.tools[t], &w) }
+            shown += min(count, tools.count - shown)
+        }
+        for t in tools.dropFirst(shown) { tool(m.tools[t], &w) }
+    }
+
+    /// `tools`: the job's, which a verdict's evidence names.
+    static func call(_ c: TranscriptModel.Call, _ w: inout HTMLWriter, tools: [TranscriptModel.Tool] = []) {
         w.raw("<div class=\"call role-")
         w.attr(c.role)
         w.raw(" state-\(c.state.rawValue)\" id=\"call-")
@@ -244,7 +250,7 @@ public enum HTMLRenderer {
                 w.text(invalid)
                 w.raw("</p>\n")
             }
-            if let v = c.verdict { verdictBlock(c, v, &w) }
+            if let v = c.verdict { verdictBlock(c, v, &w, tools: tools) }
             if let steps = c.steps {
                 w.raw("<ol class=\"plan-steps\">")
                 for s in steps {
@@ -292,7 +298,9 @@ public enum HTMLRenderer {
         w.raw("</div>\n")
     }
 
-    static func verdictBlock(_ c: TranscriptModel.Call, _ v: TranscriptModel.Verdict?, _ w: inout HTMLWriter) {
+    static func verdictBlock(
+        _ c: TranscriptModel.Call, _ v: TranscriptModel.Verdict?, _ w: inout HTMLWriter, tools: [TranscriptModel.Tool] = []
+    ) {
         let kind = v.map { $0.verdict == "pass" ? "pass" : "fail" } ?? "invalid"
         w.raw("<div class=\"verdict verdict-\(kind)\" data-verdict=\"\(kind)\" data-call=\"")
         w.attr(c.id)
@@ -319,6 +327,19 @@ public enum HTMLRenderer {
                 w.text(detail)
                 w.raw("</div>")
             }
+            for (k, cited) in Format.evidence(v, tools: tools).enumerated() {
+                w.raw("<div class=\"evidence\" data-evidence=\"")
+                w.attr(v.evidence[k])
+                w.raw("\"")
+                if k < v.evidenceTools.count, let t = v.evidenceTools[k] {
+                    w.raw(" data-tool-call=\"")
+                    w.attr(tools[t].id)
+                    w.raw("\"")
+                }
+                w.raw("><i>evidence:</i> ")
+                w.text(cited)
+                w.raw("</div>")
+            }
         }
         w.raw("</div>\n")
     }
@@ -327,6 +348,8 @@ public enum HTMLRenderer {
         let ok = t.ok.map { $0 ? "ok" : "not-ok" } ?? "pending"
         w.raw("<div class=\"tool tool-\(ok)\" data-tool=\"")
         w.attr(t.name)
+        w.raw("\" data-role=\"")
+        w.attr(t.role)
         w.raw("\" data-call=\"")
         w.attr(t.id)
         w.raw("\" data-ok=\"\(ok)\"><span class=\"tool-label\">tool</span> <code>")

@@ -157,22 +157,14 @@ public enum TextRenderer {
                     item(0, "feedback carried into this rerun: \(attempt.feedbackCarried ?? "")")
                     if let s = attempt.suggestionCarried { item(1, "suggestion: \(s)") }
                 }
-                var shown = 0
-                for i in attempt.actorCalls {
-                    let c = m.calls[i]
-                    call(c, 0)
-                    let count = c.toolCalls.count
-                    for t in attempt.tools.dropFirst(shown).prefix(count) { tool(m.tools[t], 1) }
-                    shown += min(count, attempt.tools.count - shown)
-                }
-                for t in attempt.tools.dropFirst(shown) { tool(m.tools[t], 1) }
+                turns(m, attempt.actorCalls, attempt.tools)
                 if let dup = attempt.duplicateOf {
                     item(
                         0,
                         "same output as rejected attempt \(dup + 1); not judged again (feedback reused: \(attempt.duplicateFeedback ?? ""))"
                     )
                 }
-                for i in attempt.criticCalls { call(m.calls[i], 0) }
+                turns(m, attempt.criticCalls, attempt.criticTools)
                 line()
             }
             if step.exhausted {
@@ -181,7 +173,21 @@ public enum TextRenderer {
             }
         }
 
-        mutating func call(_ c: TranscriptModel.Call, _ depth: Int) {
+        /// A role's calls in an attempt, each followed by the tools it asked for.
+        mutating func turns(_ m: TranscriptModel, _ calls: [Int], _ tools: [Int]) {
+            var shown = 0
+            for i in calls {
+                let c = m.calls[i]
+                call(c, 0, tools: m.tools)
+                let count = c.toolCalls.count
+                for t in tools.dropFirst(shown).prefix(count) { tool(m.tools[t], 1) }
+                shown += min(count, tools.count - shown)
+            }
+            for t in tools.dropFirst(shown) { tool(m.tools[t], 1) }
+        }
+
+        /// `tools`: the job's, which a verdict's evidence names.
+        mutating func call(_ c: TranscriptModel.Call, _ depth: Int, tools: [TranscriptModel.Tool] = []) {
             var head = "\(c.role) \(c.id)"
             if c.reask > 0 { head += " (asked again: \(c.reask))" }
             if c.turn > 0 { head += " (turn \(c.turn + 1))" }
@@ -201,6 +207,7 @@ public enum TextRenderer {
                     item(depth + 1, "\(Format.verdictLabel(v)) (score \(Format.score(v.score))): \(v.feedback)")
                     if let s = v.suggestion { item(depth + 2, "suggestion: \(s)") }
                     for detail in v.details { item(depth + 2, detail) }
+                    for cited in Format.evidence(v, tools: tools) { item(depth + 2, "evidence: " + cited) }
                 }
                 if let steps = c.steps {
                     item(depth + 1, "plan of \(steps.count) steps:")

@@ -148,6 +148,12 @@ extension TranscriptModel {
                 if call.role == "critic" || call.role == "actor", let step, let attempt {
                     let (s, a) = self.attempt(step, attempt, in: &model)
                     if call.role == "critic" {
+                        if let evidence = call.verdict?.evidence, !evidence.isEmpty {
+                            let tools = model.steps[s].attempts[a].criticTools
+                            model.calls[i].verdict?.evidenceTools = evidence.map { id in
+                                tools.last { model.tools[$0].modelID == id }
+                            }
+                        }
                         if let v = call.verdict {
                             model.steps[s].attempts[a].outcome = v.verdict == "pass" ? .pass : .fail
                         } else if model.steps[s].attempts[a].outcome == .pending {
@@ -160,6 +166,8 @@ extension TranscriptModel {
             case .toolStarted?:
                 let started = try? ToolStarted(payload: payload)
                 var tool = Tool(id: event["call"]?.stringValue ?? "?", seq: seq, name: started?.tool ?? "?")
+                tool.role = event["role"]?.stringValue ?? "actor"
+                tool.modelID = started?.toolCallID
                 tool.argv = started?.argv
                 tool.path = started?.path
                 tool.bytes = started?.bytes
@@ -169,7 +177,11 @@ extension TranscriptModel {
                 let i = model.tools.count - 1
                 toolIndex[tool.id] = i
                 let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
-                model.steps[s].attempts[a].tools.append(i)
+                if tool.role == "critic" {
+                    model.steps[s].attempts[a].criticTools.append(i)
+                } else {
+                    model.steps[s].attempts[a].tools.append(i)
+                }
             case .toolCompleted?, .toolRestarted?:
                 guard let i = event["call"]?.stringValue.flatMap({ toolIndex[$0] }) else { return }
                 if kind == ToolRestarted.kind.rawValue {
@@ -286,7 +298,8 @@ extension TranscriptModel {
                 }
                 call.verdict = Verdict(
                     verdict: v["verdict"]?.stringValue ?? "?", score: v["score"]?.doubleValue,
-                    feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue, details: details)
+                    feedback: v["feedback"]?.stringValue ?? "", suggestion: v["suggestion"]?.stringValue, details: details,
+                    evidence: v["evidence"]?.arrayValue?.compactMap(\.stringValue) ?? [])
             case let .verification(verified, reason)?:
                 call.verified = verified
                 call.reason = reason

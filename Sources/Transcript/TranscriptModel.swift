@@ -20,6 +20,11 @@ public struct TranscriptModel: Sendable {
         /// The rest of what the critic said, as labelled lines: `first error: …`, `failure modes: …`,
         /// `confidence: …`, `feasibility: …` (each only when given).
         public var details: [String] = []
+        /// A critic with tools: the ids of its tool calls (as the model named them) the verdict relies on.
+        public var evidence: [String] = []
+        /// For each of `evidence`, the index into `tools` of the critic's call it names (the latest
+        /// of that id in the attempt), or nil when the record holds none.
+        public var evidenceTools: [Int?] = []
     }
 
     /// One agent call: `call.started` and what followed it.
@@ -66,11 +71,15 @@ public struct TranscriptModel: Sendable {
         public var commandSandboxed: Bool?
     }
 
-    /// One tool call of the actor: `tool.started` and its `tool.completed`.
+    /// One tool call of the actor or of a model critic: `tool.started` and its `tool.completed`.
     public struct Tool: Sendable {
         public var id: String
         public var seq: Int
         public var name: String
+        /// Whose call it is: `actor` or `critic`.
+        public var role = "actor"
+        /// The model's id for the call (`tool_call_id`), which a critic's `evidence` names.
+        public var modelID: String?
         public var argv: [String]?
         public var path: String?
         public var bytes: Int?
@@ -97,8 +106,9 @@ public struct TranscriptModel: Sendable {
         /// Indices into `calls`: the actor's model turns, then the critic's calls.
         public var actorCalls: [Int] = []
         public var criticCalls: [Int] = []
-        /// Indices into `tools`.
+        /// Indices into `tools`: the actor's tool calls, then the critic's.
         public var tools: [Int] = []
+        public var criticTools: [Int] = []
         public var duplicateOf: Int?
         public var duplicateFeedback: String?
         /// What the rerun was told: the previous attempt's feedback (and suggestion).
@@ -275,6 +285,16 @@ enum Format {
 
     static func verdictLabel(_ v: TranscriptModel.Verdict) -> String {
         v.verdict == "pass" ? "PASS" : v.verdict == "fail" ? "FAIL" : v.verdict.uppercased()
+    }
+
+    /// One line per item of a verdict's `evidence`: the id the critic cited and the tool call of
+    /// its own it names (`call_0 → c3.0 read_file notes.txt`), or that the record holds none.
+    static func evidence(_ v: TranscriptModel.Verdict, tools: [TranscriptModel.Tool]) -> [String] {
+        v.evidence.enumerated().map { k, id in
+            let index = k < v.evidenceTools.count ? v.evidenceTools[k] : nil
+            guard let index else { return "\(id) → no tool call of the critic's has this id" }
+            return "\(id) → \(tools[index].id) \(toolLine(tools[index]))"
+        }
     }
 
     static func tokens(_ call: TranscriptModel.Call) -> String {

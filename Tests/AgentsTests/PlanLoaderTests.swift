@@ -428,11 +428,44 @@ final class PlanLoaderTests: XCTestCase {
             minimal(replacing: 9, with: "  actor: {model: m, prompt: act, tools: [read_file, read_file]}"), field: "roles.actor.tools[1]",
             line: 9, contains: "tool 'read_file' is listed twice")
         assertError(
-            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, tools: [read_file]}"), field: "roles.critic.tools",
-            line: 10, contains: "only the actor can use tools")
+            minimal(replacing: 8, with: "roles:\n  planner: {model: m, prompt: plan, tools: [read_file]}"), field: "roles.planner.tools",
+            line: 9, contains: "only the actor and a model critic can use tools")
         assertError(
             minimal(replacing: 12, with: "steps: [one]\npolicy: {max_tool_turns: 0}"), field: "policy.max_tool_turns", line: 13,
             contains: "1")
+    }
+
+    func testCriticHasOnlyReadOnlyToolsAndItsOwnTurnBudget() throws {
+        let critic = "  critic: {model: m, prompt: judge, tools: [read_file, run_command], max_tool_turns: 3}"
+        let plan = try PlanLoader.parse(yaml: minimal(replacing: 10, with: critic), file: "t.yaml", baseDirectory: nil)
+        XCTAssertEqual(plan.roleSpec(.critic)?.tools, ["read_file", "run_command"])
+        XCTAssertEqual(plan.roleSpec(.critic)?.maxToolTurns, 3)
+        // The snapshot keeps the budget, and a critic without one snapshots as before.
+        XCTAssertEqual(try Plan(json: plan.json), plan)
+        XCTAssertFalse(
+            try PlanLoader.parse(yaml: Self.minimal, file: "t.yaml", baseDirectory: nil).critic.json.encoded.contains("max_tool"))
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, tools: [read_file, write_file]}"),
+            field: "roles.critic.tools[1]", line: 10, contains: "the critic's tools are read-only")
+        assertError(
+            minimal(replacing: 12, with: "steps: [one]\nsandbox: false").replacingOccurrences(
+                of: "  critic: {model: m, prompt: judge}", with: "  critic: {model: m, prompt: judge, tools: [run_command]}"),
+            field: "roles.critic.tools[0]", line: 10, contains: "the critic's run_command needs the sandbox")
+        // read_file alone never writes: fine without the sandbox.
+        XCTAssertNoThrow(
+            try PlanLoader.parse(
+                yaml: minimal(replacing: 12, with: "steps: [one]\nsandbox: false").replacingOccurrences(
+                    of: "  critic: {model: m, prompt: judge}", with: "  critic: {model: m, prompt: judge, tools: [read_file]}"),
+                file: "t.yaml", baseDirectory: nil))
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, max_tool_turns: 3}"), field: "roles.critic.max_tool_turns",
+            line: 10, contains: "'max_tool_turns' without 'tools'")
+        assertError(
+            minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, tools: [read_file], max_tool_turns: 0}"),
+            field: "roles.critic.max_tool_turns", line: 10, contains: "1")
+        assertError(
+            minimal(replacing: 9, with: "  actor: {model: m, prompt: act, tools: [read_file], max_tool_turns: 3}"),
+            field: "roles.actor.max_tool_turns", line: 9, contains: "unknown key 'max_tool_turns' in a role")
     }
 
     func testSandbox() throws {
@@ -511,7 +544,7 @@ final class PlanLoaderTests: XCTestCase {
     func testUnknownKey() {
         assertError(
             minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, temprature: 0.5}"), field: "roles.critic.temprature",
-            line: 10, contains: "unknown key 'temprature' in a model critic (allowed: model, prompt, tools, temperature)")
+            line: 10, contains: "unknown key 'temprature' in a model critic (allowed: model, prompt, tools, temperature, max_tool_turns)")
         assertError(
             minimal(replacing: 12, with: "stpes: [one]"), field: "stpes", line: 12,
             contains: "allowed: name, description, models, roles, steps, workspace, workspace_shared, sandbox, policy")
@@ -578,7 +611,9 @@ final class PlanLoaderTests: XCTestCase {
         )
         assertError(
             minimal(replacing: 10, with: "  critic: {model: m, prompt: judge, timeout: 5s}"), field: "roles.critic.timeout", line: 10,
-            contains: "unknown key 'timeout' in a model critic (allowed: model, prompt, tools, temperature); a command critic has")
+            contains:
+                "unknown key 'timeout' in a model critic (allowed: model, prompt, tools, temperature, max_tool_turns); a command critic has"
+        )
         assertError(
             minimal(replacing: 10, with: "  critic: {command: []}"), field: "roles.critic.command", line: 10,
             contains: "expected a non-empty list: the program and its arguments")

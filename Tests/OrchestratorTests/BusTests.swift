@@ -9,6 +9,7 @@ import XCTest
 final class BusTests: XCTestCase {
     private let context = CallContext(
         jobID: "J1", role: .critic, step: 0, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "g")
+    private var request: ModelRequest { ModelRequest(model: "m", messages: [], temperature: 0, responseSchema: nil, context: context) }
 
     private func completion(_ role: Role, _ reply: Result<ModelReply, ModelCallError>, _ interpretation: Interpretation?) -> EventDraft {
         Bus.completion(
@@ -61,7 +62,7 @@ final class BusTests: XCTestCase {
         ]
         for draft in drafts {
             let event = EventRecord(jobID: "J1", seq: 2, at: 0, kind: draft.kind, role: "critic", payload: draft.payload)
-            let rebuilt = try Bus.reply(from: event, role: .critic, rules: .strict(passScore: 0.5))
+            let rebuilt = try Bus.reply(from: event, to: request, role: .critic, rules: .strict(passScore: 0.5))
             let again = Bus.completion(rebuilt, id: AgentID(role: .critic, key: "k"), context: context, callID: "c1")
             XCTAssertEqual(again.payload.encoded, draft.payload.encoded)
         }
@@ -69,7 +70,7 @@ final class BusTests: XCTestCase {
 
     func testAWrongShapeIsRefusedNamingTheKindAndTheField() {
         let event = EventRecord(jobID: "J1", seq: 2, at: 0, kind: "call.completed", payload: ["reply": "ok", "duration_ms": "slow"])
-        XCTAssertThrowsError(try Bus.reply(from: event, role: .actor, rules: .strict(passScore: 0.5))) { error in
+        XCTAssertThrowsError(try Bus.reply(from: event, to: request, role: .actor, rules: .strict(passScore: 0.5))) { error in
             XCTAssertEqual("\(error)", "a call.completed event's payload member duration_ms is a string, not a number")
         }
     }
