@@ -168,7 +168,7 @@ public struct Prompts: Sendable {
         var request = modelCritic(
             instruction: instruction,
             user: "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)",
-            schema: tools.isEmpty ? Verdict.schema(rules) : nil,
+            schema: tools.isEmpty ? .some(Verdict.schema(rules)) : .none,
             context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
         request.tools = tools
         request.toolChoice = tools.count == 1 ? tools[0] : nil

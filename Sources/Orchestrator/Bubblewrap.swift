@@ -82,8 +82,9 @@ final class Bubblewrap: @unchecked Sendable {
         /// A call's private input directories (`CallInputs`), bound read-only at their own paths; as
         /// root the launcher idmaps them first, so the sandbox user reads them as their owner.
         var inputs: [String] = []
-        /// Whether the workspace is bound read-only (a critic's `run_command`): then no path is
-        /// writable but the sandbox's own `/tmp`, `/dev/shm` and `/run`.
+        /// Whether the workspace is bound read-only (a critic's `run_command`). It is bound after the
+        /// `writable` paths, so one of them that contains the workspace or lies inside it leaves it
+        /// read-only all the same; the others stay writable (the plan chose them, e.g. a build cache).
         var readOnlyWorkspace = false
 
         init(workspace: String?, directory: String? = nil) {
@@ -91,9 +92,8 @@ final class Bubblewrap: @unchecked Sendable {
             self.directory = directory ?? workspace ?? "/"
         }
 
-        /// The workspace (when there is one) and the plan's `writable` paths (none when the workspace
-        /// is read-only): the trees bound from the host at their own paths, writable unless
-        /// `readOnlyWorkspace`.
+        /// The workspace (when there is one) and the plan's `writable` paths: the trees bound from the
+        /// host at their own paths (the workspace read-only when `readOnlyWorkspace`).
         var writableTrees: [String] { (workspace.map { [$0] } ?? []) + writable }
     }
 
@@ -264,15 +264,14 @@ final class Bubblewrap: @unchecked Sendable {
     /// writable paths that the sandbox user may not enter is replaced by the workspace (or `/`): the
     /// command cannot work there anyway, and reaching it would mean lending it its owner's rights.
     ///
-    /// With `readOnlyWorkspace` the workspace is bound read-only and the plan's `writable` paths are
-    /// left out (they stay readable, as the rest of the filesystem).
+    /// With `readOnlyWorkspace` the workspace is bound read-only (see `Layout.readOnlyWorkspace`).
     static func layout(
         workspace: String?, directory: String? = nil, sandbox: Sandbox, protectedPaths: [String], privileged: Bool = false,
         readOnlyWorkspace: Bool = false
     ) -> Result<Layout, ToolProblem> {
         var layout = Layout(workspace: workspace)
         layout.readOnlyWorkspace = readOnlyWorkspace
-        for path in readOnlyWorkspace ? [] : sandbox.writable {
+        for path in sandbox.writable {
             guard let real = ToolBox.realPath(path) else {
                 return .failure(ToolProblem("the sandbox's writable path '\(path)' cannot be used: \(String(cString: strerror(errno)))"))
             }
@@ -365,7 +364,13 @@ final class Bubblewrap: @unchecked Sendable {
         if layout.hidesRun { a += ["--tmpfs", "/run"] }
         for path in layout.readOnly { a += ["--ro-bind", path, path] }
         for path in layout.readable { a += ["--ro-bind", path, path] }
-        for path in layout.writableTrees { a += [layout.readOnlyWorkspace ? "--ro-bind" : "--bind", path, path] }
+        if layout.readOnlyWorkspace {
+            // The workspace last: no writable path bound after it can expose any of it.
+            for path in layout.writable { a += ["--bind", path, path] }
+            if let workspace = layout.workspace { a += ["--ro-bind", workspace, workspace] }
+        } else {
+            for path in layout.writableTrees { a += ["--bind", path, path] }
+        }
         for path in layout.inputs { a += ["--ro-bind", path, path] }
         // After the binds, so a daemon file inside the workspace is covered too. As root the launcher
         // has covered them already, where bwrap as the sandbox user may not reach.

@@ -102,7 +102,7 @@ final class CommandLauncher: @unchecked Sendable {
     /// writable, in `cwd` or `/`). `inputs` is the call's input directory, if it has one (bound
     /// read-only when confined), and `variables` the call's own variables (`AGENTD_STEP_OUTPUT` …),
     /// set after all others. `readOnlyWorkspace` (a critic's `run_command`) binds the workspace
-    /// read-only and no `writable` path; such a command is refused unless `confined`.
+    /// read-only (`Bubblewrap.Layout.readOnlyWorkspace`); such a command is refused unless `confined`.
     func launch(
         _ argv: [String], cwd: String?, confined: Bool, named: [String] = [], keyVariable: String, key: String?,
         needsWorkspace: Bool, inputs: CallInputs? = nil, variables: [(String, String)] = [], readOnlyWorkspace: Bool = false

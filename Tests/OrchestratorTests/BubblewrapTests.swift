@@ -103,6 +103,27 @@ final class BubblewrapTests: XCTestCase {
         }
     }
 
+    /// A critic's command: the workspace is bound read-only, after every writable path, so a writable
+    /// path that contains it (or lies inside it) cannot expose it; it is never bound writable.
+    func testAReadOnlyWorkspaceIsBoundReadOnlyAfterTheWritablePaths() throws {
+        var layout = Bubblewrap.Layout(workspace: "/srv/ws")
+        layout.writable = ["/srv", "/srv/ws/build"]
+        layout.readOnlyWorkspace = true
+        for privileged in [false, true] {
+            let command = Bubblewrap.command(
+                ["true"], executables: executables, sandbox: Sandbox(), layout: layout, environment: [], privileged: privileged)
+            func index(_ sequence: [String]) -> Int? {
+                (0...(command.count - sequence.count)).first { Array(command[$0..<($0 + sequence.count)]) == sequence }
+            }
+            let workspace = try XCTUnwrap(index(["--ro-bind", "/srv/ws", "/srv/ws"]), "\(command)")
+            XCTAssertNil(index(["--bind", "/srv/ws", "/srv/ws"]), "never writable: \(command)")
+            let parent = try XCTUnwrap(index(["--bind", "/srv", "/srv"]), "\(command)")
+            let inside = try XCTUnwrap(index(["--bind", "/srv/ws/build", "/srv/ws/build"]), "\(command)")
+            XCTAssertLessThan(parent, workspace, "a writable parent is covered by the read-only workspace")
+            XCTAssertLessThan(inside, workspace, "a writable path inside is covered too")
+        }
+    }
+
     /// As root, the launcher drops to the sandbox user and makes the mounts bwrap could not: the
     /// workspace and writable paths idmapped, the daemon's files hidden before bwrap starts.
     func testAsRootTheLauncherDropsToTheSandboxUserAndMakesTheMounts() throws {
