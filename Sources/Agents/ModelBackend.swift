@@ -16,8 +16,8 @@ public struct CallContext: Sendable, Equatable {
     /// Whether the input carries a critic's feedback (a rerun).
     public var hasFeedback: Bool
     public var goal: String
-    /// Zero-based model turn within one actor call that uses tools: each turn after the first carries
-    /// the results of the tools the previous one called.
+    /// Zero-based model turn within one actor attempt or critic verdict that uses tools: each turn
+    /// after the first carries the results of the tools the previous one called.
     public var turn: Int
     /// The gate whose proposed tool call this (critic) call reviews; nil for every other call.
     public var gate: String?
