@@ -136,9 +136,11 @@ public struct Prompts: Sendable {
 
     /// The next model turn of a call that used tools: the request with the assistant's turn (its tool
     /// calls) and one `tool` message per result appended. `tool_choice` is dropped: naming the one
-    /// tool again would make a server call it on every turn, never answering.
+    /// tool again would make a server call it on every turn, never answering. A critic's next turn
+    /// carries the verdict's schema (see `critic`).
     public func toolFollowUp(_ request: ModelRequest, reply: ModelReply, results: [String]) -> ModelRequest {
         var next = request
+        if next.context.role == .critic { next.responseSchema = Verdict.schema(rules, evidence: true) }
         next.messages.append(ChatMessage(role: "assistant", content: reply.content, toolCalls: reply.toolCalls))
         for (call, result) in zip(reply.toolCalls, results) {
             next.messages.append(ChatMessage(role: "tool", content: result, toolCallID: call.id))
@@ -152,9 +154,12 @@ public struct Prompts: Sendable {
     /// (a command critic's request is `CriticCommand.request`); traps otherwise.
     ///
     /// A critic with tools is offered them and the verdict's `evidence` field, and told its tools
-    /// cannot change the workspace; its request carries no `response_schema`, since a reply
-    /// constrained to the verdict's shape could never call a tool (the prompt describes the fields).
-    /// A critic without tools is asked exactly as before critics had tools.
+    /// cannot change the workspace. Its request carries the verdict's schema (with `evidence`) when
+    /// it names the critic's one tool (`tool_choice`: servers call the tool then, llama.cpp's
+    /// included) and on every turn after a tool result (`toolFollowUp`); a first turn offering
+    /// several tools carries none, since a server that constrains the reply to the schema could then
+    /// call no tool (the prompt describes the fields). A critic without tools is asked exactly as
+    /// before critics had tools.
     public func critic(steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
         let tools = plan.roleSpec(.critic)?.tools ?? []
         var instruction = answer(
@@ -168,7 +173,7 @@ public struct Prompts: Sendable {
         var request = modelCritic(
             instruction: instruction,
             user: "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)",
-            schema: tools.isEmpty ? .some(Verdict.schema(rules)) : .none,
+            schema: tools.count <= 1 ? .some(Verdict.schema(rules, evidence: !tools.isEmpty)) : .none,
             context: context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false))
         request.tools = tools
         request.toolChoice = tools.count == 1 ? tools[0] : nil

@@ -3,8 +3,8 @@ import XCTest
 
 @testable import Agents
 
-/// A critic with tools: its request offers them and the verdict's `evidence` field (and no response
-/// schema), its evidence must name tool calls it made (under strict rules), and a critic without
+/// A critic with tools: its request offers them and the verdict's `evidence` field (and the verdict's
+/// schema whenever a server would still call a tool), its evidence must name tool calls it made (under strict rules), and a critic without
 /// tools is asked and read exactly as before.
 final class VerdictEvidenceTests: XCTestCase {
     private let strict = ReplyRules.strict(passScore: 0.5)
@@ -37,7 +37,14 @@ final class VerdictEvidenceTests: XCTestCase {
         let request = criticRequest(tools: ["read_file", "run_command"], rules: strict)
         XCTAssertEqual(request.tools, ["read_file", "run_command"])
         XCTAssertNil(request.toolChoice, "several tools: the model chooses")
-        XCTAssertNil(request.responseSchema, "a reply constrained to the verdict could call no tool")
+        XCTAssertNil(request.responseSchema, "a first turn constrained to the verdict could call none of several tools")
+        let one = criticRequest(tools: ["read_file"], rules: strict)
+        XCTAssertEqual(one.responseSchema, Verdict.schema(strict, evidence: true), "the one tool is named: the server calls it")
+        let next = Prompts(
+            plan: plan(criticTools: ["read_file", "run_command"]), jobID: "J", goal: "g", inputs: .object([]), rules: strict
+        )
+        .toolFollowUp(request, reply: ModelReply(content: "", toolCalls: []), results: [])
+        XCTAssertEqual(next.responseSchema, Verdict.schema(strict, evidence: true), "after the tools, the verdict")
         XCTAssertTrue(request.messages[0].content.contains("- evidence (optional, a list of texts)"), request.messages[0].content)
         XCTAssertEqual(criticRequest(tools: ["read_file"], rules: strict).toolChoice, "read_file")
         XCTAssertNotNil(ReplyForm.verdict(passScore: 0.5, evidence: true).schema["properties"]?["evidence"])

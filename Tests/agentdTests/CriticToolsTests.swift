@@ -47,7 +47,7 @@ final class CriticToolsTests: EndToEndTestCase {
         XCTAssertEqual(completed[1]["payload"]?["result"]?["stdout"]?.stringValue, "1\n", summary)
 
         // The first turn is offered the tools and the evidence field, not a response schema (a
-        // constrained reply could not call a tool); the second carries both results.
+        // reply constrained to it could call neither tool); the second carries both results and the schema.
         let first = try XCTUnwrap(calls[0]["payload"]?["request"])
         XCTAssertEqual(first["tools"]?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue }, ["read_file", "run_command"])
         XCTAssertNil(first["response_schema"], first.encoded)
@@ -56,6 +56,7 @@ final class CriticToolsTests: EndToEndTestCase {
         XCTAssertTrue(system.contains("nothing you run can change the workspace"), system)
         let second = try XCTUnwrap(calls[1]["payload"]?["request"])
         XCTAssertEqual(second["turn"]?.intValue, 1)
+        XCTAssertNotNil(second["response_schema"]?["properties"]?["evidence"], second.encoded)
         let messages = try XCTUnwrap(second["messages"]?.arrayValue)
         XCTAssertEqual(messages.map { $0["role"]?.stringValue ?? "?" }, ["system", "user", "assistant", "tool", "tool"])
         XCTAssertEqual(messages[3]["tool_call_id"]?.stringValue, "read-1")
