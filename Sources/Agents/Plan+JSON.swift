@@ -32,6 +32,7 @@ extension Plan {
         members.append(("sandbox", sandbox.json))
         members.append(("policy", policy.json))
         if !gates.isEmpty { members.append(("gates", .array(gates.map(\.json)))) }
+        if let check { members.append(("check", .object(check.jsonMembers))) }
         return .object(members)
     }
 

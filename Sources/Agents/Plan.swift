@@ -30,11 +30,15 @@ public struct Plan: Sendable, Equatable {
     /// Fixed steps (by index) whose output the critic passed is accepted only after a person's
     /// review (`human`), or when the critic's pass was not confident (`critic_then_human`).
     public var stepReviews: [Int: GateRule.Review]
+    /// The ground-truth check (`check`): a command run on every output the critic judged, recorded
+    /// (`step.checked`) for `agentd stats`; never shown to an agent and never deciding anything.
+    public var check: CommandSpec?
 
     public init(
         name: String, description: String? = nil, models: [String: ModelSpec], planner: RoleSpec?, actor: RoleSpec,
         critic: CriticSpec, verifier: VerifierSpec, steps: [String]?, workspace: String? = nil, workspaceShared: Bool = false,
-        sandbox: Sandbox = Sandbox(), policy: Policy, gates: [GateRule] = [], stepReviews: [Int: GateRule.Review] = [:]
+        sandbox: Sandbox = Sandbox(), policy: Policy, gates: [GateRule] = [], stepReviews: [Int: GateRule.Review] = [:],
+        check: CommandSpec? = nil
     ) {
         self.name = name
         self.description = description
@@ -50,6 +54,7 @@ public struct Plan: Sendable, Equatable {
         self.policy = policy
         self.gates = gates
         self.stepReviews = stepReviews
+        self.check = check
     }
 
     /// The role configuration for `role`, when the plan has one (the critic and the verifier have one

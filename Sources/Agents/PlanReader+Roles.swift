@@ -114,6 +114,13 @@ extension PlanReader {
         return .model(try role(entries, models, modelNames, toolUse: toolUse))
     }
 
+    /// The ground-truth check: a command like a command critic's (`command`, `cwd`, `timeout`,
+    /// `sandbox`, `env`), never a model.
+    func check(_ field: YAMLField) throws(PlanError) -> CommandSpec {
+        let entries = try mapping(field, allowed: Self.commandKeys, what: "a check (a command: the ground truth of every judged output)")
+        return try command(entries, defaultTimeout: 300)
+    }
+
     func command(_ entries: YAMLEntries, defaultTimeout: Double) throws(PlanError) -> CommandSpec {
         let argvField = try require(entries, "command")
         let argv = try strings(argvField, what: "a command as a list of strings (argv, no shell)")

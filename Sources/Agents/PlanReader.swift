@@ -18,7 +18,7 @@ struct PlanReader: YAMLReader {
     }
 
     static let planKeys = [
-        "name", "description", "models", "roles", "steps", "workspace", "workspace_shared", "sandbox", "policy", "gates",
+        "name", "description", "models", "roles", "steps", "workspace", "workspace_shared", "sandbox", "policy", "gates", "check",
     ]
     static let sandboxKeys = [
         "enabled", "network", "cpu_seconds", "memory_mb", "processes", "job_memory_mb", "job_processes", "writable", "env",
@@ -58,10 +58,12 @@ struct PlanReader: YAMLReader {
         let workspaceShared = try doc["workspace_shared"].map { (f) throws(PlanError) in try bool(f) } ?? false
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
         let gates = try doc["gates"].map { (f) throws(PlanError) in try self.gates(f, actorTools: actor.tools) } ?? []
+        let check = try doc["check"].map { (f) throws(PlanError) in try self.check(f) }
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
             verifier: verifier, steps: steps, workspace: workspace, workspaceShared: workspaceShared, sandbox: sandbox, policy: policy,
-            gates: gates, stepReviews: stepList?.enumerated().reduce(into: [:]) { $0[$1.offset] = $1.element.review } ?? [:])
+            gates: gates, stepReviews: stepList?.enumerated().reduce(into: [:]) { $0[$1.offset] = $1.element.review } ?? [:],
+            check: check)
     }
 
     /// `true`, `false`, or a mapping of `sandboxKeys`. A disabled sandbox takes no other key: its

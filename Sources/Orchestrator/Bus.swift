@@ -33,9 +33,10 @@ final class Bus: @unchecked Sendable {
         agents[agent.id] = agent
     }
 
-    /// Drops every agent serving `jobID`.
+    /// Drops every agent serving `jobID`: its roles' and its ground-truth check's (`Engine.checkAgent`).
     func unregister(jobID: String) {
         for role in Role.allCases { agents[AgentID(role: role, key: jobID)] = nil }
+        agents[Engine.checkAgent(jobID)] = nil
     }
 
     /// Sends `request` to the agent `to` and returns its reply, both persisted first.

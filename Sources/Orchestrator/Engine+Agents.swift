@@ -7,7 +7,10 @@ extension Engine {
     func makeAgents(for entry: ActiveJob, launcher: CommandLauncher) -> [Agent] {
         if configuration.replay {
             let executor = loop.asUnownedSerialExecutor()
-            return Role.allCases.map { Agent(id: AgentID(role: $0, key: entry.record.id), backend: RecordingEnds(), executor: executor) }
+            return
+                (Role.allCases.map { AgentID(role: $0, key: entry.record.id) }
+                + (entry.plan.check != nil ? [Self.checkAgent(entry.record.id)] : []))
+                .map { Agent(id: $0, backend: RecordingEnds(), executor: executor) }
         }
         secrets.jobStarts(entry.plan)
         var backends: [String: any ModelBackend] = [:]
@@ -44,8 +47,20 @@ extension Engine {
                 agents.append(Agent(id: id, backend: backend, executor: executor))
             }
         }
+        if var check = entry.plan.check {
+            check.argv = VerifierCommand.substitute(check.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+            let cwd = Self.resolve(check.cwd, against: entry.record.cwd)
+            agents.append(
+                Agent(
+                    id: Self.checkAgent(entry.record.id), backend: CriticCommand(loop: loop, spec: check, cwd: cwd, launcher: launcher),
+                    executor: executor))
+        }
         return agents
     }
+
+    /// The agent that runs a job's ground-truth check (`JobRunner+Check`): a critic-role agent of
+    /// its own, so its calls are recorded apart from the critic's.
+    static func checkAgent(_ jobID: String) -> AgentID { AgentID(role: .critic, key: "\(jobID)/check") }
 
     static func resolve(_ path: String?, against base: String?) -> String? {
         guard let path else { return base }

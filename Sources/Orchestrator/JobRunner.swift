@@ -379,6 +379,7 @@ actor JobRunner {
                 continue
             }
             let verdict = try await judge(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+            try await check(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             if verdict.outcome == .pass {
                 switch try await reviewStepOutput(output, verdict: verdict, steps: steps, index: index, attempt: attempt, replan: replan) {
                 case nil: return .passed(output)
@@ -561,13 +562,14 @@ actor JobRunner {
         return (.failed, "verifier gave no decision: \(problem)")
     }
 
-    /// Sends `request` to the job's `role` agent as the next call of `line` (the main line when nil).
-    func call(_ request: ModelRequest, role: Role, line: CallLine? = nil) async throws -> AgentReply {
+    /// Sends `request` to the job's `role` agent (or `agent`, another of the job's agents) as the
+    /// next call of `line` (the main line when nil).
+    func call(_ request: ModelRequest, role: Role, agent: AgentID? = nil, line: CallLine? = nil) async throws -> AgentReply {
         let line = line ?? main
         try checkStepTime(before: line.upcoming)
         let callID = line.next()
         let reply = try await bus.call(
-            request, to: AgentID(role: role, key: job.id), callID: callID, log: log, rules: rules,
+            request, to: agent ?? AgentID(role: role, key: job.id), callID: callID, log: log, rules: rules,
             mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
         if case .success(let model) = reply.reply, let usage = model.usage {
             tokensUsed += usage.input + usage.output

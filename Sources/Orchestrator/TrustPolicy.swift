@@ -94,6 +94,7 @@ public struct TrustPolicy: Sendable, Equatable {
         if plan.sandbox.enabled {
             if case let .command(spec) = plan.critic, !spec.sandboxed { unconfined.append("the critic's sandbox: false") }
             if case let .command(spec) = plan.verifier, !spec.sandboxed { unconfined.append("the verifier's sandbox: false") }
+            if let check = plan.check, !check.sandboxed { unconfined.append("the check's sandbox: false") }
             for name in plan.models.keys.sorted() {
                 if case let .command(spec) = plan.models[name]!.backend, !spec.sandboxed {
                     unconfined.append("model \(name)'s sandbox: false")
@@ -127,6 +128,7 @@ public struct TrustPolicy: Sendable, Equatable {
         var commands: [CommandSpec] = plan.models.values.compactMap { if case let .command(spec) = $0.backend { spec } else { nil } }
         if case let .command(spec) = plan.critic { commands.append(spec) }
         if case let .command(spec) = plan.verifier { commands.append(spec) }
+        if let check = plan.check { commands.append(check) }
         let criticReads = !(plan.roleSpec(.critic)?.tools ?? []).isEmpty
         if !plan.actor.tools.isEmpty || criticReads || !commands.isEmpty,
             case let .success(workspace) = ToolBox.workspace(plan: plan, goal: goal, inputs: inputs, cwd: cwd)

@@ -166,6 +166,12 @@ public enum Migrations {
             INSERT INTO event_kinds(kind) VALUES ('job.retried');
             """
         ),
+        (
+            9, "step.checked, the ground-truth check's result",
+            """
+            INSERT INTO event_kinds(kind) VALUES ('step.checked');
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

@@ -118,6 +118,7 @@ public enum EventKind: String, Sendable, CaseIterable {
     case toolCompleted = "tool.completed"
     case toolRestarted = "tool.restarted"
     case jobRetried = "job.retried"
+    case stepChecked = "step.checked"
 }
 
 extension EventRecord {

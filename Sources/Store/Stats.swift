@@ -23,6 +23,9 @@
 ///   `gate.decided`, those **approved**, **blocked** (rejected by the critic), **rejected** (by a
 ///   person), **timed out** (by `timeout`), **edited** (approved with a person's arguments), and the
 ///   mean wait of the decisions a person made.
+/// - **Ground truth** (plans with a `check`), flips, juror agreement and passes overturned by the
+///   verifier: see `CriticStats.JudgeRow` (Stats+GroundTruth.swift). The check's own calls are
+///   critic-role calls but not the critic's: they count as the role `check`, never as a verdict.
 /// - **Failures by kind**: `call.failed` by role and `error`, invalid replies (`call.completed` with
 ///   `invalid`) by role, and the reasons of failed and cancelled jobs grouped by their leading phrase
 ///   (`leadingPhrase`).
@@ -93,6 +96,8 @@ public struct CriticStats: Sendable, Equatable {
     public var plans: [PlanRow] = []
     public var roles: [RoleRow] = []
     public var failures: [FailureRow] = []
+    public var judges: [JudgeRow] = []
+    public var agreements: [AgreementRow] = []
 
     /// A job reason's leading phrase: parenthesised parts removed, cut at the first `:` or `;`, numbers
     /// replaced by `N`. "step 2 (write it: now) failed 3 attempts and …; last feedback: …" →
@@ -134,11 +139,16 @@ extension Database {
             WHERE (?1 IS NULL OR plan_name = ?1) AND (?2 IS NULL OR created_at >= ?2)
         ),
         ev AS (
-            SELECT sel.plan_name AS plan, e.job_id, e.seq, e.kind, e.role, e.step, e.attempt, e.payload,
+            SELECT sel.plan_name AS plan, e.job_id, e.seq, e.kind, e.role, e.step, e.attempt, e.call_id, e.payload,
                    sum(e.kind = 'job.replanned') OVER (PARTITION BY e.job_id ORDER BY e.seq) AS epoch
             FROM events e JOIN sel ON sel.id = e.job_id
             -- A retry's copies of its original's events: counted once, in the job that made them.
             WHERE json_extract(e.payload, '$.reused_from') IS NULL
+        ),
+        -- The ground-truth check's calls (a step.checked carries its call's id): critic-role calls that
+        -- are not the critic's.
+        checks AS (
+            SELECT e.job_id, e.call_id FROM events e JOIN sel ON sel.id = e.job_id WHERE e.kind = 'step.checked'
         ),
         attempts AS (
             SELECT plan, job_id, epoch, step, attempt,
@@ -149,6 +159,7 @@ extension Database {
                        OR kind = 'attempt.duplicate') AS failed
             FROM ev
             WHERE step IS NOT NULL AND attempt IS NOT NULL AND role IN ('actor', 'critic')
+              AND NOT (role = 'critic' AND EXISTS (SELECT 1 FROM checks c WHERE c.job_id = ev.job_id AND c.call_id = ev.call_id))
             GROUP BY plan, job_id, epoch, step, attempt
             HAVING sum(role = 'actor' AND kind = 'call.started') > 0
         ),
@@ -259,15 +270,18 @@ extension Database {
 
         for row in try query(
             Self.statsEvents + """
-                SELECT plan, role,
+                SELECT plan,
+                       CASE WHEN role = 'critic'
+                            AND EXISTS (SELECT 1 FROM checks c WHERE c.job_id = ev.job_id AND c.call_id = ev.call_id)
+                       THEN 'check' ELSE role END AS who,
                        sum(kind = 'call.completed'), sum(kind = 'call.failed'),
                        coalesce(sum(json_extract(payload, '$.usage.input_tokens')), 0),
                        coalesce(sum(json_extract(payload, '$.usage.output_tokens')), 0),
                        avg(CASE WHEN kind = 'call.completed' THEN json_extract(payload, '$.duration_ms') END),
                        sum(json_extract(payload, '$.cost_usd'))
                 FROM ev WHERE kind IN ('call.completed', 'call.failed')
-                GROUP BY plan, role
-                ORDER BY plan, CASE role WHEN 'planner' THEN 0 WHEN 'actor' THEN 1 WHEN 'critic' THEN 2 ELSE 3 END
+                GROUP BY plan, who
+                ORDER BY plan, CASE who WHEN 'planner' THEN 0 WHEN 'actor' THEN 1 WHEN 'critic' THEN 2 WHEN 'check' THEN 3 ELSE 4 END
                 """, bindings)
         {
             stats.roles.append(
@@ -304,6 +318,7 @@ extension Database {
                 stats.failures.append(CriticStats.FailureRow(plan: planName, kind: "job_reason", detail: phrase, count: count))
             }
         }
+        (stats.judges, stats.agreements) = try groundTruthStats(bindings)
         let order = ["call_failed": 0, "invalid_reply": 1, "job_reason": 2]
         stats.failures = stats.failures.enumerated().sorted {
             ($0.element.plan, order[$0.element.kind] ?? 3, $0.offset) < ($1.element.plan, order[$1.element.kind] ?? 3, $1.offset)
@@ -353,6 +368,7 @@ extension CriticStats {
                                         ])
                                     })
                             ),
+                            ("judges", judgesJSON(p.plan)), ("juror_agreement", agreementJSON(p.plan)),
                             (
                                 "failures",
                                 .array(
@@ -364,6 +380,37 @@ extension CriticStats {
                     })
             ),
         ])
+    }
+}
+
+extension CriticStats {
+    static func number(_ d: Double?) -> JSON { d.map { .number(($0 * 10000).rounded() / 10000) } ?? .null }
+
+    /// A plan's `judges` in the `json` form.
+    func judgesJSON(_ plan: String) -> JSON {
+        .array(
+            judges.filter { $0.plan == plan }.map { j in
+                let members: [(String, JSON)] = [
+                    ("judge", .string(j.judge)), ("juror", j.juror.map(JSON.string) ?? .null), ("judged", .int(j.judged)),
+                    ("false_passes", .int(j.falsePasses)), ("false_fails", .int(j.falseFails)),
+                    ("check_agreement", Self.number(j.checkAgreement)), ("flips", .int(j.flips)), ("flip_rate", Self.number(j.flipRate)),
+                    ("passed_jobs", .int(j.passedJobs)), ("passes_overturned", .int(j.passesOverturned)),
+                    ("overturned_rate", Self.number(j.overturnedRate)),
+                ]
+                return .object(members)
+            })
+    }
+
+    /// A plan's `juror_agreement` in the `json` form.
+    func agreementJSON(_ plan: String) -> JSON {
+        .array(
+            agreements.filter { $0.plan == plan }.map { a in
+                let members: [(String, JSON)] = [
+                    ("jurors", .array(a.jurors.map(JSON.string))), ("outputs", .int(a.outputs)), ("agreed", .int(a.agreed)),
+                    ("rate", Self.number(a.rate)),
+                ]
+                return .object(members)
+            })
     }
 }
 
@@ -392,6 +439,21 @@ extension CriticStats {
                         plan: name, role: role, calls: r["calls"]?.intValue ?? 0, failedCalls: r["failed_calls"]?.intValue ?? 0,
                         inputTokens: r["input_tokens"]?.intValue ?? 0, outputTokens: r["output_tokens"]?.intValue ?? 0,
                         meanLatencyMS: r["mean_latency_ms"]?.doubleValue, costUSD: r["cost_usd"]?.doubleValue))
+            }
+            for j in p["judges"]?.arrayValue ?? [] {
+                guard let judge = j["judge"]?.stringValue else { return nil }
+                var row = JudgeRow(plan: name, judge: judge, juror: j["juror"]?.stringValue)
+                func count(_ key: String) -> Int { j[key]?.intValue ?? 0 }
+                (row.judged, row.falsePasses, row.falseFails, row.flips) = (
+                    count("judged"), count("false_passes"), count("false_fails"), count("flips")
+                )
+                (row.passedJobs, row.passesOverturned) = (count("passed_jobs"), count("passes_overturned"))
+                judges.append(row)
+            }
+            for a in p["juror_agreement"]?.arrayValue ?? [] {
+                guard let jurors = a["jurors"]?.arrayValue?.compactMap(\.stringValue) else { return nil }
+                agreements.append(
+                    AgreementRow(plan: name, jurors: jurors, outputs: a["outputs"]?.intValue ?? 0, agreed: a["agreed"]?.intValue ?? 0))
             }
             for f in p["failures"]?.arrayValue ?? [] {
                 guard let kind = f["kind"]?.stringValue, let detail = f["detail"]?.stringValue else { return nil }

@@ -121,6 +121,12 @@ struct ProgressPrinter {
         case .stepInfeasible?:
             let feasibility = (try? StepInfeasible(payload: payload)).map { " (feasibility \($0.feasibility))" } ?? ""
             out.append(prefix + "\(stepLabel()) judged infeasible\(feasibility): re-planning at once")
+        case .stepChecked?:
+            let checked = try? StepChecked(payload: payload)
+            out.append(
+                prefix
+                    + "\(stepLabel()) check    \(attemptLabel())  ground truth: \(checked?.passed == true ? "right" : "wrong") (recorded for stats only)"
+            )
         case .jobRetried?:
             let retried = try? JobRetried(payload: payload)
             out.append(prefix + "retried    as job \(retried?.job ?? "?") from step \(retried?.fromStep ?? 1)")

@@ -13,7 +13,11 @@ struct Stats: ParsableCommand {
             (safe while the daemon runs); the figures are the same. Rerun rate = attempts beyond \
             the first / steps. Correction success = steps whose critic failed an attempt and later passed one / \
             steps with a failed attempt. Overcorrections = jobs the verifier rejected after the critic passed a \
-            step whose output had been changed by a rerun with feedback or a re-plan.
+            step whose output had been changed by a rerun with feedback or a re-plan. Where a plan has a \
+            ground-truth check: per judge (the critic, a jury and each juror) the checked outputs, false passes \
+            and false fails against the check, agreement with it, and flips (a right output the judge rejected \
+            whose rerun the check rejected; the rate is per right output rejected); pairwise juror agreement; \
+            and per judge the jobs it passed whose verifier rejected the result (passes overturned).
             """)
 
     @Option(help: "Only jobs of this plan (its name).")
@@ -95,6 +99,30 @@ struct Stats: ParsableCommand {
                         "\(p.gatesEdited)", p.meanDecisionMS.map { String(format: "%.1f s", $0 / 1000) } ?? "—",
                     ]
                 }, rightAligned: 1...7)
+        }
+        if !stats.judges.isEmpty {
+            emit("")
+            emit("Judges against the ground truth (check) and the verifier")
+            emitTable(
+                [
+                    "PLAN", "JUDGE", "CHECKED", "FALSE PASSES", "FALSE FAILS", "AGREEMENT", "FLIPS", "FLIP RATE", "PASSED JOBS",
+                    "OVERTURNED", "OVERTURNED RATE",
+                ],
+                stats.judges.map { j in
+                    [
+                        j.plan, j.label, "\(j.judged)", "\(j.falsePasses)", "\(j.falseFails)", rate(j.checkAgreement), "\(j.flips)",
+                        rate(j.flipRate), "\(j.passedJobs)", "\(j.passesOverturned)", rate(j.overturnedRate),
+                    ]
+                }, rightAligned: 2...10)
+        }
+        if !stats.agreements.isEmpty {
+            emit("")
+            emit("Juror agreement")
+            emitTable(
+                ["PLAN", "JURORS", "OUTPUTS", "AGREED", "RATE"],
+                stats.agreements.map { a in
+                    [a.plan, a.jurors.joined(separator: " + "), "\(a.outputs)", "\(a.agreed)", rate(a.rate)]
+                }, rightAligned: 2...4)
         }
         emit("")
         emit("Per plan and role")

@@ -48,6 +48,7 @@ extension EventKind {
         case .toolCompleted: return ToolCompleted.self
         case .toolRestarted: return ToolRestarted.self
         case .jobRetried: return JobRetried.self
+        case .stepChecked: return StepChecked.self
         }
     }
 
