@@ -633,6 +633,29 @@ final class PlanLoaderTests: XCTestCase {
             minimal(replacing: 10, with: "  critic: [x]"), field: "roles.critic", line: 10, contains: "expected a critic (a mapping)")
     }
 
+    /// The ground-truth check is a command with a command critic's keys; it survives the snapshot, a
+    /// plan without one has none, and anything but a command is refused naming the field.
+    func testCheck() throws {
+        let plan = try PlanLoader.parse(
+            yaml: Self.minimal + "check: {command: [python3, hidden.py, \"{goal}\"], cwd: checks, timeout: 20s, sandbox: false}\n",
+            file: "p.yaml", baseDirectory: nil)
+        var expected = CommandSpec(argv: ["python3", "hidden.py", "{goal}"], cwd: "checks", timeoutSeconds: 20)
+        expected.sandboxed = false
+        XCTAssertEqual(plan.check, expected)
+        XCTAssertEqual(try Plan(json: plan.json), plan, "the snapshot round-trips")
+        let without = try PlanLoader.parse(yaml: Self.minimal, file: "p.yaml", baseDirectory: nil)
+        XCTAssertNil(without.check)
+        XCTAssertNil(without.json["check"], "a plan without a check has the snapshot it had before")
+        XCTAssertEqual(
+            try PlanLoader.parse(yaml: Self.minimal + "check: {command: [x]}\n", file: "p.yaml", baseDirectory: nil).check,
+            CommandSpec(argv: ["x"], timeoutSeconds: 300))
+        assertError(
+            Self.minimal + "check: {model: m, prompt: judge}\n", field: "check.model", line: 13,
+            contains: "unknown key 'model' in a check (a command: the ground truth of every judged output)")
+        assertError(Self.minimal + "check: {cwd: x}\n", field: "check.command", line: 13, contains: "missing required key 'command'")
+        assertError(Self.minimal + "check: [x]\n", field: "check", line: 13, contains: "expected a check")
+    }
+
     func testWrongType() {
         assertError(minimal(replacing: 1, with: "name: [a]"), field: "name", line: 1, contains: "expected a string, found a list")
         assertError(

@@ -145,6 +145,7 @@ final class ProtocolDocTests: XCTestCase {
             .stepExhausted: keys(StepExhausted(attempts: 2, lastFeedback: "f", bestAttempt: 1, bestScore: 0.4).json),
             .stepTimedOut: keys(StepTimedOut(timeoutSeconds: 1, reason: "r").json),
             .stepInfeasible: keys(StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f").json),
+            .stepChecked: keys(StepChecked(sample: 0, passed: true, feedback: "f").json),
             .gateRequested: keys(
                 GateRequested(gate: "c1.0", rule: 0, review: "human", tool: "t", arguments: "{}", requestSHA256: "h").json),
             .gateDecided: keys(

@@ -68,6 +68,10 @@ final class RecordedEventsTests: XCTestCase {
             #"{"tool":"run_command","tool_call_id":"t1","ok":false,"result":{"exit_status":2},"duration_ms":4}"#
         ),
         (
+            StepChecked(sample: 0, passed: false, feedback: "2 tests failed"),
+            #"{"sample":0,"passed":false,"feedback":"2 tests failed"}"#
+        ),
+        (
             ToolRestarted(idempotencyKey: "J/c1/0"),
             #"{"reason":"the daemon stopped before this tool completed; it runs again","idempotency_key":"J/c1/0"}"#
         ),
