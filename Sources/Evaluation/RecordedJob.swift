@@ -59,6 +59,7 @@ public struct RecordedJob: Sendable {
         var attempts: [RecordedAttempt] = []
         var index: [String: Int] = [:]  // "replan/step/attempt" → position in attempts
         var pendingWrites: [String: (key: String, write: RecordedAttempt.FileWrite)] = [:]  // tool call "cN.I"
+        var otherCalls: Set<String> = []  // critic-role calls that are not the critic's (the ground-truth check's)
         func slot(_ step: Int, _ attempt: Int) -> Int {
             let key = "\(replan)/\(step)/\(attempt)"
             if let at = index[key] { return at }
@@ -85,6 +86,10 @@ public struct RecordedJob: Sendable {
                 }
             case .callStarted? where role == "actor":
                 if let step, let attempt { _ = slot(step, attempt) }
+            case .callStarted? where role == "critic":
+                if (try? CallStarted(payload: payload))?.agent != "critic/\(id)", let call = event["call"]?.stringValue {
+                    otherCalls.insert(call)
+                }
             case .callCompleted?:
                 guard let completed = try? CallCompleted(payload: payload) else { continue }
                 if role == "planner", case let .steps(planned)? = completed.outcome, steps.isEmpty {
@@ -107,7 +112,7 @@ public struct RecordedJob: Sendable {
                             "\(replan)/\(step)/\(attempt)", RecordedAttempt.FileWrite(path: path, content: content)
                         )
                     }
-                } else if role == "critic" {
+                } else if role == "critic", !otherCalls.contains(event["call"]?.stringValue ?? "") {
                     switch completed.outcome {
                     case let .verdict(verdict)?: attempts[at].criticPassed = verdict["verdict"]?.stringValue == "pass"
                     case .invalid?: if attempts[at].criticPassed == nil { attempts[at].criticPassed = false }

@@ -113,9 +113,13 @@ extension TranscriptModel {
                     }
                 }
                 call.reused = payload[RetryPrefix.member] != nil
+                // The ground-truth check's calls (the agent `critic/JOB/check`) are not the critic's:
+                // its `step.checked` shows what it said.
+                if role == "critic", (try? CallStarted(payload: payload))?.agent.hasSuffix("/check") == true { call.role = "check" }
                 model.calls.append(call)
                 let i = model.calls.count - 1
                 callIndex[call.id] = i
+                if call.role == "check" { return }
                 switch role {
                 case "actor":
                     let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
@@ -247,6 +251,14 @@ extension TranscriptModel {
                     .note(
                         seq: seq,
                         text: "gate \(r.gate): a decision by uid \(r.uid)\(r.user.map { " (\($0))" } ?? "") was refused: \(r.reason)"))
+            case .stepChecked?:
+                guard let checked = try? StepChecked(payload: payload) else { return note(kind, seq, &model) }
+                model.entries.append(
+                    .note(
+                        seq: seq,
+                        text:
+                            "step \((step ?? 0) + 1) attempt \((attempt ?? 0) + 1): the ground-truth check found it \(checked.passed ? "right" : "wrong") (for stats only; no agent sees it)"
+                    ))
             case .stepInfeasible?:
                 let infeasible = try? StepInfeasible(payload: payload)
                 let text =

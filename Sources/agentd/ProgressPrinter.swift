@@ -5,10 +5,16 @@ import Store
 /// step i of n, attempt, role, verdict. Steps and attempts are shown one-based.
 struct ProgressPrinter {
     private var stepCount: Int?
+    /// The ground-truth check's calls (critic-role calls of the agent `critic/JOB/check`), shown as `check`.
+    private var checkCalls: Set<String> = []
 
     mutating func lines(for event: JSON) -> [String] {
         let kind = event["kind"]?.stringValue ?? "?"
-        let role = event["role"]?.stringValue
+        let call = event["call"]?.stringValue ?? ""
+        if kind == EventKind.callStarted.rawValue, event["payload"]?["agent"]?.stringValue?.hasSuffix("/check") == true {
+            checkCalls.insert(call)
+        }
+        let role = checkCalls.contains(call) ? "check" : event["role"]?.stringValue
         let step = event["step"]?.intValue
         let attempt = event["attempt"]?.intValue
         let payload = event["payload"] ?? .null
@@ -56,6 +62,8 @@ struct ProgressPrinter {
             }
         case .callRestarted?:
             out.append(prefix + "\(stepLabel()) \(roleLabel()) call made again: the daemon stopped before it completed")
+        case .callCompleted? where checkCalls.contains(call):
+            break  // the check's `step.checked` says what it found
         case .callCompleted?:
             let reused = payload[RetryPrefix.member] == nil ? "" : " (reused)"
             out.append(prefix + completed(payload, stepLabel(), roleLabel(), attemptLabel()) + reused)

@@ -64,12 +64,31 @@ final class GroundTruthCheckTests: EndToEndTestCase {
         XCTAssertEqual(roles, ["actor 3", "critic 3", "check 3", "verifier 1"])
         XCTAssertEqual(stats["corrected_steps"], 1, "the check's calls are not the critic's verdicts: \(stats.encoded)")
 
+        // `agentd watch` shows the critic's verdicts as the critic's and the check's findings apart.
+        let watched = try harness.cli("watch", id).stdout.split(separator: "\n").map {
+            $0.dropFirst(6).split(separator: " ").joined(separator: " ")
+        }
+        XCTAssertEqual(
+            watched.filter { $0.hasPrefix("step") && ($0.contains(" critic ") || $0.contains(" check ")) },
+            [
+                "step 1/2 critic attempt 1 FAIL (score 0.2) try again",
+                "step 1/2 check attempt 1 ground truth: right (recorded for stats only)",
+                "step 1/2 critic attempt 2 PASS (score 0.9) fine", "step 1/2 check attempt 2 ground truth: wrong (recorded for stats only)",
+                "step 2/2 critic attempt 1 PASS (score 0.9) fine", "step 2/2 check attempt 1 ground truth: right (recorded for stats only)",
+            ], watched.joined(separator: "\n"))
+
         // `agentd replay` reproduces the job, its checks answered from the record.
         let replay = try harness.cli(["replay", id, "--db", harness.dbPath, "--json"], socket: false)
         let report = try parseJSON(replay.stdout)
         XCTAssertEqual(report["matches"]?.boolValue, true, "\(replay)")
         XCTAssertEqual(report["replayed_status"]?.stringValue, "failed", "\(replay)")
         XCTAssertEqual(checkRuns.count, 3, "the replay ran no check")
+
+        // The transcript shows the check as notes, not as the critic's verdicts.
+        let transcript = try harness.cli(["transcript", id]).stdout
+        XCTAssertTrue(transcript.contains("step 1 attempt 1: the ground-truth check found it right"), transcript)
+        XCTAssertTrue(transcript.contains("step 1 attempt 2: the ground-truth check found it wrong"), transcript)
+        XCTAssertEqual(transcript.components(separatedBy: "  critic c").count - 1, 3, "one critic call per attempt: \(transcript)")
 
         let text = try harness.cli(["stats"])
         XCTAssertEqual(text.status, 0, "\(text)")
