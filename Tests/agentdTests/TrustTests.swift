@@ -89,6 +89,9 @@ final class TrustTests: EndToEndTestCase {
         assertRefused(
             try submitText(toolsPlan(workspace: own, critic: "{command: [\"true\"], sandbox: false}"), cwd: own),
             rule: "submitters.unsandboxed")
+        assertRefused(
+            try submitText(toolsPlan(workspace: own, extra: "check: {command: [\"true\"], sandbox: false}"), cwd: own),
+            rule: "submitters.unsandboxed")
         // Directories that are not the submitter's.
         assertRefused(try submitText(toolsPlan(workspace: "/etc"), cwd: own), rule: "submitters.own_directories")
         assertRefused(
@@ -96,6 +99,9 @@ final class TrustTests: EndToEndTestCase {
             rule: "submitters.own_directories")
         assertRefused(
             try submitText(toolsPlan(workspace: own, critic: "{command: [\"true\"], cwd: /etc}"), cwd: own),
+            rule: "submitters.own_directories")
+        assertRefused(
+            try submitText(toolsPlan(workspace: own, extra: "check: {command: [\"true\"], cwd: /etc}"), cwd: own),
             rule: "submitters.own_directories")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/out.txt"))
         XCTAssertEqual(try harness.rpc("daemon.status")["jobs"]?["queued"]?.intValue ?? 0, 0, "no job was created")
