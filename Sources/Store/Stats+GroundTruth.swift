@@ -77,8 +77,9 @@ extension CriticStats {
 extension Database {
     /// The events the ground-truth figures read, in each job's order. Only these kinds (and only
     /// critic and verifier calls) come back, each reduced in SQL to the one or three scalars the pass
-    /// needs (`a`, `b`, `c`), so no payload is decoded in Swift; the scan is the same one over the
-    /// selected jobs' events (by the `(job_id, seq)` index) that every other stats query makes.
+    /// needs (`a`, `b`, `c`), so no payload is decoded in Swift. SQLite reads the events once in the
+    /// order of their `(job_id, seq)` index, which is the order asked for (no sort, no temporary
+    /// table), as the other stats queries scan them; the pass keeps one job in memory at a time.
     static let groundTruthEvents = """
         WITH sel AS (
             SELECT id, plan_name FROM jobs
