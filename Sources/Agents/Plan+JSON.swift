@@ -70,11 +70,20 @@ extension VerifierSpec {
 }
 
 extension CriticSpec {
-    /// A model role, or `{command, cwd?, timeout}` for a command.
+    /// A model role, `{command, cwd?, timeout}` for a command, or `{jury, rule, on_error}` for a jury
+    /// (each juror with its name written out).
     public var json: JSON {
         switch self {
         case let .command(command): return .object(command.jsonMembers)
         case let .model(role): return role.json
+        case let .jury(jury):
+            let jurors = jury.jurors.map { juror -> JSON in
+                switch juror.kind {
+                case let .model(role): return .object([("name", .string(juror.name))] + (role.json.objectValue ?? []))
+                case let .command(command): return .object([("name", .string(juror.name))] + command.jsonMembers)
+                }
+            }
+            return .object([("jury", .array(jurors)), ("rule", .string(jury.rule.text)), ("on_error", .string(jury.onError.rawValue))])
         }
     }
 }

@@ -100,10 +100,21 @@ public enum VerifierSpec: Sendable, Equatable {
 }
 
 /// How each attempt's output is judged: a command whose exit status is the verdict and whose output
-/// is the feedback, or a model.
+/// is the feedback, a model, or a jury of several of either whose votes a rule decides.
 public enum CriticSpec: Sendable, Equatable {
     case command(CommandSpec)
     case model(RoleSpec)
+    case jury(JurySpec)
+
+    /// Every command the critic runs: its own, or its command jurors'.
+    public var commands: [CommandSpec] {
+        switch self {
+        case let .command(spec): return [spec]
+        case .model: return []
+        case let .jury(jury):
+            return jury.jurors.compactMap { if case let .command(spec) = $0.kind { spec } else { nil } }
+        }
+    }
 }
 
 /// A command run without a shell: argv, an optional working directory, a timeout.

@@ -7,7 +7,8 @@ extension PlanReader {
     /// the command, its arguments or the path, and who reviews. Only an actor with tools has calls to
     /// gate; a condition the gated tool cannot have (`command` on `write_file`) is an error rather
     /// than a rule that never matches.
-    func gates(_ field: YAMLField, actorTools: [String]) throws(PlanError) -> [GateRule] {
+    /// A jury does not review gates: a rule the critic reviews needs a plan with one critic.
+    func gates(_ field: YAMLField, actorTools: [String], critic: CriticSpec) throws(PlanError) -> [GateRule] {
         guard !actorTools.isEmpty else {
             throw fail(field.mark, field.path, "gates review the actor's tool calls, and the actor has no tools")
         }
@@ -45,6 +46,12 @@ extension PlanReader {
                     throw fail(
                         f.mark, f.path,
                         "unknown review '\(word)' (known: \(GateRule.Review.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                if review == .critic || review == .criticThenHuman, case .jury = critic {
+                    throw fail(
+                        f.mark, f.path,
+                        "a jury does not review gates; use review: human or none, or a single critic (a model or a command) for review: \(word)"
+                    )
                 }
                 rule.review = review
             }

@@ -1,5 +1,5 @@
 /// The plan's roles: which model each uses with what prompt and tools, and the critic and the verifier,
-/// each a model role or a command; and the commands (`command` models, critics and verifiers).
+/// each a model role or a command (the critic also a jury, `+Jury`); and the commands (`command` models, critics and verifiers).
 extension PlanReader {
     /// Which tools a role may have: none (planner, verifier), any (the actor), or only the tools that
     /// cannot change the workspace (a model critic; `run_command` only inside the sandbox, where the
@@ -79,24 +79,27 @@ extension PlanReader {
         }
     }
 
-    /// A command critic, or a model critic that may have read-only tools (`sandboxed`: whether the
-    /// plan's sandbox is on, which `run_command` needs).
+    /// A command critic, a model critic that may have read-only tools (`sandboxed`: whether the
+    /// plan's sandbox is on, which `run_command` needs), or a jury (`+Jury`).
     func critic(_ field: YAMLField, _ models: [String: ModelSpec], _ modelNames: [String], sandboxed: Bool) throws(PlanError)
         -> CriticSpec
     {
+        if case .mapping = field.node, try mapping(field, allowed: nil, what: "a critic").has("jury") {
+            return .jury(try jury(field, models, modelNames))
+        }
         switch try commandOrRole(field, "critic", models, modelNames, toolUse: .readOnly(sandboxed: sandboxed)) {
         case let .command(command): return .command(command)
         case let .model(role): return .model(role)
         }
     }
 
-    private enum CommandOrRole {
+    enum CommandOrRole {
         case command(CommandSpec)
         case model(RoleSpec)
     }
 
     /// A role that is either a command (`command`, `cwd`, `timeout`, `sandbox`, `env`) or a model role.
-    private func commandOrRole(
+    func commandOrRole(
         _ field: YAMLField, _ name: String, _ models: [String: ModelSpec], _ modelNames: [String], toolUse: ToolUse = .none
     )
         throws(PlanError) -> CommandOrRole

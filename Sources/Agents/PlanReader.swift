@@ -57,7 +57,7 @@ struct PlanReader: YAMLReader {
         let workspace = try doc["workspace"].map { (f) throws(PlanError) in try nonEmptyString(f) }
         let workspaceShared = try doc["workspace_shared"].map { (f) throws(PlanError) in try bool(f) } ?? false
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
-        let gates = try doc["gates"].map { (f) throws(PlanError) in try self.gates(f, actorTools: actor.tools) } ?? []
+        let gates = try doc["gates"].map { (f) throws(PlanError) in try self.gates(f, actorTools: actor.tools, critic: critic) } ?? []
         let check = try doc["check"].map { (f) throws(PlanError) in try self.check(f) }
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,

@@ -161,7 +161,14 @@ public struct Prompts: Sendable {
     /// call no tool (the prompt describes the fields). A critic without tools is asked exactly as
     /// before critics had tools.
     public func critic(steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
-        let tools = plan.roleSpec(.critic)?.tools ?? []
+        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is not a model") }
+        return juror(spec, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+    }
+
+    /// A model juror's request to judge one attempt's output: a model critic's request with the
+    /// juror's model, prompt, temperature and tools (`spec`; a juror has none).
+    public func juror(_ spec: RoleSpec, steps: [String], index: Int, attempt: Int, replan: Int, output: String) -> ModelRequest {
+        let tools = spec.tools
         var instruction = answer(
             example: #"{"verdict": "pass" or "fail", "score": 0..1, "feedback": "...", "suggestion": "..."}"#,
             form: .verdict(passScore: plan.policy.passScore, evidence: !tools.isEmpty))
@@ -171,6 +178,7 @@ public struct Prompts: Sendable {
                 + instruction
         }
         var request = modelCritic(
+            spec,
             instruction: instruction,
             user: "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])\nOutput to judge:\n\(output)",
             schema: tools.count <= 1 ? .some(Verdict.schema(rules, evidence: !tools.isEmpty)) : .none,
@@ -188,7 +196,9 @@ public struct Prompts: Sendable {
         var context = context(.critic, step: index, attempt: attempt, replan: replan, reask: 0, feedback: false)
         context.gate = gate
         let form = ReplyForm.gateVerdict(passScore: plan.policy.passScore)
+        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is not a model") }
         return modelCritic(
+            spec,
             instruction:
                 "\nYou review an action before it runs: pass lets it run; fail blocks it, and the feedback says why and what to do instead.\n"
                 + form.instruction,
@@ -197,11 +207,9 @@ public struct Prompts: Sendable {
             schema: form.schema, context: context)
     }
 
-    /// The plan's model critic asked `user`, its prompt followed by `instruction`; traps when the
-    /// critic is a command.
-    private func modelCritic(instruction: String, user: String, schema: JSON?, context: CallContext) -> ModelRequest {
-        guard case let .model(spec) = plan.critic else { preconditionFailure("the plan's critic is a command") }
-        return ModelRequest(
+    /// The model critic `spec` asked `user`, its prompt followed by `instruction`.
+    private func modelCritic(_ spec: RoleSpec, instruction: String, user: String, schema: JSON?, context: CallContext) -> ModelRequest {
+        ModelRequest(
             model: spec.model,
             messages: [ChatMessage(role: "system", content: spec.prompt + instruction), ChatMessage(role: "user", content: user)],
             temperature: spec.temperature, responseSchema: schema, context: context)

@@ -24,4 +24,12 @@ public struct AgentID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(role.rawValue)/\(key)" }
+
+    /// A jury critic's juror: `critic/JOB/NAME`.
+    public static func juror(job: String, name: String) -> AgentID {
+        AgentID(role: .critic, key: "\(job)/\(name)")
+    }
+
+    /// The job an agent serves: its key up to the first `/` (a juror's key is `JOB/NAME`).
+    public var jobID: String { String(key.prefix { $0 != "/" }) }
 }

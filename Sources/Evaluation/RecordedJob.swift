@@ -124,6 +124,10 @@ public struct RecordedJob: Sendable {
                     (try? ToolCompleted(payload: payload))?.ok == true, let at = index[pending.key]
                 else { continue }
                 attempts[at].writes.append(pending.write)
+            case .juryDecided?:
+                // A jury's decision is the critic's verdict; its jurors' own verdicts came before it.
+                guard let step, let attempt, let decided = try? JuryDecided(payload: payload) else { continue }
+                attempts[slot(step, attempt)].criticPassed = decided.outcome == .pass
             case .attemptDuplicate?:
                 guard let step, let attempt, let same = try? AttemptDuplicate(payload: payload) else { continue }
                 let at = slot(step, attempt)

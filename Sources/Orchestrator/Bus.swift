@@ -21,6 +21,9 @@ import Store
 final class Bus: @unchecked Sendable {
     private let loop: EventLoop
     private var agents: [AgentID: Agent] = [:]
+    /// The agents registered beyond one per role, by job (a jury's jurors), so `unregister` finds them
+    /// without a scan.
+    private var extra: [String: [AgentID]] = [:]
 
     init(loop: EventLoop) {
         self.loop = loop
@@ -31,12 +34,15 @@ final class Bus: @unchecked Sendable {
     /// Registers the agents of a job.
     func register(_ agent: Agent) {
         agents[agent.id] = agent
+        if agent.id.key.contains("/") { extra[agent.id.jobID, default: []].append(agent.id) }
     }
 
-    /// Drops every agent serving `jobID`: its roles' and its ground-truth check's (`Engine.checkAgent`).
+    /// Drops every agent serving `jobID`: its roles', its jurors' and its ground-truth check's
+    /// (`Engine.checkAgent`).
     func unregister(jobID: String) {
         for role in Role.allCases { agents[AgentID(role: role, key: jobID)] = nil }
         agents[Engine.checkAgent(jobID)] = nil
+        for id in extra.removeValue(forKey: jobID) ?? [] { agents[id] = nil }
     }
 
     /// Sends `request` to the agent `to` and returns its reply, both persisted first.

@@ -15,7 +15,8 @@ import Store
 ///
 /// The feedback is stdout followed by stderr, at most `feedbackCap` bytes (cut on a character
 /// boundary, with a note saying so); when the command printed nothing it says how the command ended.
-/// A command that times out or is killed fails the attempt with feedback saying so. At a gate, an
+/// A command that times out or is killed fails the attempt with feedback saying so (a juror's call
+/// fails instead: it gave no verdict). At a gate, an
 /// approving command may also propose changed arguments and a confidence (`gateAnswer`).
 struct CriticCommand: ModelBackend {
     let loop: EventLoop
@@ -23,6 +24,9 @@ struct CriticCommand: ModelBackend {
     let spec: CommandSpec
     let cwd: String?
     let launcher: CommandLauncher
+    /// As a juror, a command that timed out or was killed by a signal gave no verdict: the call
+    /// fails (`timeout`, `exit`) and the jury counts an error, not a fail vote.
+    var juror = false
 
     /// How much of the command's output becomes the feedback.
     static let feedbackCap = 8192
@@ -64,6 +68,13 @@ struct CriticCommand: ModelBackend {
                     ("AGENTD_ATTEMPT", String(attempt)),
                 ] + (gate.map { [("AGENTD_GATE", $0)] } ?? [])
             }, outputCap: 64 << 10)
+        if juror, result.cancelled || result.timedOut || result.termSignal != 0 {
+            let stderr = result.stderrText.isEmpty ? nil : result.stderrText
+            throw ModelCallError(
+                result.cancelled ? .cancelled : result.timedOut ? .timeout : .exit,
+                "the juror command gave no verdict: \(result.summary(timeoutSeconds: spec.timeoutSeconds))",
+                stderr: stderr)
+        }
         var verdict = Verdict(
             outcome: result.succeeded ? .pass : .fail, score: result.succeeded ? 1 : 0,
             feedback: Self.feedback(result, timeoutSeconds: spec.timeoutSeconds))

@@ -1,16 +1,16 @@
 import Agents
 import Store
 
-/// The agents of a starting job: one per role, each on the backend its plan names (in replay,
-/// backends that only ever answer from the record). Loop thread only, like the engine.
+/// The agents of a starting job: one per role, each on the backend its plan names, and one per juror
+/// of a jury critic (in replay, backends that only ever answer from the record). Loop thread only, like the engine.
 extension Engine {
     func makeAgents(for entry: ActiveJob, launcher: CommandLauncher) -> [Agent] {
         if configuration.replay {
             let executor = loop.asUnownedSerialExecutor()
-            return
-                (Role.allCases.map { AgentID(role: $0, key: entry.record.id) }
-                + (entry.plan.check != nil ? [Self.checkAgent(entry.record.id)] : []))
-                .map { Agent(id: $0, backend: RecordingEnds(), executor: executor) }
+            let ids =
+                Role.allCases.map { AgentID(role: $0, key: entry.record.id) } + Self.jurorIDs(entry)
+                + (entry.plan.check != nil ? [Self.checkAgent(entry.record.id)] : [])
+            return ids.map { Agent(id: $0, backend: RecordingEnds(), executor: executor) }
         }
         secrets.jobStarts(entry.plan)
         var backends: [String: any ModelBackend] = [:]
@@ -55,12 +55,31 @@ extension Engine {
                     id: Self.checkAgent(entry.record.id), backend: CriticCommand(loop: loop, spec: check, cwd: cwd, launcher: launcher),
                     executor: executor))
         }
+        if case let .jury(jury) = entry.plan.critic {
+            for (juror, id) in zip(jury.jurors, Self.jurorIDs(entry)) {
+                switch juror.kind {
+                case let .model(spec):
+                    if let backend = backends[spec.model] { agents.append(Agent(id: id, backend: backend, executor: executor)) }
+                case var .command(command):
+                    command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+                    let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
+                    let backend = CriticCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher, juror: true)
+                    agents.append(Agent(id: id, backend: backend, executor: executor))
+                }
+            }
+        }
         return agents
     }
 
     /// The agent that runs a job's ground-truth check (`JobRunner+Check`): a critic-role agent of
     /// its own, so its calls are recorded apart from the critic's.
     static func checkAgent(_ jobID: String) -> AgentID { AgentID(role: .critic, key: "\(jobID)/check") }
+
+    /// The agents of a jury critic's jurors, in plan order: `critic/JOB/NAME` (none without a jury).
+    static func jurorIDs(_ entry: ActiveJob) -> [AgentID] {
+        guard case let .jury(jury) = entry.plan.critic else { return [] }
+        return jury.jurors.map { AgentID.juror(job: entry.record.id, name: $0.name) }
+    }
 
     static func resolve(_ path: String?, against base: String?) -> String? {
         guard let path else { return base }

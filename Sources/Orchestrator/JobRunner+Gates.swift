@@ -214,6 +214,8 @@ extension JobRunner {
                 command, jobID: job.id, goal: job.goal, steps: currentSteps, index: index, attempt: attempt, replan: context.replan,
                 output: proposed.encoded, gate: gate)
             return try await verdict(request, tries: 0)  // its exit status: asking again would not change it
+        case .jury:
+            preconditionFailure("a jury does not review gates: such a plan is refused when it loads")
         }
     }
 

@@ -470,6 +470,8 @@ actor JobRunner {
             let request = CriticCommand.request(
                 command, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             return try await verdict(request, tries: 0)  // a command's verdict is its exit status: asking again would not change it
+        case let .jury(jury):
+            return try await convene(jury, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
         }
     }
 
@@ -562,8 +564,8 @@ actor JobRunner {
         return (.failed, "verifier gave no decision: \(problem)")
     }
 
-    /// Sends `request` to the job's `role` agent (or `agent`, another of the job's agents) as the
-    /// next call of `line` (the main line when nil).
+    /// Sends `request` to the job's `role` agent (or `agent`, another of the job's agents: a juror,
+    /// the ground-truth check) as the next call of `line` (the main line when nil).
     func call(_ request: ModelRequest, role: Role, agent: AgentID? = nil, line: CallLine? = nil) async throws -> AgentReply {
         let line = line ?? main
         try checkStepTime(before: line.upcoming)

@@ -92,7 +92,7 @@ public struct TrustPolicy: Sendable, Equatable {
         var unconfined: [String] = []
         if !plan.sandbox.enabled { unconfined.append("the plan's sandbox: false") }
         if plan.sandbox.enabled {
-            if case let .command(spec) = plan.critic, !spec.sandboxed { unconfined.append("the critic's sandbox: false") }
+            if plan.critic.commands.contains(where: { !$0.sandboxed }) { unconfined.append("the critic's sandbox: false") }
             if case let .command(spec) = plan.verifier, !spec.sandboxed { unconfined.append("the verifier's sandbox: false") }
             if let check = plan.check, !check.sandboxed { unconfined.append("the check's sandbox: false") }
             for name in plan.models.keys.sorted() {
@@ -126,7 +126,7 @@ public struct TrustPolicy: Sendable, Equatable {
     static func directories(of plan: Plan, goal: String, inputs: JSON, cwd: String?) -> [(path: String, what: String)] {
         var directories: [(String, String)] = []
         var commands: [CommandSpec] = plan.models.values.compactMap { if case let .command(spec) = $0.backend { spec } else { nil } }
-        if case let .command(spec) = plan.critic { commands.append(spec) }
+        commands.append(contentsOf: plan.critic.commands)
         if case let .command(spec) = plan.verifier { commands.append(spec) }
         if let check = plan.check { commands.append(check) }
         let criticReads = !(plan.roleSpec(.critic)?.tools ?? []).isEmpty

@@ -172,6 +172,12 @@ public enum Migrations {
             INSERT INTO event_kinds(kind) VALUES ('step.checked');
             """
         ),
+        (
+            10, "the juries' events",
+            """
+            INSERT INTO event_kinds(kind) VALUES ('jury.convened'), ('jury.voted'), ('jury.decided');
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

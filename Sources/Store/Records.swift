@@ -119,6 +119,9 @@ public enum EventKind: String, Sendable, CaseIterable {
     case toolRestarted = "tool.restarted"
     case jobRetried = "job.retried"
     case stepChecked = "step.checked"
+    case juryConvened = "jury.convened"
+    case juryVoted = "jury.voted"
+    case juryDecided = "jury.decided"
 }
 
 extension EventRecord {

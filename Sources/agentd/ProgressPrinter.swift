@@ -138,6 +138,29 @@ struct ProgressPrinter {
         case .jobRetried?:
             let retried = try? JobRetried(payload: payload)
             out.append(prefix + "retried    as job \(retried?.job ?? "?") from step \(retried?.fromStep ?? 1)")
+        case .juryConvened?:
+            let convened = try? JuryConvened(payload: payload)
+            let order =
+                convened.map { c in c.order.map { c.jurors.indices.contains($0) ? c.jurors[$0] : "?" }.joined(separator: ", ") } ?? "?"
+            out.append(
+                prefix
+                    + "\(stepLabel()) jury     \(attemptLabel())  \(convened?.jurors.count ?? 0) jurors, \(convened?.rule ?? "?"); asked in the order \(order)"
+            )
+        case .juryVoted?:
+            let voted = try? JuryVoted(payload: payload)
+            let score = voted?.score.map { " (score \(fmt($0)))" } ?? ""
+            let said = voted?.outcome == .error ? voted?.error ?? "" : voted?.feedback ?? ""
+            out.append(
+                prefix
+                    + "\(stepLabel()) jury     \(attemptLabel())  \(voted?.juror ?? "?") \(voted?.outcome.rawValue.uppercased() ?? "?")\(score) \(oneLine(said, 160))"
+            )
+        case .juryDecided?:
+            let decided = try? JuryDecided(payload: payload)
+            let votes = decided.map { "\($0.passes) pass, \($0.fails) fail, \($0.errors) error, score \(fmt($0.score))" } ?? "?"
+            out.append(
+                prefix
+                    + "\(stepLabel()) jury     \(attemptLabel())  \(decided?.outcome.rawValue.uppercased() ?? "?") by \(decided?.rule ?? "?") (\(votes))"
+            )
         case nil:
             // A kind this build does not know (a newer daemon's): printed by name.
             out.append(prefix + kind)

@@ -94,6 +94,14 @@ struct PayloadReader {
     func optionalStrings(_ key: String) throws(EventPayloadError) -> [String]? {
         try optional(key, "an array of strings", Self.strings)
     }
+    func ints(_ key: String) throws(EventPayloadError) -> [Int] {
+        try required(key, "an array of integers", Self.ints)
+    }
+    private static func ints(_ value: JSON) -> [Int]? {
+        guard let array = value.arrayValue else { return nil }
+        let ints = array.compactMap(\.intValue)
+        return ints.count == array.count ? ints : nil
+    }
     private static func strings(_ value: JSON) -> [String]? {
         guard let array = value.arrayValue else { return nil }
         let strings = array.compactMap(\.stringValue)

@@ -49,6 +49,9 @@ extension EventKind {
         case .toolRestarted: return ToolRestarted.self
         case .jobRetried: return JobRetried.self
         case .stepChecked: return StepChecked.self
+        case .juryConvened: return JuryConvened.self
+        case .juryVoted: return JuryVoted.self
+        case .juryDecided: return JuryDecided.self
         }
     }
 
