@@ -121,7 +121,8 @@ public enum GenAITrace {
             switch event.eventKind {
             case .callStarted?:
                 guard calls[callID] == nil else { continue }  // a restarted call keeps its first start
-                let request = event.payload(as: CallStarted.self)?.summary
+                let started = event.payload(as: CallStarted.self)
+                let request = started?.summary
                 let modelKey = request?.model ?? "unknown"
                 let spec = plan["models"]?[modelKey]
                 let provider = spec?["backend"]?.stringValue ?? (modelKey == "command" ? "command" : "agentd")
@@ -140,7 +141,9 @@ public enum GenAITrace {
                 let agent = Span(
                     traceID: trace, spanID: agentID, parentSpanID: rootID, name: "invoke_agent \(role)", kind: 1,
                     startMillis: event.at, endMillis: event.at,
-                    attributes: [("gen_ai.operation.name", "invoke_agent")] + common + [("gen_ai.agent.id", .string("\(role)/\(job.id)"))])
+                    attributes: [("gen_ai.operation.name", "invoke_agent")] + common + [
+                        ("gen_ai.agent.id", .string(started?.agent ?? "\(role)/\(job.id)"))
+                    ])
                 let chat = Span(
                     traceID: trace, spanID: spanID(job: job.id, name: "chat/\(callID)"), parentSpanID: agentID, name: "chat \(model)",
                     kind: 3, startMillis: event.at, endMillis: event.at, attributes: [("gen_ai.operation.name", "chat")] + common)

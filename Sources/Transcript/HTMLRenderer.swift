@@ -9,7 +9,8 @@ import Store
 /// `data-outcome`), `.attempt` (`id="attempt-rR-sS-aA"`, `data-attempt`, `data-outcome`), `.verdict`
 /// (`data-verdict` = `pass` | `fail` | `invalid`, `data-call`; its `.evidence` has `data-evidence`, `data-tool-call`),
 /// `.tool` (`data-tool`, `data-role` = `actor` | `critic`), `.replan`
-/// (`data-replan`), `.verifier` (`data-verified`). Steps and attempts are one-based in the text and
+/// (`data-replan`), `.verifier` (`data-verified`), `.jury` (`data-rule`, `data-outcome`) with its
+/// `.vote`s (`data-juror`, `data-vote`). Steps and attempts are one-based in the text and
 /// zero-based in ids and data attributes, as on the wire.
 public enum HTMLRenderer {
     public static func render(_ model: TranscriptModel) -> String {
@@ -162,6 +163,7 @@ public enum HTMLRenderer {
                 w.raw("</div>\n")
             }
             turns(m, attempt.criticCalls, attempt.criticTools, &w)
+            if let jury = attempt.jury { self.jury(jury, &w) }
             w.raw("</article>\n")
         }
         if step.exhausted {
@@ -170,6 +172,45 @@ public enum HTMLRenderer {
             w.raw("</p>\n")
         }
         w.raw("</section>\n")
+    }
+
+    /// A jury's order, its votes (`.vote`, `data-juror`, `data-vote`) and decision (`.jury-decision`).
+    static func jury(_ jury: TranscriptModel.Jury, _ w: inout HTMLWriter) {
+        let outcome = jury.decision?.outcome ?? "pending"
+        w.raw("<div class=\"jury\" data-rule=\"")
+        w.attr(jury.rule)
+        w.raw("\" data-outcome=\"")
+        w.attr(outcome)
+        w.raw("\"><div class=\"jury-head\"><b>Jury</b> ")
+        w.text("\(jury.rule); asked in the order \(jury.askedOrder.joined(separator: ", ")) (seed \(jury.seed))")
+        w.raw("</div>\n<ul class=\"votes\">")
+        for vote in jury.votes {
+            w.raw("<li class=\"vote vote-")
+            w.attr(vote.outcome)
+            w.raw("\" data-juror=\"")
+            w.attr(vote.juror)
+            w.raw("\" data-vote=\"")
+            w.attr(vote.outcome)
+            w.raw("\"><b>")
+            w.text(vote.juror)
+            w.raw("</b> ")
+            w.text(vote.outcome.uppercased() + (vote.score.map { " (score \(Format.score($0)))" } ?? "") + ": ")
+            w.text(vote.outcome == "error" ? vote.error ?? "" : vote.feedback)
+            w.raw("</li>")
+        }
+        w.raw("</ul>\n")
+        if let d = jury.decision {
+            w.raw("<div class=\"verdict verdict-\(d.outcome == "pass" ? "pass" : "fail") jury-decision\" data-verdict=\"")
+            w.attr(d.outcome)
+            w.raw("\"><span class=\"v\">")
+            w.text(d.outcome.uppercased())
+            w.raw("</span> ")
+            w.text("by \(jury.rule): \(d.passes) pass, \(d.fails) fail, \(d.errors) error, score \(Format.score(d.score))")
+            w.raw("<pre class=\"feedback\">")
+            w.text(d.feedback)
+            w.raw("</pre></div>\n")
+        }
+        w.raw("</div>\n")
     }
 
     static func verification(_ m: TranscriptModel, _ calls: [Int], _ w: inout HTMLWriter) {
@@ -208,6 +249,11 @@ public enum HTMLRenderer {
         w.raw("</span> <code>")
         w.text(c.id)
         w.raw("</code>")
+        if let juror = c.juror {
+            w.raw(" <span class=\"juror\">juror ")
+            w.text(juror)
+            w.raw("</span>")
+        }
         if c.reask > 0 { w.raw(" <span class=\"reask\">asked again (\(c.reask))</span>") }
         if c.turn > 0 { w.raw(" <span class=\"turn\">turn \(c.turn + 1)</span>") }
         if c.restarted { w.raw(" <span class=\"restarted\">made again after a restart</span>") }
@@ -393,6 +439,8 @@ public enum HTMLRenderer {
         .meta{color:#6b7686;font-size:12px}
         .verdict{margin:4px 0;padding:4px 8px;border-radius:4px}
         .verdict .v{font-weight:700;margin-right:6px}
+        .jury{margin:6px 0;padding:6px 8px;border:1px dashed #c7ccd4;border-radius:4px}.jury ul.votes{margin:4px 0 4px 18px;padding:0}
+        .vote-pass b{color:#17692c}.vote-fail b{color:#9b1c22}.vote-error b{color:#8a4b00}
         .verdict-pass{background:#d5f2dc;color:#17692c}.verdict-fail{background:#fadadb;color:#9b1c22}.verdict-invalid{background:#fdebd0;color:#8a4b00}
         .decision-verified{color:#17692c}.decision-rejected{color:#9b1c22}
         .failed,.invalid,.exhausted{color:#9b1c22}

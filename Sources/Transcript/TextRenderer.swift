@@ -165,11 +165,29 @@ public enum TextRenderer {
                     )
                 }
                 turns(m, attempt.criticCalls, attempt.criticTools)
+                if let jury = attempt.jury { self.jury(jury, 0) }
                 line()
             }
             if step.exhausted {
                 item(0, "all \(step.attempts.count) attempts failed; last feedback: \(step.lastFeedback ?? "")")
                 line()
+            }
+        }
+
+        /// A jury's order, each vote in juror order, and its decision.
+        mutating func jury(_ jury: TranscriptModel.Jury, _ depth: Int) {
+            item(depth, "jury (\(jury.rule)): asked in the order \(jury.askedOrder.joined(separator: ", ")) (seed \(jury.seed))")
+            for vote in jury.votes {
+                let said = vote.outcome == "error" ? vote.error ?? "" : vote.feedback
+                item(
+                    depth + 1,
+                    "\(vote.juror): \(vote.outcome.uppercased())\(vote.score.map { " (score \(Format.score($0)))" } ?? ""): \(said)")
+            }
+            if let d = jury.decision {
+                item(
+                    depth,
+                    "jury decided \(d.outcome.uppercased()) by \(jury.rule): \(d.passes) pass, \(d.fails) fail, \(d.errors) error (score \(Format.score(d.score)))"
+                )
             }
         }
 
@@ -189,6 +207,7 @@ public enum TextRenderer {
         /// `tools`: the job's, which a verdict's evidence names.
         mutating func call(_ c: TranscriptModel.Call, _ depth: Int, tools: [TranscriptModel.Tool] = []) {
             var head = "\(c.role) \(c.id)"
+            if let juror = c.juror { head += " (juror \(juror))" }
             if c.reask > 0 { head += " (asked again: \(c.reask))" }
             if c.turn > 0 { head += " (turn \(c.turn + 1))" }
             head += " — " + Format.millis(c.durationMS) + Format.tokens(c) + (c.costUSD.map { ", " + Format.cost($0) } ?? "")

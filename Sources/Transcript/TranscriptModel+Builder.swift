@@ -37,6 +37,7 @@ extension TranscriptModel {
 
         static func feedback(of attempt: Attempt, _ model: TranscriptModel) -> String? {
             if let dup = attempt.duplicateFeedback { return dup }
+            if let decided = attempt.jury?.decision { return decided.feedback }
             for i in attempt.criticCalls.reversed() {
                 if let v = model.calls[i].verdict { return v.feedback }
             }
@@ -103,6 +104,9 @@ extension TranscriptModel {
                 var call = Call(id: event["call"]?.stringValue ?? "c?", seq: seq, role: role ?? "?", step: step, attempt: attempt)
                 if let started = try? CallStarted(payload: payload) {
                     let request = started.summary
+                    if role == "critic", let job = event["job"]?.stringValue, started.agent.hasPrefix("critic/\(job)/") {
+                        call.juror = String(started.agent.dropFirst("critic/\(job)/".count))
+                    }
                     call.reask = started.reask
                     call.turn = request.turn
                     call.model = request.model
@@ -266,6 +270,22 @@ extension TranscriptModel {
                         "judged infeasible after \($0.attempts) attempt\($0.attempts == 1 ? "" : "s") (feasibility \(JSON.number($0.feasibility).encoded) below policy.replan_below \(JSON.number($0.replanBelow).encoded)): re-planned at once"
                     } ?? "judged infeasible: re-planned at once"
                 model.entries.append(.note(seq: seq, text: "step \((step ?? 0) + 1): \(text)"))
+            case .juryConvened?:
+                guard let c = try? JuryConvened(payload: payload) else { return note(kind, seq, &model) }
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                model.steps[s].attempts[a].jury = Jury(rule: c.rule, jurors: c.jurors, order: c.order, seed: c.seed)
+            case .juryVoted?:
+                guard let v = try? JuryVoted(payload: payload) else { return note(kind, seq, &model) }
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                model.steps[s].attempts[a].jury?.votes.append(
+                    Jury.Vote(juror: v.juror, outcome: v.outcome.rawValue, score: v.score, feedback: v.feedback, error: v.error))
+            case .juryDecided?:
+                guard let d = try? JuryDecided(payload: payload) else { return note(kind, seq, &model) }
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                model.steps[s].attempts[a].jury?.decision = Jury.Decision(
+                    outcome: d.outcome.rawValue, passes: d.passes, fails: d.fails, errors: d.errors, score: d.score, feedback: d.feedback)
+                // The jury's decision is the attempt's verdict, whatever its jurors said one by one.
+                model.steps[s].attempts[a].outcome = d.outcome == .pass ? .pass : .fail
             default:
                 note(kind, seq, &model)
             }

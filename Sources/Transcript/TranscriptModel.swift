@@ -69,6 +69,40 @@ public struct TranscriptModel: Sendable {
         /// Whether a plan's command (a command model or verifier) ran in the sandbox; nil for other
         /// calls and for records that predate the field.
         public var commandSandboxed: Bool?
+        /// The juror asked, for a jury critic's call (its agent is `critic/JOB/NAME`).
+        public var juror: String?
+    }
+
+    /// A jury's judgement of one attempt: `jury.convened`, the `jury.voted` events, `jury.decided`.
+    public struct Jury: Sendable, Equatable {
+        public struct Vote: Sendable, Equatable {
+            public var juror: String
+            /// `pass`, `fail` or `error`.
+            public var outcome: String
+            public var score: Double?
+            public var feedback: String
+            public var error: String?
+        }
+
+        public struct Decision: Sendable, Equatable {
+            public var outcome: String
+            public var passes: Int
+            public var fails: Int
+            public var errors: Int
+            public var score: Double
+            public var feedback: String
+        }
+
+        public var rule: String
+        public var jurors: [String]
+        /// Juror indexes in the order they were asked.
+        public var order: [Int]
+        public var seed: Int
+        public var votes: [Vote] = []
+        public var decision: Decision?
+
+        /// The jurors' names in the order they were asked.
+        public var askedOrder: [String] { order.map { jurors.indices.contains($0) ? jurors[$0] : "?" } }
     }
 
     /// One tool call of the actor or of a model critic: `tool.started` and its `tool.completed`.
@@ -114,6 +148,8 @@ public struct TranscriptModel: Sendable {
         /// What the rerun was told: the previous attempt's feedback (and suggestion).
         public var feedbackCarried: String?
         public var suggestionCarried: String?
+        /// The jury that judged this attempt, when the critic is one.
+        public var jury: Jury?
         public var outcome = Outcome.pending
     }
 

@@ -154,6 +154,9 @@ final class ProtocolDocTests: XCTestCase {
                     editedArguments: "{}", waitedMs: 1
                 ).json),
             .gateRefused: keys(GateRefused(gate: "c1.0", uid: 1, user: "u", reason: "r").json),
+            .juryConvened: keys(JuryConvened(rule: "majority", jurors: ["a"], order: [0], seed: 1).json),
+            .juryVoted: keys(JuryVoted(juror: "a", index: 0, outcome: .error, score: 0.5, feedback: "f", error: "e").json),
+            .juryDecided: keys(JuryDecided(rule: "majority", passes: 1, fails: 0, errors: 0, outcome: .pass, score: 1, feedback: "f").json),
         ]
     }
 
