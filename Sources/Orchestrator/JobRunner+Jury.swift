@@ -37,11 +37,13 @@ extension JobRunner {
         if replayed, let recorded = convened.payload(as: JuryConvened.self), recorded.order.sorted() == Array(names.indices) {
             order = recorded.order
         }
-        var answers: [JurorAnswer?] = Array(repeating: nil, count: names.count)
-        for juror in order {
-            try await checkLive()
-            answers[juror] = try await ask(jury.jurors[juror], steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        let presented = order
+        let given = try await fanOut(presented.count) { branch, line in
+            try await self.ask(
+                jury.jurors[presented[branch]], steps: steps, index: index, attempt: attempt, replan: replan, output: output, line: line)
         }
+        var answers: [JurorAnswer?] = Array(repeating: nil, count: names.count)
+        for (branch, answer) in given.enumerated() { answers[presented[branch]] = answer }
         for (juror, answer) in answers.enumerated() {
             guard let answer else { continue }
             let vote = answer.vote
@@ -64,8 +66,10 @@ extension JobRunner {
     /// One juror's vote: a model juror asked again after an invalid reply or a failed call within
     /// `policy.max_invalid_replies`, a command juror once (its exit status would not change). No
     /// valid verdict is an error vote; a stop (`CallAbandoned`) or the job's failure propagates.
-    private func ask(_ juror: Juror, steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws
-        -> JurorAnswer
+    /// Runs as a branch of the jury's fan-out, on `line`: it keeps its state in locals and emits only
+    /// its own calls' events.
+    private func ask(_ juror: Juror, steps: [String], index: Int, attempt: Int, replan: Int, output: String, line: CallLine)
+        async throws -> JurorAnswer
     {
         var request: ModelRequest
         let tries: Int
@@ -81,14 +85,15 @@ extension JobRunner {
         }
         let agent = AgentID.juror(job: job.id, name: juror.name)
         var problem = ""
-        var callID = ""
         for _ in 0...tries {
             try await checkLive()
-            let reply = try await call(request, role: .critic, agent: agent)
-            callID = "c\(callCount)"
+            let reply = try await call(request, role: .critic, agent: agent, line: line)
+            // The reply is committed now rather than with the runner's next write: a crash while
+            // another juror is still out then never asks this one again.
+            try await log.flush()
             switch (reply.reply, reply.interpretation) {
             case let (.success, .verdict(verdict)?):
-                return JurorAnswer(vote: JuryVote(juror: juror.name, verdict: verdict), callID: callID)
+                return JurorAnswer(vote: JuryVote(juror: juror.name, verdict: verdict), callID: line.last)
             case let (.success(model), .invalid(error)?):
                 problem = "no valid verdict: \(error.message)"
                 request = prompts.reask(request, badReply: model.content, error: error)
@@ -98,7 +103,7 @@ extension JobRunner {
                 problem = "internal: unexpected critic reply"
             }
         }
-        return JurorAnswer(vote: JuryVote(juror: juror.name, error: problem), callID: callID)
+        return JurorAnswer(vote: JuryVote(juror: juror.name, error: problem), callID: line.last)
     }
 
     /// The seed of a judgement's juror order: FNV-1a of `JOB/REPLAN/STEP/ATTEMPT`, cut to 52 bits so
