@@ -58,7 +58,7 @@ public final class Engine: @unchecked Sendable {
     /// Where the record's questions (verify, search, stats, backup) are answered.
     let records: RecordsQueue
     let hub = EventHub()
-    private let bus: Bus
+    let bus: Bus
     private let plans: PlanLibrary
     /// HTTP model endpoints (`openai` models): one client on the loop, limits per endpoint.
     let endpoints: ModelEndpoints

@@ -258,6 +258,37 @@ final class EngineTests: XCTestCase {
         try await harness.stop()
     }
 
+    /// Each juror is its own critic agent on the bus while its job runs, and none is left once the
+    /// job ends.
+    func testAJurysAgentsAreDroppedWithItsJob() async throws {
+        let harness = try EngineHarness()
+        let plan = """
+            name: jury
+            models:
+              m:
+                backend: scripted
+                script:
+                  actor: [{reply: {output: x}}]
+                  critic: [{reply: {verdict: pass, score: 0.9, feedback: fine}}]
+            roles:
+              actor: {model: m, prompt: act}
+              critic:
+                jury: [{model: m, prompt: a}, {model: m, prompt: b}, {name: third, model: m, prompt: c}]
+                rule: unanimous
+              verifier: {command: [sh, -c, "exit 0"], sandbox: false}
+            steps: [one]
+            """
+        let submitted = try await harness.submit(plan)
+        let finished = try await harness.wait(submitted.id)
+        XCTAssertEqual(finished.status, .succeeded)
+        let agents = try harness.events(submitted.id).filter { $0.kind == EventKind.callStarted.rawValue && $0.role == "critic" }
+            .compactMap { $0.payload["agent"]?.stringValue }
+        XCTAssertEqual(Set(agents), ["critic/\(submitted.id)/juror1", "critic/\(submitted.id)/juror2", "critic/\(submitted.id)/third"])
+        let left = try await harness.onLoop { $0.bus.agentCount }
+        XCTAssertEqual(left, 0, "the jurors' agents are unregistered with the job's")
+        try await harness.stop()
+    }
+
     func testInvalidVerdictIsRecordedAndAskedAgain() async throws {
         let harness = try EngineHarness()
         let critic = """

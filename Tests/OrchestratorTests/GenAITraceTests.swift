@@ -125,6 +125,41 @@ final class GenAITraceTests: XCTestCase {
         XCTAssertEqual(waiting.attribute("agentd.gate.decision"), "pending")
     }
 
+    /// A jury's jurors, asked concurrently (calls `c2-1-1`, `c2-2-1`), completing in either order:
+    /// each is its own pair of spans, ended by its own completion, and names its juror agent; the
+    /// jury's events (with and without a call id) add no span.
+    func testJurorsAreSpansOfTheirOwn() throws {
+        func at(_ seq: Int, _ kind: EventKind, _ call: String?, _ payload: JSON) -> EventRecord {
+            EventRecord(
+                jobID: "01JOB", seq: seq, at: Int64(1000 + seq * 10), kind: kind.rawValue, role: "critic", step: 0, attempt: 0,
+                callID: call,
+                payload: payload)
+        }
+        let jury =
+            Array(events.prefix(3)) + [
+                at(4, .juryConvened, nil, JuryConvened(rule: "majority", jurors: ["a", "b"], order: [1, 0], seed: 9).json),
+                at(5, .callStarted, "c2-1-1", CallStarted(agent: "critic/01JOB/b", reask: 0, request: ["model": "script"]).json),
+                at(6, .callStarted, "c2-2-1", CallStarted(agent: "critic/01JOB/a", reask: 0, request: ["model": "script"]).json),
+                at(7, .callCompleted, "c2-2-1", CallCompleted(reply: "{}", durationMs: 10).json),
+                at(8, .callCompleted, "c2-1-1", CallCompleted(reply: "{}", durationMs: 30).json),
+                at(9, .juryVoted, "c2-2-1", JuryVoted(juror: "a", index: 0, outcome: .pass, score: 1, feedback: "f").json),
+                at(10, .juryVoted, "c2-1-1", JuryVoted(juror: "b", index: 1, outcome: .pass, score: 1, feedback: "f").json),
+                at(
+                    11, .juryDecided, nil,
+                    JuryDecided(rule: "majority", passes: 2, fails: 0, errors: 0, outcome: .pass, score: 1, feedback: "f").json),
+            ]
+        let spans = GenAITrace.spans(job: job(), events: jury)
+        XCTAssertEqual(
+            spans.map(\.name),
+            ["job p", "invoke_agent actor", "chat gpt-4o-mini", "invoke_agent critic", "chat script", "invoke_agent critic", "chat script"])
+        XCTAssertEqual(Set(spans.map(\.spanID)).count, spans.count)
+        let agents = spans.filter { $0.name == "invoke_agent critic" }
+        XCTAssertEqual(agents.map { $0.attribute("gen_ai.agent.id") }, ["critic/01JOB/b", "critic/01JOB/a"])
+        XCTAssertEqual(agents.map { $0.attribute("agentd.call.id") }, ["c2-1-1", "c2-2-1"])
+        XCTAssertEqual(agents.map { $0.endMillis - $0.startMillis }, [30, 10], "each ends at its own completion")
+        XCTAssertTrue(spans.allSatisfy { $0.error == nil }, "every call completed")
+    }
+
     func testIdsAreDeterministicHexAndDistinct() {
         let a = GenAITrace.spans(job: job(), events: events)
         let b = GenAITrace.spans(job: job(), events: events)

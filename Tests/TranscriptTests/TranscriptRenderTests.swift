@@ -146,6 +146,99 @@ final class TranscriptRenderTests: XCTestCase {
         XCTAssertTrue(md.contains("needs \"detail\" & \\<more\\>"), md)
     }
 
+    /// One step judged by a jury of two jurors under `mean_score >= 0.7`: both pass attempt 1 on their
+    /// own, but the jury fails it (0.6); the rerun carries the jury's feedback, and passes.
+    private func juryJob() -> (JSON, [JSON]) {
+        var events: [JSON] = []
+        func add(_ kind: String, role: String? = nil, step: Int? = nil, attempt: Int? = nil, call: String? = nil, _ payload: JSON) {
+            var fields: [(String, JSON)] = [
+                ("job", "J2"), ("seq", .int(events.count + 1)), ("at", .int(1000 + events.count)), ("kind", .string(kind)),
+                ("role", role.map(JSON.string) ?? .null), ("step", step.map(JSON.int) ?? .null),
+                ("attempt", attempt.map(JSON.int) ?? .null),
+            ]
+            if let call { fields.append(("call", .string(call))) }
+            fields.append(("payload", payload))
+            events.append(.object(fields))
+        }
+        let request: JSON = ["model": "m", "role": "critic", "messages": [["role": "user", "content": "judge"]]]
+        add("job.submitted", ["plan": "p", "goal": "g", "inputs": [:]])
+        add("job.state", ["from": "queued", "to": "running", "steps": ["the <step>"]])
+        for attempt in 0..<2 {
+            let actor = "c\(attempt * 2 + 1)"
+            add(
+                "call.started", role: "actor", step: 0, attempt: attempt, call: actor,
+                ["agent": "actor/J2", "reask": 0, "request": request])
+            add(
+                "call.completed", role: "actor", step: 0, attempt: attempt, call: actor,
+                ["reply": .string("draft \(attempt)"), "duration_ms": 1])
+            let fan = "c\(attempt * 2 + 2)"
+            add(
+                "jury.convened", role: "critic", step: 0, attempt: attempt,
+                ["rule": "mean_score >= 0.7", "jurors": ["facts", "style"], "order": [1, 0], "seed": 42])
+            let score = attempt == 0 ? 0.6 : 0.8
+            for (branch, juror) in ["style", "facts"].enumerated() {
+                let call = "\(fan)-\(branch + 1)-1"
+                add(
+                    "call.started", role: "critic", step: 0, attempt: attempt, call: call,
+                    ["agent": .string("critic/J2/\(juror)"), "reask": 0, "request": request])
+                add(
+                    "call.completed", role: "critic", step: 0, attempt: attempt, call: call,
+                    [
+                        "reply": "{}", "verdict": ["verdict": "pass", "score": .number(score), "feedback": .string("\(juror) <ok>")],
+                        "duration_ms": 1,
+                    ])
+            }
+            for (index, juror) in ["facts", "style"].enumerated() {
+                add(
+                    "jury.voted", role: "critic", step: 0, attempt: attempt, call: "\(fan)-\(2 - index)-1",
+                    [
+                        "juror": .string(juror), "index": .int(index), "outcome": "pass", "score": .number(score),
+                        "feedback": .string("\(juror) <ok>"),
+                    ])
+            }
+            let passed = attempt == 1
+            add(
+                "jury.decided", role: "critic", step: 0, attempt: attempt,
+                [
+                    "rule": "mean_score >= 0.7", "passes": 2, "fails": 0, "errors": 0, "outcome": passed ? "pass" : "fail",
+                    "score": .number(score),
+                    "feedback": .string("mean_score >= 0.7: 2 pass, 0 fail, 0 error\nfacts: facts <ok>\nstyle: style <ok>"),
+                ])
+        }
+        add("job.state", ["from": "running", "to": "succeeded", "reason": "good"])
+        let job: JSON = ["id": "J2", "plan": "p", "goal": "g", "status": "succeeded", "inputs": [:]]
+        return (job, events)
+    }
+
+    func testAJurysOrderVotesAndDecisionAreShown() {
+        let (job, events) = juryJob()
+        let model = TranscriptModel(job: job, events: events)
+        let attempts = model.steps[0].attempts
+        XCTAssertEqual(attempts.map(\.outcome), [.fail, .pass], "the jury decides the attempt, not its jurors' verdicts")
+        XCTAssertEqual(attempts[0].jury?.askedOrder, ["style", "facts"])
+        XCTAssertEqual(attempts[0].jury?.votes.map(\.juror), ["facts", "style"])
+        XCTAssertEqual(attempts[1].feedbackCarried, "mean_score >= 0.7: 2 pass, 0 fail, 0 error\nfacts: facts <ok>\nstyle: style <ok>")
+        XCTAssertEqual(model.calls.compactMap(\.juror), ["style", "facts", "style", "facts"])
+
+        let text = TranscriptModel.render(job: job, events: events, format: .text)
+        for needle in [
+            "critic c2-1-1 (juror style)", "jury (mean_score >= 0.7): asked in the order style, facts (seed 42)",
+            "facts: PASS (score 0.60): facts <ok>", "jury decided FAIL by mean_score >= 0.7: 2 pass, 0 fail, 0 error (score 0.60)",
+            "jury decided PASS by mean_score >= 0.7: 2 pass, 0 fail, 0 error (score 0.80)",
+            "feedback carried into this rerun: mean_score >= 0.7: 2 pass, 0 fail, 0 error",
+        ] {
+            XCTAssertTrue(text.contains(needle), "text lacks \(needle):\n\(text)")
+        }
+        let html = TranscriptModel.render(job: job, events: events, format: .html)
+        XCTAssertTrue(html.contains("<div class=\"jury\" data-rule=\"mean_score &gt;= 0.7\" data-outcome=\"fail\">"), html)
+        XCTAssertTrue(html.contains("<li class=\"vote vote-pass\" data-juror=\"facts\" data-vote=\"pass\">"), html)
+        XCTAssertTrue(html.contains("<span class=\"juror\">juror style</span>"), html)
+        XCTAssertFalse(html.contains("facts <ok>"), "recorded text is escaped")
+        XCTAssertTrue(html.contains("data-outcome=\"fail\">\n<h3>Attempt 1"), "the attempt's outcome is the jury's")
+        let md = TranscriptModel.render(job: job, events: events, format: .md)
+        XCTAssertTrue(md.contains("jury decided FAIL by mean\\_score \\>= 0.7"), md)
+    }
+
     func testMarkdownFenceOutlastsBackticksInOutput() {
         let (job, events) = smallJob()
         let tricky = events.map { e -> JSON in
