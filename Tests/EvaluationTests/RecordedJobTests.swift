@@ -4,7 +4,7 @@ import XCTest
 
 @testable import Evaluation
 
-/// `RecordedJob` reads the critic's verdicts from a job's events, and only the critic's.
+/// `RecordedJob` reads the critic's verdicts from a job's events, and only the critic's (a jury's decision).
 final class RecordedJobTests: XCTestCase {
     private func event(_ kind: String, _ role: String?, step: Int, attempt: Int, call: String, _ payload: JSON) -> JSON {
         [
@@ -38,5 +38,32 @@ final class RecordedJobTests: XCTestCase {
         let recorded = RecordedJob(details: JobDetails(job: job, usage: [:]), events: events)
         XCTAssertEqual(recorded.attempts.map(\.criticPassed), [false])
         XCTAssertEqual(recorded.attempts.map(\.output), ["x"])
+    }
+
+    /// With a jury, the critic's verdict is its decision, not that of whichever juror answered last.
+    func testAJurysDecisionIsTheCriticsVerdict() {
+        let record = JobRecord(
+            id: "J1", planName: "p", plan: "{}", goal: "g", inputs: [:], cwd: nil, idempotencyKey: nil, status: .failed, createdAt: 1)
+        var events: [JSON] = []
+        func add(_ kind: EventKind, role: String?, call: String? = nil, _ payload: JSON) {
+            let event = EventRecord(
+                jobID: "J1", seq: events.count + 1, at: 1, kind: kind.rawValue, role: role, step: 0, attempt: 0, callID: call,
+                payload: payload)
+            events.append(event.json)
+        }
+        add(.callStarted, role: "actor", call: "c1", CallStarted(agent: "actor/J1", reask: 0, request: [:]).json)
+        add(.callCompleted, role: "actor", call: "c1", CallCompleted(reply: #"{"output":"x"}"#, durationMs: 1).json)
+        add(.juryConvened, role: "critic", JuryConvened(rule: "unanimous", jurors: ["a", "b"], order: [0, 1], seed: 1).json)
+        let verdicts: [(String, String)] = [("c2-1-1", "fail"), ("c2-2-1", "pass")]
+        for (call, verdict) in verdicts {
+            add(.callStarted, role: "critic", call: call, CallStarted(agent: "critic/J1/x", reask: 0, request: [:]).json)
+            let v: JSON = ["verdict": .string(verdict), "score": 0.6, "feedback": "f"]
+            add(.callCompleted, role: "critic", call: call, CallCompleted(reply: v.encoded, durationMs: 1, outcome: .verdict(v)).json)
+        }
+        add(
+            .juryDecided, role: "critic",
+            JuryDecided(rule: "unanimous", passes: 1, fails: 1, errors: 0, outcome: .fail, score: 0.6, feedback: "f").json)
+        let job = RecordedJob(details: JobDetails(job: WireJob(record), usage: [:]), events: events)
+        XCTAssertEqual(job.attempts.map(\.criticPassed), [false], "the last juror passed, the jury failed it")
     }
 }

@@ -75,6 +75,22 @@ final class RecordedEventsTests: XCTestCase {
             ToolRestarted(idempotencyKey: "J/c1/0"),
             #"{"reason":"the daemon stopped before this tool completed; it runs again","idempotency_key":"J/c1/0"}"#
         ),
+        (
+            JuryConvened(rule: "mean_score >= 0.7", jurors: ["a", "b"], order: [1, 0], seed: 4_503_599_627_370_495),
+            #"{"rule":"mean_score >= 0.7","jurors":["a","b"],"order":[1,0],"seed":4503599627370495}"#
+        ),
+        (
+            JuryVoted(juror: "a", index: 0, outcome: .pass, score: 0.9, feedback: "fine"),
+            #"{"juror":"a","index":0,"outcome":"pass","score":0.9,"feedback":"fine"}"#
+        ),
+        (
+            JuryVoted(juror: "b", index: 1, outcome: .error, score: nil, feedback: "", error: "timed out"),
+            #"{"juror":"b","index":1,"outcome":"error","feedback":"","error":"timed out"}"#
+        ),
+        (
+            JuryDecided(rule: "majority", passes: 1, fails: 0, errors: 1, outcome: .fail, score: 0.45, feedback: "majority: 1 pass"),
+            #"{"rule":"majority","passes":1,"fails":0,"errors":1,"outcome":"fail","score":0.45,"feedback":"majority: 1 pass"}"#
+        ),
     ]
 
     func testEveryKindHasOneStoredFormThatDecodesToTheSameValue() throws {
@@ -113,6 +129,12 @@ final class RecordedEventsTests: XCTestCase {
             refusal(.toolStarted, ["tool": "t", "tool_call_id": "i", "argv": ["ls", 1]]),
             "a tool.started event's payload member argv is an array, not an array of strings")
         XCTAssertEqual(refusal(.jobResumed, .null), "a job.resumed event's payload is null, not an object")
+        XCTAssertEqual(
+            refusal(.juryVoted, ["juror": "a", "index": 0, "outcome": "abstain", "feedback": ""]),
+            "a jury.voted event's payload member outcome is a string, not pass, fail or error")
+        XCTAssertEqual(
+            refusal(.juryConvened, ["rule": "majority", "jurors": ["a"], "order": [0.5], "seed": 1]),
+            "a jury.convened event's payload member order is an array, not an array of integers")
         XCTAssertEqual(refusal(.stepTimedOut, ["timeout_s": 1, "reason": "late"]), "accepted")
         let record = EventRecord(jobID: "J", seq: 1, at: 0, kind: "job.state", payload: ["from": "queued", "to": "running"])
         XCTAssertThrowsError(try record.decode(ToolStarted.self)) { error in
