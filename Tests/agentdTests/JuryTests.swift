@@ -196,6 +196,15 @@ final class JuryTests: EndToEndTestCase {
         XCTAssertEqual(second["outcome"]?.stringValue, "pass", second.encoded)
         XCTAssertEqual(second["score"]?.doubleValue, 0.7, second.encoded)
         XCTAssertEqual([second["passes"], second["fails"]].map { $0?.intValue }, [1, 2], second.encoded)
+        // `agentd watch` prints each vote and the decision.
+        let watched = try harness.cli("watch", id).stdout
+        for needle in [
+            "jury     attempt 1  3 jurors, mean_score >= 0.7; asked in the order ", "jury     attempt 1  juror2 FAIL (score 0.5) thin",
+            "jury     attempt 1  FAIL by mean_score >= 0.7 (1 pass, 2 fail, 0 error, score 0.67)",
+            "jury     attempt 2  PASS by mean_score >= 0.7 (1 pass, 2 fail, 0 error, score 0.7)",
+        ] {
+            XCTAssertTrue(watched.contains(needle), "watch lacks \(needle):\n\(watched)")
+        }
     }
 
     // MARK: Recovery
