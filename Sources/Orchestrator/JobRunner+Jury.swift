@@ -24,8 +24,12 @@ extension JobRunner {
         let callID: String
     }
 
-    /// The jury's verdict on `output` (see the extension's description).
-    func convene(_ jury: JurySpec, steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws -> Verdict {
+    /// The jury's verdict on `output` (see the extension's description). The jurors' lines branch
+    /// from `line` (the main line when nil). It records events without a call id, so it runs on a
+    /// line of the job's sequence, not inside another fan-out's branch.
+    func convene(_ jury: JurySpec, steps: [String], index: Int, attempt: Int, replan: Int, output: String, line: CallLine? = nil)
+        async throws -> Verdict
+    {
         let names = jury.jurors.map(\.name)
         let seed = Self.jurySeed(jobID: job.id, replan: replan, step: index, attempt: attempt)
         var order = Self.juryOrder(count: names.count, seed: seed)
@@ -38,7 +42,7 @@ extension JobRunner {
             order = recorded.order
         }
         let presented = order
-        let given = try await fanOut(presented.count) { branch, line in
+        let given = try await fanOut(presented.count, from: line) { branch, line in
             try await self.ask(
                 jury.jurors[presented[branch]], steps: steps, index: index, attempt: attempt, replan: replan, output: output, line: line)
         }

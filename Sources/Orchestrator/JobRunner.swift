@@ -458,7 +458,8 @@ actor JobRunner {
 
     /// The critic's verdict on one output. A reply that is not a valid verdict is asked again within
     /// the policy's budget; past it the attempt counts as failed — never as passed.
-    /// A command critic runs once (`CriticCommand`): a call that fails fails the attempt.
+    /// A command critic runs once (`CriticCommand`): a call that fails fails the attempt. A jury asks
+    /// its jurors and its rule decides (`JobRunner+Jury`).
     private func judge(steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws -> Verdict {
         switch plan.critic {
         case .model:

@@ -92,6 +92,12 @@ final class TrustTests: EndToEndTestCase {
         assertRefused(
             try submitText(toolsPlan(workspace: own, extra: "check: {command: [\"true\"], sandbox: false}"), cwd: own),
             rule: "submitters.unsandboxed")
+        assertRefused(
+            try submitText(
+                toolsPlan(
+                    workspace: own, critic: "{jury: [{model: script, prompt: c}, {command: [\"true\"], sandbox: false}], rule: majority}"),
+                cwd: own),
+            rule: "submitters.unsandboxed")
         // Directories that are not the submitter's.
         assertRefused(try submitText(toolsPlan(workspace: "/etc"), cwd: own), rule: "submitters.own_directories")
         assertRefused(
@@ -102,6 +108,9 @@ final class TrustTests: EndToEndTestCase {
             rule: "submitters.own_directories")
         assertRefused(
             try submitText(toolsPlan(workspace: own, extra: "check: {command: [\"true\"], cwd: /etc}"), cwd: own),
+            rule: "submitters.own_directories")
+        assertRefused(
+            try submitText(toolsPlan(workspace: own, critic: "{jury: [{command: [\"true\"], cwd: /etc}], rule: unanimous}"), cwd: own),
             rule: "submitters.own_directories")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/out.txt"))
         XCTAssertEqual(try harness.rpc("daemon.status")["jobs"]?["queued"]?.intValue ?? 0, 0, "no job was created")
