@@ -71,7 +71,8 @@ extension PlanReader {
         try check(
             rest, allowed: Self.roleKeys + ["name"], what: "a model juror",
             note: "; a command juror has 'command', 'cwd', 'timeout', 'sandbox' and 'env'")
-        if let f = rest["tools"] {
+        // A snapshot writes `tools: []`; only a juror given tools is refused.
+        if let f = rest["tools"], case let .sequence(items) = f.node, !items.nodes.isEmpty {
             throw fail(f.ownerMark, f.path, "a juror has no tools (a single model critic may have read-only tools); leave 'tools' out")
         }
         return Juror(name: name, kind: .model(try role(rest, models, modelNames)))

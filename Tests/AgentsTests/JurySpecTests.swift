@@ -124,7 +124,7 @@ final class JurySpecTests: XCTestCase {
             "unknown model 'x' (known: m, n)")
         assertError(
             Self.plan("    jury: [{model: m, prompt: a, tools: [run_command]}]\n    rule: majority"), field: "roles.critic.jury[0].tools",
-            line: 14, "only the actor can use tools")
+            line: 14, "a juror has no tools (a single model critic may have read-only tools); leave 'tools' out")
         assertError(
             Self.plan("    jury: [{command: [x], model: m}]\n    rule: majority"), field: "roles.critic.jury[0].model", line: 14,
             "a juror is either a command or a model role, not both")
