@@ -55,7 +55,9 @@ extension JobRunner {
                 juror: vote.juror, index: juror,
                 outcome: vote.verdict.map { $0.outcome == .pass ? .pass : .fail } ?? .error, score: vote.verdict?.score,
                 feedback: vote.verdict?.feedback ?? "", error: vote.error)
-            try await log.emit(EventDraft(voted, role: Role.critic.rawValue, step: index, attempt: attempt, callID: answer.callID))
+            // Staged: committed with the decision, in one transaction.
+            try await log.emit(
+                EventDraft(voted, role: Role.critic.rawValue, step: index, attempt: attempt, callID: answer.callID), deferred: true)
         }
         let decision = JuryDecision(jury, votes: answers.compactMap { $0?.vote })
         try await log.emit(
