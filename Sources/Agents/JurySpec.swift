@@ -89,6 +89,9 @@ public struct Juror: Sendable, Equatable {
         self.kind = kind
     }
 
+    /// The one name no juror may have: the ground-truth check's agent is `critic/JOB/check`.
+    public static let reservedName = "check"
+
     /// Whether `name` may name a juror: 1 to 64 letters, digits, `_`, `-` or `.` (it becomes part of
     /// the juror's agent id, `critic/JOB/NAME`).
     public static func isValidName(_ name: String) -> Bool {

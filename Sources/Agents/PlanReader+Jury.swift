@@ -60,6 +60,10 @@ extension PlanReader {
             guard Juror.isValidName(name) else {
                 throw fail(f.mark, f.path, "a juror's name is 1 to 64 letters, digits, '_', '-' or '.', found '\(name)'")
             }
+            guard name != Juror.reservedName else {
+                throw fail(
+                    f.mark, f.path, "'\(name)' names the plan's ground-truth check's agent (critic/JOB/check); give the juror another name")
+            }
         }
         let rest = YAMLEntries(field: item, entries: entries.entries.filter { $0.name != "name" })
         if rest.has("command") {

@@ -120,6 +120,9 @@ final class JurySpecTests: XCTestCase {
             Self.plan("    jury: [{name: 'a/b', model: m, prompt: a}]\n    rule: majority"), field: "roles.critic.jury[0].name", line: 14,
             "a juror's name is 1 to 64 letters, digits, '_', '-' or '.', found 'a/b'")
         assertError(
+            Self.plan("    jury: [{name: check, model: m, prompt: a}]\n    rule: majority"), field: "roles.critic.jury[0].name", line: 14,
+            "'check' names the plan's ground-truth check's agent (critic/JOB/check); give the juror another name")
+        assertError(
             Self.plan("    jury: [{model: x, prompt: a}]\n    rule: majority"), field: "roles.critic.jury[0].model", line: 14,
             "unknown model 'x' (known: m, n)")
         assertError(

@@ -7,8 +7,8 @@ import XCTest
 /// jury job replays and recovers call for call. The jurors are scripted models of `jury.yaml`, and
 /// commands the tests write.
 final class JuryTests: EndToEndTestCase {
-    private func submitJury(_ jury: String, attempts: Int = 2) throws -> String {
-        let plan = try harness.preparePlan("jury.yaml", values: ["JURY": jury, "ATTEMPTS": String(attempts)])
+    private func submitJury(_ jury: String, attempts: Int = 2, check: String = "") throws -> String {
+        let plan = try harness.preparePlan("jury.yaml", values: ["JURY": jury, "ATTEMPTS": String(attempts), "CHECK": check])
         let copy = harness.dir + "/jury-\(UInt32.random(in: 0...UInt32.max)).yaml"
         try FileManager.default.moveItem(atPath: plan, toPath: copy)
         return try submit(copy)
@@ -205,6 +205,34 @@ final class JuryTests: EndToEndTestCase {
         ] {
             XCTAssertTrue(watched.contains(needle), "watch lacks \(needle):\n\(watched)")
         }
+    }
+
+    // MARK: Against the ground truth
+
+    /// `agentd stats` reads the jury's records: with a ground-truth check (the second draft is the
+    /// right one) it scores the jury by its decisions and each juror by its votes, and counts how
+    /// often each pair of jurors agreed.
+    func testStatsJudgeTheJuryAndEachJurorAgainstTheCheck() throws {
+        try harness.start()
+        let id = try submitJury(
+            "{jury: [{model: approves, prompt: 'A.'}, {name: facts, model: picky, prompt: 'B.'}, {model: rejects, prompt: 'C.'}], rule: majority}",
+            check: #"check: {command: [sh, -c, 'grep -q "draft 1" "$AGENTD_STEP_OUTPUT"'], sandbox: false}"#)
+        XCTAssertEqual(try harness.waitForJob(id)["status"]?.stringValue, "succeeded")
+        let stats = try parseJSON(try harness.cli("stats", "--json").stdout)
+        let plan = try XCTUnwrap(stats["plans"]?.arrayValue?.first { $0["plan"]?.stringValue == "jury" }, stats.encoded)
+        let judges = (plan["judges"]?.arrayValue ?? []).map { j in
+            "\(j["juror"]?.stringValue ?? j["judge"]?.stringValue ?? "?"): \(j["judged"]?.intValue ?? -1) judged, \(j["false_passes"]?.intValue ?? -1) false passes, \(j["false_fails"]?.intValue ?? -1) false fails"
+        }
+        XCTAssertEqual(
+            judges.sorted(),
+            [
+                "facts: 2 judged, 0 false passes, 0 false fails", "juror1: 2 judged, 1 false passes, 0 false fails",
+                "juror3: 2 judged, 0 false passes, 1 false fails", "jury: 2 judged, 0 false passes, 0 false fails",
+            ], plan.encoded)
+        let agreement = (plan["juror_agreement"]?.arrayValue ?? []).map { a in
+            "\(a["jurors"]?.arrayValue?.compactMap(\.stringValue).joined(separator: "+") ?? "?"): \(a["agreed"]?.intValue ?? -1)/\(a["outputs"]?.intValue ?? -1)"
+        }
+        XCTAssertEqual(agreement.sorted(), ["facts+juror3: 1/2", "juror1+facts: 1/2", "juror1+juror3: 0/2"], plan.encoded)
     }
 
     // MARK: Recovery
