@@ -29,7 +29,10 @@ extension TranscriptModel {
             var new = Attempt(index: attempt)
             if let previous = model.steps[s].attempts.last {
                 new.feedbackCarried = Self.feedback(of: previous, model)
-                if let last = previous.criticCalls.last { new.suggestionCarried = model.calls[last].verdict?.suggestion }
+                // A jury's merged suggestions are not in its record; its last juror's would mislead.
+                if previous.jury == nil, let last = previous.criticCalls.last {
+                    new.suggestionCarried = model.calls[last].verdict?.suggestion
+                }
             }
             model.steps[s].attempts.append(new)
             return (s, model.steps[s].attempts.count - 1)

@@ -184,7 +184,10 @@ final class TranscriptRenderTests: XCTestCase {
                 add(
                     "call.completed", role: "critic", step: 0, attempt: attempt, call: call,
                     [
-                        "reply": "{}", "verdict": ["verdict": "pass", "score": .number(score), "feedback": .string("\(juror) <ok>")],
+                        "reply": "{}",
+                        "verdict": [
+                            "verdict": "pass", "score": .number(score), "feedback": .string("\(juror) <ok>"), "suggestion": "polish",
+                        ],
                         "duration_ms": 1,
                     ])
             }
@@ -219,6 +222,7 @@ final class TranscriptRenderTests: XCTestCase {
         XCTAssertEqual(attempts[0].jury?.votes.map(\.juror), ["facts", "style"])
         XCTAssertEqual(attempts[1].feedbackCarried, "mean_score >= 0.7: 2 pass, 0 fail, 0 error\nfacts: facts <ok>\nstyle: style <ok>")
         XCTAssertEqual(model.calls.compactMap(\.juror), ["style", "facts", "style", "facts"])
+        XCTAssertNil(attempts[1].suggestionCarried, "not the last juror's: the jury's merged suggestions are not recorded")
 
         let text = TranscriptModel.render(job: job, events: events, format: .text)
         for needle in [
