@@ -26,8 +26,8 @@ if rows(f"SELECT head FROM job_chains WHERE job_id = '{key}'") != ([prev.hex().e
 first = rows(f"SELECT kind, payload FROM events WHERE job_id = '{key}' AND seq = 1")
 submitted = json.loads(first[0].split(b"\x1f", 1)[1]) if first and first[0].startswith(b"job.submitted\x1f") else {}
 fmt = submitted.get("format", 1)  # the record format the job was written in (ARCHITECTURE.md)
-if fmt > 3:
-    sys.exit(f"{job}: written in record format {fmt}, newer than this script reads (up to 3)")
+if fmt > 4:
+    sys.exit(f"{job}: written in record format {fmt}, newer than this script reads (up to 4)")
 if fmt >= 2 and "plan_sha256" not in submitted:
     sys.exit(f"{job}: record format {fmt} requires the digests of the job's row in its first event")
 if "plan_sha256" in submitted:

@@ -21,6 +21,9 @@ public struct CallContext: Sendable, Equatable {
     public var turn: Int
     /// The gate whose proposed tool call this (critic) call reviews; nil for every other call.
     public var gate: String?
+    /// Which of an attempt's candidates the call asks for (the actor) or judges (the critic), from 0;
+    /// nil unless `policy.samples` asks for more than one.
+    public var sample: Int?
 
     public init(
         jobID: String, role: Role, step: Int?, attempt: Int?, replan: Int, reask: Int, hasFeedback: Bool, goal: String,
@@ -87,6 +90,10 @@ public struct ModelRequest: Sendable, Equatable {
     /// from its `AGENTD_STEP_OUTPUTS` file. Not part of the recorded request, whose form older records
     /// replay against: each step and its accepted output are in the job's record already.
     public var stepOutputs: JSON?
+    /// For a command critic judging a candidate that has its own copy of the workspace: that copy (a
+    /// real path), which the command works in instead of the job's. Not part of the recorded request
+    /// (the copy's path is in the candidate's `candidate.started`).
+    public var workspace: String?
 
     public init(
         model: String, messages: [ChatMessage], temperature: Double, responseSchema: JSON?, context: CallContext,
@@ -121,6 +128,7 @@ public struct ModelRequest: Sendable, Equatable {
         ]
         if let step = context.step { members.append(("step", .int(step))) }
         if let attempt = context.attempt { members.append(("attempt", .int(attempt))) }
+        if let sample = context.sample { members.append(("sample", .int(sample))) }
         if context.turn > 0 { members.append(("turn", .int(context.turn))) }
         if let responseSchema { members.append(("response_schema", responseSchema)) }
         if let toolDefinitions { members.append(("tools", toolDefinitions)) }

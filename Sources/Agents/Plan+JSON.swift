@@ -165,6 +165,7 @@ extension ScriptRule {
         if let reasks { members.append(("reask", indexes(reasks))) }
         if let feedback { members.append(("feedback", .bool(feedback))) }
         if let turns { members.append(("turn", indexes(turns))) }
+        if let samples { members.append(("sample", indexes(samples))) }
         if let gate { members.append(("gate", .bool(gate))) }
         switch reply {
         case let .json(value): members.append(("reply", value))
@@ -206,6 +207,7 @@ extension Policy {
             ("max_rejections", .int(maxRejections)),
             ("max_rejections_per_step", .int(maxRejectionsPerStep)),
             ("on_exhausted", .string(onExhausted.rawValue)),
+            ("samples", .int(samples)),
             ("call_timeout", .number(callTimeoutSeconds)),
             ("step_timeout", .number(stepTimeoutSeconds)),
             ("job_timeout", .number(jobTimeoutSeconds)),

@@ -293,6 +293,15 @@ public struct Policy: Sendable, Equatable {
     public var maxRejectionsPerStep: Int = 5
     /// What a step that used all its attempts does.
     public var onExhausted: Exhausted = .replan
+    /// Candidates the actor is asked for per attempt, concurrently; the critic judges each and the
+    /// best-scored passing one goes on (`JobRunner+Samples`). Candidate `k` (from 0) is asked at the
+    /// attempt's temperature plus `k * samplesTemperatureStep`, capped at 2.
+    public var samples: Int = 1
+    /// The most `samples` a plan may ask for.
+    public static let maxSamples = 16
+    /// How far apart the temperatures of an attempt's candidates are: half of
+    /// `retryTemperatureStep`, so an attempt's samples spread between it and the next rerun's.
+    public var samplesTemperatureStep: Double { retryTemperatureStep / 2 }
 
     public enum Exhausted: String, Sendable, CaseIterable {
         /// Re-plan the remaining work when the plan has a planner and re-plans left; else fail.

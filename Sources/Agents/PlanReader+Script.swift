@@ -59,6 +59,7 @@ extension PlanReader {
             reasks: try entries["reask"].map { (f) throws(PlanError) in try indexSet(f) },
             feedback: try entries["feedback"].map { (f) throws(PlanError) in try bool(f) },
             turns: try entries["turn"].map { (f) throws(PlanError) in try indexSet(f) },
+            samples: try entries["sample"].map { (f) throws(PlanError) in try indexSet(f) },
             gate: try entries["gate"].map { (f) throws(PlanError) in try bool(f) },
             reply: reply)
     }

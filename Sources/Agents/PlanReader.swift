@@ -27,7 +27,7 @@ struct PlanReader: YAMLReader {
     /// A model critic's keys: a role's, and its own tool-turn budget.
     static let criticKeys = roleKeys + ["max_tool_turns"]
     static let commandKeys = ["command", "cwd", "timeout", "sandbox", "env"]
-    static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "gate", "reply", "raw"]
+    static let ruleKeys = ["step", "attempt", "replan", "reask", "feedback", "turn", "sample", "gate", "reply", "raw"]
 
     // MARK: Plan
 
@@ -59,6 +59,12 @@ struct PlanReader: YAMLReader {
         let policy = try doc["policy"].map { (f) throws(PlanError) in try self.policy(f) } ?? Policy()
         let gates = try doc["gates"].map { (f) throws(PlanError) in try self.gates(f, actorTools: actor.tools, critic: critic) } ?? []
         let check = try doc["check"].map { (f) throws(PlanError) in try self.check(f) }
+        if policy.samples > 1, !gates.isEmpty, let field = doc["gates"] {
+            throw fail(
+                field.mark, field.path,
+                "gates cannot be combined with policy.samples above 1 (an attempt's candidates call tools concurrently, and a gate waits for one decision at a time)"
+            )
+        }
         return Plan(
             name: name, description: description, models: models, planner: planner, actor: actor, critic: critic,
             verifier: verifier, steps: steps, workspace: workspace, workspaceShared: workspaceShared, sandbox: sandbox, policy: policy,
@@ -164,8 +170,7 @@ struct PlanReader: YAMLReader {
             "max_attempts", "max_replans", "max_invalid_replies", "call_timeout", "step_timeout", "job_timeout", "retry_temperature_step",
             "max_tokens", "tool_timeout", "max_tool_turns", "tool_output_cap", "max_tool_calls_per_turn", "turn_tool_output_cap",
             "job_tool_output_cap", "pass_score", "replan_below", "approval_timeout", "on_approval_timeout", "max_rejections",
-            "max_rejections_per_step",
-            "on_exhausted",
+            "max_rejections_per_step", "on_exhausted", "samples",
         ]
         let entries = try mapping(field, allowed: keys, what: "a policy")
         var policy = Policy()
@@ -196,6 +201,7 @@ struct PlanReader: YAMLReader {
             }
             policy.onExhausted = action
         }
+        if let f = entries["samples"] { policy.samples = try int(f, in: 1...Policy.maxSamples) }
         if let f = entries["retry_temperature_step"] { policy.retryTemperatureStep = try number(f, in: 0...2) }
         if let f = entries["max_tokens"] { policy.maxTokens = try int(f, in: 0...Int.max) }
         if let f = entries["tool_timeout"] { policy.toolTimeoutSeconds = try duration(f, allowZero: false) }

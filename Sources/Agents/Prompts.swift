@@ -85,8 +85,11 @@ public struct Prompts: Sendable {
         CallContext(jobID: jobID, role: role, step: step, attempt: attempt, replan: replan, reask: reask, hasFeedback: feedback, goal: goal)
     }
 
-    private func temperature(_ spec: RoleSpec, attempt: Int) -> Double {
-        min(2, spec.temperature + Double(attempt) * plan.policy.retryTemperatureStep)
+    /// The actor's temperature for `attempt`, and for its candidate `sample` when the policy asks for
+    /// several (`Policy.samples`): each rerun adds `retry_temperature_step`, each further candidate half
+    /// of it; never above 2.
+    public func temperature(_ spec: RoleSpec, attempt: Int, sample: Int = 0) -> Double {
+        min(2, spec.temperature + Double(attempt) * plan.policy.retryTemperatureStep + Double(sample) * plan.policy.samplesTemperatureStep)
     }
 
     /// The planner's request: the first plan, or a re-plan of the remaining work.
@@ -114,8 +117,10 @@ public struct Prompts: Sendable {
     }
 
     /// The actor's request for one attempt at a step; a rerun carries the rejected outputs and the
-    /// critic's feedback.
-    public func actor(steps: [String], index: Int, attempt: Int, replan: Int, rejected: [RejectedAttempt]) -> ModelRequest {
+    /// critic's feedback. `sample` is the candidate asked for when the policy asks for several.
+    public func actor(steps: [String], index: Int, attempt: Int, replan: Int, rejected: [RejectedAttempt], sample: Int? = nil)
+        -> ModelRequest
+    {
         let spec = plan.actor
         var user = "\(goalText)\nStep \(index + 1) of \(steps.count): \(steps[index])"
         for r in rejected {
@@ -126,12 +131,13 @@ public struct Prompts: Sendable {
             if !r.failureModes.isEmpty { user += "\nFailure modes: " + r.failureModes.joined(separator: "; ") }
         }
         if !rejected.isEmpty { user += "\nRevise the output using the feedback." }
+        var context = context(.actor, step: index, attempt: attempt, replan: replan, reask: 0, feedback: !rejected.isEmpty)
+        context.sample = sample
         return ModelRequest(
             model: spec.model,
             messages: [ChatMessage(role: "system", content: spec.prompt), ChatMessage(role: "user", content: user)],
-            temperature: temperature(spec, attempt: attempt), responseSchema: nil,
-            context: context(.actor, step: index, attempt: attempt, replan: replan, reask: 0, feedback: !rejected.isEmpty),
-            tools: spec.tools, toolChoice: spec.tools.count == 1 ? spec.tools[0] : nil)
+            temperature: temperature(spec, attempt: attempt, sample: sample ?? 0), responseSchema: nil,
+            context: context, tools: spec.tools, toolChoice: spec.tools.count == 1 ? spec.tools[0] : nil)
     }
 
     /// The next model turn of a call that used tools: the request with the assistant's turn (its tool

@@ -3,8 +3,8 @@ import Store
 /// Deterministic replies for the `scripted` backend, keyed by role, step and attempt.
 ///
 /// For each role, rules are tried in order and the first whose conditions all match answers. A reply
-/// is a JSON value (encoded as the model's text) or a raw string; `{step}`, `{attempt}`, `{replan}` and
-/// `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based, as rules
+/// is a JSON value (encoded as the model's text) or a raw string; `{step}`, `{attempt}`, `{sample}`,
+/// `{replan}` and `{goal}` inside its strings are replaced by the call's values (steps and attempts zero-based, as rules
 /// match them; `{step_number}` and `{attempt_number}` count from 1, as people read them). A
 /// JSON reply that is an object with `tool_calls` calls tools instead (see `ToolCall.list(from:)`),
 /// with `content` as its text, if any; `turn` tells the turns of such a call apart.
@@ -24,14 +24,17 @@ public struct ScriptRule: Sendable, Equatable {
     public var feedback: Bool?
     /// Model turns within a call that uses tools (`CallContext.turn`).
     public var turns: Set<Int>?
+    /// The candidates of an attempt (`CallContext.sample`; a call of a job without samples is sample 0).
+    public var samples: Set<Int>?
     /// Whether the call reviews a proposed tool call at a gate (`CallContext.gate`).
     public var gate: Bool?
     public var reply: ScriptReply
 
     public init(
         steps: Set<Int>? = nil, attempts: Set<Int>? = nil, replans: Set<Int>? = nil, reasks: Set<Int>? = nil,
-        feedback: Bool? = nil, turns: Set<Int>? = nil, gate: Bool? = nil, reply: ScriptReply
+        feedback: Bool? = nil, turns: Set<Int>? = nil, samples: Set<Int>? = nil, gate: Bool? = nil, reply: ScriptReply
     ) {
+        self.samples = samples
         self.steps = steps
         self.attempts = attempts
         self.replans = replans
@@ -49,6 +52,7 @@ public struct ScriptRule: Sendable, Equatable {
         if let reasks, !reasks.contains(c.reask) { return false }
         if let feedback, feedback != c.hasFeedback { return false }
         if let turns, !turns.contains(c.turn) { return false }
+        if let samples, !samples.contains(c.sample ?? 0) { return false }
         if let gate, gate != (c.gate != nil) { return false }
         return true
     }
@@ -120,6 +124,7 @@ public struct ScriptedBackend: ModelBackend {
                 case .stepNumber: out.append(contentsOf: (c.step.map { String($0 + 1) } ?? "").utf8)
                 case .attemptNumber: out.append(contentsOf: (c.attempt.map { String($0 + 1) } ?? "").utf8)
                 case .replan: out.append(contentsOf: String(c.replan).utf8)
+                case .sample: out.append(contentsOf: String(c.sample ?? 0).utf8)
                 case .goal: out.append(contentsOf: c.goal.utf8)
                 }
                 i += length
@@ -132,7 +137,7 @@ public struct ScriptedBackend: ModelBackend {
     }
 
     private enum Placeholder: CaseIterable {
-        case step, attempt, replan, goal, stepNumber, attemptNumber
+        case step, attempt, replan, goal, stepNumber, attemptNumber, sample
 
         var token: [UInt8] {
             switch self {
@@ -142,6 +147,7 @@ public struct ScriptedBackend: ModelBackend {
             case .goal: return Array("{goal}".utf8)
             case .stepNumber: return Array("{step_number}".utf8)
             case .attemptNumber: return Array("{attempt_number}".utf8)
+            case .sample: return Array("{sample}".utf8)
             }
         }
     }

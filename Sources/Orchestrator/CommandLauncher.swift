@@ -44,9 +44,14 @@ final class CommandLauncher: @unchecked Sendable {
     let jobID: String
     /// The job's control groups, made before its first sandboxed command (nil where none can be).
     private(set) var cgroup: JobCgroup?
-    private var triedCgroup = false
+    private var makingCgroup: Task<JobCgroup?, Never>?
     /// The workspace once created and resolved (symlinks included).
     private var resolved: String?
+    /// The job's own launcher, for one that works in a candidate's copy of the workspace: the job's
+    /// control groups are that launcher's.
+    private var owner: CommandLauncher?
+    /// For a candidate's launcher: the job's workspace its copy is made of.
+    private var original: String?
 
     init(
         loop: EventLoop, sandbox: Sandbox, bubblewrap: Bubblewrap, workspace: Result<String, ToolProblem>,
@@ -69,10 +74,24 @@ final class CommandLauncher: @unchecked Sendable {
     func prepareWorkspace() async -> Result<String, ToolProblem> {
         let configured: String
         switch workspace {
-        case let .success(path): configured = resolved ?? path
+        case let .success(path): configured = path
         case let .failure(problem): return .failure(problem)
         }
+        if let original, resolved == nil {
+            let made = await ToolBox.onFiles { () -> Result<String, ToolProblem> in
+                do {
+                    try CandidateWorkspace.prepare(configured, from: original)
+                    return ToolBox.realPath(configured).map { .success($0) } ?? .failure(ToolProblem("the workspace copy vanished"))
+                } catch {
+                    return .failure(ToolProblem("cannot copy the workspace for this candidate: \(error.description)"))
+                }
+            }
+            guard case let .success(path) = made else { return made }
+            resolved = path
+            if submitter == nil { return made }
+        }
         if let submitter {
+            let configured = resolved ?? configured
             return await ToolBox.onFiles {
                 if let problem = TrustPolicy.ownershipProblem(configured, what: "the workspace", client: submitter) {
                     return .failure(ToolProblem(problem))
@@ -85,6 +104,37 @@ final class CommandLauncher: @unchecked Sendable {
         let result = await ToolBox.onFiles { ToolBox.create(configured, daemonFiles: daemonFiles) }
         if case let .success(path) = result { resolved = path }
         return result
+    }
+
+    /// A launcher for the same job whose commands work in `workspace` (a candidate's copy of the
+    /// job's, `CandidateWorkspace`), or are refused with `problem` when there is none: the same
+    /// sandbox, environment, submitter and control groups.
+    /// The copy is made (from `original`, a real path) when a command or tool first needs it, so a
+    /// candidate answered from the record makes none.
+    func working(in workspace: Result<String, ToolProblem>, copyOf original: String?) -> CommandLauncher {
+        let launcher = CommandLauncher(
+            loop: loop, sandbox: sandbox, bubblewrap: bubblewrap, workspace: workspace, environment: environment, secrets: secrets,
+            submitter: submitter, jobID: jobID)
+        launcher.owner = owner ?? self
+        launcher.original = original
+        return launcher
+    }
+
+    /// The job's control groups, made before its first sandboxed command (nil where none can be).
+    private func jobCgroup() async -> JobCgroup? {
+        if let owner { return await owner.jobCgroup() }
+        guard !cgroupParents.isEmpty else { return nil }
+        // One making for all: concurrent candidates' first commands wait for the same groups.
+        let making =
+            makingCgroup
+            ?? {
+                let (job, parents, sandbox) = (jobID, cgroupParents, sandbox)
+                let task = Task { await ToolBox.onFiles { JobCgroup.create(job: job, under: parents, sandbox: sandbox) } }
+                makingCgroup = task
+                return task
+            }()
+        cgroup = await making.value
+        return cgroup
     }
 
     /// The job ended: its control groups go (see `JobCgroup.remove`).
@@ -153,12 +203,7 @@ final class CommandLauncher: @unchecked Sendable {
         case let .success(found): layout = found
         case let .failure(problem): return .failure(problem)
         }
-        if !triedCgroup, !cgroupParents.isEmpty {
-            triedCgroup = true
-            let (job, parents) = (jobID, cgroupParents)
-            cgroup = await ToolBox.onFiles { JobCgroup.create(job: job, under: parents, sandbox: sandbox) }
-        }
-        layout.cgroups = cgroup?.directories ?? []
+        layout.cgroups = await jobCgroup()?.directories ?? []
         layout.inputs = inputs.map { [$0.directory] } ?? []
         let command = Bubblewrap.command(
             argv, executables: executables, sandbox: sandbox, layout: layout,

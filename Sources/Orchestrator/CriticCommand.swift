@@ -60,6 +60,12 @@ struct CriticCommand: ModelBackend {
         let index = (request.context.step ?? 0) + 1
         let attempt = (request.context.attempt ?? 0) + 1
         let gate = request.context.gate
+        // A candidate with its own copy of the workspace is judged in that copy.
+        var (launcher, cwd) = (self.launcher, self.cwd)
+        if let copy = request.workspace, case let .success(root) = await launcher.prepareWorkspace() {
+            cwd = cwd.map { Self.rebase($0, from: root, configured: launcher.workspace, to: copy) }
+            launcher = launcher.working(in: .success(copy), copyOf: nil)
+        }
         let result = try await launcher.run(
             spec, cwd: cwd, request: request, files: [("step-output", output)],
             variables: {
@@ -83,6 +89,19 @@ struct CriticCommand: ModelBackend {
             verdict.confidence = answer["confidence"]?.doubleValue.map { min(1, max(0, $0)) }
         }
         return ModelReply(content: verdict.json.encoded, raw: launcher.raw(spec, cwd: cwd, result))
+    }
+
+    /// `path` moved from the job's workspace (`root`, its real path, or `configured`, as the plan
+    /// names it) into `copy`; a path outside the workspace stays as it is.
+    static func rebase(_ path: String, from root: String, configured: Result<String, ToolProblem>, to copy: String) -> String {
+        var bases = [root]
+        if case let .success(named) = configured { bases.append(named) }
+        for base in bases {
+            let trimmed = base.hasSuffix("/") && base.count > 1 ? String(base.dropLast()) : base
+            if path == trimmed { return copy }
+            if path.hasPrefix(trimmed + "/") { return copy + path.dropFirst(trimmed.count) }
+        }
+        return path
     }
 
     /// At a gate, an approving command may end its stdout with one JSON object line,

@@ -47,12 +47,13 @@ extension JobRunner {
     /// their encoded results, the model's next `tool` messages.
     private func runTools(of model: ModelReply, modelCall: String, context: CallContext, tools: ToolBox) async throws -> [String] {
         var results: [String] = []
-        toolOutput.startTurn()
+        // The turn's budget is its own: concurrent candidates' turns are counted apart.
+        var turnUsed = 0
         for (index, toolCall) in model.toolCalls.enumerated() {
             try await checkLive()
             let callID = "\(modelCall).\(index)"
             try checkStepTime(before: callID)
-            var allowance = toolOutput.allowance(callIndex: index)
+            var allowance = toolOutput.allowance(callIndex: index, turnUsed: turnUsed)
             var proposed = toolCall
             if context.role == .actor, case .success = allowance {
                 switch try await gate(toolCall, callID: callID, context: context, tools: tools) {
@@ -64,7 +65,7 @@ extension JobRunner {
             let result = try await bus.tool(
                 proposed, callID: callID, context: context, tools: tools, allowance: allowance, log: log,
                 mayStart: { [unowned self] in mayStartCall() }, keepsReply: { [unowned self] in keepsReply })
-            toolOutput.charge(result)
+            toolOutput.charge(result, turnUsed: &turnUsed)
             results.append(result.encoded)
         }
         return results

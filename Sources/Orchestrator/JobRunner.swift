@@ -55,6 +55,8 @@ actor JobRunner {
     nonisolated let log: JobLog
     /// How the agents' replies are read: the job's record format decides (`ReplyRules`).
     private let rules: ReplyRules
+    /// The job's record format: from 4 on a step's attempts are candidates (`JobRunner+Samples`).
+    nonisolated let format: Int
     let prompts: Prompts
     let bus: Bus
     /// The actor's tools, when it has any.
@@ -72,7 +74,7 @@ actor JobRunner {
     var callCount: Int { main.count }
     /// Input and output tokens of every reply so far (recovered ones included).
     private var tokensUsed = 0
-    /// Tool output received so far, per turn and per job (recovered results included).
+    /// Tool output received so far in the job (recovered results included); each turn counts its own.
     var toolOutput: ToolOutputBudget
     private let wasRunning: Bool
     /// The step under `policy.step_timeout`, its body's task, its timer (armed at its first live
@@ -82,8 +84,8 @@ actor JobRunner {
     private var stepTimer: LoopTimer?
     private var stepExpired = false
     /// The attempt in progress and the critic's last feedback in the current step.
-    private var stepAttempt = 0
-    private var stepFeedback = ""
+    var stepAttempt = 0
+    var stepFeedback = ""
     /// The steps of the step in progress (a gate's critic is told the step).
     var currentSteps: [String] = []
     /// The gate waiting for a person's decision, if any (`JobRunner+Gates`).
@@ -100,14 +102,15 @@ actor JobRunner {
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
     init(
-        job: JobRecord, plan: Plan, rules: ReplyRules, log: JobLog, bus: Bus, loop: EventLoop, tools: ToolBox? = nil,
-        criticTools: ToolBox? = nil, statusChanged: @escaping @Sendable (JobStatus) -> Void = { _ in }
+        job: JobRecord, plan: Plan, rules: ReplyRules, format: Int = RecordFormat.current, log: JobLog, bus: Bus, loop: EventLoop,
+        tools: ToolBox? = nil, criticTools: ToolBox? = nil, statusChanged: @escaping @Sendable (JobStatus) -> Void = { _ in }
     ) {
         self.statusChanged = statusChanged
         self.loop = loop
         self.job = job
         self.plan = plan
         self.rules = rules
+        self.format = format
         self.log = log
         self.bus = bus
         self.tools = tools
@@ -263,7 +266,7 @@ actor JobRunner {
         return try await verify(results: results, replans: replans)
     }
 
-    private enum StepOutcome {
+    enum StepOutcome {
         case passed(String)
         /// What happened (`failed 3 attempts`, `exceeded its time limit…`) and the feedback a
         /// re-plan is given.
@@ -347,6 +350,7 @@ actor JobRunner {
     }
 
     private func attempts(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
+        if format >= 4 { return try await candidateAttempts(steps: steps, index: index, replan: replan) }
         currentSteps = steps
         var rejected: [RejectedAttempt] = []
         /// The best-scored output the critic judged in this step (`policy.on_exhausted: best`); the first wins a tie.
@@ -358,7 +362,7 @@ actor JobRunner {
             try await checkLive()
             let request = prompts.actor(steps: steps, index: index, attempt: attempt, replan: replan, rejected: rejected)
             let output: String
-            switch try await act(request) {
+            switch try await act(request, tools: tools) {
             case let .success(text):
                 output = text
             case let .failure(unusable):
@@ -421,19 +425,21 @@ actor JobRunner {
     /// Whether a failing verdict of `feasibility` ends the step now: it is below `policy.replan_below`
     /// and a re-plan can follow (the plan has a planner and re-plans left). Without one the remaining
     /// attempts are spent as usual.
-    private func replansEarly(feasibility: Double, replan: Int) -> Bool {
+    func replansEarly(feasibility: Double, replan: Int) -> Bool {
         feasibility < plan.policy.replanBelow && plan.planner != nil && replan < plan.policy.maxReplans
     }
 
     /// Why an actor attempt gave no output, as the critic-style feedback the next attempt reads.
-    private struct Unusable: Error {
+    struct Unusable: Error {
         let feedback: String
     }
 
     /// One actor attempt: model turns until the actor answers with text (`modelTurns`, the tools it
     /// calls gated as the plan says). A turn that still calls tools when `max_tool_turns` turns are
     /// used up ends the attempt without output: it fails like an unusable reply, with feedback saying so.
-    private func act(_ first: ModelRequest, line: CallLine? = nil) async throws -> Result<String, Unusable> {
+    /// `tools` are the attempt's (a candidate's own, in its copy of the workspace); its calls are named
+    /// on `line` (the main line when nil).
+    func act(_ first: ModelRequest, line: CallLine? = nil, tools: ToolBox?) async throws -> Result<String, Unusable> {
         let turns = plan.policy.maxToolTurns
         switch try await modelTurns(first, role: .actor, tools: tools, maxTurns: turns, line: line) {
         case .outOfTurns:
@@ -460,16 +466,24 @@ actor JobRunner {
     /// the policy's budget; past it the attempt counts as failed — never as passed.
     /// A command critic runs once (`CriticCommand`): a call that fails fails the attempt. A jury asks
     /// its jurors and its rule decides (`JobRunner+Jury`).
-    private func judge(steps: [String], index: Int, attempt: Int, replan: Int, output: String) async throws -> Verdict {
+    /// `sample` is the candidate judged when the policy asks for several; `workspace` the candidate's
+    /// tools when it has its own copy of the workspace, which the critic's commands and tools then
+    /// work in.
+    func judge(
+        steps: [String], index: Int, attempt: Int, replan: Int, output: String, sample: Int? = nil, workspace: ToolBox? = nil
+    ) async throws -> Verdict {
         switch plan.critic {
         case .model:
+            var request = prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+            request.context.sample = sample
             return try await verdict(
-                prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output),
-                tries: plan.policy.maxInvalidReplies)
+                request, tries: plan.policy.maxInvalidReplies, tools: candidateCriticTools(workspace) ?? criticTools)
         case var .command(command):
             command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
-            let request = CriticCommand.request(
+            var request = CriticCommand.request(
                 command, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+            request.context.sample = sample
+            request.workspace = await candidateWorkspace(workspace)
             return try await verdict(request, tries: 0)  // a command's verdict is its exit status: asking again would not change it
         case let .jury(jury):
             return try await convene(jury, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
@@ -480,14 +494,16 @@ actor JobRunner {
     /// (`invalid_verdict`) when none is valid. A critic offered tools uses them first (`modelTurns`,
     /// within its `max_tool_turns` over all its tries; a re-ask carries the tool turns before it); one
     /// still calling tools when they are used up gives no valid verdict.
-    func verdict(_ first: ModelRequest, tries: Int, line: CallLine? = nil) async throws -> Verdict {
+    /// `tools` are the critic's (by default the job's `criticTools`).
+    func verdict(_ first: ModelRequest, tries: Int, line: CallLine? = nil, tools: ToolBox?? = nil) async throws -> Verdict {
+        let tools = tools ?? criticTools
         var request = first
         var problem = ""
         let turns = plan.roleSpec(.critic)?.maxToolTurns ?? plan.policy.maxToolTurns
         for _ in 0...tries {
             try await checkLive()
             let reply: AgentReply
-            switch try await modelTurns(request, role: .critic, tools: criticTools, maxTurns: turns, line: line) {
+            switch try await modelTurns(request, role: .critic, tools: tools, maxTurns: turns, line: line) {
             case let .answered(answer, last):
                 (reply, request) = (answer, last)
             case .outOfTurns:

@@ -39,6 +39,12 @@ struct ToolOutputBudget: Sendable {
 
     /// What the call at `index` (0-based) of the current turn may return, or why it is not run.
     func allowance(callIndex index: Int) -> Result<ToolAllowance, ToolProblem> {
+        allowance(callIndex: index, turnUsed: turnUsed)
+    }
+
+    /// The same for a turn whose charges its caller keeps (`turnUsed`): an attempt's concurrent
+    /// candidates each have their own turns, and share the job's budget.
+    func allowance(callIndex index: Int, turnUsed: Int) -> Result<ToolAllowance, ToolProblem> {
         let calls = policy.maxToolCallsPerTurn
         guard index < calls else {
             return .failure(
@@ -72,6 +78,13 @@ struct ToolOutputBudget: Sendable {
 
     /// Counts the output `result` carries against the turn's and the job's budgets.
     mutating func charge(_ result: JSON) {
+        let count = Self.outputCount(of: result)
+        turnUsed += count
+        jobUsed += count
+    }
+
+    /// Counts `result` against the job's budget and the caller's own turn, `turnUsed`.
+    mutating func charge(_ result: JSON, turnUsed: inout Int) {
         let count = Self.outputCount(of: result)
         turnUsed += count
         jobUsed += count

@@ -178,6 +178,12 @@ public enum Migrations {
             INSERT INTO event_kinds(kind) VALUES ('jury.convened'), ('jury.voted'), ('jury.decided');
             """
         ),
+        (
+            11, "the candidates' events, record format 4",
+            """
+            INSERT INTO event_kinds(kind) VALUES ('candidate.started'), ('candidate.judged'), ('candidate.chosen');
+            """
+        ),
     ]
 
     /// The part of a migration written in Swift, run after its SQL in the same transaction.

@@ -10,6 +10,12 @@
 ///   of showing an example) and a verdict's `feasibility` can end a step early (`step.infeasible`).
 ///   The stored shapes are those of format 2; what changed is what a recorded request says and how
 ///   a recorded reply is read, which recovery and replay must reproduce.
+/// - Format 4: every candidate an attempt asks of the actor is recorded (`candidate.started`,
+///   `candidate.judged`, `candidate.chosen`, `Events/CandidateEvents.swift`), one per attempt
+///   unless `policy.samples` asks for more, each naming its parent so a step's candidates form a tree.
+///   With more than one sample the candidates' calls run concurrently (call ids `cN-(k+1)-M`), a
+///   request carries its `sample`, and with tools each candidate works in its own copy of the
+///   workspace. Jobs of formats 1–3 run, recover and replay exactly as before, without these events.
 ///
 /// The store writer stamps every new job with `current` (in the same transaction as its row); a
 /// job is verified and replayed under the format it names. A change to what is stored raises
@@ -17,7 +23,7 @@
 /// Tests/Fixtures/records written by the release that introduces it. Pure.
 public enum RecordFormat {
     /// The format this build writes.
-    public static let current = 3
+    public static let current = 4
     /// The `job.submitted` member that names a job's format.
     public static let member = "format"
 

@@ -44,6 +44,9 @@ extension EventKind {
         case .gateDecided: return GateDecided.self
         case .gateRefused: return GateRefused.self
         case .attemptDuplicate: return AttemptDuplicate.self
+        case .candidateStarted: return CandidateStarted.self
+        case .candidateJudged: return CandidateJudged.self
+        case .candidateChosen: return CandidateChosen.self
         case .toolStarted: return ToolStarted.self
         case .toolCompleted: return ToolCompleted.self
         case .toolRestarted: return ToolRestarted.self
