@@ -83,7 +83,7 @@ final class CommandLauncher: @unchecked Sendable {
                     try CandidateWorkspace.prepare(configured, from: original)
                     return ToolBox.realPath(configured).map { .success($0) } ?? .failure(ToolProblem("the workspace copy vanished"))
                 } catch {
-                    return .failure(ToolProblem("cannot copy the workspace for this candidate: \(error.description)"))
+                    return .failure(ToolProblem("cannot copy the workspace for this candidate: \(error)"))
                 }
             }
             guard case let .success(path) = made else { return made }

@@ -323,8 +323,8 @@ public final class Engine: @unchecked Sendable {
             $0.isEmpty ? nil : ToolBox(offered: $0, policy: entry.plan.policy, launcher: launcher, readOnly: true)
         }
         let runner = JobRunner(
-            job: entry.record, plan: entry.plan, rules: ReplyRules(format: entry.format, policy: entry.plan.policy), log: entry.log,
-            bus: bus, loop: loop, tools: tools, criticTools: criticTools,
+            job: entry.record, plan: entry.plan, rules: ReplyRules(format: entry.format, policy: entry.plan.policy), format: entry.format,
+            log: entry.log, bus: bus, loop: loop, tools: tools, criticTools: criticTools,
             statusChanged: { [weak entry, loop] status in
                 loop.assertInLoop()
                 entry?.record.status = status

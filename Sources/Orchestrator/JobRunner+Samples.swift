@@ -59,7 +59,8 @@ extension JobRunner {
             stepAttempt = attempt
             try await checkLive()
             let requests = (0..<samples).map { k in
-                prompts.actor(steps: steps, index: index, attempt: attempt, replan: replan, rejected: rejected, sample: samples > 1 ? k : nil)
+                prompts.actor(
+                    steps: steps, index: index, attempt: attempt, replan: replan, rejected: rejected, sample: samples > 1 ? k : nil)
             }
             var copies: [String?] = []
             for k in 0..<samples {
@@ -96,8 +97,8 @@ extension JobRunner {
                     } else {
                         let verdict = try await judge(
                             steps: steps, index: index, attempt: attempt, replan: replan, output: output, sample: samples > 1 ? k : nil,
-                            workspace: copies[k] == nil ? nil : boxes[k])
-                        candidate.criticCall = lastMainCallID
+                            workspace: copies[k] == nil || root == nil ? nil : boxes[k])
+                        candidate.criticCall = main.last
                         candidate.verdict = verdict
                         candidate.outcome = verdict.outcome == .pass ? .pass : .fail
                         candidate.score = verdict.score
@@ -205,7 +206,7 @@ extension JobRunner {
                     try CandidateWorkspace.apply(copy, to: root)
                     return nil
                 } catch {
-                    return error.description
+                    return "\(error)"
                 }
             }
             if let problem = applied {
@@ -233,7 +234,10 @@ extension JobRunner {
     /// The job's workspace (a real path) when its candidates get copies of it: the actor has tools,
     /// the policy asks for more than one sample, and the workspace can be had.
     private func workspaceRoot(samples: Int) async -> String? {
-        guard samples > 1, let tools, case let .success(root) = await tools.launcher.prepareWorkspace() else { return nil }
+        // `agentd replay` touches no files: it runs no tool, so its candidates need no copies.
+        guard samples > 1, !log.strictReplay, let tools, case let .success(root) = await tools.launcher.prepareWorkspace() else {
+            return nil
+        }
         return root
     }
 

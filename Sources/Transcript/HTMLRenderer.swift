@@ -156,7 +156,32 @@ public enum HTMLRenderer {
                 }
                 w.raw("</div>\n")
             }
+            if attempt.candidates.count > 1 {
+                for candidate in attempt.candidates {
+                    w.raw(
+                        "<div class=\"candidate outcome-\(candidate.outcome ?? "pending")\(candidate.chosen == nil ? "" : " chosen")\" id=\"candidate-r\(step.replan)-s\(step.index)-a\(attempt.index)-k\(candidate.sample)\" data-sample=\"\(candidate.sample)\" data-outcome=\"\(candidate.outcome ?? "pending")\"\(candidate.chosen.map { " data-chosen=\"\($0)\"" } ?? "")>\n<h4>"
+                    )
+                    w.text(Format.candidateHead(candidate))
+                    w.raw("</h4>\n")
+                    let actor = attempt.actorCalls.filter { m.calls[$0].sample == candidate.sample }
+                    let critic = attempt.criticCalls.filter { m.calls[$0].sample == candidate.sample }
+                    turns(m, actor, Format.tools(of: actor, in: attempt.tools, m), &w)
+                    turns(m, critic, Format.tools(of: critic, in: attempt.criticTools, m), &w)
+                    w.raw("<p class=\"candidate-result\">")
+                    w.text(Format.candidateResult(candidate))
+                    w.raw("</p>\n</div>\n")
+                }
+                let unsampled = attempt.criticCalls.filter { m.calls[$0].sample == nil }
+                turns(m, unsampled, Format.tools(of: unsampled, in: attempt.criticTools, m), &w)
+                w.raw("</article>\n")
+                continue
+            }
             turns(m, attempt.actorCalls, attempt.tools, &w)
+            if let candidate = attempt.candidates.first, candidate.outcome == "duplicate" || candidate.chosen == "best" {
+                w.raw("<p class=\"candidate-result\">")
+                w.text(Format.candidateResult(candidate))
+                w.raw("</p>\n")
+            }
             if let dup = attempt.duplicateOf {
                 w.raw("<div class=\"verdict verdict-fail duplicate\" data-verdict=\"fail\" data-duplicate-of=\"\(dup)\">")
                 w.text("Same output as rejected attempt \(dup + 1); not judged again. Feedback reused: \(attempt.duplicateFeedback ?? "")")
@@ -170,6 +195,30 @@ public enum HTMLRenderer {
             w.raw("<p class=\"exhausted\">All \(step.attempts.count) attempts failed. Last feedback: ")
             w.text(step.lastFeedback ?? "")
             w.raw("</p>\n")
+        }
+        if step.sampled {
+            w.raw("<div class=\"candidate-tree\"><b>Candidates as a tree</b> (each rerun revises its parent)\n<ul>\n")
+            var depth = 0
+            for (level, candidate) in step.candidateTree {
+                while depth < level {
+                    w.raw("<ul>\n")
+                    depth += 1
+                }
+                while depth > level {
+                    w.raw("</ul>\n")
+                    depth -= 1
+                }
+                w.raw(
+                    "<li data-attempt=\"\(candidate.attempt)\" data-sample=\"\(candidate.sample)\"\(candidate.parent.map { " data-parent=\"\($0.attempt).\($0.sample)\"" } ?? "")>"
+                )
+                w.text(Format.candidateLine(candidate))
+                w.raw("</li>\n")
+            }
+            while depth > 0 {
+                w.raw("</ul>\n")
+                depth -= 1
+            }
+            w.raw("</ul></div>\n")
         }
         w.raw("</section>\n")
     }
@@ -223,15 +272,12 @@ public enum HTMLRenderer {
 
     /// A role's calls in an attempt, each followed by the tools it asked for.
     static func turns(_ m: TranscriptModel, _ calls: [Int], _ tools: [Int], _ w: inout HTMLWriter) {
-        var shown = 0
         for i in calls {
-            let c = m.calls[i]
-            call(c, &w, tools: m.tools)
-            let count = c.toolCalls.count
-            for t in tools.dropFirst(shown).prefix(count) { tool(m.tools[t], &w) }
-            shown += min(count, tools.count - shown)
+            call(m.calls[i], &w, tools: m.tools)
+            for t in Format.tools(of: [i], in: tools, m) { tool(m.tools[t], &w) }
         }
-        for t in tools.dropFirst(shown) { tool(m.tools[t], &w) }
+        let shown = Set(Format.tools(of: calls, in: tools, m))
+        for t in tools where !shown.contains(t) { tool(m.tools[t], &w) }
     }
 
     /// `tools`: the job's, which a verdict's evidence names.

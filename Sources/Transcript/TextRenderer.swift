@@ -157,7 +157,25 @@ public enum TextRenderer {
                     item(0, "feedback carried into this rerun: \(attempt.feedbackCarried ?? "")")
                     if let s = attempt.suggestionCarried { item(1, "suggestion: \(s)") }
                 }
+                if attempt.candidates.count > 1 {
+                    for candidate in attempt.candidates {
+                        item(0, Format.candidateHead(candidate))
+                        let actor = attempt.actorCalls.filter { m.calls[$0].sample == candidate.sample }
+                        let critic = attempt.criticCalls.filter { m.calls[$0].sample == candidate.sample }
+                        turns(m, actor, Format.tools(of: actor, in: attempt.tools, m), 1)
+                        turns(m, critic, Format.tools(of: critic, in: attempt.criticTools, m), 1)
+                        item(1, Format.candidateResult(candidate))
+                    }
+                    let unsampled = attempt.criticCalls.filter { m.calls[$0].sample == nil }
+                    turns(m, unsampled, Format.tools(of: unsampled, in: attempt.criticTools, m))
+                    if let jury = attempt.jury { self.jury(jury, 0) }
+                    line()
+                    continue
+                }
                 turns(m, attempt.actorCalls, attempt.tools)
+                if let candidate = attempt.candidates.first, candidate.outcome == "duplicate" || candidate.chosen == "best" {
+                    item(0, Format.candidateResult(candidate))
+                }
                 if let dup = attempt.duplicateOf {
                     item(
                         0,
@@ -170,6 +188,11 @@ public enum TextRenderer {
             }
             if step.exhausted {
                 item(0, "all \(step.attempts.count) attempts failed; last feedback: \(step.lastFeedback ?? "")")
+                line()
+            }
+            if step.sampled {
+                item(0, "candidates as a tree (each rerun revises its parent):")
+                for (depth, candidate) in step.candidateTree { item(1 + depth, Format.candidateLine(candidate)) }
                 line()
             }
         }
@@ -191,17 +214,15 @@ public enum TextRenderer {
             }
         }
 
-        /// A role's calls in an attempt, each followed by the tools it asked for.
-        mutating func turns(_ m: TranscriptModel, _ calls: [Int], _ tools: [Int]) {
-            var shown = 0
+        /// A role's calls in an attempt, each followed by the tools it asked for (by their ids: a tool's
+        /// id is its call's, a dot and an index), at `depth`; then any tool no call accounts for.
+        mutating func turns(_ m: TranscriptModel, _ calls: [Int], _ tools: [Int], _ depth: Int = 0) {
             for i in calls {
-                let c = m.calls[i]
-                call(c, 0, tools: m.tools)
-                let count = c.toolCalls.count
-                for t in tools.dropFirst(shown).prefix(count) { tool(m.tools[t], 1) }
-                shown += min(count, tools.count - shown)
+                call(m.calls[i], depth, tools: m.tools)
+                for t in Format.tools(of: [i], in: tools, m) { tool(m.tools[t], depth + 1) }
             }
-            for t in tools.dropFirst(shown) { tool(m.tools[t], 1) }
+            let shown = Set(Format.tools(of: calls, in: tools, m))
+            for t in tools where !shown.contains(t) { tool(m.tools[t], depth + 1) }
         }
 
         /// `tools`: the job's, which a verdict's evidence names.

@@ -112,6 +112,7 @@ extension TranscriptModel {
                     }
                     call.reask = started.reask
                     call.turn = request.turn
+                    call.sample = started.request["sample"]?.intValue
                     call.model = request.model
                     call.messages = request.messages.map { m in
                         var content = m.content
@@ -218,6 +219,50 @@ extension TranscriptModel {
                 model.steps[s].attempts[a].duplicateOf = duplicate?.sameAsAttempt
                 model.steps[s].attempts[a].duplicateFeedback = duplicate?.feedback
                 model.steps[s].attempts[a].outcome = .fail
+            case .candidateStarted?:
+                guard let started = try? CandidateStarted(payload: payload) else { return note(kind, seq, &model) }
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                // A rerun of several candidates reads the feedback of the one it revises.
+                if let p = started.parent, let parentAttempt = model.steps[s].attempts.first(where: { $0.index == p.attempt }),
+                    parentAttempt.candidates.count > 1, let revised = parentAttempt.candidates.first(where: { $0.sample == p.sample })
+                {
+                    model.steps[s].attempts[a].feedbackCarried = revised.feedback
+                    model.steps[s].attempts[a].suggestionCarried = nil
+                }
+                model.steps[s].attempts[a].candidates.append(
+                    Candidate(
+                        attempt: attempt ?? 0, sample: started.sample, parent: started.parent.map { ($0.attempt, $0.sample) },
+                        temperature: started.temperature, workspace: started.workspace))
+            case .candidateJudged?:
+                guard let judged = try? CandidateJudged(payload: payload) else { return note(kind, seq, &model) }
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                guard let c = model.steps[s].attempts[a].candidates.firstIndex(where: { $0.sample == judged.sample }) else { return }
+                model.steps[s].attempts[a].candidates[c].outcome = judged.outcome.rawValue
+                model.steps[s].attempts[a].candidates[c].score = judged.score
+                model.steps[s].attempts[a].candidates[c].feedback = judged.feedback
+                // One candidate's attempt is as its critic judged it; an attempt of several passes only
+                // when one is chosen.
+                let single = model.steps[s].attempts[a].candidates.count == 1
+                if !single || judged.outcome != .pass {
+                    model.steps[s].attempts[a].outcome = single && judged.outcome == .unusable ? .invalid : .fail
+                }
+            case .candidateChosen?:
+                guard let chosen = try? CandidateChosen(payload: payload) else { return note(kind, seq, &model) }
+                let (s, a) = self.attempt(step ?? 0, attempt ?? 0, in: &model)
+                if let c = model.steps[s].attempts[a].candidates.firstIndex(where: { $0.sample == chosen.sample }) {
+                    model.steps[s].attempts[a].candidates[c].chosen = chosen.reason.rawValue
+                }
+                if chosen.reason == .passed {
+                    model.steps[s].attempts[a].outcome = .pass
+                } else {
+                    let score = chosen.score.map { " (score \(JSON.number($0).encoded))" } ?? ""
+                    model.entries.append(
+                        .note(
+                            seq: seq,
+                            text:
+                                "step \((step ?? 0) + 1): the job goes on with attempt \((attempt ?? 0) + 1), candidate \(chosen.sample + 1)\(score), the best scored (policy.on_exhausted: best)"
+                        ))
+                }
             case .stepExhausted?:
                 let s = self.step(step ?? 0, in: &model)
                 let exhausted = try? StepExhausted(payload: payload)

@@ -37,6 +37,8 @@ public struct TranscriptModel: Sendable {
         public var attempt: Int?
         public var reask = 0
         public var turn = 0
+        /// The candidate of its attempt the call asks for or judges, when the attempt has several.
+        public var sample: Int?
         public var model: String?
         public var messages: [Message] = []
         public var state = State.pending
@@ -134,6 +136,29 @@ public struct TranscriptModel: Sendable {
         public var durationMS: Double?
     }
 
+    /// One candidate of an attempt (record format 4): `candidate.started` and what became of it.
+    public struct Candidate: Sendable, Equatable {
+        public var attempt: Int
+        public var sample: Int
+        /// The candidate it revises (attempt, sample); nil for a step's first attempt.
+        public var parent: (attempt: Int, sample: Int)?
+        public var temperature: Double?
+        /// Its private copy of the workspace, when it had one.
+        public var workspace: String?
+        /// `pass`, `fail`, `unusable`, `duplicate`, `rejected`; nil until judged.
+        public var outcome: String?
+        public var score: Double?
+        public var feedback: String?
+        /// Why the job went on with it (`passed`, `best`), when it did.
+        public var chosen: String?
+
+        public static func == (a: Candidate, b: Candidate) -> Bool {
+            a.attempt == b.attempt && a.sample == b.sample && a.parent?.attempt == b.parent?.attempt
+                && a.parent?.sample == b.parent?.sample && a.temperature == b.temperature && a.workspace == b.workspace
+                && a.outcome == b.outcome && a.score == b.score && a.feedback == b.feedback && a.chosen == b.chosen
+        }
+    }
+
     public struct Attempt: Sendable {
         public enum Outcome: String, Sendable { case pass, fail, invalid, pending }
         public var index: Int
@@ -151,6 +176,8 @@ public struct TranscriptModel: Sendable {
         /// The jury that judged this attempt, when the critic is one.
         public var jury: Jury?
         public var outcome = Outcome.pending
+        /// Its candidates, by sample (record format 4); several when the policy asks for samples.
+        public var candidates: [Candidate] = []
     }
 
     public struct Step: Sendable {
@@ -163,6 +190,27 @@ public struct TranscriptModel: Sendable {
         public var lastFeedback: String?
 
         public var passed: Bool { attempts.last?.outcome == .pass }
+
+        /// Whether an attempt of the step had more than one candidate: then the step's candidates
+        /// are shown one by one and as a tree.
+        public var sampled: Bool { attempts.contains { $0.candidates.count > 1 } }
+
+        /// The step's candidates as a tree: each with its depth, children right after their parent,
+        /// siblings by attempt and sample.
+        public var candidateTree: [(depth: Int, candidate: Candidate)] {
+            let all = attempts.flatMap(\.candidates)
+            var out: [(depth: Int, candidate: Candidate)] = []
+            func visit(_ c: Candidate, _ depth: Int) {
+                out.append((depth, c))
+                for child in all where child.parent?.attempt == c.attempt && child.parent?.sample == c.sample { visit(child, depth + 1) }
+            }
+            // Roots: no parent, or a parent the record does not hold.
+            for c in all
+            where c.parent.map({ p in !all.contains { $0.attempt == p.attempt && $0.sample == p.sample } }) ?? true {
+                visit(c, 0)
+            }
+            return out
+        }
     }
 
     public struct Replan: Sendable {
@@ -363,6 +411,54 @@ enum Format {
 
     static func quoted(_ s: String) -> String {
         s.isEmpty || s.contains(where: { $0 == " " || $0 == "\"" || $0 == "," }) ? JSON.string(s).encoded : s
+    }
+
+    /// The tools among `tools` that the calls `calls` asked for (a tool's id is its call's id, a dot
+    /// and an index), in their order.
+    static func tools(of calls: [Int], in tools: [Int], _ m: TranscriptModel) -> [Int] {
+        let prefixes = calls.map { m.calls[$0].id + "." }
+        return tools.filter { t in prefixes.contains { m.tools[t].id.hasPrefix($0) } }
+    }
+
+    /// `attempt 2, candidate 1`, one-based.
+    static func candidateName(attempt: Int, sample: Int) -> String {
+        "attempt \(attempt + 1), candidate \(sample + 1)"
+    }
+
+    /// A candidate's heading: which it is, what it revises, its temperature and workspace.
+    static func candidateHead(_ c: TranscriptModel.Candidate) -> String {
+        var parts: [String] = []
+        if let t = c.temperature { parts.append("temperature \(fixed(t, 2))") }
+        if let p = c.parent { parts.append("revises " + candidateName(attempt: p.attempt, sample: p.sample)) }
+        if let w = c.workspace { parts.append("workspace \(w)") }
+        return "Candidate \(c.sample + 1)" + (parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")")
+    }
+
+    /// What became of a candidate: `judged PASS (score 0.90) — chosen: …`; the feedback when no
+    /// critic's call shows it (a duplicate, an unusable or rejected candidate).
+    static func candidateResult(_ c: TranscriptModel.Candidate) -> String {
+        var text: String
+        switch c.outcome {
+        case nil: text = "not judged yet"
+        case "duplicate"?: text = "same output as an earlier candidate; not judged again (feedback reused: \(c.feedback ?? ""))"
+        case "unusable"?: text = "UNUSABLE: \(c.feedback ?? "")"
+        case "rejected"?: text = "REJECTED by the reviewer (score \(score(c.score))): \(c.feedback ?? "")"
+        case let outcome?: text = "judged \(outcome.uppercased()) (score \(score(c.score)))"
+        }
+        switch c.chosen {
+        case "passed"?: text += " — chosen: the best-scored pass"
+        case "best"?: text += " — chosen: the best scored, though none passed (policy.on_exhausted: best)"
+        default: break
+        }
+        return text
+    }
+
+    /// A candidate on one line of the step's tree.
+    static func candidateLine(_ c: TranscriptModel.Candidate) -> String {
+        var text = candidateName(attempt: c.attempt, sample: c.sample) + ": " + (c.outcome ?? "not judged")
+        if let s = c.score { text += " " + score(s) }
+        if let chosen = c.chosen { text += " ← chosen (\(chosen))" }
+        return text
     }
 
     static func stepName(_ step: TranscriptModel.Step) -> String {

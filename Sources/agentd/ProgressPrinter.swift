@@ -7,6 +7,9 @@ struct ProgressPrinter {
     private var stepCount: Int?
     /// The ground-truth check's calls (critic-role calls of the agent `critic/JOB/check`), shown as `check`.
     private var checkCalls: Set<String> = []
+    /// Whether the job asks for more than one candidate per attempt (a second one started): only
+    /// then are candidates printed one by one.
+    private var samples = false
 
     mutating func lines(for event: JSON) -> [String] {
         let kind = event["kind"]?.stringValue ?? "?"
@@ -95,6 +98,23 @@ struct ProgressPrinter {
                 prefix
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \(((try? AttemptDuplicate(payload: payload))?.sameAsAttempt ?? 0) + 1); not judged again"
             )
+        case .candidateStarted?:
+            guard let started = try? CandidateStarted(payload: payload), started.sample > 0 else { break }
+            samples = true
+            out.append(
+                prefix
+                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  candidate \(started.sample + 1) (temperature \(started.temperature))"
+            )
+        case .candidateJudged?:
+            guard samples, let judged = try? CandidateJudged(payload: payload) else { break }
+            let score = judged.score.map { ", score \($0)" } ?? ""
+            out.append(
+                prefix
+                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  candidate \(judged.sample + 1): \(judged.outcome.rawValue)\(score)")
+        case .candidateChosen?:
+            guard let chosen = try? CandidateChosen(payload: payload), samples || chosen.reason == .best else { break }
+            let why = chosen.reason == .best ? "the best scored, though none passed" : "the best-scored pass"
+            out.append(prefix + "\(stepLabel()) going on with attempt \((attempt ?? 0) + 1), candidate \(chosen.sample + 1): \(why)")
         case .stepExhausted?:
             let exhausted = try? StepExhausted(payload: payload)
             var line = prefix + "\(stepLabel()) all \(exhausted?.attempts ?? 0) attempts failed"

@@ -93,7 +93,8 @@ public struct CandidateJudged: RecordedEvent {
         sample = try r.int("sample")
         let word = try r.string("outcome")
         guard let outcome = Outcome(rawValue: word) else {
-            throw .wrongType(Self.kind, "outcome", expected: Outcome.allCases.map(\.rawValue).joined(separator: " | "), found: .string(word))
+            throw .wrongType(
+                Self.kind, "outcome", expected: Outcome.allCases.map(\.rawValue).joined(separator: " | "), found: .string(word))
         }
         self.outcome = outcome
         score = try r.optionalDouble("score")
