@@ -142,6 +142,10 @@ final class ProtocolDocTests: XCTestCase {
             .toolCompleted: keys(ToolCompleted(tool: "t", toolCallID: "i", ok: true, result: [:], durationMs: 1).json),
             .toolRestarted: keys(ToolRestarted(idempotencyKey: "k").json),
             .attemptDuplicate: keys(AttemptDuplicate(sameAsAttempt: 0, feedback: "f").json),
+            .candidateStarted: keys(
+                CandidateStarted(sample: 1, parent: CandidateRef(attempt: 0, sample: 2), temperature: 0.3, workspace: "/w").json),
+            .candidateJudged: keys(CandidateJudged(sample: 1, outcome: .pass, score: 0.9, feedback: "f").json),
+            .candidateChosen: keys(CandidateChosen(sample: 1, score: 0.9, reason: .passed, workspace: "/w").json),
             .stepExhausted: keys(StepExhausted(attempts: 2, lastFeedback: "f", bestAttempt: 1, bestScore: 0.4).json),
             .stepTimedOut: keys(StepTimedOut(timeoutSeconds: 1, reason: "r").json),
             .stepInfeasible: keys(StepInfeasible(attempts: 1, feasibility: 0.1, replanBelow: 0.3, feedback: "f").json),

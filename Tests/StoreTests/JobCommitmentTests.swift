@@ -18,15 +18,15 @@ final class JobCommitmentTests: XCTestCase {
             .object(base), to: JobCommitment.digests(plan: row.plan, goal: row.goal, inputs: row.inputs, cwd: row.cwd))
         XCTAssertEqual(written[RecordFormat.member]?.intValue, RecordFormat.current, "the writer stamps the current format")
         XCTAssertNil(problem(written), "the row matches its digests")
-        XCTAssertEqual(RecordFormat.of(written), 3)
-        for format in [2, 3] {
+        XCTAssertEqual(RecordFormat.of(written), 4)
+        for format in [2, 3, 4] {
             XCTAssertEqual(
                 problem(.object(base + [(RecordFormat.member, .int(format))])),
                 "the job's first event lacks the digests of its row that record format \(format) requires")
         }
         XCTAssertEqual(
-            problem(.object(base + [(RecordFormat.member, 4)])),
-            "the job was written in record format 4, newer than this agentd reads (up to 3)")
+            problem(.object(base + [(RecordFormat.member, 5)])),
+            "the job was written in record format 5, newer than this agentd reads (up to 4)")
         XCTAssertEqual(JobCommitment.committing(written, to: ("x", "y")).encoded, written.encoded, "a recorded payload is kept as it is")
     }
 }

@@ -51,6 +51,20 @@ final class RecordedEventsTests: XCTestCase {
             #"{"gate":"c1.0","uid":1001,"reason":"no"}"#
         ),
         (AttemptDuplicate(sameAsAttempt: 0, feedback: "f"), #"{"same_as_attempt":0,"feedback":"f"}"#),
+        (CandidateStarted(sample: 0, parent: nil, temperature: 0.2), #"{"sample":0,"temperature":0.2}"#),
+        (
+            CandidateStarted(sample: 2, parent: CandidateRef(attempt: 0, sample: 1), temperature: 0.5, workspace: "/w/.x/r0-s0-a1-k2"),
+            #"{"sample":2,"parent":{"attempt":0,"sample":1},"temperature":0.5,"workspace":"/w/.x/r0-s0-a1-k2"}"#
+        ),
+        (
+            CandidateJudged(sample: 1, outcome: .pass, score: 0.9, feedback: "ok"),
+            #"{"sample":1,"outcome":"pass","score":0.9,"feedback":"ok"}"#
+        ),
+        (CandidateJudged(sample: 0, outcome: .unusable, score: nil, feedback: "no"), #"{"sample":0,"outcome":"unusable","feedback":"no"}"#),
+        (
+            CandidateChosen(sample: 1, score: 0.9, reason: .best, workspace: "/w/.x/r0-s0-a1-k1"),
+            #"{"sample":1,"score":0.9,"reason":"best","workspace":"/w/.x/r0-s0-a1-k1"}"#
+        ),
         (
             ToolStarted(tool: "run_command", toolCallID: "t1", idempotencyKey: "J/c1/0", argv: ["ls"]),
             #"{"tool":"run_command","tool_call_id":"t1","idempotency_key":"J/c1/0","argv":["ls"]}"#
