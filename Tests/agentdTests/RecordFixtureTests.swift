@@ -42,6 +42,26 @@ final class RecordFixtureTests: EndToEndTestCase {
         XCTAssertTrue(critic.contains("no banana in: an apple"), critic)
     }
 
+    /// Format 4 records every candidate: a best-of-3 job whose candidates used tools in their own
+    /// copies of the workspace, and a tree of candidates that went on with the best of its step.
+    func testTheFourthFormatVerifiesReplaysAndRenders() throws {
+        try check("agentd-format-4.db", format: 4, added: Array(repeating: "succeeded", count: 5), events: 270)
+        let db = harness.dir + "/agentd-format-4.db"
+        let recorded = try jobs(db)
+        let samples = try harness.cli(["transcript", recorded[8].id]).stdout
+        XCTAssertTrue(samples.contains("attempt 1, candidate 2: pass 0.90 ← chosen (passed)"), samples)
+        XCTAssertTrue(samples.contains("workspace /tmp/fx/.ws4.agentd-\(recorded[8].id)/r0-s0-a0-k1"), samples)
+        let tree = try harness.cli(["transcript", recorded[9].id]).stdout
+        XCTAssertTrue(
+            tree.contains(
+                """
+                    attempt 1, candidate 2: fail 0.50 ← chosen (best)
+                      attempt 2, candidate 1: fail 0.40
+                """), tree)
+        XCTAssertTrue(tree.contains("attempt 1, candidate 3: duplicate 0.30"), tree)
+        XCTAssertTrue(tree.contains("attempt 2, candidate 3: unusable"), tree)
+    }
+
     /// Verifies, replays and renders every job of the fixture `name`, whose jobs name `format`: the
     /// five jobs every fixture holds, then the `added` ones (by status), `events` events in all.
     private func check(_ name: String, format: Int, added: [String] = [], events: Int = 82) throws {

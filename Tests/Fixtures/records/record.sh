@@ -95,6 +95,57 @@ steps: ["name a yellow fruit"]
 PLAN
 run submit critic.yaml --goal "a yellow fruit" --wait >/dev/null
 
+# Format 4: every candidate recorded. Best-of-3 with tools, each candidate in its own copy of the
+# workspace (the second, best scored, goes on); then three candidates per attempt over two attempts,
+# a duplicate and an unusable one among them, none passing, so policy.on_exhausted: best goes on with
+# the best of the step.
+mkdir -p "$work/ws4"
+cat >samples.yaml <<'PLAN'
+name: fixture-samples
+workspace: /tmp/fx/ws4
+models:
+  script:
+    backend: scripted
+    script:
+      actor:
+        - turn: 0
+          reply: {tool_calls: [{name: write_file, arguments: {path: answer.txt, content: "from candidate {sample}\n"}}, {name: run_command, arguments: {argv: [cat, answer.txt]}}]}
+        - {turn: 1, reply: {output: "answer {sample}"}}
+      critic:
+        - {sample: 0, reply: {verdict: pass, score: 0.6, feedback: good}}
+        - {sample: 1, reply: {verdict: pass, score: 0.9, feedback: best}}
+        - {sample: 2, reply: {verdict: fail, score: 0.2, feedback: wrong}}
+roles:
+  actor: {model: script, prompt: "Use the tools.", tools: [write_file, run_command]}
+  critic: {model: script, prompt: "Judge."}
+  verifier: {command: [cat, answer.txt], cwd: /tmp/fx/ws4}
+steps: ["write the answer"]
+policy: {samples: 3, max_attempts: 1}
+PLAN
+run submit samples.yaml --goal "the best of three" --wait >/dev/null
+cat >tree.yaml <<'PLAN'
+name: fixture-samples-tree
+models:
+  script:
+    backend: scripted
+    script:
+      actor:
+        - {attempt: 0, sample: 2, reply: {output: "draft a0 k0"}}
+        - {attempt: 1, sample: 2, reply: {note: "no output"}}
+        - reply: {output: "draft a{attempt} k{sample}"}
+      critic:
+        - {attempt: 0, sample: 0, reply: {verdict: fail, score: 0.3, feedback: "too vague"}}
+        - {attempt: 0, sample: 1, reply: {verdict: fail, score: 0.5, feedback: closer}}
+        - reply: {verdict: fail, score: 0.4, feedback: "worse again"}
+roles:
+  actor: {model: script, prompt: "Draft."}
+  critic: {model: script, prompt: "Judge."}
+  verifier: {command: [sh, -c, 'cat "$AGENTD_STEP_OUTPUTS"']}
+steps: ["draft the note"]
+policy: {samples: 3, max_attempts: 2, on_exhausted: best}
+PLAN
+run submit tree.yaml --goal "a tree of drafts" --wait >/dev/null
+
 # One self-contained file: the daemon stopped, its WAL folded in.
 kill $daemon && wait $daemon || true
 trap - EXIT
