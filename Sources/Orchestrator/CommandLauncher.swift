@@ -137,6 +137,14 @@ final class CommandLauncher: @unchecked Sendable {
         return cgroup
     }
 
+    /// The job finished: the copies of the workspace its candidates left behind (a step that ran out
+    /// of time, a cancelled job) go, in the background.
+    func discardCandidateCopies() {
+        guard owner == nil, let resolved, !jobID.isEmpty else { return }
+        let directory = CandidateWorkspace.directory(beside: resolved, jobID: jobID)
+        ToolBox.files.async { try? CandidateWorkspace.remove(directory) }
+    }
+
     /// The job ended: its control groups go (see `JobCgroup.remove`).
     func finish() {
         cgroup?.remove()

@@ -357,6 +357,7 @@ public final class Engine: @unchecked Sendable {
         let runner = run.runner
         switch outcome {
         case let .finished(status, reason, at):
+            run.launcher.discardCandidateCopies()
             entry.record.startedAt = runner.startedAtOnLoop ?? entry.record.startedAt
             if status != .cancelled {
                 // A cancellation was recorded (and announced) by `cancel`.

@@ -54,7 +54,9 @@ extension JobRunner {
         var lastFeedback = ""
         stepFeedback = ""
         let root = await workspaceRoot(samples: samples)
-        if let root { await discardCopies(beside: root, keeping: "r\(replan)-s\(index)-") }
+        // Copies an earlier step left behind go when a step starts live (a replayed step may be
+        // followed by the recorded work of later steps' candidates, whose copies must stay).
+        if let root, !log.isReplaying { await discardCopies(beside: root, keeping: "r\(replan)-s\(index)-") }
         for attempt in 0..<plan.policy.maxAttempts {
             stepAttempt = attempt
             try await checkLive()

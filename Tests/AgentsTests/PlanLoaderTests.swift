@@ -791,6 +791,39 @@ final class PlanLoaderTests: XCTestCase {
             contains: "must be between 0 and 2, found 3")
     }
 
+    /// `policy.samples`: 1 to 16 candidates per attempt, kept in the snapshot; a scripted rule tells
+    /// them apart by `sample`; gates cannot be combined with more than one.
+    func testSamples() throws {
+        XCTAssertEqual(try PlanLoader.parse(yaml: Self.minimal, file: "p.yaml", baseDirectory: nil).policy.samples, 1)
+        for value in [1, 16] {
+            let plan = try PlanLoader.parse(yaml: Self.minimal + "policy: {samples: \(value)}\n", file: "p.yaml", baseDirectory: nil)
+            XCTAssertEqual(plan.policy.samples, value)
+            XCTAssertEqual(try Plan(json: plan.json), plan, "the snapshot keeps it")
+        }
+        for value in ["0", "17"] {
+            assertError(
+                Self.minimal + "policy: {samples: \(value)}\n", field: "policy.samples", line: 13,
+                contains: "must be between 1 and 16, found \(value)")
+        }
+        let gated =
+            Self.minimal.replacingOccurrences(of: "prompt: act}", with: "prompt: act, tools: [run_command]}")
+            + "gates:\n  - {tool: run_command, review: human}\npolicy: {samples: 2}\n"
+        assertError(gated, field: "gates", line: 14, contains: "gates cannot be combined with policy.samples above 1")
+        XCTAssertNoThrow(
+            try PlanLoader.parse(yaml: gated.replacingOccurrences(of: "samples: 2", with: "samples: 1"), file: "p.yaml", baseDirectory: nil)
+        )
+
+        let rule = try PlanLoader.parse(
+            yaml: Self.minimal.replacingOccurrences(of: "- reply: {output: x}", with: "- {sample: [1, 2], reply: {output: \"k{sample}\"}}"),
+            file: "p.yaml", baseDirectory: nil)
+        guard case let .scripted(script)? = rule.models["m"]?.backend else { return XCTFail("not scripted") }
+        var context = CallContext(jobID: "j", role: .actor, step: 0, attempt: 0, replan: 0, reask: 0, hasFeedback: false, goal: "g")
+        XCTAssertThrowsError(try ScriptedBackend(script: script).reply(to: context), "sample 0 (no sample) matches no rule")
+        context.sample = 2
+        XCTAssertEqual(try ScriptedBackend(script: script).reply(to: context).content, #"{"output":"k2"}"#)
+        XCTAssertEqual(try Plan(json: rule.json), rule, "the snapshot keeps the rule's samples")
+    }
+
     /// The tool output budgets: each at least the one below it; left out, each rises to the one
     /// below it when that is larger than its default (so raising only `tool_output_cap` works, and a
     /// snapshot stored before the keys existed still loads).

@@ -58,8 +58,10 @@ final class AuditSearchTests: EndToEndTestCase {
         let event = try XCTUnwrap(events.first { $0["seq"]?.intValue == seq })
         XCTAssertTrue(event["payload"]?["reply"]?.stringValue?.contains("missing detail") == true, dump([event]))
 
-        // The feedback also reaches the actor's rerun prompts (steps 2 and 4), in both jobs.
-        XCTAssertEqual(try searchJSON(["missing detail", "--limit", "100"]).count, 8)
+        // The feedback also reaches the candidates' records and the actor's rerun prompts (steps 2
+        // and 4), in both jobs.
+        XCTAssertEqual(try searchJSON(["missing detail", "--limit", "100"]).count, 12)
+        XCTAssertEqual(try searchJSON(["missing detail", "--kind", "candidate.judged"]).count, 4)
         XCTAssertEqual(try searchJSON(["missing detail", "--job", second, "--role", "actor"]).map { $0["attempt"]?.intValue }, [1, 1])
         XCTAssertEqual(try searchJSON(["missing detail", "--kind", "call.started"]).count, 4)
         XCTAssertEqual(try searchJSON(["quarterly"]).map { $0["job"]?.stringValue }.uniqued, [first])

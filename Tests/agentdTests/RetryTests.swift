@@ -44,12 +44,16 @@ final class RetryTests: EndToEndTestCase {
         let submitted = try XCTUnwrap(events.first?["payload"], summary)
         XCTAssertEqual(submitted["retry_of"]?.stringValue, original, summary)
         XCTAssertEqual(submitted["from_step"]?.intValue, 2, summary)
-        // Step 1's two calls are copies of the original's, marked with its seqs; nothing after them is.
+        // Step 1's two calls and its candidate's record are copies of the original's, marked with its
+        // seqs; nothing after them is.
         let originalEvents = try harness.events(original)
         let reused = events.filter { $0["payload"]?["reused_from"] != nil }
         XCTAssertEqual(
             reused.map { $0["kind"]?.stringValue ?? "" },
-            ["job.state", "call.started", "call.completed", "call.started", "call.completed"], summary)
+            [
+                "job.state", "candidate.started", "call.started", "call.completed", "call.started", "call.completed", "candidate.judged",
+                "candidate.chosen",
+            ], summary)
         for copy in reused {
             let source = try XCTUnwrap(originalEvents.first { $0["seq"]?.intValue == copy["payload"]?["reused_from"]?.intValue }, summary)
             XCTAssertEqual(copy["kind"], source["kind"])
@@ -151,7 +155,7 @@ final class RetryTests: EndToEndTestCase {
         assertContiguous(events)
         XCTAssertEqual(self.events(events, kind: "job.resumed").count, 1, summary)
         XCTAssertEqual(self.events(events, kind: "call.restarted").map { $0["step"]?.intValue }, [2], summary)
-        XCTAssertEqual(events.filter { $0["payload"]?["reused_from"] != nil }.count, 5, summary)
+        XCTAssertEqual(events.filter { $0["payload"]?["reused_from"] != nil }.count, 8, summary)
 
         harness.cleanUpDaemon()
         let result = try harness.cli(["replay", id, "--db", harness.dbPath, "--json"], socket: false)

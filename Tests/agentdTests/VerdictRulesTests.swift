@@ -25,7 +25,7 @@ final class VerdictRulesTests: EndToEndTestCase {
         XCTAssertEqual(job["reason"]?.stringValue, "the step named a fruit", "the placeholder reason was asked again")
         XCTAssertEqual(
             (try harness.sqlite("SELECT json_extract(payload, '$.format') FROM events WHERE job_id = '\(id)' AND seq = 1"))
-                .trimmingCharacters(in: .whitespacesAndNewlines), "3", "a new job is written in record format 3")
+                .trimmingCharacters(in: .whitespacesAndNewlines), "4", "a new job is written in the current record format (strict since 3)")
 
         // Attempt 1: three replies, each recorded as invalid with the contradiction it made, none a verdict.
         let judged = self.events(events, kind: "call.completed", role: "critic")
