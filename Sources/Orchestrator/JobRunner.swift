@@ -477,7 +477,7 @@ actor JobRunner {
             var request = prompts.critic(steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             request.context.sample = sample
             return try await verdict(
-                request, tries: plan.policy.maxInvalidReplies, tools: candidateCriticTools(workspace) ?? criticTools)
+                request, tries: plan.policy.maxInvalidReplies, tools: candidateCriticTools(workspace))
         case var .command(command):
             command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
             var request = CriticCommand.request(
@@ -494,8 +494,8 @@ actor JobRunner {
     /// (`invalid_verdict`) when none is valid. A critic offered tools uses them first (`modelTurns`,
     /// within its `max_tool_turns` over all its tries; a re-ask carries the tool turns before it); one
     /// still calling tools when they are used up gives no valid verdict.
-    /// `tools` are the critic's (by default the job's `criticTools`).
-    func verdict(_ first: ModelRequest, tries: Int, line: CallLine? = nil, tools: ToolBox?? = nil) async throws -> Verdict {
+    /// `tools` are the critic's tools when not the job's `criticTools` (a candidate's copy).
+    func verdict(_ first: ModelRequest, tries: Int, line: CallLine? = nil, tools: ToolBox? = nil) async throws -> Verdict {
         let tools = tools ?? criticTools
         var request = first
         var problem = ""

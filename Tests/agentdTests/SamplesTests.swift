@@ -82,6 +82,20 @@ final class SamplesTests: EndToEndTestCase {
         XCTAssertEqual(try String(contentsOfFile: workspace + "/answer.txt", encoding: .utf8), "from candidate 2")
     }
 
+    func testAModelCriticsToolsReadTheCandidatesCopy() throws {
+        try harness.start()
+        let id = try submit(try harness.preparePlan("samples-critic-tools.yaml"))
+        let job = try harness.waitForJob(id)
+        let events = try harness.events(id)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded", dump(events))
+        let read = self.events(events, kind: "tool.completed", role: "critic").compactMap {
+            $0["payload"]?["result"]?["content"]?.stringValue
+        }
+        XCTAssertEqual(read, (0..<3).map { "from candidate \($0)" }, "each candidate's file, read in its own copy")
+        XCTAssertEqual(payloads(events, "candidate.chosen").first?["sample"]?.intValue, 1)
+        XCTAssertEqual(try String(contentsOfFile: workspace + "/answer.txt", encoding: .utf8), "from candidate 1")
+    }
+
     func testParentsFormTheTreeAndDuplicatesAndUnusableCandidatesAreRecorded() throws {
         try harness.start()
         let id = try submit(
