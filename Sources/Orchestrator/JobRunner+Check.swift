@@ -11,14 +11,17 @@ import Store
 /// check that fails to run is recorded as not passed. It costs one call per judged output.
 extension JobRunner {
     /// Runs the check on `output` (the actor's output at `index`, `attempt`, `sample`) when the plan
-    /// has one, as the next call of `line` (the main line when nil).
+    /// has one, as the next call of `line` (the main line when nil); in `workspace`, a candidate's
+    /// copy of the workspace, when it has one.
     func check(
-        steps: [String], index: Int, attempt: Int, replan: Int, output: String, sample: Int = 0, line: CallLine? = nil
+        steps: [String], index: Int, attempt: Int, replan: Int, output: String, sample: Int = 0, workspace: String? = nil,
+        line: CallLine? = nil
     ) async throws {
         guard var spec = plan.check else { return }
         spec.argv = VerifierCommand.substitute(spec.argv, goal: job.goal, inputs: job.inputs)
-        let request = CriticCommand.request(
+        var request = CriticCommand.request(
             spec, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        request.workspace = workspace
         try await checkLive()
         let reply = try await call(request, role: .critic, agent: Engine.checkAgent(job.id), line: line)
         let result: StepChecked

@@ -97,10 +97,15 @@ extension JobRunner {
                         (candidate.verdict, candidate.score) = (same.verdict, same.score)
                         candidate.feedback = same.feedback
                     } else {
+                        let own = copies[k] == nil || root == nil ? nil : boxes[k]
                         let verdict = try await judge(
                             steps: steps, index: index, attempt: attempt, replan: replan, output: output, sample: samples > 1 ? k : nil,
-                            workspace: copies[k] == nil || root == nil ? nil : boxes[k])
+                            workspace: own)
                         candidate.criticCall = main.last
+                        // The plan's ground-truth check, recorded and never deciding (`JobRunner+Check`).
+                        try await check(
+                            steps: steps, index: index, attempt: attempt, replan: replan, output: output, sample: k,
+                            workspace: plan.check == nil ? nil : await candidateWorkspace(own))
                         candidate.verdict = verdict
                         candidate.outcome = verdict.outcome == .pass ? .pass : .fail
                         candidate.score = verdict.score

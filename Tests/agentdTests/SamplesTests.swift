@@ -66,7 +66,7 @@ final class SamplesTests: EndToEndTestCase {
         XCTAssertTrue(transcript.contains("attempt 1, candidate 2: pass 0.90 ← chosen (passed)"), transcript)
     }
 
-    func testACommandCriticJudgesEachCandidateInItsOwnCopy() throws {
+    func testACommandCriticAndTheCheckJudgeEachCandidateInItsOwnCopy() throws {
         try harness.start()
         let id = try submit(try harness.preparePlan("samples-critic.yaml"))
         let job = try harness.waitForJob(id)
@@ -74,10 +74,15 @@ final class SamplesTests: EndToEndTestCase {
         XCTAssertEqual(job["status"]?.stringValue, "succeeded", dump(events))
         let copies = payloads(events, "candidate.started").compactMap { $0["workspace"]?.stringValue }
         XCTAssertEqual(copies.count, 3)
-        let critic = self.events(events, kind: "call.completed", role: "critic").compactMap { $0["payload"]?["raw"] }
+        let checks = Set(self.events(events, kind: "step.checked").compactMap { $0["call"]?.stringValue })
+        let critic = self.events(events, kind: "call.completed", role: "critic").filter { !checks.contains($0["call"]?.stringValue ?? "") }
+            .compactMap { $0["payload"]?["raw"] }
         XCTAssertEqual(critic.map { $0["cwd"]?.stringValue }, copies, "each judged in its copy")
         XCTAssertEqual(critic.map { $0["stdout"]?.stringValue }, (0..<3).map { "from candidate \($0)" })
         XCTAssertEqual(payloads(events, "candidate.judged").map { $0["outcome"]?.stringValue }, ["fail", "fail", "pass"])
+        XCTAssertEqual(
+            payloads(events, "step.checked").map { "\($0["sample"]?.intValue ?? -1) \($0["passed"]?.boolValue ?? false)" },
+            ["0 false", "1 true", "2 false"], "the check ran on each candidate, in its copy")
         XCTAssertEqual(payloads(events, "candidate.chosen").first?["sample"]?.intValue, 2)
         XCTAssertEqual(try String(contentsOfFile: workspace + "/answer.txt", encoding: .utf8), "from candidate 2")
     }
