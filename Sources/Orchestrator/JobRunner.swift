@@ -17,6 +17,8 @@ import Store
 /// Only the verifier decides success; an invalid verdict is recorded and asked again, never a pass.
 /// A fail whose `feasibility` is below `policy.replan_below` ends the step at once
 /// (`step.infeasible`) when a re-plan can follow. How replies are read is the job's `ReplyRules`.
+/// From record format 4 a step's attempts are candidates, `policy.samples` of them at once, which
+/// form a tree (`JobRunner+Samples`).
 ///
 /// A step with `policy.step_timeout` runs in a child task under a loop timer. When the time is up
 /// the call or tool in flight is abandoned unrecorded (its process group killed), `step.timed_out`
@@ -102,7 +104,7 @@ actor JobRunner {
     nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
     init(
-        job: JobRecord, plan: Plan, rules: ReplyRules, format: Int = RecordFormat.current, log: JobLog, bus: Bus, loop: EventLoop,
+        job: JobRecord, plan: Plan, rules: ReplyRules, format: Int, log: JobLog, bus: Bus, loop: EventLoop,
         tools: ToolBox? = nil, criticTools: ToolBox? = nil, statusChanged: @escaping @Sendable (JobStatus) -> Void = { _ in }
     ) {
         self.statusChanged = statusChanged
