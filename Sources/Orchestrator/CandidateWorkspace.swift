@@ -43,7 +43,9 @@ enum CandidateWorkspace {
         let partial = copy + ".partial"
         try remove(partial)
         let parent = URL(fileURLWithPath: copy).deletingLastPathComponent().path
-        if mkdir(parent, 0o700) != 0, errno != EEXIST { throw failure("mkdir", parent) }
+        // Searchable by others, not listable: a sandboxed command that runs as another user reaches
+        // its copy through it, and each copy keeps the workspace's own mode.
+        if mkdir(parent, 0o711) != 0, errno != EEXIST { throw failure("mkdir", parent) }
         try copyTree(workspace, to: partial)
         if rename(partial, copy) != 0 { throw failure("rename", partial) }
     }

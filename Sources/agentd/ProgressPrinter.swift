@@ -10,6 +10,10 @@ struct ProgressPrinter {
     /// Whether the job asks for more than one candidate per attempt (a second one started): only
     /// then are candidates printed one by one.
     private var samples = false
+    /// The temperature of the attempt's first candidate, printed once a second one starts.
+    private var firstTemperature: Double?
+    /// The candidate each model call asks for or judges (its request's `sample`), by call id.
+    private var sampleOf: [String: Int] = [:]
 
     mutating func lines(for event: JSON) -> [String] {
         let kind = event["kind"]?.stringValue ?? "?"
@@ -30,7 +34,14 @@ struct ProgressPrinter {
             return pad("step \(step + 1)/\(stepCount.map(String.init) ?? "?")", 10)
         }
         func roleLabel() -> String { pad(role ?? "", 8) }
-        func attemptLabel() -> String { attempt.map { "attempt \($0 + 1)" } ?? "" }
+        if kind == EventKind.callStarted.rawValue, let sample = event["payload"]?["request"]?["sample"]?.intValue {
+            sampleOf[call] = sample
+        }
+        // A tool's call id is its model call's, a dot and an index.
+        let sample = sampleOf[String(call.prefix { $0 != "." })]
+        func attemptLabel() -> String {
+            attempt.map { "attempt \($0 + 1)" + (sample.map { ", candidate \($0 + 1)" } ?? "") } ?? ""
+        }
 
         switch EventKind(rawValue: kind) {
         case .jobSubmitted?:
@@ -99,18 +110,27 @@ struct ProgressPrinter {
                     + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  same output as rejected attempt \(((try? AttemptDuplicate(payload: payload))?.sameAsAttempt ?? 0) + 1); not judged again"
             )
         case .candidateStarted?:
-            guard let started = try? CandidateStarted(payload: payload), started.sample > 0 else { break }
+            guard let started = try? CandidateStarted(payload: payload) else { break }
+            guard started.sample > 0 else {
+                firstTemperature = started.temperature
+                break
+            }
             samples = true
+            // Known to be one of several once the second starts: the first is printed then.
+            if started.sample == 1, let first = firstTemperature {
+                out.append(prefix + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  candidate 1 (temperature \(rounded(first)))")
+            }
             out.append(
                 prefix
-                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  candidate \(started.sample + 1) (temperature \(started.temperature))"
+                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  candidate \(started.sample + 1) (temperature \(rounded(started.temperature)))"
             )
         case .candidateJudged?:
             guard samples, let judged = try? CandidateJudged(payload: payload) else { break }
             let score = judged.score.map { ", score \($0)" } ?? ""
             out.append(
                 prefix
-                    + "\(stepLabel()) \(roleLabel()) \(attemptLabel())  candidate \(judged.sample + 1): \(judged.outcome.rawValue)\(score)")
+                    + "\(stepLabel()) \(roleLabel()) attempt \((attempt ?? 0) + 1), candidate \(judged.sample + 1)  judged \(judged.outcome.rawValue)\(score)"
+            )
         case .candidateChosen?:
             guard let chosen = try? CandidateChosen(payload: payload), samples || chosen.reason == .best else { break }
             let why = chosen.reason == .best ? "the best scored, though none passed" : "the best-scored pass"
@@ -220,6 +240,9 @@ struct ProgressPrinter {
         return "\(stepLabel) \(roleLabel) \(attemptLabel)  output: \(oneLine(output, 120))"
     }
 }
+
+/// A temperature as people write it: at most three decimals (0.30000000000000004 is 0.3).
+func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
 func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s : s + String(repeating: " ", count: width - s.count)

@@ -64,6 +64,14 @@ final class SamplesTests: EndToEndTestCase {
         let transcript = try harness.cli("transcript", id).stdout
         XCTAssertTrue(transcript.contains("judged PASS (score 0.90) — chosen: the best-scored pass"), transcript)
         XCTAssertTrue(transcript.contains("attempt 1, candidate 2: pass 0.90 ← chosen (passed)"), transcript)
+        let watched = try harness.cli("watch", id).stdout
+        for line in [
+            "attempt 1  candidate 1 (temperature 0.2)", "attempt 1  candidate 2 (temperature 0.3)",
+            "attempt 1, candidate 3  tool run_command ok (exit status 0)", "attempt 1, candidate 2  judged pass, score 0.9",
+            "going on with attempt 1, candidate 2: the best-scored pass",
+        ] {
+            XCTAssertTrue(watched.contains(line), "watch shows '\(line)':\n\(watched)")
+        }
     }
 
     func testACommandCriticAndTheCheckJudgeEachCandidateInItsOwnCopy() throws {
