@@ -173,6 +173,7 @@ public enum HTMLRenderer {
                 }
                 let unsampled = attempt.criticCalls.filter { m.calls[$0].sample == nil }
                 turns(m, unsampled, Format.tools(of: unsampled, in: attempt.criticTools, m), &w)
+                if let jury = attempt.jury { self.jury(jury, &w) }
                 w.raw("</article>\n")
                 continue
             }
