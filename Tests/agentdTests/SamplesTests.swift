@@ -109,6 +109,22 @@ final class SamplesTests: EndToEndTestCase {
         XCTAssertEqual(try String(contentsOfFile: workspace + "/answer.txt", encoding: .utf8), "from candidate 1")
     }
 
+    func testAJuryJudgesEachCandidate() throws {
+        try harness.start()
+        let id = try submit(try harness.preparePlan("samples-jury.yaml"))
+        let job = try harness.waitForJob(id)
+        let events = try harness.events(id)
+        XCTAssertEqual(job["status"]?.stringValue, "succeeded", dump(events))
+        XCTAssertEqual(payloads(events, "jury.decided").map { $0["outcome"]?.stringValue }, ["fail", "pass", "fail"])
+        XCTAssertEqual(
+            payloads(events, "candidate.judged").map { "\($0["outcome"]?.stringValue ?? "?") \($0["score"]?.doubleValue ?? -1)" },
+            ["fail 0.5", "pass 1.0", "fail 0.5"])
+        XCTAssertEqual(payloads(events, "candidate.chosen").first?["sample"]?.intValue, 1)
+        XCTAssertEqual(try verifiedOutputs(events), ["draft 1"])
+        harness.cleanUpDaemon()
+        XCTAssertEqual(try harness.cli(["replay", id, "--db", harness.dbPath], socket: false).status, 0)
+    }
+
     func testParentsFormTheTreeAndDuplicatesAndUnusableCandidatesAreRecorded() throws {
         try harness.start()
         let id = try submit(
