@@ -8,6 +8,10 @@ public struct EvalResult: Sendable, Equatable {
         public var replan: Int
         public var step: Int
         public var attempt: Int
+        /// The candidate (`policy.samples`), and the candidate of the previous attempt it revises
+        /// when the record names it.
+        public var sample = 0
+        public var parent: Int?
         /// Whether the suite's check accepted the attempt's output.
         public var correct: Bool
         /// The critic's verdict; nil when it did not judge the attempt.
@@ -44,12 +48,14 @@ public struct EvalResult: Sendable, Equatable {
         for (i, a) in job.attempts.enumerated() {
             let judged = truth.attempt(task, job: job, at: i)
             attempts.append(
-                Attempt(replan: a.replan, step: a.step, attempt: a.attempt, correct: judged.correct, criticPassed: a.criticPassed))
+                Attempt(
+                    replan: a.replan, step: a.step, attempt: a.attempt, sample: a.sample, parent: a.parent, correct: judged.correct,
+                    criticPassed: a.criticPassed))
         }
         let firstAttempt =
             !job.firstSteps.isEmpty
             && job.firstSteps.indices.allSatisfy { s in
-                attempts.contains { $0.replan == 0 && $0.step == s && $0.attempt == 0 && $0.correct }
+                attempts.contains { $0.replan == 0 && $0.step == s && $0.attempt == 0 && $0.sample == 0 && $0.correct }
             }
         return EvalResult(
             key: key, arm: arm, task: task.id, rep: rep, jobID: job.id, status: job.status.rawValue, verified: final.correct,
@@ -58,11 +64,14 @@ public struct EvalResult: Sendable, Equatable {
     }
 
     /// Flips: attempts the check accepted and the critic rejected, whose rerun (the next attempt at
-    /// the same step) the check rejected.
+    /// the same step; of several candidates, those that revise it) the check rejected.
     public var flips: Int {
         attempts.filter { a in
             a.correct && a.criticPassed == false
-                && attempts.contains { $0.replan == a.replan && $0.step == a.step && $0.attempt == a.attempt + 1 && !$0.correct }
+                && attempts.contains {
+                    $0.replan == a.replan && $0.step == a.step && $0.attempt == a.attempt + 1 && ($0.parent ?? a.sample) == a.sample
+                        && !$0.correct
+                }
         }.count
     }
 
@@ -79,11 +88,13 @@ public struct EvalResult: Sendable, Equatable {
                 "attempts",
                 .array(
                     attempts.map {
-                        .object([
+                        var members: [(String, JSON)] = [
                             ("replan", .int($0.replan)), ("step", .int($0.step)), ("attempt", .int($0.attempt)),
-                            ("correct", .bool($0.correct)),
-                            ("critic", $0.criticPassed.map(JSON.bool) ?? .null),
-                        ])
+                        ]
+                        if $0.sample != 0 { members.append(("sample", .int($0.sample))) }
+                        if let parent = $0.parent { members.append(("parent", .int(parent))) }
+                        members += [("correct", .bool($0.correct)), ("critic", $0.criticPassed.map(JSON.bool) ?? .null)]
+                        return .object(members)
                     })
             ))
         members.append(("note", .string(note)))
@@ -125,8 +136,8 @@ public struct EvalResult: Sendable, Equatable {
             }
             attempts.append(
                 Attempt(
-                    replan: replan, step: step, attempt: attempt, correct: try bool("correct", in: item),
-                    criticPassed: item["critic"]?.boolValue))
+                    replan: replan, step: step, attempt: attempt, sample: item["sample"]?.intValue ?? 0, parent: item["parent"]?.intValue,
+                    correct: try bool("correct", in: item), criticPassed: item["critic"]?.boolValue))
         }
         note = json["note"]?.stringValue ?? ""
     }

@@ -46,7 +46,8 @@ public struct GroundTruth: Sendable {
 
     /// One attempt's output under the task's step check (else its check, the output as the only one),
     /// in a snapshot of the workspace as that attempt left it: the task's fixture with every file
-    /// the job's `write_file` calls wrote up to and including this attempt, read from the record.
+    /// the job's `write_file` calls wrote up to and including this attempt, read from the record
+    /// (of sampled attempts, only the chosen candidates' and its own).
     /// (Changes a `run_command` made are not in the record, so not in the snapshot.)
     public func attempt(_ task: EvalTask, job: RecordedJob, at position: Int) -> Judgement {
         let attempt = job.attempts[position]
@@ -58,7 +59,9 @@ public struct GroundTruth: Sendable {
             } else {
                 _ = makeEmpty(workspace)
             }
-            for earlier in job.attempts[...position] {
+            // A candidate of a sampled attempt worked in its own copy: its siblings' files, and those of
+            // candidates not chosen, never reached the workspace.
+            for earlier in job.attempts[...position] where earlier == attempt || !earlier.sampled || earlier.chosen {
                 for file in earlier.writes where !file.path.hasPrefix("/") && !file.path.split(separator: "/").contains("..") {
                     let path = workspace + "/" + file.path
                     try? FileManager.default.createDirectory(

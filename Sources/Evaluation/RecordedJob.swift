@@ -9,6 +9,14 @@ public struct RecordedAttempt: Sendable, Equatable {
     public var step: Int
     public var stepText: String
     public var attempt: Int
+    /// The candidate of the attempt (`policy.samples`); 0 when there is one.
+    public var sample: Int = 0
+    /// The candidate of the previous attempt this one revises, when the record says (format 4).
+    public var parent: Int?
+    /// Whether the attempt was one of several candidates (each in its own copy of the workspace).
+    public var sampled = false
+    /// Whether it was its step's chosen candidate (format 4).
+    public var chosen = false
     /// The actor's output; nil when the attempt gave none (an unusable reply, a failed call).
     public var output: String?
     /// The files the attempt's `write_file` calls wrote, in order (those that succeeded).
@@ -57,19 +65,22 @@ public struct RecordedJob: Sendable {
         var first: [String]?
         var replan = 0
         var attempts: [RecordedAttempt] = []
-        var index: [String: Int] = [:]  // "replan/step/attempt" → position in attempts
+        var index: [String: Int] = [:]  // "replan/step/attempt/sample" → position in attempts
+        var samples: [String: Int] = [:]  // an actor or critic call's candidate, from its request
         var pendingWrites: [String: (key: String, write: RecordedAttempt.FileWrite)] = [:]  // tool call "cN.I"
         var otherCalls: Set<String> = []  // critic-role calls that are not the critic's (the ground-truth check's)
-        func slot(_ step: Int, _ attempt: Int) -> Int {
-            let key = "\(replan)/\(step)/\(attempt)"
+        func slot(_ step: Int, _ attempt: Int, _ sample: Int = 0) -> Int {
+            let key = "\(replan)/\(step)/\(attempt)/\(sample)"
             if let at = index[key] { return at }
             attempts.append(
                 RecordedAttempt(
-                    replan: replan, step: step, stepText: step < steps.count ? steps[step] : "", attempt: attempt, output: nil, writes: [],
-                    criticPassed: nil))
+                    replan: replan, step: step, stepText: step < steps.count ? steps[step] : "", attempt: attempt, sample: sample,
+                    output: nil, writes: [], criticPassed: nil))
             index[key] = attempts.count - 1
             return attempts.count - 1
         }
+        /// A step's chosen candidate (format 4): its accepted output, whether or not the critic passed it.
+        var chosen: [Int: Int] = [:]
         for event in events {
             let kind = event["kind"]?.stringValue.flatMap(EventKind.init(rawValue:))
             let role = event["role"]?.stringValue
@@ -85,18 +96,23 @@ public struct RecordedJob: Sendable {
                     steps = Array(steps.prefix(replanned.fromStep)) + replanned.steps
                 }
             case .callStarted? where role == "actor":
-                if let step, let attempt { _ = slot(step, attempt) }
+                guard let step, let attempt else { continue }
+                let sample = (try? CallStarted(payload: payload))?.request["sample"]?.intValue
+                if let sample, let call = event["call"]?.stringValue { samples[call] = sample }
+                let at = slot(step, attempt, sample ?? 0)
+                if sample != nil { attempts[at].sampled = true }
             case .callStarted? where role == "critic":
-                if (try? CallStarted(payload: payload))?.agent != "critic/\(id)", let call = event["call"]?.stringValue {
-                    otherCalls.insert(call)
-                }
+                let started = try? CallStarted(payload: payload)
+                guard let call = event["call"]?.stringValue else { continue }
+                if started?.agent != "critic/\(id)" { otherCalls.insert(call) }
+                if let sample = started?.request["sample"]?.intValue { samples[call] = sample }
             case .callCompleted?:
                 guard let completed = try? CallCompleted(payload: payload) else { continue }
                 if role == "planner", case let .steps(planned)? = completed.outcome, steps.isEmpty {
                     steps = planned
                 }
                 guard let step, let attempt else { continue }
-                let at = slot(step, attempt)
+                let at = slot(step, attempt, samples[event["call"]?.stringValue ?? ""] ?? 0)
                 if role == "actor" {
                     if first == nil { first = steps }
                     if completed.toolCalls.isEmpty {
@@ -109,7 +125,7 @@ public struct RecordedJob: Sendable {
                             let path = arguments["path"]?.stringValue, let content = arguments["content"]?.stringValue
                         else { continue }
                         pendingWrites["\(call).\(i)"] = (
-                            "\(replan)/\(step)/\(attempt)", RecordedAttempt.FileWrite(path: path, content: content)
+                            "\(replan)/\(step)/\(attempt)/\(attempts[at].sample)", RecordedAttempt.FileWrite(path: path, content: content)
                         )
                     }
                 } else if role == "critic", !otherCalls.contains(event["call"]?.stringValue ?? "") {
@@ -131,17 +147,35 @@ public struct RecordedJob: Sendable {
             case .attemptDuplicate?:
                 guard let step, let attempt, let same = try? AttemptDuplicate(payload: payload) else { continue }
                 let at = slot(step, attempt)
-                attempts[at].output = index["\(replan)/\(step)/\(same.sameAsAttempt)"].flatMap { attempts[$0].output }
+                attempts[at].output = index["\(replan)/\(step)/\(same.sameAsAttempt)/0"].flatMap { attempts[$0].output }
+            case .candidateStarted?:
+                guard let step, let attempt, let started = try? CandidateStarted(payload: payload) else { continue }
+                attempts[slot(step, attempt, started.sample)].parent = started.parent?.sample
+            case .candidateJudged?:
+                // The candidate's verdict, whoever gave it (the critic, a jury); a reviewer's rejection
+                // came after the critic's pass.
+                guard let step, let attempt, let judged = try? CandidateJudged(payload: payload) else { continue }
+                let at = slot(step, attempt, judged.sample)
+                switch judged.outcome {
+                case .pass, .rejected: attempts[at].criticPassed = true
+                case .fail: attempts[at].criticPassed = false
+                case .unusable, .duplicate: break
+                }
+            case .candidateChosen?:
+                guard let step, let attempt, let picked = try? CandidateChosen(payload: payload) else { continue }
+                chosen[step] = slot(step, attempt, picked.sample)
+                attempts[chosen[step]!].chosen = true
             default:
                 break
             }
         }
         firstSteps = first ?? steps
         self.attempts = attempts
-        // A step's accepted output is its last attempt the critic passed (a re-plan keeps the steps
-        // before the one that failed).
+        // A step's accepted output is its chosen candidate (format 4), else its last attempt the critic
+        // passed (a re-plan keeps the steps before the one that failed).
         var accepted: [Int: RecordedAttempt] = [:]
         for a in attempts where a.criticPassed == true && a.output != nil { accepted[a.step] = a }
+        for (step, at) in chosen where attempts[at].output != nil { accepted[step] = attempts[at] }
         finalOutputs = steps.indices.compactMap { i in accepted[i].map { (steps[i], $0.output!) } }
     }
 }

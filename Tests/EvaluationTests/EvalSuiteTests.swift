@@ -49,7 +49,7 @@ final class EvalSuiteTests: XCTestCase {
     }
 
     private static let codeArms = ["feedback.yaml", "model-critic.yaml", "resample.yaml", "single.yaml"]
-    private static let textArms = codeArms + ["critic-tools.yaml", "jury.yaml"]
+    private static let textArms = codeArms + ["best-of-3.yaml", "critic-tools.yaml", "jury.yaml"]
 
     /// Every shipped arm is a plan that loads once a task's check is spliced in.
     func testShippedArmsLoadAsPlans() throws {

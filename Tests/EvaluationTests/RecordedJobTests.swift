@@ -66,4 +66,64 @@ final class RecordedJobTests: XCTestCase {
         let job = RecordedJob(details: JobDetails(job: WireJob(record), usage: [:]), events: events)
         XCTAssertEqual(job.attempts.map(\.criticPassed), [false], "the last juror passed, the jury failed it")
     }
+
+    /// Best of three (format 4): each candidate is its own attempt with its own verdict, the step's
+    /// output is the chosen candidate's (here the best-scored, which no critic passed), and a rerun's
+    /// candidates name the one they revise.
+    func testCandidatesAreAttemptsAndTheChosenOneIsTheStepsOutput() {
+        let record = JobRecord(
+            id: "J2", planName: "p", plan: "{}", goal: "g", inputs: [:], cwd: nil, idempotencyKey: nil, status: .succeeded, createdAt: 1)
+        var events: [JSON] = []
+        func add(_ kind: EventKind, role: String?, attempt: Int, call: String? = nil, _ payload: JSON) {
+            let event = EventRecord(
+                jobID: "J2", seq: events.count + 1, at: 1, kind: kind.rawValue, role: role, step: 0, attempt: attempt, callID: call,
+                payload: payload)
+            events.append(event.json)
+        }
+        add(.jobState, role: nil, attempt: 0, JobState(from: .queued, to: .running, steps: ["s"]).json)
+        for sample in 0..<3 {
+            add(.candidateStarted, role: "actor", attempt: 0, CandidateStarted(sample: sample, parent: nil, temperature: 0.5).json)
+            let call = "c1-\(sample + 1)-1"
+            add(
+                .callStarted, role: "actor", attempt: 0, call: call,
+                CallStarted(agent: "actor/J2", reask: 0, request: ["sample": .int(sample)]).json)
+            add(
+                .callCompleted, role: "actor", attempt: 0, call: call,
+                CallCompleted(reply: #"{"output":"out\#(sample)"}"#, durationMs: 1).json)
+        }
+        for (sample, score) in [(0, 0.2), (1, 0.4), (2, 0.1)] {
+            add(
+                .candidateJudged, role: "critic", attempt: 0,
+                CandidateJudged(sample: sample, outcome: .fail, score: score, feedback: "f").json)
+        }
+        // The rerun revises candidate 1, the best of the first attempt.
+        add(
+            .candidateStarted, role: "actor", attempt: 1,
+            CandidateStarted(sample: 0, parent: CandidateRef(attempt: 0, sample: 1), temperature: 0.7).json)
+        add(.callStarted, role: "actor", attempt: 1, call: "c2", CallStarted(agent: "actor/J2", reask: 0, request: [:]).json)
+        add(.callCompleted, role: "actor", attempt: 1, call: "c2", CallCompleted(reply: #"{"output":"again"}"#, durationMs: 1).json)
+        add(.candidateJudged, role: "critic", attempt: 1, CandidateJudged(sample: 0, outcome: .fail, score: 0.3, feedback: "f").json)
+        add(.candidateChosen, role: nil, attempt: 0, CandidateChosen(sample: 1, score: 0.4, reason: .best).json)
+        let job = RecordedJob(details: JobDetails(job: WireJob(record), usage: [:]), events: events)
+        XCTAssertEqual(job.attempts.map { "\($0.attempt)/\($0.sample)" }, ["0/0", "0/1", "0/2", "1/0"])
+        XCTAssertEqual(job.attempts.map(\.output), ["out0", "out1", "out2", "again"])
+        XCTAssertEqual(job.attempts.map(\.criticPassed), [false, false, false, false])
+        XCTAssertEqual(job.attempts.map(\.sampled), [true, true, true, false])
+        XCTAssertEqual(job.attempts.map(\.parent), [nil, nil, nil, 1])
+        XCTAssertEqual(job.finalOutputs.map(\.output), ["out1"], "the chosen candidate, though no critic passed it")
+
+        // A flip is a right candidate the critic rejected whose revision is wrong: candidate 1 here,
+        // not candidate 0, also right and rejected, which no rerun revised.
+        let result = EvalResult(
+            key: "k", arm: "a", task: "t", rep: 0, jobID: "J2", status: "succeeded", verified: true, firstAttempt: false, actorCalls: 4,
+            calls: 4, inputTokens: 0, outputTokens: 0, costUSD: nil,
+            attempts: job.attempts.map {
+                EvalResult.Attempt(
+                    replan: 0, step: 0, attempt: $0.attempt, sample: $0.sample, parent: $0.parent,
+                    correct: $0.output != "out2" && $0.output != "again",
+                    criticPassed: $0.criticPassed)
+            }, note: "")
+        XCTAssertEqual(result.flips, 1)
+        XCTAssertEqual(try EvalResult(json: result.json), result, "sample and parent survive the state file")
+    }
 }
