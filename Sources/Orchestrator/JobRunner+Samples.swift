@@ -166,14 +166,7 @@ extension JobRunner {
                 replansEarly(feasibility: feasibility, replan: replan)
             {
                 await discard([best?.workspace], keeping: nil)
-                let threshold = plan.policy.replanBelow
-                try await log.emit(
-                    EventDraft(
-                        StepInfeasible(attempts: attempt + 1, feasibility: feasibility, replanBelow: threshold, feedback: lead.feedback),
-                        role: Role.critic.rawValue, step: index, attempt: attempt))
-                return .failed(
-                    "was judged infeasible after \(attempt + 1) attempt\(attempt == 0 ? "" : "s") (feasibility \(JSON.number(feasibility).encoded) below policy.replan_below \(JSON.number(threshold).encoded))",
-                    feedback: lastFeedback)
+                return try await judgedInfeasible(index: index, attempt: attempt, feasibility: feasibility, feedback: lead.feedback)
             }
         }
         let goesOn = plan.policy.onExhausted == .best ? best : nil

@@ -404,14 +404,7 @@ actor JobRunner {
             if let feasibility = verdict.feasibility, attempt + 1 < plan.policy.maxAttempts,
                 replansEarly(feasibility: feasibility, replan: replan)
             {
-                let threshold = plan.policy.replanBelow
-                try await log.emit(
-                    EventDraft(
-                        StepInfeasible(attempts: attempt + 1, feasibility: feasibility, replanBelow: threshold, feedback: verdict.feedback),
-                        role: Role.critic.rawValue, step: index, attempt: attempt))
-                return .failed(
-                    "was judged infeasible after \(attempt + 1) attempt\(attempt == 0 ? "" : "s") (feasibility \(JSON.number(feasibility).encoded) below policy.replan_below \(JSON.number(threshold).encoded))",
-                    feedback: lastFeedback)
+                return try await judgedInfeasible(index: index, attempt: attempt, feasibility: feasibility, feedback: verdict.feedback)
             }
         }
         let goesOn = plan.policy.onExhausted == .best ? best : nil
@@ -422,6 +415,19 @@ actor JobRunner {
                 step: index))
         if let goesOn { return .passed(goesOn.output) }
         return .failed("failed \(plan.policy.maxAttempts) attempts", feedback: lastFeedback)
+    }
+
+    /// Ends the step at `attempt` because its verdict's `feasibility` is below `policy.replan_below`
+    /// (see `replansEarly`): records `step.infeasible` and fails the step with `feedback`.
+    func judgedInfeasible(index: Int, attempt: Int, feasibility: Double, feedback: String) async throws -> StepOutcome {
+        let threshold = plan.policy.replanBelow
+        try await log.emit(
+            EventDraft(
+                StepInfeasible(attempts: attempt + 1, feasibility: feasibility, replanBelow: threshold, feedback: feedback),
+                role: Role.critic.rawValue, step: index, attempt: attempt))
+        return .failed(
+            "was judged infeasible after \(attempt + 1) attempt\(attempt == 0 ? "" : "s") (feasibility \(JSON.number(feasibility).encoded) below policy.replan_below \(JSON.number(threshold).encoded))",
+            feedback: feedback)
     }
 
     /// Whether a failing verdict of `feasibility` ends the step now: it is below `policy.replan_below`
