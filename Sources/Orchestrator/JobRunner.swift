@@ -81,10 +81,10 @@ actor JobRunner {
     private let wasRunning: Bool
     /// The step under `policy.step_timeout`, its body's task, its timer (armed at its first live
     /// call), and whether its time is up.
-    private var timedStep: Int?
-    private var stepBody: Task<StepOutcome, any Error>?
-    private var stepTimer: LoopTimer?
-    private var stepExpired = false
+    var timedStep: Int?
+    var stepBody: Task<StepOutcome, any Error>?
+    var stepTimer: LoopTimer?
+    var stepExpired = false
     /// The attempt in progress and the critic's last feedback in the current step.
     var stepAttempt = 0
     var stepFeedback = ""
@@ -133,7 +133,7 @@ actor JobRunner {
     }
 
     /// Whether the run goes on (nothing asked it to stop).
-    private var live: Bool { stop == nil }
+    var live: Bool { stop == nil }
 
     /// Asked by the bus just before an agent or a tool really runs: whether it may (the run goes on
     /// and the step's time is not up). In a timed step the first such call starts the step's clock,
@@ -275,74 +275,11 @@ actor JobRunner {
         case failed(String, feedback: String)
     }
 
-    // MARK: The step's time limit
-
-    /// `runStep` within `policy.step_timeout`, when the plan sets one (see the type's description).
-    private func runTimedStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
-        let limit = plan.policy.stepTimeoutSeconds
-        guard limit > 0 else { return try await runStep(steps: steps, index: index, replan: replan) }
-        timedStep = index
-        let body = Task(executorPreference: loop) { try await self.runStep(steps: steps, index: index, replan: replan) }
-        stepBody = body
-        defer { endTimedStep() }
-        do {
-            return try await withTaskCancellationHandler {
-                try await body.value
-            } onCancel: {
-                body.cancel()
-            }
-        } catch is CallAbandoned where live && stepRanOut(index) {
-            let what = "exceeded its time limit of \(Self.seconds(limit)) (policy.step_timeout)"
-            try await log.emit(
-                EventDraft(StepTimedOut(timeoutSeconds: limit, reason: "the step \(what)"), step: index, attempt: stepAttempt))
-            return .failed(what, feedback: stepFeedback.isEmpty ? "the step \(what)" : stepFeedback)
-        }
-    }
-
-    /// Whether the step's time is up: its timer fired, or (on replay) the log says so next. In
-    /// concurrent branches, before call `callID`: the record lacks that call and holds the step's
-    /// `step.timed_out` (the branch's other recorded calls may still be ahead of it).
-    private func stepRanOut(_ index: Int, before callID: String? = nil) -> Bool {
-        if stepExpired { return true }
-        if log.inBranches, log.isReplaying, let callID {
-            return !log.hasRecorded(callID: callID) && log.timedOutAhead
-        }
-        guard let next = log.nextRecorded else { return false }
-        return next.eventKind == .stepTimedOut && next.step == index
-    }
-
-    /// Before each call and tool of a timed step: throws `CallAbandoned` once the step's time is up.
-    func checkStepTime(before callID: String) throws {
-        if let index = timedStep, stepRanOut(index, before: callID) { throw CallAbandoned() }
-    }
-
-    /// The step timer's callback (loop thread): abandons what the step has in flight.
-    private nonisolated func stepTimeIsUp(_ index: Int) {
-        assumeIsolated { runner in
-            guard runner.timedStep == index else { return }
-            runner.stepExpired = true
-            runner.stepBody?.cancel()
-        }
-    }
-
-    private func endTimedStep() {
-        stepTimer?.close()
-        stepTimer = nil
-        stepBody = nil
-        timedStep = nil
-        stepExpired = false
-    }
-
-    /// `5s`, `1.5s`.
-    static func seconds(_ value: Double) -> String {
-        (Int(exactly: value).map(String.init) ?? String(value)) + "s"
-    }
-
     // MARK: Steps
 
     /// A step's attempts; a step whose reviewers rejected more than `policy.max_rejections_per_step`
     /// proposals ends as failed, like one out of attempts.
-    private func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
+    func runStep(steps: [String], index: Int, replan: Int) async throws -> StepOutcome {
         stepRejections = 0
         do {
             return try await attempts(steps: steps, index: index, replan: replan)
