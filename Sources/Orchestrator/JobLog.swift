@@ -132,6 +132,11 @@ final class JobLog: @unchecked Sendable {
     /// Whether concurrent branches are running.
     var inBranches: Bool { branches > 0 }
 
+    /// The recorded events not yet matched, in order.
+    private var unmatched: some Sequence<EventRecord> {
+        (cursor..<recorded.count).lazy.filter { !self.matched.contains($0) }.map { self.recorded[$0] }
+    }
+
     /// The index of the recorded event not yet matched that is of `kind` and has `callID`.
     private func unmatched(kind: String, callID: String) -> Int? {
         (cursor..<recorded.count).first { !matched.contains($0) && recorded[$0].callID == callID && recorded[$0].kind == kind }
@@ -147,10 +152,7 @@ final class JobLog: @unchecked Sendable {
     /// it: the next recorded event, or, while branches run, any not yet matched.
     func recordedAnswer(to callID: String, kinds: Set<EventKind>) -> EventRecord? {
         if inBranches, isReplaying {
-            for index in cursor..<recorded.count where !matched.contains(index) && recorded[index].callID == callID {
-                if let kind = recorded[index].eventKind, kinds.contains(kind) { return recorded[index] }
-            }
-            return nil
+            return unmatched.first { $0.callID == callID && $0.eventKind.map(kinds.contains) == true }
         }
         guard let next = nextRecorded, next.callID == callID, let kind = next.eventKind, kinds.contains(kind) else { return nil }
         return next
@@ -160,12 +162,12 @@ final class JobLog: @unchecked Sendable {
     /// is the next recorded event, or, while branches run, one not yet matched.
     var timedOutAhead: Bool {
         guard inBranches, isReplaying else { return nextRecorded?.eventKind == .stepTimedOut }
-        return (cursor..<recorded.count).contains { !matched.contains($0) && recorded[$0].eventKind == .stepTimedOut }
+        return unmatched.contains { $0.eventKind == .stepTimedOut }
     }
 
     /// Whether a recorded event not yet matched has `callID` (the call was made before the restart).
     func hasRecorded(callID: String) -> Bool {
-        (cursor..<recorded.count).contains { !matched.contains($0) && recorded[$0].callID == callID }
+        unmatched.contains { $0.callID == callID }
     }
 
     /// Whether the job's own recorded events remain to be matched (a recovery).
