@@ -181,6 +181,13 @@ struct VerifierCommand: ModelBackend {
         .array(results.map { .object([("step", .string($0.step)), ("output", .string($0.output))]) })
     }
 
+    /// A plan's command with `job`'s goal and inputs substituted into its argv (`substitute`).
+    static func substitute(_ command: CommandSpec, for job: JobRecord) -> CommandSpec {
+        var command = command
+        command.argv = substitute(command.argv, goal: job.goal, inputs: job.inputs)
+        return command
+    }
+
     /// `{goal}` and `{input.NAME}` substituted inside each argv entry, in one pass: a substituted value
     /// is never split, never read by a shell, and never substituted into again (a goal that says
     /// `{input.x}` stays that text). A placeholder naming no input is left as it is. A non-string

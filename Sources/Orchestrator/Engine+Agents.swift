@@ -17,10 +17,10 @@ extension Engine {
         for (name, model) in entry.plan.models {
             switch model.backend {
             case let .scripted(script): backends[name] = ScriptedBackend(script: script)
-            case var .command(spec):
+            case let .command(command):
                 // `policy.call_timeout` bounds every model call; a model's own `timeout` may be shorter.
+                var spec = VerifierCommand.substitute(command, for: entry.record)
                 spec.timeoutSeconds = min(spec.timeoutSeconds, entry.plan.policy.callTimeoutSeconds)
-                spec.argv = VerifierCommand.substitute(spec.argv, goal: entry.record.goal, inputs: entry.record.inputs)
                 backends[name] = CommandBackend(loop: loop, spec: spec, baseDirectory: entry.record.cwd, launcher: launcher)
             case .openai(let spec):
                 writer.redactor.add(variable: spec.apiKeyEnv)
@@ -33,37 +33,30 @@ extension Engine {
         var agents: [Agent] = []
         for role in Role.allCases {
             let id = AgentID(role: role, key: entry.record.id)
-            if role == .verifier, case var .command(command) = entry.plan.verifier {
-                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
+            if role == .verifier, case let .command(verifier) = entry.plan.verifier {
+                let command = VerifierCommand.substitute(verifier, for: entry.record)
                 let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
                 agents.append(
                     Agent(id: id, backend: VerifierCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
-            } else if role == .critic, case var .command(command) = entry.plan.critic {
-                command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
-                agents.append(
-                    Agent(id: id, backend: CriticCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher), executor: executor))
+            } else if role == .critic, case let .command(command) = entry.plan.critic {
+                agents.append(Agent(id: id, backend: commandCritic(command, for: entry, launcher: launcher), executor: executor))
             } else if let spec = entry.plan.roleSpec(role), let backend = backends[spec.model] {
                 agents.append(Agent(id: id, backend: backend, executor: executor))
             }
         }
-        if var check = entry.plan.check {
-            check.argv = VerifierCommand.substitute(check.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-            let cwd = Self.resolve(check.cwd, against: entry.record.cwd)
+        if let check = entry.plan.check {
             agents.append(
                 Agent(
-                    id: Self.checkAgent(entry.record.id), backend: CriticCommand(loop: loop, spec: check, cwd: cwd, launcher: launcher),
-                    executor: executor))
+                    id: Self.checkAgent(entry.record.id), backend: commandCritic(check, for: entry, launcher: launcher), executor: executor)
+            )
         }
         if case let .jury(jury) = entry.plan.critic {
             for (juror, id) in zip(jury.jurors, Self.jurorIDs(entry)) {
                 switch juror.kind {
                 case let .model(spec):
                     if let backend = backends[spec.model] { agents.append(Agent(id: id, backend: backend, executor: executor)) }
-                case var .command(command):
-                    command.argv = VerifierCommand.substitute(command.argv, goal: entry.record.goal, inputs: entry.record.inputs)
-                    let cwd = Self.resolve(command.cwd, against: entry.record.cwd)
-                    let backend = CriticCommand(loop: loop, spec: command, cwd: cwd, launcher: launcher, juror: true)
+                case let .command(command):
+                    let backend = commandCritic(command, for: entry, launcher: launcher, juror: true)
                     agents.append(Agent(id: id, backend: backend, executor: executor))
                 }
             }
@@ -79,6 +72,16 @@ extension Engine {
     static func jurorIDs(_ entry: ActiveJob) -> [AgentID] {
         guard case let .jury(jury) = entry.plan.critic else { return [] }
         return jury.jurors.map { AgentID.juror(job: entry.record.id, name: $0.name) }
+    }
+
+    /// A plan command that judges outputs (the critic, the ground-truth check, a juror), its argv
+    /// substituted for the job and its `cwd` resolved against the job's.
+    private func commandCritic(_ command: CommandSpec, for entry: ActiveJob, launcher: CommandLauncher, juror: Bool = false)
+        -> CriticCommand
+    {
+        let command = VerifierCommand.substitute(command, for: entry.record)
+        return CriticCommand(
+            loop: loop, spec: command, cwd: Self.resolve(command.cwd, against: entry.record.cwd), launcher: launcher, juror: juror)
     }
 
     static func resolve(_ path: String?, against base: String?) -> String? {

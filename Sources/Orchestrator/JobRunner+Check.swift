@@ -17,10 +17,8 @@ extension JobRunner {
         steps: [String], index: Int, attempt: Int, replan: Int, output: String, sample: Int = 0, workspace: String? = nil,
         line: CallLine? = nil
     ) async throws {
-        guard var spec = plan.check else { return }
-        spec.argv = VerifierCommand.substitute(spec.argv, goal: job.goal, inputs: job.inputs)
-        var request = CriticCommand.request(
-            spec, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        guard let spec = plan.check else { return }
+        var request = commandCriticRequest(spec, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
         request.workspace = workspace
         try await checkLive()
         let reply = try await call(request, role: .critic, agent: Engine.checkAgent(job.id), line: line)

@@ -206,13 +206,11 @@ extension JobRunner {
                 steps: currentSteps, index: index, attempt: attempt, replan: context.replan, gate: gate, tool: call.name,
                 arguments: call.arguments)
             return try await verdict(request, tries: plan.policy.maxInvalidReplies)
-        case var .command(command):
-            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
+        case let .command(command):
             let arguments = (try? JSON.parse(call.arguments)) ?? .string(call.arguments)
             let proposed = JSON.object([("tool", .string(call.name)), ("arguments", arguments)])
-            let request = CriticCommand.request(
-                command, jobID: job.id, goal: job.goal, steps: currentSteps, index: index, attempt: attempt, replan: context.replan,
-                output: proposed.encoded, gate: gate)
+            let request = commandCriticRequest(
+                command, steps: currentSteps, index: index, attempt: attempt, replan: context.replan, output: proposed.encoded, gate: gate)
             return try await verdict(request, tries: 0)  // its exit status: asking again would not change it
         case .jury:
             preconditionFailure("a jury does not review gates: such a plan is refused when it loads")

@@ -83,10 +83,8 @@ extension JobRunner {
         case let .model(spec):
             request = prompts.juror(spec, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             tries = plan.policy.maxInvalidReplies
-        case var .command(command):
-            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
-            request = CriticCommand.request(
-                command, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        case let .command(command):
+            request = commandCriticRequest(command, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             tries = 0
         }
         let agent = AgentID.juror(job: job.id, name: juror.name)

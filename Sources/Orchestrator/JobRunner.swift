@@ -423,16 +423,24 @@ actor JobRunner {
             request.context.sample = sample
             return try await verdict(
                 request, tries: plan.policy.maxInvalidReplies, tools: candidateCriticTools(workspace))
-        case var .command(command):
-            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
-            var request = CriticCommand.request(
-                command, jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
+        case let .command(command):
+            var request = commandCriticRequest(command, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
             request.context.sample = sample
             request.workspace = await candidateWorkspace(workspace)
             return try await verdict(request, tries: 0)  // a command's verdict is its exit status: asking again would not change it
         case let .jury(jury):
             return try await convene(jury, steps: steps, index: index, attempt: attempt, replan: replan, output: output)
         }
+    }
+
+    /// The request of a plan command that judges `output` as a command critic does (the critic, a
+    /// juror, the ground-truth check, a gate's reviewer), its argv substituted for the job.
+    func commandCriticRequest(
+        _ command: CommandSpec, steps: [String], index: Int, attempt: Int, replan: Int, output: String, gate: String? = nil
+    ) -> ModelRequest {
+        CriticCommand.request(
+            VerifierCommand.substitute(command, for: job), jobID: job.id, goal: job.goal, steps: steps, index: index, attempt: attempt,
+            replan: replan, output: output, gate: gate)
     }
 
     /// The critic's answer to `first`, asked again after an invalid reply up to `tries` times; a fail
@@ -501,9 +509,9 @@ actor JobRunner {
         switch plan.verifier {
         case let .model(spec):
             request = prompts.verifier(spec: spec, results: results, replan: replans)
-        case var .command(command):
-            command.argv = VerifierCommand.substitute(command.argv, goal: job.goal, inputs: job.inputs)
-            request = VerifierCommand.request(command, jobID: job.id, goal: job.goal, replan: replans, results: results)
+        case let .command(command):
+            request = VerifierCommand.request(
+                VerifierCommand.substitute(command, for: job), jobID: job.id, goal: job.goal, replan: replans, results: results)
             tries = 0  // a command's verdict is its exit status; running it again would not change it
         }
         var current = request
